@@ -1,0 +1,99 @@
+"""CIFAR-10 CNN search (Zoph & Le 2017, section 4.1).
+
+Presets, chosen with ``--config=configs/cifar10.py:PRESET``:
+  default  the paper's settings (GPU scale: 12,800 children of 50 epochs on 45k images)
+  cpu      a meaningful search in about an hour on 2 CPU cores
+  smoke    8 small children on 1,000 images; a few minutes on 2 CPU cores
+Override any key with ``--config.a.b=value``.
+"""
+
+import ml_collections
+
+
+def get_config(preset: str = "default") -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.task = "cifar10"
+  c.seed = 0
+
+  c.data = ml_collections.ConfigDict()
+  c.data.source = "tfds"         # 'tfds', 'synthetic', cifar-10-python.tar.gz or its folder
+  c.data.val_fraction = 0.1      # 45k/5k
+  c.data.max_train_examples = 0  # 0 = all
+  c.data.max_val_examples = 0
+  c.data.augment = True
+
+  c.space = ml_collections.ConfigDict()
+  c.space.filter_heights = (1, 3, 5, 7)
+  c.space.filter_widths = (1, 3, 5, 7)
+  c.space.num_filters = (24, 36, 48, 64)
+  c.space.strides = (1, 2, 3)
+  c.space.search_strides = False
+
+  c.controller = ml_collections.ConfigDict()
+  c.controller.units = 35
+  c.controller.num_layers = 2
+  c.controller.init_range = 0.08
+  c.controller.learning_rate = 6e-4
+  c.controller.baseline_decay = 0.95
+  c.controller.entropy_weight = 0.0
+  c.controller.clip_norm = 0.0  # 0 = no clipping
+
+  c.search = ml_collections.ConfigDict()
+  c.search.strategy = "nas_rl"
+  c.search.num_children = 12_800
+  c.search.batch_size = 8        # m: children per controller update
+  c.search.start_depth = 6
+  c.search.depth_step = 2
+  c.search.depth_every = 1_600
+  c.search.failure_reward = 0.0
+  c.search.max_consecutive_failures = 10
+
+  c.child = ml_collections.ConfigDict()
+  c.child.epochs = 50
+  c.child.batch_size = 128
+  c.child.eval_batch_size = 500
+  c.child.learning_rate = 0.1
+  c.child.lr_schedule = "cosine"
+  c.child.momentum = 0.9
+  c.child.nesterov = True
+  c.child.weight_decay = 1e-4
+  c.child.jit_compile = False
+  c.child.timeout_s = 0.0        # 0 = no limit
+
+  c.reward = ml_collections.ConfigDict()
+  c.reward.window = 5            # max validation accuracy over the last 5 epochs ...
+  c.reward.exponent = 3.0        # ... cubed
+
+  c.executor = ml_collections.ConfigDict()
+  c.executor.kind = "local"
+
+  if preset == "default":
+    pass
+  elif preset == "cpu":
+    c.data.max_train_examples = 5_000
+    c.data.max_val_examples = 1_000
+    c.space.num_filters = (24, 36)
+    c.search.num_children = 64
+    c.search.batch_size = 4
+    c.search.start_depth = 3
+    c.search.depth_every = 32
+    c.search.depth_step = 1
+    c.child.epochs = 4
+    c.child.batch_size = 64
+  elif preset == "smoke":
+    c.data.max_train_examples = 1_000
+    c.data.max_val_examples = 500
+    c.space.filter_heights = (1, 3, 5)
+    c.space.filter_widths = (1, 3, 5)
+    c.space.num_filters = (24, 36)
+    c.search.num_children = 8
+    c.search.batch_size = 4
+    c.search.start_depth = 2
+    c.search.depth_every = 4
+    c.search.depth_step = 2
+    c.child.epochs = 2
+    c.child.batch_size = 32
+    c.child.learning_rate = 0.05
+  else:
+    raise ValueError(f"unknown preset {preset!r} (default, cpu, smoke)")
+  return c

@@ -1,0 +1,3 @@
+from nas_tf.cli import run
+
+run()

@@ -1,0 +1,65 @@
+"""Trains one child network and turns its validation curve into a reward."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Sequence
+
+import keras
+
+
+class ChildFailure(RuntimeError):
+  """A child that cannot produce a reward (non-finite loss, over its time limit, ...)."""
+
+
+class _Guard(keras.callbacks.Callback):
+  """Stops a child at once on a non-finite loss or when its time limit has passed."""
+
+  def __init__(self, deadline: float | None):
+    super().__init__()
+    self.deadline = deadline
+
+  def on_train_batch_end(self, batch, logs=None):
+    loss = (logs or {}).get("loss")
+    if loss is not None and not math.isfinite(float(loss)):
+      raise ChildFailure(f"non-finite training loss ({loss}) at batch {batch}")
+    if self.deadline is not None and time.monotonic() > self.deadline:
+      raise ChildFailure("over its time limit (child.timeout_s)")
+
+
+def reward_from_curve(curve: Sequence[float], window: int = 5, exponent: float = 3.0) -> float:
+  """(max of the last ``window`` validation accuracies) ** exponent (the paper's reward)."""
+  if not curve:
+    raise ChildFailure("no validation accuracy was measured")
+  best = max(curve[-window:])
+  if not math.isfinite(best):
+    raise ChildFailure(f"non-finite validation accuracy {best}")
+  return float(best) ** exponent
+
+
+def compile_classifier(model: keras.Model, learning_rate: float, momentum: float,
+                       nesterov: bool, total_steps: int, schedule: str = "cosine",
+                       jit_compile: bool = False) -> None:
+  if schedule == "cosine":
+    lr = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, total_steps))
+  elif schedule == "constant":
+    lr = learning_rate
+  else:
+    raise ValueError(f"unknown learning-rate schedule {schedule!r} (cosine, constant)")
+  model.compile(optimizer=keras.optimizers.SGD(lr, momentum=momentum, nesterov=nesterov),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"], jit_compile=jit_compile)
+
+
+def fit_classifier(model: keras.Model, train_ds, val_ds, epochs: int,
+                   timeout_s: float | None = None) -> list[float]:
+  """Trains ``epochs`` epochs, validating after each; returns the validation accuracies."""
+  deadline = time.monotonic() + timeout_s if timeout_s else None
+  history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, shuffle=False,
+                      callbacks=[_Guard(deadline)])
+  curve = [float(a) for a in history.history.get("val_accuracy", [])]
+  losses = history.history.get("loss", [])
+  if losses and not math.isfinite(losses[-1]):
+    raise ChildFailure(f"non-finite training loss ({losses[-1]})")
+  return curve

@@ -1,0 +1,145 @@
+"""``nas-tf``: the command line.
+
+    nas-tf search cifar10 --workdir=runs/c10 --config=configs/cifar10.py:smoke \
+        --config.data.source=/path/to/cifar-10-python.tar.gz --config.seed=1
+
+Without ``--config`` the task's default config ``configs/<task>.py`` is used. Rerunning the
+same command on an existing work directory resumes the search.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter quiet
+
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+USAGE = "usage: nas-tf search TASK [--workdir=DIR] [--config=FILE[:PRESET]] [--config.KEY=VALUE]"
+COMMANDS = ("search",)
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Work directory (default runs/<task>); rerun to resume.")
+flags.DEFINE_bool("overwrite", False, "Delete the work directory's contents and start afresh.")
+flags.DEFINE_bool("verbose", False, "Show tracebacks on errors.")
+config_flags.DEFINE_config_file("config", None, "Config file and preset, e.g. "
+                                "configs/cifar10.py:smoke.", lock_config=True)
+
+
+class UsageError(Exception):
+  pass
+
+
+def _fail(message: str, code: int = 2):
+  print(f"nas-tf: error: {message}", file=sys.stderr)
+  sys.exit(code)
+
+
+def _positional(argv: list[str]) -> list[str]:
+  return [a for a in argv[1:] if not a.startswith("-")]
+
+
+def _with_default_config(argv: list[str]) -> list[str]:
+  """Adds ``--config=configs/<task>.py`` when the user gave none."""
+  if any(a == "--config" or a.startswith("--config=") for a in argv):
+    return argv
+  pos = _positional(argv)
+  if len(pos) >= 2 and pos[0] in COMMANDS:
+    path = os.path.join(CONFIG_DIR, f"{pos[1]}.py")
+    if os.path.exists(path):
+      return argv[:1] + [f"--config={path}"] + argv[1:]
+  return argv
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    message = str(e).strip().splitlines()
+    _fail(message[-1] if message else "bad flags")
+  except Exception as e:  # a config file that fails to load, an unknown preset, ...
+    _fail(f"config: {type(e).__name__}: {e}")
+
+
+def _prepare_workdir(workdir: str, config, overwrite: bool) -> None:
+  from nas_tf import config as config_lib
+  from nas_tf import workdir as wd
+  path = os.path.join(workdir, "config.json")
+  resolved = config_lib.to_dict(config)
+  if os.path.exists(path) and overwrite:
+    shutil.rmtree(workdir)
+  if os.path.exists(path):
+    stored = wd.read_json(path)
+    differing = config_lib.diff_keys(stored, resolved)
+    if differing:
+      raise config_lib.ConfigError(
+          f"{workdir} holds a search with a different config (differs in: "
+          f"{', '.join(differing)}); rerun with the same config to resume, use another "
+          "--workdir, or pass --overwrite to start afresh")
+    return
+  os.makedirs(workdir, exist_ok=True)
+  wd.atomic_write_json(path, resolved)
+
+
+def search(task_name: str, workdir: str | None) -> int:
+  from nas_tf import config as config_lib
+  from nas_tf.data import DataError
+  from nas_tf.search import Search, SearchError
+  from nas_tf.tasks import TASKS, get_task
+  if task_name not in TASKS:
+    raise UsageError(f"unknown task {task_name!r} (known: {', '.join(TASKS)})")
+  config = FLAGS.config
+  if config is None:
+    raise UsageError(f"no config for task {task_name!r}; pass --config=FILE[:PRESET]")
+  if config.get("task", task_name) != task_name:
+    raise UsageError(f"the config is for task {config.task!r}, not {task_name!r}")
+  workdir = workdir or os.path.join("runs", task_name)
+  try:
+    config_lib.validate(config)
+    _prepare_workdir(workdir, config, FLAGS.overwrite)
+    task = get_task(task_name)(config)
+    result = Search(config, workdir, task).run()
+  except (config_lib.ConfigError, DataError, ValueError) as e:
+    if FLAGS.verbose:
+      raise
+    _fail(str(e))
+  except SearchError as e:
+    if FLAGS.verbose:
+      raise
+    _fail(f"search stopped: {e}", code=1)
+  except KeyboardInterrupt:
+    command = " ".join(shlex.quote(a) for a in sys.argv)
+    print(f"\ninterrupted; finished children are saved in {workdir}. Resume with:\n  {command}",
+          file=sys.stderr)
+    return 130
+  return 0 if result.best is not None or result.children else 1
+
+
+def main(argv: list[str]) -> int:
+  from absl import logging
+  logging.set_verbosity(logging.WARNING)  # TF's INFO lines would drown the progress lines
+  pos = _positional(argv)
+  try:
+    if not pos:
+      raise UsageError("missing command")
+    if pos[0] not in COMMANDS:
+      raise UsageError(f"unknown command {pos[0]!r} (known: {', '.join(COMMANDS)})")
+    if len(pos) != 2:
+      raise UsageError(f"'{pos[0]}' takes exactly one task, got {pos[1:] or 'none'}")
+    return search(pos[1], FLAGS.workdir)
+  except UsageError as e:
+    _fail(f"{e}\n{USAGE}")
+
+
+def run() -> None:
+  """Console-script entry point."""
+  app.run(main, argv=_with_default_config(sys.argv), flags_parser=_parse_flags)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,168 @@
+"""The NAS-RL controller: a stacked LSTM that emits an architecture one token at a time.
+
+Each decision of a plan (see ``search_space``) is one LSTM step. A ``Choice`` reads its token
+type's softmax head and feeds the sampled token's embedding to the next step. An ``Anchor``
+compares this step's hidden state with the anchor states of all earlier layers,
+P(j feeds i) = sigmoid(v^T tanh(W_prev h_j + W_curr h_i)), samples one Bernoulli per earlier
+layer and feeds the mean of the chosen anchor states to the next step (as in ENAS).
+
+``sample`` and ``log_prob`` run the *same* unroll, one drawing tokens and one forcing them, so
+the REINFORCE update recomputes log-probabilities without keeping a tape from sampling time.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nas_tf.search_space import Anchor, Choice, Plan, plan_length
+
+
+class Controller(keras.Model):
+  """Stacked-LSTM policy over the decisions of a search space."""
+
+  def __init__(self, token_types: dict[str, int], units: int = 35, num_layers: int = 2,
+               init_range: float = 0.08, seed: int = 0, **kwargs):
+    super().__init__(**kwargs)
+    if units < 1 or num_layers < 1:
+      raise ValueError(f"controller: units and num_layers must be >= 1, got {units}, {num_layers}")
+    self.units, self.num_layers = int(units), int(num_layers)
+    self.token_types = dict(token_types)
+    seeds = iter(range(seed * 1000, seed * 1000 + 1000))
+
+    def init():  # one seeded initializer per weight: a shared seeded one repeats its values
+      return keras.initializers.RandomUniform(-init_range, init_range, seed=next(seeds))
+
+    self.cells = [keras.layers.LSTMCell(units, kernel_initializer=init(),
+                                        recurrent_initializer=init(), bias_initializer=init(),
+                                        unit_forget_bias=False, name=f"lstm_{i}")
+                  for i in range(num_layers)]
+    self.embeddings = {t: keras.layers.Embedding(n, units, embeddings_initializer=init(),
+                                                 name=f"embed_{t}")
+                       for t, n in self.token_types.items()}
+    self.heads = {t: keras.layers.Dense(n, kernel_initializer=init(), bias_initializer=init(),
+                                        name=f"head_{t}")
+                  for t, n in self.token_types.items()}
+    self.w_prev = keras.layers.Dense(units, use_bias=False, kernel_initializer=init(),
+                                     name="anchor_w_prev")
+    self.w_curr = keras.layers.Dense(units, use_bias=False, kernel_initializer=init(),
+                                     name="anchor_w_curr")
+    self.v = keras.layers.Dense(1, use_bias=False, kernel_initializer=init(), name="anchor_v")
+    self.go = self.add_weight(shape=(1, units), initializer=init(), name="go")
+    # Build every weight now so optimizers and checkpoints see them before the first step.
+    for cell in self.cells:
+      cell.build((None, units))
+    for t in self.token_types:
+      self.embeddings[t].build((None,))
+      self.heads[t].build((None, units))
+    for dense in (self.w_prev, self.w_curr, self.v):
+      dense.build((None, units))
+    self._compiled = {}
+
+  # -- the unroll shared by sampling and scoring ------------------------------------------------
+  def _unroll(self, plan: Plan, batch_size, forced=None, seed=None, keep_probs=False):
+    """Runs the controller over ``plan``.
+
+    Either ``forced`` (int32 [m, T]) gives the tokens, or ``seed`` (int32 [2]) drives stateless
+    sampling. Returns tokens [m, T], summed log-probabilities [m], summed entropies [m] and,
+    with ``keep_probs``, the per-decision probabilities.
+    """
+    m = batch_size
+    zeros = tf.zeros([m, self.units])
+    states = [[zeros, zeros] for _ in self.cells]
+    x = tf.tile(self.go, [m, 1])
+    step_seeds = None if seed is None else tf.random.experimental.stateless_split(
+        seed, num=max(len(plan), 1))
+    anchors, anchor_keys, tokens, probs = [], [], [], []
+    log_prob = tf.zeros([m])
+    entropy = tf.zeros([m])
+    pos = 0
+    for k, decision in enumerate(plan):
+      for i, cell in enumerate(self.cells):
+        x, states[i] = cell(x, states[i])
+      h = x
+      if isinstance(decision, Choice):
+        logits = self.heads[decision.token_type](h)
+        log_p = tf.nn.log_softmax(logits)
+        if forced is not None:
+          token = forced[:, pos]
+        else:
+          token = tf.cast(tf.random.stateless_categorical(logits, 1, seed=step_seeds[k])[:, 0],
+                          tf.int32)
+        log_prob += tf.gather(log_p, token, batch_dims=1)
+        entropy -= tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1)
+        if keep_probs:
+          probs.append(tf.exp(log_p))
+        x = self.embeddings[decision.token_type](token)
+        tokens.append(token[:, None])
+        pos += 1
+      elif isinstance(decision, Anchor):
+        n = decision.layer
+        if n > 0:
+          keys = tf.stack(anchor_keys, axis=1)  # [m, n, units]
+          logits = self.v(tf.tanh(keys + self.w_curr(h)[:, None, :]))[..., 0]  # [m, n]
+          if forced is not None:
+            links = forced[:, pos:pos + n]
+          else:
+            uniform = tf.random.stateless_uniform([m, n], seed=step_seeds[k])
+            links = tf.cast(uniform < tf.sigmoid(logits), tf.int32)
+          on = tf.cast(links, tf.float32)
+          log_prob += tf.reduce_sum(on * tf.math.log_sigmoid(logits)
+                                    + (1.0 - on) * tf.math.log_sigmoid(-logits), axis=-1)
+          p_on = tf.sigmoid(logits)
+          entropy += tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(p_on, logits), axis=-1)
+          if keep_probs:
+            probs.append(p_on)
+          chosen = tf.reduce_sum(on[..., None] * tf.stack(anchors, axis=1), axis=1)
+          x = chosen / (1.0 + tf.reduce_sum(on, axis=-1, keepdims=True))
+          tokens.append(links)
+          pos += n
+        else:
+          x = zeros  # the first layer has no earlier layer to link to
+        anchors.append(h)
+        anchor_keys.append(self.w_prev(h))
+      else:
+        raise TypeError(f"unknown decision {decision!r}")
+    out = tf.concat(tokens, axis=1) if tokens else tf.zeros([m, 0], tf.int32)
+    return out, log_prob, entropy, probs
+
+  def _function(self, kind: str, plan: Plan):
+    key = (kind, plan)
+    if key not in self._compiled:
+      length = plan_length(plan)
+      if kind == "sample":
+        def fn(batch_size, seed):
+          tokens, log_prob, entropy, _ = self._unroll(plan, batch_size, seed=seed)
+          return tokens, log_prob, entropy
+        sig = [tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int32)]
+      else:
+        def fn(tokens):
+          _, log_prob, entropy, _ = self._unroll(plan, tf.shape(tokens)[0], forced=tokens)
+          return log_prob, entropy
+        sig = [tf.TensorSpec([None, length], tf.int32)]
+      self._compiled[key] = tf.function(fn, input_signature=sig, reduce_retracing=True)
+    return self._compiled[key]
+
+  # -- public API ----------------------------------------------------------------------------
+  def sample(self, plan: Plan, batch_size: int, seed: Sequence[int]):
+    """Samples ``batch_size`` token sequences. Returns numpy (tokens [m, T], log_prob [m])."""
+    tokens, log_prob, _ = self._function("sample", plan)(
+        tf.constant(batch_size, tf.int32), tf.constant(seed, tf.int32))
+    return tokens.numpy(), log_prob.numpy()
+
+  def log_prob(self, plan: Plan, tokens):
+    """Log-probability and entropy of given token sequences (differentiable; graph-friendly)."""
+    tokens = tf.convert_to_tensor(tokens, tf.int32)
+    if tf.inside_function():
+      _, log_prob, entropy, _ = self._unroll(plan, tf.shape(tokens)[0], forced=tokens)
+      return log_prob, entropy
+    return self._function("score", plan)(tokens)
+
+  def distributions(self, plan: Plan, tokens) -> list[np.ndarray]:
+    """Per-decision probabilities along given sequences (softmax rows; link probabilities)."""
+    tokens = tf.convert_to_tensor(tokens, tf.int32)
+    *_, probs = self._unroll(plan, tokens.shape[0], forced=tokens, keep_probs=True)
+    return [p.numpy() for p in probs]

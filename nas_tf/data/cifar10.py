@@ -1,0 +1,186 @@
+"""CIFAR-10: tensorflow-datasets, the python-version tarball or its extracted folder, or
+synthetic images; then a seeded train/validation split and a tf.data input pipeline."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import tarfile
+from typing import BinaryIO, Callable
+
+import numpy as np
+import tensorflow as tf
+
+from nas_tf.data import DataError
+
+IMAGE_SHAPE = (32, 32, 3)
+NUM_CLASSES = 10
+# Per-channel statistics of the CIFAR-10 training set, in pixel units.
+MEAN = np.array([0.4914, 0.4822, 0.4465], np.float32) * 255.0
+STD = np.array([0.2470, 0.2435, 0.2616], np.float32) * 255.0
+_FOLDER = "cifar-10-batches-py"
+_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+_TEST_FILE = "test_batch"
+
+
+@dataclasses.dataclass
+class Cifar10Arrays:
+  """uint8 images [N, 32, 32, 3] and int32 labels [N]."""
+  train_images: np.ndarray
+  train_labels: np.ndarray
+  test_images: np.ndarray
+  test_labels: np.ndarray
+
+
+def _read_batch(stream: BinaryIO, where: str) -> tuple[np.ndarray, np.ndarray]:
+  try:
+    batch = pickle.load(stream, encoding="bytes")
+    data = np.asarray(batch[b"data"], dtype=np.uint8)
+    labels = np.asarray(batch[b"labels"], dtype=np.int32)
+  except Exception as e:  # pickle raises many types on foreign files
+    raise DataError(f"{where}: not a CIFAR-10 python batch ({type(e).__name__}: {e})") from None
+  if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
+    raise DataError(f"{where}: expected data [N, 3072] and N labels, got data {data.shape} "
+                    f"and {len(labels)} labels")
+  if len(labels) and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+    raise DataError(f"{where}: labels outside 0..9")
+  # Rows are channel-major (1024 red, 1024 green, 1024 blue).
+  return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
+
+
+def _assemble(read: Callable[[str], tuple[np.ndarray, np.ndarray]]) -> Cifar10Arrays:
+  train = [read(name) for name in _TRAIN_FILES]
+  test_images, test_labels = read(_TEST_FILE)
+  return Cifar10Arrays(np.concatenate([b[0] for b in train]),
+                       np.concatenate([b[1] for b in train]), test_images, test_labels)
+
+
+def _load_tarball(path: str) -> Cifar10Arrays:
+  try:
+    archive = tarfile.open(path, "r:*")
+  except (OSError, tarfile.TarError) as e:
+    raise DataError(f"{path}: cannot open as a tar archive ({e})") from None
+  with archive:
+    members = {os.path.basename(m.name): m for m in archive.getmembers() if m.isfile()}
+
+    def read(name):
+      if name not in members:
+        raise DataError(f"{path}: archive has no {_FOLDER}/{name}; is this "
+                        "cifar-10-python.tar.gz?")
+      return _read_batch(archive.extractfile(members[name]), f"{path}:{name}")
+    return _assemble(read)
+
+
+def _load_folder(path: str) -> Cifar10Arrays:
+  folder = os.path.join(path, _FOLDER) if os.path.isdir(os.path.join(path, _FOLDER)) else path
+
+  def read(name):
+    file = os.path.join(folder, name)
+    if not os.path.isfile(file):
+      raise DataError(f"{folder}: missing {name}; expected the extracted {_FOLDER} folder")
+    with open(file, "rb") as f:
+      return _read_batch(f, file)
+  return _assemble(read)
+
+
+def _load_tfds() -> Cifar10Arrays:
+  import tensorflow_datasets as tfds  # imported lazily: slow, and unused offline
+  try:
+    train, test = tfds.load("cifar10", split=["train", "test"], as_supervised=True,
+                            batch_size=-1)
+  except Exception as e:
+    raise DataError(f"tfds: cannot load cifar10 ({type(e).__name__}: {e}); offline, pass "
+                    "--config.data.source=/path/to/cifar-10-python.tar.gz") from None
+  (xtr, ytr), (xte, yte) = tfds.as_numpy(train), tfds.as_numpy(test)
+  return Cifar10Arrays(xtr.astype(np.uint8), ytr.astype(np.int32), xte.astype(np.uint8),
+                       yte.astype(np.int32))
+
+
+def synthetic(num_train: int = 1000, num_test: int = 200, seed: int = 0) -> Cifar10Arrays:
+  """Random images whose per-channel colour depends on the label, so a child can learn."""
+  rng = np.random.default_rng(seed)
+  palette = rng.uniform(40, 215, size=(NUM_CLASSES, 3))
+
+  def make(n):
+    labels = rng.integers(0, NUM_CLASSES, n).astype(np.int32)
+    noise = rng.normal(0, 40, size=(n, *IMAGE_SHAPE))
+    return np.clip(noise + palette[labels][:, None, None, :], 0, 255).astype(np.uint8), labels
+  return Cifar10Arrays(*make(num_train), *make(num_test))
+
+
+def load(source: str) -> Cifar10Arrays:
+  """Loads CIFAR-10 from ``tfds``, ``synthetic``, a tarball path or an extracted folder."""
+  if source == "tfds":
+    return _load_tfds()
+  if source == "synthetic":
+    return synthetic()
+  path = os.path.expanduser(source)
+  if not os.path.exists(path):
+    raise DataError(f"{source}: no such file or folder (expected cifar-10-python.tar.gz, "
+                    f"its extracted {_FOLDER} folder, 'tfds' or 'synthetic')")
+  if os.path.isdir(path):
+    return _load_folder(path)
+  if not os.access(path, os.R_OK):
+    raise DataError(f"{source}: not readable")
+  return _load_tarball(path)
+
+
+@dataclasses.dataclass
+class Split:
+  train_images: np.ndarray
+  train_labels: np.ndarray
+  val_images: np.ndarray
+  val_labels: np.ndarray
+
+
+def split(arrays: Cifar10Arrays, val_fraction: float = 0.1, seed: int = 0,
+          max_train: int = 0, max_val: int = 0) -> Split:
+  """Seeded train/validation split of the training set (45k/5k at the default fraction).
+
+  ``max_train``/``max_val`` (0 = all) take a subset of each side for small budgets.
+  """
+  if not 0.0 < val_fraction < 1.0:
+    raise ValueError(f"data.val_fraction must be in (0, 1), got {val_fraction}")
+  n = len(arrays.train_labels)
+  order = np.random.default_rng(seed).permutation(n)
+  n_val = max(1, int(round(n * val_fraction)))
+  val_idx, train_idx = order[:n_val], order[n_val:]
+  if max_train:
+    train_idx = train_idx[:max_train]
+  if max_val:
+    val_idx = val_idx[:max_val]
+  if len(train_idx) == 0:
+    raise DataError(f"the training split is empty ({n} images, val_fraction {val_fraction})")
+  return Split(arrays.train_images[train_idx], arrays.train_labels[train_idx],
+               arrays.train_images[val_idx], arrays.train_labels[val_idx])
+
+
+def normalize(images):
+  return (tf.cast(images, tf.float32) - MEAN) / STD
+
+
+def _augment(image, seed):
+  # Pad by 4 and take a random 32x32 crop, then a random horizontal flip (stateless: the
+  # per-example seeds come from the pipeline's seeded random stream).
+  image = tf.pad(image, [[4, 4], [4, 4], [0, 0]], mode="CONSTANT")
+  image = tf.image.stateless_random_crop(image, IMAGE_SHAPE, seed=seed[:2])
+  return tf.image.stateless_random_flip_left_right(image, seed=seed[2:])
+
+
+def train_dataset(images, labels, batch_size: int, seed: int, augment: bool = True):
+  """Shuffled, optionally augmented, normalized batches; reproducible from ``seed``."""
+  ds = tf.data.Dataset.from_tensor_slices((images, labels))
+  ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+  if augment:
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(4)
+    ds = tf.data.Dataset.zip(ds, seeds).map(
+        lambda example, s: (_augment(example[0], tf.cast(s % (2**31 - 1), tf.int32)),
+                            example[1]))
+  ds = ds.batch(batch_size).map(lambda x, y: (normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+  return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def eval_dataset(images, labels, batch_size: int):
+  ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
+  return ds.map(lambda x, y: (normalize(x), y)).cache().prefetch(tf.data.AUTOTUNE)

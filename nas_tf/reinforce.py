@@ -1,0 +1,70 @@
+"""REINFORCE with a moving-average baseline (Williams 1992; Zoph & Le 2017, section 3.2).
+
+loss = -1/m sum_k (R_k - b) log P(a_k) - entropy_weight * mean_k H(a_k)
+
+b is an exponential moving average of earlier rewards (initialised with the first batch's
+mean, so the first update does not push every sampled architecture up).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nas_tf.controller import Controller
+from nas_tf.search_space import Plan, plan_length
+
+
+class Reinforce:
+  """Owns the controller's optimizer and baseline; ``update`` is one policy-gradient step."""
+
+  def __init__(self, controller: Controller, learning_rate: float = 6e-4,
+               baseline_decay: float = 0.95, entropy_weight: float = 0.0,
+               clip_norm: float | None = None):
+    if not 0.0 <= baseline_decay < 1.0:
+      raise ValueError(f"reinforce: baseline_decay must be in [0, 1), got {baseline_decay}")
+    self.controller = controller
+    self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+    self.optimizer.build(controller.trainable_variables)
+    self.baseline = tf.Variable(0.0, trainable=False, name="baseline")
+    self.baseline_ready = tf.Variable(False, trainable=False, name="baseline_ready")
+    self.baseline_decay = float(baseline_decay)
+    self.entropy_weight = float(entropy_weight)
+    self.clip_norm = clip_norm
+    self._steps = {}
+
+  def _step_fn(self, plan: Plan):
+    if plan not in self._steps:
+      def step(tokens, rewards):
+        mean_reward = tf.reduce_mean(rewards)
+        baseline = tf.where(self.baseline_ready, self.baseline, mean_reward)
+        advantage = rewards - baseline
+        with tf.GradientTape() as tape:
+          log_prob, entropy = self.controller.log_prob(plan, tokens)
+          loss = (-tf.reduce_mean(advantage * log_prob)
+                  - self.entropy_weight * tf.reduce_mean(entropy))
+        variables = self.controller.trainable_variables
+        grads = tape.gradient(loss, variables)
+        grad_norm = tf.linalg.global_norm(grads)
+        finite = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)
+        if self.clip_norm:
+          grads, _ = tf.clip_by_global_norm(grads, self.clip_norm, use_norm=grad_norm)
+        # A non-finite step is reported, never applied: the controller stays as it was.
+        if finite:
+          self.optimizer.apply_gradients(zip(grads, variables))
+          self.baseline.assign(self.baseline_decay * baseline
+                               + (1.0 - self.baseline_decay) * mean_reward)
+          self.baseline_ready.assign(True)
+        return {"loss": loss, "entropy": tf.reduce_mean(entropy), "grad_norm": grad_norm,
+                "baseline": baseline, "reward": mean_reward, "finite": finite}
+      length = plan_length(plan)
+      self._steps[plan] = tf.function(step, input_signature=[
+          tf.TensorSpec([None, length], tf.int32), tf.TensorSpec([None], tf.float32)])
+    return self._steps[plan]
+
+  def update(self, plan: Plan, tokens, rewards) -> dict[str, float]:
+    """One REINFORCE step on m architectures (tokens [m, T]) and their rewards [m]."""
+    stats = self._step_fn(plan)(tf.constant(np.asarray(tokens), tf.int32),
+                                tf.constant(np.asarray(rewards), tf.float32))
+    return {k: (bool(v) if k == "finite" else float(v)) for k, v in stats.items()}

@@ -1,0 +1,225 @@
+"""The search loop shared by every task: sample m children, train them, update, checkpoint.
+
+Resume is exact because everything random is derived from saved state: the controller's
+sampling seed comes from a numpy generator whose state is checkpointed after every update,
+and each child's seed is a function of the search seed and the child's index. After a kill,
+the last checkpoint re-samples the batch that was in flight; children of that batch already
+in ``children.jsonl`` are reused, never retrained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from typing import Any, Callable
+
+import keras
+import ml_collections
+import numpy as np
+import tensorflow as tf
+
+from nas_tf import config as config_lib
+from nas_tf import workdir as wd
+from nas_tf.controller import Controller
+from nas_tf.reinforce import Reinforce
+
+
+class SearchError(RuntimeError):
+  """The search cannot go on (too many failing children, a non-finite controller update)."""
+
+
+def depth_at(config: ml_collections.ConfigDict, child_index: int) -> int:
+  """Depth schedule: start_depth, + depth_step every depth_every children."""
+  s = config.search
+  return s.start_depth + s.depth_step * (child_index // s.depth_every)
+
+
+def child_seed(search_seed: int, child_index: int) -> int:
+  return int(np.random.SeedSequence([search_seed, child_index]).generate_state(1)[0] % (2**31 - 1))
+
+
+def _one_line(error: BaseException) -> str:
+  text = str(error).strip().splitlines()
+  return f"{type(error).__name__}: {text[0] if text else ''}"[:500]
+
+
+def _format_seconds(seconds: float) -> str:
+  seconds = int(seconds)
+  return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else \
+      f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+@dataclasses.dataclass
+class SearchResult:
+  best: dict[str, Any] | None
+  children: int
+  failed: int
+  wall_seconds: float
+  child_seconds: float  # time inside child build + train + eval
+
+
+class Search:
+  """One search in one work directory; ``run`` starts it or resumes it."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, task,
+               log: Callable[[str], None] = print,
+               after_child: Callable[[int], None] | None = None):
+    config_lib.validate(config)
+    self.config, self.task, self.log = config, task, log
+    self.after_child = after_child  # test hook: called with a child's index once recorded
+    self.workdir = workdir
+    self.children_path = os.path.join(workdir, "children.jsonl")
+    self.best_path = os.path.join(workdir, "best.json")
+    self.store = wd.CheckpointStore(os.path.join(workdir, "checkpoints"))
+    c = config.controller
+    self.controller = Controller(task.space.token_types, c.units, c.num_layers, c.init_range,
+                                 seed=config.seed)
+    self.reinforce = Reinforce(self.controller, c.learning_rate, c.baseline_decay,
+                               c.entropy_weight, c.clip_norm or None)
+    self.checkpoint = tf.train.Checkpoint(controller=self.controller,
+                                          optimizer=self.reinforce.optimizer,
+                                          baseline=self.reinforce.baseline,
+                                          baseline_ready=self.reinforce.baseline_ready)
+
+  # -- state -------------------------------------------------------------------------------------
+  def _fresh_state(self) -> dict[str, Any]:
+    rng = np.random.Generator(np.random.PCG64(self.config.seed))
+    return {"step": 0, "children": 0, "rng": rng.bit_generator.state,
+            "consecutive_failures": 0}
+
+  def _save(self, state: dict[str, Any]) -> float:
+    started = time.perf_counter()
+    self.store.save(state["step"], self.checkpoint, state)
+    return time.perf_counter() - started
+
+  # -- one child ---------------------------------------------------------------------------------
+  def _train_child(self, index: int, step: int, depth: int,
+                   arch: dict[str, Any]) -> dict[str, Any]:
+    seed = child_seed(self.config.seed, index)
+    row = {"index": index, "step": step, "id": arch["id"], "arch": arch, "seed": seed,
+           "depth": depth}
+    started = time.perf_counter()
+    try:
+      metrics = self.task.train_child(arch, seed)
+      if not math.isfinite(metrics["reward"]):
+        raise FloatingPointError(f"non-finite reward {metrics['reward']}")
+      row.update(status="ok", **metrics)
+    except (KeyboardInterrupt, SystemExit):
+      raise
+    except Exception as e:  # any child failure becomes a recorded failure reward
+      row.update(status="failed", reward=float(self.config.search.failure_reward),
+                 error=_one_line(e), **{self.task.metric: None})
+    finally:
+      keras.backend.clear_session()  # keep memory flat over thousands of children
+    row["seconds"] = round(time.perf_counter() - started, 3)
+    wd.append_jsonl(self.children_path, row)
+    return row
+
+  # -- the loop ----------------------------------------------------------------------------------
+  def run(self) -> SearchResult:
+    started = time.perf_counter()
+    s = self.config.search
+    state = self.store.restore(self.checkpoint) or self._fresh_state()
+    finished = {row["index"]: row for row in wd.read_jsonl(self.children_path)}
+    rows_so_far = [finished[i] for i in sorted(finished) if i < state["children"]]
+    best = wd.read_json(self.best_path) if os.path.exists(self.best_path) else None
+    if state["children"]:
+      self.log(f"resuming at child {state['children']}/{s.num_children} "
+               f"(controller step {state['step']})")
+    self.task.prepare()
+    self.log(f"search {self.task.name}: {s.num_children} children, m={s.batch_size}, "
+             f"{self.task.data_summary}, work directory {self.workdir}")
+    writer = tf.summary.create_file_writer(os.path.join(self.workdir, "tensorboard"))
+    metric = self.task.metric
+    child_seconds = sum(r.get("seconds", 0.0) for r in rows_so_far)
+    trained_now, time_trained_now = 0, 0.0
+    while state["children"] < s.num_children:
+      first = state["children"]
+      depth = depth_at(self.config, first)
+      m = min(s.batch_size, s.num_children - first)
+      plan = self.task.space.plan(depth)
+      rng = np.random.Generator(np.random.PCG64())
+      rng.bit_generator.state = state["rng"]
+      sample_seed = rng.integers(0, 2**31 - 1, size=2)
+      tokens, _ = self.controller.sample(plan, m, sample_seed)
+      rewards = []
+      for k in range(m):
+        index = first + k
+        arch = self.task.space.decode(tokens[k], depth)
+        row = finished.get(index)
+        if row is not None and row["id"] != arch["id"]:
+          raise SearchError(f"{self.children_path}: child {index} has architecture {row['id']} "
+                            f"but resuming sampled {arch['id']}; the work directory does not "
+                            "match this search")
+        if row is None:
+          row = self._train_child(index, state["step"], depth, arch)
+          finished[index] = row
+          trained_now += 1
+          time_trained_now += row["seconds"]
+          child_seconds += row["seconds"]
+          state["consecutive_failures"] = (state["consecutive_failures"] + 1
+                                           if row["status"] == "failed" else 0)
+          if row["status"] == "ok" and (best is None or row[metric] > best[metric]):
+            best = row
+            wd.atomic_write_json(self.best_path, best)
+          self._log_child(writer, row, best, trained_now, time_trained_now)
+          if self.after_child:
+            self.after_child(index)
+          if state["consecutive_failures"] >= s.max_consecutive_failures:
+            raise SearchError(f"{state['consecutive_failures']} children failed in a row "
+                              f"(search.max_consecutive_failures); last error: {row['error']}")
+        rewards.append(row["reward"])
+      stats = self.reinforce.update(plan, tokens, rewards)
+      if not stats["finite"]:
+        raise SearchError(f"non-finite controller update at step {state['step']} "
+                          f"(loss {stats['loss']}, gradient norm {stats['grad_norm']}); "
+                          "the last good checkpoint is kept")
+      state["step"] += 1
+      state["children"] = first + m
+      state["rng"] = rng.bit_generator.state
+      save_seconds = self._save(state)
+      with writer.as_default(step=state["step"]):
+        for key in ("reward", "baseline", "loss", "entropy", "grad_norm"):
+          tf.summary.scalar(f"controller/{key}", stats[key])
+        tf.summary.scalar("controller/depth", depth)
+        tf.summary.scalar("controller/checkpoint_seconds", save_seconds)
+      writer.flush()
+    writer.close()
+    rows = [finished[i] for i in sorted(finished) if i < s.num_children]
+    failed = sum(r["status"] == "failed" for r in rows)
+    if best is not None:
+      self.log(f"done: {len(rows)} children ({failed} failed); best {metric} "
+               f"{best[metric]:.4f} (child {best['index']}, id {best['id']}); "
+               f"{self.best_path}")
+    else:
+      self.log(f"done: {len(rows)} children, none finished ok")
+    return SearchResult(best, len(rows), failed, time.perf_counter() - started, child_seconds)
+
+  def _log_child(self, writer, row, best, trained_now, time_trained_now):
+    s, metric = self.config.search, self.task.metric
+    index = row["index"]
+    left = s.num_children - index - 1
+    eta = _format_seconds(left * time_trained_now / max(trained_now, 1))
+    value = row.get(metric)
+    result = (f"{metric} {value:.4f} reward {row['reward']:.4f}" if row["status"] == "ok"
+              else f"FAILED ({row['error']})")
+    best_text = f"{best[metric]:.4f}" if best else "-"
+    self.log(f"[child {index + 1}/{s.num_children}] {result} | best {best_text} | "
+             f"{row['seconds']:.1f}s | left ~{eta}")
+    with writer.as_default(step=index):
+      tf.summary.scalar("child/reward", row["reward"])
+      tf.summary.scalar("child/seconds", row["seconds"])
+      if row["status"] == "ok":
+        tf.summary.scalar(f"child/{metric}", value)
+        tf.summary.scalar("child/params", row["params"])
+      if best:
+        tf.summary.scalar(f"search/best_{metric}", best[metric])
+      tf.summary.text("child/architecture", self._arch_text(row))
+    writer.flush()
+
+  def _arch_text(self, row) -> str:
+    body = self.task.space.describe(row["arch"]).replace("\n", "  \n")
+    status = row["status"] if row["status"] == "ok" else f"failed: {row.get('error')}"
+    return f"**child {row['index']}** `{row['id']}` ({status})  \n{body}"

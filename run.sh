@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# nas-tf helper: makes .venv on first use, then runs a search or the tests.
+#   ./run.sh search cifar10 [nas-tf flags...]   run a search (default config: configs/cifar10.py)
+#   ./run.sh test [pytest args...]             install test deps and run the test suite
+#   ./run.sh setup                             only create/refresh .venv
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV="${NAS_TF_VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+
+setup() {
+  local stamp="$VENV/.installed-$(cat requirements.txt requirements-test.txt pyproject.toml | cksum | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ]; then
+    [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -r requirements-test.txt
+    "$VENV/bin/python" -m pip install -q --no-deps -e .
+    rm -f "$VENV"/.installed-*
+    touch "$stamp"
+  fi
+}
+
+cmd="${1:-help}"
+shift || true
+case "$cmd" in
+  setup) setup ;;
+  search) setup; exec "$VENV/bin/nas-tf" search "$@" ;;
+  test) setup; exec "$VENV/bin/python" -m pytest "$@" ;;
+  *) sed -n '2,6p' "$0"; exit 2 ;;
+esac

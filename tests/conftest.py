@@ -1,0 +1,39 @@
+import os
+import pickle
+import tarfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+CIFAR_MINI = os.path.join(SHARED, "cifar10-mini", "cifar-10-python.tar.gz")
+
+
+def write_cifar_folder(root, per_batch=20, seed=0):
+  """Writes a tiny cifar-10-batches-py folder in the real pickle format; returns the images."""
+  rng = np.random.default_rng(seed)
+  folder = os.path.join(root, "cifar-10-batches-py")
+  os.makedirs(folder, exist_ok=True)
+  written = {}
+  for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+    images = rng.integers(0, 256, size=(per_batch, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=per_batch).tolist()
+    data = images.transpose(0, 3, 1, 2).reshape(per_batch, 3072)  # channel-major rows
+    with open(os.path.join(folder, name), "wb") as f:
+      pickle.dump({b"batch_label": name.encode(), b"labels": labels, b"data": data,
+                   b"filenames": [b"x.png"] * per_batch}, f)
+    written[name] = (images, labels)
+  with open(os.path.join(folder, "batches.meta"), "wb") as f:
+    pickle.dump({b"label_names": [b"c%d" % i for i in range(10)]}, f)
+  return folder, written
+
+
+@pytest.fixture
+def cifar_tarball(tmp_path):
+  folder, written = write_cifar_folder(str(tmp_path / "src"))
+  path = str(tmp_path / "cifar-10-python.tar.gz")
+  with tarfile.open(path, "w:gz") as tar:
+    tar.add(folder, arcname="cifar-10-batches-py")
+  return path, written
