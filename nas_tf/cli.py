@@ -88,9 +88,8 @@ def _prepare_workdir(workdir: str, config, overwrite: bool) -> None:
 
 def search(task_name: str, workdir: str | None) -> int:
   from nas_tf import config as config_lib
-  from nas_tf.data import DataError
-  from nas_tf.search import Search, SearchError
-  from nas_tf.tasks import TASKS, get_task
+  from nas_tf.errors import DataError, SearchError
+  from nas_tf.tasks import TASKS
   if task_name not in TASKS:
     raise UsageError(f"unknown task {task_name!r} (known: {', '.join(TASKS)})")
   config = FLAGS.config
@@ -100,24 +99,27 @@ def search(task_name: str, workdir: str | None) -> int:
     raise UsageError(f"the config is for task {config.task!r}, not {task_name!r}")
   workdir = workdir or os.path.join("runs", task_name)
   try:
-    config_lib.validate(config)
-    _prepare_workdir(workdir, config, FLAGS.overwrite)
+    config_lib.validate(config)  # before TensorFlow is even imported
+    from nas_tf.search import Search
+    from nas_tf.tasks import get_task
     task = get_task(task_name)(config)
+    task.prepare()  # bad data fails here, before the work directory is written
+    _prepare_workdir(workdir, config, FLAGS.overwrite)
     result = Search(config, workdir, task).run()
-  except (config_lib.ConfigError, DataError, ValueError) as e:
-    if FLAGS.verbose:
-      raise
-    _fail(str(e))
-  except SearchError as e:
-    if FLAGS.verbose:
-      raise
-    _fail(f"search stopped: {e}", code=1)
   except KeyboardInterrupt:
     command = " ".join(shlex.quote(a) for a in sys.argv)
     print(f"\ninterrupted; finished children are saved in {workdir}. Resume with:\n  {command}",
           file=sys.stderr)
     return 130
-  return 0 if result.best is not None or result.children else 1
+  except Exception as e:
+    if FLAGS.verbose:
+      raise
+    if isinstance(e, (config_lib.ConfigError, DataError, ValueError)):
+      _fail(str(e))
+    if isinstance(e, SearchError):
+      _fail(f"search stopped: {e}", code=1)
+    raise
+  return 0 if result.best is not None else 1
 
 
 def main(argv: list[str]) -> int:

@@ -23,11 +23,8 @@ import tensorflow as tf
 from nas_tf import config as config_lib
 from nas_tf import workdir as wd
 from nas_tf.controller import Controller
+from nas_tf.errors import SearchError
 from nas_tf.reinforce import Reinforce
-
-
-class SearchError(RuntimeError):
-  """The search cannot go on (too many failing children, a non-finite controller update)."""
 
 
 def depth_at(config: ml_collections.ConfigDict, child_index: int) -> int:
@@ -128,7 +125,8 @@ class Search:
     if state["children"]:
       self.log(f"resuming at child {state['children']}/{s.num_children} "
                f"(controller step {state['step']})")
-    self.task.prepare()
+    if not self.task.prepared:
+      self.task.prepare()
     self.log(f"search {self.task.name}: {s.num_children} children, m={s.batch_size}, "
              f"{self.task.data_summary}, work directory {self.workdir}")
     writer = tf.summary.create_file_writer(os.path.join(self.workdir, "tensorboard"))

@@ -37,3 +37,37 @@ def cifar_tarball(tmp_path):
   with tarfile.open(path, "w:gz") as tar:
     tar.add(folder, arcname="cifar-10-batches-py")
   return path, written
+
+
+def load_config(preset="smoke", task="cifar10"):
+  import importlib.util
+  path = os.path.join(os.path.dirname(__file__), "..", "configs", f"{task}.py")
+  spec = importlib.util.spec_from_file_location(f"config_{task}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(preset)
+
+
+def tiny_cifar_config(num_children=3, **overrides):
+  """A seconds-long synthetic CNN search."""
+  c = load_config("smoke")
+  c.data.source = "synthetic"
+  c.data.max_train_examples = 64
+  c.data.max_val_examples = 32
+  c.space.filter_heights = (1, 3)
+  c.space.filter_widths = (1, 3)
+  c.space.num_filters = (4, 8)
+  c.search.num_children = num_children
+  c.search.batch_size = 2
+  c.search.start_depth = 1
+  c.search.depth_every = 2
+  c.search.depth_step = 1
+  c.child.epochs = 1
+  c.child.batch_size = 32
+  for key, value in overrides.items():
+    node = c
+    *parents, leaf = key.split(".")
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  return c

@@ -37,6 +37,10 @@ class Cifar10Task:
                                 d.max_val_examples)
 
   @property
+  def prepared(self) -> bool:
+    return self._split is not None
+
+  @property
   def data_summary(self) -> str:
     s = self._split
     return f"{len(s.train_labels)} train / {len(s.val_labels)} validation images"

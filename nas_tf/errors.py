@@ -1,0 +1,8 @@
+"""Errors the CLI turns into one-line messages (kept free of TensorFlow imports)."""
+
+from nas_tf.config import ConfigError  # noqa: F401  (re-exported)
+from nas_tf.data import DataError  # noqa: F401  (re-exported)
+
+
+class SearchError(RuntimeError):
+  """The search cannot go on (too many failing children, a non-finite controller update)."""

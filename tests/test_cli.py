@@ -1,0 +1,73 @@
+"""The ``nas-tf`` command as a user meets it (subprocesses, like a shell)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import CIFAR_MINI
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def nas_tf(*args, cwd):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  return subprocess.run([sys.executable, "-m", "nas_tf", *args], cwd=cwd, env=env,
+                        capture_output=True, text=True, timeout=300)
+
+
+SMOKE = f"--config={ROOT}/configs/cifar10.py:smoke"
+
+BAD_INPUTS = [
+    (["search", "mnist"], "unknown task 'mnist'"),
+    (["frobnicate", "cifar10"], "unknown command 'frobnicate'"),
+    (["search"], "'search' takes exactly one task"),
+    (["search", "cifar10", SMOKE, "--config.search.strategy=evolution"],
+     "search.strategy: unknown strategy 'evolution'"),
+    (["search", "cifar10", SMOKE, "--config.executor.kind=slurm"], "executor.kind: unknown"),
+    (["search", "cifar10", SMOKE, "--config.child.epochs=0"], "child.epochs must be > 0"),
+    (["search", "cifar10", SMOKE, "--config.child.batch_size=-4"], "child.batch_size must be > 0"),
+    (["search", "cifar10", SMOKE, "--config.search.batch_size=0"], "search.batch_size must be > 0"),
+    (["search", "cifar10", SMOKE, "--config.data.val_fraction=1.5"], "data.val_fraction must be in (0, 1)"),
+    (["search", "cifar10", SMOKE, "--config.space.num_filters=()"], "space.num_filters must not be empty"),
+    (["search", "cifar10", SMOKE, "--config.child.nonsense=3"], "nonsense"),
+    (["search", "cifar10", f"{SMOKE}x"], "unknown preset 'smokex'"),
+    (["search", "cifar10", SMOKE, "--config.data.source=/no/such/cifar.tar.gz"],
+     "/no/such/cifar.tar.gz: no such file"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_INPUTS, ids=[" ".join(a[0][-1:]) or "x" for a in BAD_INPUTS])
+def test_bad_input_fails_fast_with_one_line_and_exit_2(tmp_path, args, message):
+  result = nas_tf(*args, f"--workdir={tmp_path}/w", cwd=str(tmp_path))
+  assert result.returncode == 2, result.stderr
+  assert message in result.stderr
+  assert "Traceback" not in result.stderr
+  assert not os.path.exists(tmp_path / "w" / "children.jsonl")
+
+
+def test_rerun_with_other_config_is_refused_and_finished_search_reports(tmp_path):
+  base = ["search", "cifar10", SMOKE, "--config.data.source=synthetic",
+          "--config.search.num_children=1", "--config.child.epochs=1",
+          "--config.data.max_train_examples=32", "--config.data.max_val_examples=16",
+          "--config.search.start_depth=1", f"--workdir={tmp_path}/w"]
+  first = nas_tf(*base, cwd=str(tmp_path))
+  assert first.returncode == 0, first.stderr
+  assert "[child 1/1]" in first.stdout
+  again = nas_tf(*base, cwd=str(tmp_path))
+  assert again.returncode == 0 and "done: 1 children" in again.stdout
+  assert "[child" not in again.stdout  # nothing retrained
+  other = nas_tf(*base, "--config.seed=5", cwd=str(tmp_path))
+  assert other.returncode == 2 and "differs in: seed" in other.stderr
+
+
+@pytest.mark.skipif(not os.path.exists(CIFAR_MINI), reason="../shared/data/cifar10-mini absent")
+def test_smoke_search_on_real_cifar_learns(tmp_path):
+  import json
+  result = nas_tf("search", "cifar10", SMOKE, f"--config.data.source={CIFAR_MINI}",
+                  "--config.search.num_children=2", "--config.search.batch_size=2",
+                  f"--workdir={tmp_path}/w", cwd=str(tmp_path))
+  assert result.returncode == 0, result.stderr
+  best = json.load(open(tmp_path / "w" / "best.json"))
+  assert best["val_accuracy"] > 0.15  # chance is 0.10

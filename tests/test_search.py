@@ -1,0 +1,55 @@
+import glob
+import json
+import os
+
+import numpy as np
+
+from conftest import tiny_cifar_config
+from nas_tf.search import Search, depth_at
+from nas_tf.tasks.cifar10 import Cifar10Task
+from nas_tf import workdir as wd
+
+
+def run_search(config, workdir, **kwargs):
+  os.makedirs(workdir, exist_ok=True)
+  return Search(config, workdir, Cifar10Task(config), log=lambda _: None, **kwargs).run()
+
+
+def test_three_child_search_writes_the_work_directory(tmp_path):
+  workdir = str(tmp_path / "w")
+  result = run_search(tiny_cifar_config(3), workdir)
+  rows = wd.read_jsonl(os.path.join(workdir, "children.jsonl"))
+  assert [r["index"] for r in rows] == [0, 1, 2]
+  for r in rows:
+    assert r["status"] == "ok"
+    assert set(r) >= {"id", "arch", "status", "reward", "val_accuracy", "params", "seconds"}
+    assert np.isclose(r["reward"], r["val_accuracy"] ** 3)
+    assert r["params"] > 0
+  assert [r["depth"] for r in rows] == [1, 1, 2]  # the depth schedule
+  best = wd.read_json(os.path.join(workdir, "best.json"))
+  assert best["val_accuracy"] == max(r["val_accuracy"] for r in rows)
+  assert result.best["id"] == best["id"] and result.children == 3
+  latest = wd.read_json(os.path.join(workdir, "checkpoints", "latest.json"))
+  assert latest["state"]["step"] == 2 and latest["state"]["children"] == 3
+  events = glob.glob(os.path.join(workdir, "tensorboard", "events.out.tfevents.*"))
+  assert events
+  tags = _tags(events)
+  assert {"controller/reward", "controller/baseline", "controller/loss", "controller/entropy",
+          "child/val_accuracy", "child/params", "child/seconds", "search/best_val_accuracy",
+          "child/architecture"} <= tags
+
+
+def test_depth_schedule():
+  c = tiny_cifar_config()
+  c.search.start_depth, c.search.depth_step, c.search.depth_every = 6, 2, 1600
+  assert [depth_at(c, i) for i in (0, 1599, 1600, 3200)] == [6, 6, 8, 10]
+
+
+def _tags(files):
+  from tensorboard.backend.event_processing import event_file_loader
+  tags = set()
+  for f in files:
+    for event in event_file_loader.EventFileLoader(f).Load():
+      for value in event.summary.value:
+        tags.add(value.tag)
+  return tags
