@@ -37,6 +37,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.controller.baseline_decay = 0.95
   c.controller.entropy_weight = 0.0
   c.controller.clip_norm = 0.0  # 0 = no clipping
+  c.controller.compile = "auto"  # "graph" (traced per depth), "eager", or "auto" (decide)
 
   c.search = ml_collections.ConfigDict()
   c.search.strategy = "nas_rl"

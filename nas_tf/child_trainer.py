@@ -14,18 +14,44 @@ class ChildFailure(RuntimeError):
 
 
 class _Guard(keras.callbacks.Callback):
-  """Stops a child at once on a non-finite loss or when its time limit has passed."""
+  """Stops a child at once on a non-finite loss or when its time limit has passed, and times
+  every train and eval batch (the first batch of each also pays for tracing the graph)."""
 
   def __init__(self, deadline: float | None):
     super().__init__()
     self.deadline = deadline
+    self.batch_seconds = {"train": [], "test": []}
+    self._start = 0.0
+
+  def _begin(self, batch, logs=None):
+    self._start = time.perf_counter()
+
+  def _end(self, kind):
+    self.batch_seconds[kind].append(time.perf_counter() - self._start)
+
+  on_train_batch_begin = on_test_batch_begin = _begin
+
+  def on_test_batch_end(self, batch, logs=None):
+    self._end("test")
 
   def on_train_batch_end(self, batch, logs=None):
+    self._end("train")
     loss = (logs or {}).get("loss")
     if loss is not None and not math.isfinite(float(loss)):
       raise ChildFailure(f"non-finite training loss ({loss}) at batch {batch}")
     if self.deadline is not None and time.monotonic() > self.deadline:
       raise ChildFailure("over its time limit (child.timeout_s)")
+
+  def timing(self) -> dict[str, float]:
+    """Seconds in train/eval steps, and the tracing share of the first batch of each."""
+    steps = trace = 0.0
+    for times in self.batch_seconds.values():
+      if times:
+        typical = sorted(times)[len(times) // 2] if len(times) > 1 else 0.0
+        extra = max(0.0, times[0] - typical)
+        trace += extra
+        steps += sum(times) - extra
+    return {"step_seconds": steps, "trace_seconds": trace}
 
 
 def reward_from_curve(curve: Sequence[float], window: int = 5, exponent: float = 3.0) -> float:
@@ -53,13 +79,17 @@ def compile_classifier(model: keras.Model, learning_rate: float, momentum: float
 
 
 def fit_classifier(model: keras.Model, train_ds, val_ds, epochs: int,
-                   timeout_s: float | None = None) -> list[float]:
-  """Trains ``epochs`` epochs, validating after each; returns the validation accuracies."""
+                   timeout_s: float | None = None) -> tuple[list[float], dict[str, float]]:
+  """Trains ``epochs`` epochs, validating after each.
+
+  Returns the validation accuracies and the time spent in steps and in tracing.
+  """
   deadline = time.monotonic() + timeout_s if timeout_s else None
+  guard = _Guard(deadline)
   history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, shuffle=False,
-                      callbacks=[_Guard(deadline)])
+                      callbacks=[guard])
   curve = [float(a) for a in history.history.get("val_accuracy", [])]
   losses = history.history.get("loss", [])
   if losses and not math.isfinite(losses[-1]):
     raise ChildFailure(f"non-finite training loss ({losses[-1]})")
-  return curve
+  return curve, guard.timing()

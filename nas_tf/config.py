@@ -42,6 +42,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
             "child.batch_size", "child.eval_batch_size", "child.learning_rate",
             "controller.units", "controller.num_layers", "controller.learning_rate",
             "reward.window")
+  if config.controller.compile not in ("auto", "graph", "eager"):
+    raise ConfigError("controller.compile must be auto, graph or eager, got "
+                      f"{config.controller.compile!r}")
   if config.search.depth_step < 0:
     raise ConfigError(f"search.depth_step must be >= 0, got {config.search.depth_step}")
   if not 0.0 < config.data.val_fraction < 1.0:

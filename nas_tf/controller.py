@@ -21,12 +21,32 @@ import tensorflow as tf
 from nas_tf.search_space import Anchor, Choice, Plan, plan_length
 
 
+# The unroll uses the layers' weights with plain TF ops: Keras 3's per-call layer overhead,
+# repeated over every unrolled step, made tracing the REINFORCE step take seconds per depth.
+def _dense(layer: keras.layers.Dense, x):
+  y = tf.matmul(x, layer.kernel)
+  return y + layer.bias if layer.use_bias else y
+
+
+def _lstm_step(cell: keras.layers.LSTMCell, x, state):
+  """One step of a Keras LSTMCell (gate order i, f, c, o) on its own weights."""
+  h, c = state
+  z = tf.matmul(x, cell.kernel) + tf.matmul(h, cell.recurrent_kernel) + cell.bias
+  i, f, g, o = tf.split(z, 4, axis=-1)
+  c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+  h = tf.sigmoid(o) * tf.tanh(c)
+  return h, [h, c]
+
+
 class Controller(keras.Model):
   """Stacked-LSTM policy over the decisions of a search space."""
 
   def __init__(self, token_types: dict[str, int], units: int = 35, num_layers: int = 2,
-               init_range: float = 0.08, seed: int = 0, **kwargs):
+               init_range: float = 0.08, seed: int = 0, compiled: bool = True, **kwargs):
+    """``compiled``: run sampling and scoring as traced graphs (one trace per plan, seconds
+    each; worth it when a plan is reused many times) or eagerly."""
     super().__init__(**kwargs)
+    self.compiled = bool(compiled)
     if units < 1 or num_layers < 1:
       raise ValueError(f"controller: units and num_layers must be >= 1, got {units}, {num_layers}")
     self.units, self.num_layers = int(units), int(num_layers)
@@ -82,10 +102,10 @@ class Controller(keras.Model):
     pos = 0
     for k, decision in enumerate(plan):
       for i, cell in enumerate(self.cells):
-        x, states[i] = cell(x, states[i])
+        x, states[i] = _lstm_step(cell, x, states[i])
       h = x
       if isinstance(decision, Choice):
-        logits = self.heads[decision.token_type](h)
+        logits = _dense(self.heads[decision.token_type], h)
         log_p = tf.nn.log_softmax(logits)
         if forced is not None:
           token = forced[:, pos]
@@ -96,14 +116,15 @@ class Controller(keras.Model):
         entropy -= tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1)
         if keep_probs:
           probs.append(tf.exp(log_p))
-        x = self.embeddings[decision.token_type](token)
+        x = tf.gather(self.embeddings[decision.token_type].embeddings, token)
         tokens.append(token[:, None])
         pos += 1
       elif isinstance(decision, Anchor):
         n = decision.layer
         if n > 0:
           keys = tf.stack(anchor_keys, axis=1)  # [m, n, units]
-          logits = self.v(tf.tanh(keys + self.w_curr(h)[:, None, :]))[..., 0]  # [m, n]
+          query = _dense(self.w_curr, h)[:, None, :]
+          logits = tf.squeeze(tf.tensordot(tf.tanh(keys + query), self.v.kernel, 1), -1)  # [m, n]
           if forced is not None:
             links = forced[:, pos:pos + n]
           else:
@@ -123,7 +144,7 @@ class Controller(keras.Model):
         else:
           x = zeros  # the first layer has no earlier layer to link to
         anchors.append(h)
-        anchor_keys.append(self.w_prev(h))
+        anchor_keys.append(_dense(self.w_prev, h))
       else:
         raise TypeError(f"unknown decision {decision!r}")
     out = tf.concat(tokens, axis=1) if tokens else tf.zeros([m, 0], tf.int32)
@@ -143,7 +164,8 @@ class Controller(keras.Model):
           _, log_prob, entropy, _ = self._unroll(plan, tf.shape(tokens)[0], forced=tokens)
           return log_prob, entropy
         sig = [tf.TensorSpec([None, length], tf.int32)]
-      self._compiled[key] = tf.function(fn, input_signature=sig, reduce_retracing=True)
+      self._compiled[key] = (tf.function(fn, input_signature=sig, autograph=False)
+                             if self.compiled else fn)
     return self._compiled[key]
 
   # -- public API ----------------------------------------------------------------------------

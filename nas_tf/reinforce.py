@@ -21,7 +21,7 @@ class Reinforce:
 
   def __init__(self, controller: Controller, learning_rate: float = 6e-4,
                baseline_decay: float = 0.95, entropy_weight: float = 0.0,
-               clip_norm: float | None = None):
+               clip_norm: float | None = None, compiled: bool = True):
     if not 0.0 <= baseline_decay < 1.0:
       raise ValueError(f"reinforce: baseline_decay must be in [0, 1), got {baseline_decay}")
     self.controller = controller
@@ -32,6 +32,7 @@ class Reinforce:
     self.baseline_decay = float(baseline_decay)
     self.entropy_weight = float(entropy_weight)
     self.clip_norm = clip_norm
+    self.compiled = bool(compiled)  # trace the step per plan (see Controller) or run eagerly
     self._steps = {}
 
   def _step_fn(self, plan: Plan):
@@ -50,17 +51,24 @@ class Reinforce:
         finite = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)
         if self.clip_norm:
           grads, _ = tf.clip_by_global_norm(grads, self.clip_norm, use_norm=grad_norm)
-        # A non-finite step is reported, never applied: the controller stays as it was.
-        if finite:
+
+        def apply():
           self.optimizer.apply_gradients(zip(grads, variables))
           self.baseline.assign(self.baseline_decay * baseline
                                + (1.0 - self.baseline_decay) * mean_reward)
           self.baseline_ready.assign(True)
+          return tf.constant(True)
+
+        # A non-finite step is reported, never applied: the controller stays as it was.
+        tf.cond(finite, apply, lambda: tf.constant(False))
         return {"loss": loss, "entropy": tf.reduce_mean(entropy), "grad_norm": grad_norm,
                 "baseline": baseline, "reward": mean_reward, "finite": finite}
       length = plan_length(plan)
-      self._steps[plan] = tf.function(step, input_signature=[
-          tf.TensorSpec([None, length], tf.int32), tf.TensorSpec([None], tf.float32)])
+      # autograph off: the unroll's loops run over a static plan and need no conversion,
+      # and converting them dominated the trace time (seconds per depth).
+      self._steps[plan] = tf.function(step, autograph=False, input_signature=[
+          tf.TensorSpec([None, length], tf.int32), tf.TensorSpec([None], tf.float32)]
+      ) if self.compiled else step
     return self._steps[plan]
 
   def update(self, plan: Plan, tokens, rewards) -> dict[str, float]:

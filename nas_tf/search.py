@@ -33,6 +33,23 @@ def depth_at(config: ml_collections.ConfigDict, child_index: int) -> int:
   return s.start_depth + s.depth_step * (child_index // s.depth_every)
 
 
+# Tracing the controller's graph for one depth costs seconds; an eager update costs about
+# half a second. "auto" traces when a depth is kept for at least this many updates.
+COMPILE_MIN_UPDATES_PER_DEPTH = 20
+
+
+def controller_compiled(config: ml_collections.ConfigDict) -> bool:
+  """Whether the controller runs as traced graphs; a function of the config alone, so a
+  resumed search makes the same choice (and the same numbers) as the original run."""
+  mode = config.controller.compile
+  if mode == "auto":
+    s = config.search
+    updates_per_depth = (s.depth_every / s.batch_size if s.depth_step
+                         else s.num_children / s.batch_size)
+    return updates_per_depth >= COMPILE_MIN_UPDATES_PER_DEPTH
+  return mode == "graph"
+
+
 def child_seed(search_seed: int, child_index: int) -> int:
   return int(np.random.SeedSequence([search_seed, child_index]).generate_state(1)[0] % (2**31 - 1))
 
@@ -71,10 +88,11 @@ class Search:
     self.best_path = os.path.join(workdir, "best.json")
     self.store = wd.CheckpointStore(os.path.join(workdir, "checkpoints"))
     c = config.controller
+    compiled = controller_compiled(config)
     self.controller = Controller(task.space.token_types, c.units, c.num_layers, c.init_range,
-                                 seed=config.seed)
+                                 seed=config.seed, compiled=compiled)
     self.reinforce = Reinforce(self.controller, c.learning_rate, c.baseline_decay,
-                               c.entropy_weight, c.clip_norm or None)
+                               c.entropy_weight, c.clip_norm or None, compiled=compiled)
     self.checkpoint = tf.train.Checkpoint(controller=self.controller,
                                           optimizer=self.reinforce.optimizer,
                                           baseline=self.reinforce.baseline,

@@ -87,3 +87,16 @@ def test_baseline_is_moving_average_of_rewards(space):
   second = trainer.update(plan, tokens, [1.0, 1.0])
   assert second["baseline"] == pytest.approx(0.3)  # the update uses earlier rewards only
   assert float(trainer.baseline.numpy()) == pytest.approx(0.5 * 0.3 + 0.5 * 1.0)
+
+
+def test_lstm_step_matches_keras_cell():
+  import keras
+  from nas_tf.controller import _lstm_step
+  cell = keras.layers.LSTMCell(7, bias_initializer="random_normal", unit_forget_bias=False)
+  cell.build((None, 5))
+  rng = np.random.default_rng(0)
+  x, h, c = (rng.normal(size=(3, n)).astype(np.float32) for n in (5, 7, 7))
+  expected, (eh, ec) = cell(x, [h, c])
+  got, (gh, gc) = _lstm_step(cell, x, [h, c])
+  np.testing.assert_allclose(got, expected, atol=1e-6)
+  np.testing.assert_allclose(gc, ec, atol=1e-6)

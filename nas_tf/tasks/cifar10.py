@@ -67,10 +67,12 @@ class Cifar10Task:
     child_trainer.compile_classifier(model, c.learning_rate, c.momentum, c.nesterov, steps,
                                      c.lr_schedule, c.jit_compile)
     built = time.perf_counter()
-    curve = child_trainer.fit_classifier(model, train, val, c.epochs, c.timeout_s or None)
+    curve, timing = child_trainer.fit_classifier(model, train, val, c.epochs, c.timeout_s or None)
     trained = time.perf_counter()
     reward = child_trainer.reward_from_curve(curve, self.config.reward.window,
                                              self.config.reward.exponent)
     return {"val_accuracy": max(curve[-self.config.reward.window:]), "reward": reward,
             "val_curve": [round(a, 5) for a in curve], "params": int(model.count_params()),
-            "build_seconds": built - started, "train_seconds": trained - built}
+            "build_seconds": round(built - started, 4), "fit_seconds": round(trained - built, 4),
+            "step_seconds": round(timing["step_seconds"], 4),
+            "trace_seconds": round(timing["trace_seconds"], 4)}
