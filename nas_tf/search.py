@@ -139,7 +139,12 @@ class Search:
     state = self.store.restore(self.checkpoint) or self._fresh_state()
     finished = {row["index"]: row for row in wd.read_jsonl(self.children_path)}
     rows_so_far = [finished[i] for i in sorted(finished) if i < state["children"]]
-    best = wd.read_json(self.best_path) if os.path.exists(self.best_path) else None
+    metric = self.task.metric
+    # Rebuilt from children.jsonl, the record of truth: best.json may lag it after a kill.
+    best = None
+    for row in finished.values():
+      if row["status"] == "ok" and (best is None or row[metric] > best[metric]):
+        best = row
     if state["children"]:
       self.log(f"resuming at child {state['children']}/{s.num_children} "
                f"(controller step {state['step']})")
@@ -148,7 +153,6 @@ class Search:
     self.log(f"search {self.task.name}: {s.num_children} children, m={s.batch_size}, "
              f"{self.task.data_summary}, work directory {self.workdir}")
     writer = tf.summary.create_file_writer(os.path.join(self.workdir, "tensorboard"))
-    metric = self.task.metric
     child_seconds = sum(r.get("seconds", 0.0) for r in rows_so_far)
     trained_now, time_trained_now = 0, 0.0
     while state["children"] < s.num_children:
@@ -175,17 +179,18 @@ class Search:
           trained_now += 1
           time_trained_now += row["seconds"]
           child_seconds += row["seconds"]
-          state["consecutive_failures"] = (state["consecutive_failures"] + 1
-                                           if row["status"] == "failed" else 0)
           if row["status"] == "ok" and (best is None or row[metric] > best[metric]):
             best = row
             wd.atomic_write_json(self.best_path, best)
           self._log_child(writer, row, best, trained_now, time_trained_now)
           if self.after_child:
             self.after_child(index)
-          if state["consecutive_failures"] >= s.max_consecutive_failures:
-            raise SearchError(f"{state['consecutive_failures']} children failed in a row "
-                              f"(search.max_consecutive_failures); last error: {row['error']}")
+        # Counted for reused rows too: the checkpointed count stops at the last update.
+        state["consecutive_failures"] = (state["consecutive_failures"] + 1
+                                         if row["status"] == "failed" else 0)
+        if state["consecutive_failures"] >= s.max_consecutive_failures:
+          raise SearchError(f"{state['consecutive_failures']} children failed in a row "
+                            f"(search.max_consecutive_failures); last error: {row['error']}")
         rewards.append(row["reward"])
       stats = self.reinforce.update(plan, tokens, rewards)
       if not stats["finite"]:
@@ -203,6 +208,8 @@ class Search:
         tf.summary.scalar("controller/checkpoint_seconds", save_seconds)
       writer.flush()
     writer.close()
+    if best is not None:
+      wd.atomic_write_json(self.best_path, best)
     rows = [finished[i] for i in sorted(finished) if i < s.num_children]
     failed = sum(r["status"] == "failed" for r in rows)
     if best is not None:
