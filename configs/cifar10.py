@@ -92,7 +92,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.search.start_depth = 2
     c.search.depth_every = 4
     c.search.depth_step = 2
-    c.child.epochs = 2
+    c.child.epochs = 3
     c.child.batch_size = 32
     c.child.learning_rate = 0.05
   else:

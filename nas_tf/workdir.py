@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from typing import Any, Iterable
+from typing import Any
 
 import tensorflow as tf
 
@@ -126,8 +126,3 @@ class CheckpointStore:
     checkpoint.read(os.path.join(self.directory, latest["checkpoint"], "ckpt")).assert_consumed()
     return latest["state"]
 
-
-def files_in(directory: str) -> Iterable[str]:
-  for root, _, files in os.walk(directory):
-    for f in files:
-      yield os.path.join(root, f)
