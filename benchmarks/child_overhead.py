@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from nas_tf import child_cnn, child_trainer  # noqa: E402
-from nas_tf.data import cifar10  # noqa: E402
+from nas_tf.data import cifar10, pipeline  # noqa: E402
 from nas_tf.search import Search  # noqa: E402
 from nas_tf.tasks.cifar10 import Cifar10Task  # noqa: E402
 
@@ -87,7 +87,7 @@ def main():
   batch = 64
   # One fixed in-memory batch: on 2 cores the augmentation pipeline competes with the model
   # for CPU and its noise would swamp the comparison of the two models.
-  x, y = next(iter(cifar10.train_dataset(arrays.train_images, arrays.train_labels, batch, 0)))
+  x, y = next(iter(pipeline.train_dataset(arrays.train_images, arrays.train_labels, batch, 0)))
   ds = tf.data.Dataset.from_tensors((x, y)).repeat()
   gen, hand = [], []
   for _ in range(args.repeats):  # interleaved, so drift in machine load hits both alike

@@ -100,11 +100,11 @@ def search(task_name: str, workdir: str | None) -> int:
   workdir = workdir or os.path.join("runs", task_name)
   try:
     config_lib.validate(config)  # before TensorFlow is even imported
-    from nas_tf.search import Search
     from nas_tf.tasks import get_task
     task = get_task(task_name)(config)
-    task.prepare()  # bad data fails here, before the work directory is written
+    task.prepare()  # bad data fails here, before TensorFlow starts
     _prepare_workdir(workdir, config, FLAGS.overwrite)
+    from nas_tf.search import Search  # TensorFlow starts here
     result = Search(config, workdir, task).run()
   except KeyboardInterrupt:
     command = " ".join(shlex.quote(a) for a in sys.argv)
@@ -135,7 +135,7 @@ def main(argv: list[str]) -> int:
       raise UsageError(f"'{pos[0]}' takes exactly one task, got {pos[1:] or 'none'}")
     return search(pos[1], FLAGS.workdir)
   except UsageError as e:
-    _fail(f"{e}\n{USAGE}")
+    _fail(f"{e}; {USAGE}")
 
 
 def run() -> None:

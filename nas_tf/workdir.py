@@ -19,8 +19,6 @@ import os
 import shutil
 from typing import Any
 
-import tensorflow as tf
-
 
 def _fsync_dir(path: str) -> None:
   fd = os.open(path, os.O_RDONLY)
@@ -87,7 +85,8 @@ class CheckpointStore:
     self.keep = keep
     self.pointer = os.path.join(directory, "latest.json")
 
-  def save(self, step: int, checkpoint: tf.train.Checkpoint, state: dict[str, Any]) -> str:
+  def save(self, step: int, checkpoint, state: dict[str, Any]) -> str:
+    """``checkpoint``: a ``tf.train.Checkpoint`` (this module never imports TensorFlow)."""
     os.makedirs(self.directory, exist_ok=True)
     name = f"step-{step:08d}"
     final = os.path.join(self.directory, name)
@@ -118,7 +117,7 @@ class CheckpointStore:
       return None
     return read_json(self.pointer)
 
-  def restore(self, checkpoint: tf.train.Checkpoint) -> dict[str, Any] | None:
+  def restore(self, checkpoint) -> dict[str, Any] | None:
     """Restores the last complete checkpoint into ``checkpoint``; returns its loop state."""
     latest = self.latest()
     if latest is None:

@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from nas_tf.data import DataError, cifar10
+from nas_tf.data import DataError, cifar10, pipeline
 
 
 def test_reads_real_format_tarball(cifar_tarball):
@@ -57,11 +57,11 @@ def test_split_is_seeded_and_sized():
 
 def test_pipeline_shapes_normalization_and_reproducibility():
   arrays = cifar10.synthetic(num_train=64)
-  x, y = next(iter(cifar10.train_dataset(arrays.train_images, arrays.train_labels, 16, seed=1)))
-  x2, _ = next(iter(cifar10.train_dataset(arrays.train_images, arrays.train_labels, 16, seed=1)))
+  x, y = next(iter(pipeline.train_dataset(arrays.train_images, arrays.train_labels, 16, seed=1)))
+  x2, _ = next(iter(pipeline.train_dataset(arrays.train_images, arrays.train_labels, 16, seed=1)))
   assert x.shape == (16, 32, 32, 3) and y.shape == (16,)
   np.testing.assert_array_equal(x.numpy(), x2.numpy())
-  ex, _ = next(iter(cifar10.eval_dataset(arrays.train_images, arrays.train_labels, 64)))
+  ex, _ = next(iter(pipeline.eval_dataset(arrays.train_images, arrays.train_labels, 64)))
   assert abs(float(np.mean(ex))) < 1.0  # roughly centred per channel
 
 

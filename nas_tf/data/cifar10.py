@@ -1,5 +1,9 @@
-"""CIFAR-10: tensorflow-datasets, the python-version tarball or its extracted folder, or
-synthetic images; then a seeded train/validation split and a tf.data input pipeline."""
+"""CIFAR-10 readers: tensorflow-datasets, the python-version tarball or its extracted folder,
+or synthetic images; and the seeded train/validation split.
+
+Plain numpy, no TensorFlow import: bad data is reported before TensorFlow starts. The tf.data
+input pipeline is in ``nas_tf.data.pipeline``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ import tarfile
 from typing import BinaryIO, Callable
 
 import numpy as np
-import tensorflow as tf
 
 from nas_tf.data import DataError
 
@@ -154,33 +157,3 @@ def split(arrays: Cifar10Arrays, val_fraction: float = 0.1, seed: int = 0,
     raise DataError(f"the training split is empty ({n} images, val_fraction {val_fraction})")
   return Split(arrays.train_images[train_idx], arrays.train_labels[train_idx],
                arrays.train_images[val_idx], arrays.train_labels[val_idx])
-
-
-def normalize(images):
-  return (tf.cast(images, tf.float32) - MEAN) / STD
-
-
-def _augment(image, seed):
-  # Pad by 4 and take a random 32x32 crop, then a random horizontal flip (stateless: the
-  # per-example seeds come from the pipeline's seeded random stream).
-  image = tf.pad(image, [[4, 4], [4, 4], [0, 0]], mode="CONSTANT")
-  image = tf.image.stateless_random_crop(image, IMAGE_SHAPE, seed=seed[:2])
-  return tf.image.stateless_random_flip_left_right(image, seed=seed[2:])
-
-
-def train_dataset(images, labels, batch_size: int, seed: int, augment: bool = True):
-  """Shuffled, optionally augmented, normalized batches; reproducible from ``seed``."""
-  ds = tf.data.Dataset.from_tensor_slices((images, labels))
-  ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-  if augment:
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(4)
-    ds = tf.data.Dataset.zip(ds, seeds).map(
-        lambda example, s: (_augment(example[0], tf.cast(s % (2**31 - 1), tf.int32)),
-                            example[1]))
-  ds = ds.batch(batch_size).map(lambda x, y: (normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-  return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def eval_dataset(images, labels, batch_size: int):
-  ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
-  return ds.map(lambda x, y: (normalize(x), y)).cache().prefetch(tf.data.AUTOTUNE)

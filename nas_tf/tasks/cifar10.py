@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import keras
 import ml_collections
 
-from nas_tf import child_cnn, child_trainer
 from nas_tf.data import cifar10
 from nas_tf.search_space import CNNSearchSpace
+
+# Keras, the child builder and the tf.data pipeline are imported where they are used, so that
+# ``prepare`` reports bad data before TensorFlow starts (seconds on a laptop).
 
 
 class Cifar10Task:
@@ -46,18 +47,22 @@ class Cifar10Task:
     return f"{len(s.train_labels)} train / {len(s.val_labels)} validation images"
 
   def build_inputs(self, seed: int):
+    from nas_tf.data import pipeline
     d, s = self.config.data, self._split
-    train = cifar10.train_dataset(s.train_images, s.train_labels, self.config.child.batch_size,
+    train = pipeline.train_dataset(s.train_images, s.train_labels, self.config.child.batch_size,
                                   seed, augment=d.augment)
-    val = cifar10.eval_dataset(s.val_images, s.val_labels, self.config.child.eval_batch_size)
+    val = pipeline.eval_dataset(s.val_images, s.val_labels, self.config.child.eval_batch_size)
     return train, val
 
-  def build_model(self, arch: dict[str, Any]) -> keras.Model:
+  def build_model(self, arch: dict[str, Any]):
+    from nas_tf import child_cnn
     return child_cnn.build_cnn(arch, cifar10.IMAGE_SHAPE, cifar10.NUM_CLASSES,
                                self.config.child.weight_decay)
 
   def train_child(self, arch: dict[str, Any], seed: int) -> dict[str, Any]:
     """Builds, trains and scores one child; returns its metrics (raises on failure)."""
+    import keras
+    from nas_tf import child_trainer
     c = self.config.child
     started = time.perf_counter()
     keras.utils.set_random_seed(seed)
