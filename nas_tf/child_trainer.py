@@ -93,3 +93,50 @@ def fit_classifier(model: keras.Model, train_ds, val_ds, epochs: int,
   if losses and not math.isfinite(losses[-1]):
     raise ChildFailure(f"non-finite training loss ({losses[-1]})")
   return curve, guard.timing()
+
+
+class _ResetStates(keras.callbacks.Callback):
+  """Stateful RNNs carry their state across batches; each epoch and each evaluation starts
+  from zeros."""
+
+  def _reset(self, *_args, **_kwargs):
+    for layer in self.model.layers:
+      if isinstance(layer, keras.layers.RNN) and layer.stateful:
+        layer.reset_state()
+
+  on_epoch_begin = on_test_begin = on_test_end = _reset
+
+
+def compile_language_model(model: keras.Model, learning_rate: float, clip_norm: float,
+                           total_steps: int, schedule: str = "cosine",
+                           jit_compile: bool = False) -> None:
+  """Plain SGD with global-norm gradient clipping (Zaremba et al. 2014)."""
+  if schedule == "cosine":
+    lr = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, total_steps))
+  elif schedule == "constant":
+    lr = learning_rate
+  else:
+    raise ValueError(f"unknown learning-rate schedule {schedule!r} (cosine, constant)")
+  model.compile(optimizer=keras.optimizers.SGD(lr, global_clipnorm=clip_norm or None),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                jit_compile=jit_compile)
+
+
+def fit_language_model(model: keras.Model, train_ds, val_ds, epochs: int,
+                       timeout_s: float | None = None) -> tuple[list[float], dict[str, float]]:
+  """Truncated BPTT over ordered batches; returns validation perplexities per epoch."""
+  deadline = time.monotonic() + timeout_s if timeout_s else None
+  guard = _Guard(deadline)
+  history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0,
+                      shuffle=False, callbacks=[_ResetStates(), guard])
+  losses = history.history.get("val_loss", [])
+  if not losses or not all(math.isfinite(v) for v in losses):
+    raise ChildFailure(f"non-finite validation loss {losses}")
+  return [math.exp(min(v, 700.0)) for v in losses], guard.timing()
+
+
+def perplexity_reward(curve: Sequence[float], constant: float = 80.0, window: int = 1) -> float:
+  """c / (validation perplexity)^2 with the best perplexity of the last ``window`` epochs."""
+  if not curve:
+    raise ChildFailure("no validation perplexity was measured")
+  return float(constant) / min(curve[-window:]) ** 2

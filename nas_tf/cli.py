@@ -114,7 +114,7 @@ def search(task_name: str, workdir: str | None) -> int:
   except Exception as e:
     if FLAGS.verbose:
       raise
-    if isinstance(e, (config_lib.ConfigError, DataError, ValueError)):
+    if isinstance(e, (config_lib.ConfigError, DataError)):
       _fail(str(e))
     if isinstance(e, SearchError):
       _fail(f"search stopped: {e}", code=1)

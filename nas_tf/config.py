@@ -37,25 +37,35 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.executor.kind not in EXECUTORS:
     raise ConfigError(f"executor.kind: unknown executor {config.executor.kind!r} "
                       f"(known: {', '.join(EXECUTORS)})")
-  _positive(config, "search.num_children", "search.batch_size", "search.start_depth",
-            "search.depth_every", "search.max_consecutive_failures", "child.epochs",
-            "child.batch_size", "child.eval_batch_size", "child.learning_rate",
-            "controller.units", "controller.num_layers", "controller.learning_rate",
-            "reward.window")
+  _positive(config, "search.num_children", "search.batch_size",
+            "search.max_consecutive_failures", "child.epochs", "child.batch_size",
+            "child.learning_rate", "controller.units", "controller.num_layers",
+            "controller.learning_rate", "reward.window")
   if config.controller.compile not in ("auto", "graph", "eager"):
     raise ConfigError("controller.compile must be auto, graph or eager, got "
                       f"{config.controller.compile!r}")
-  if config.search.depth_step < 0:
-    raise ConfigError(f"search.depth_step must be >= 0, got {config.search.depth_step}")
-  if not 0.0 < config.data.val_fraction < 1.0:
+  if "start_depth" in config.search:  # tasks whose architectures grow (the CNN)
+    _positive(config, "search.start_depth", "search.depth_every")
+    if config.search.depth_step < 0:
+      raise ConfigError(f"search.depth_step must be >= 0, got {config.search.depth_step}")
+  if "val_fraction" in config.data and not 0.0 < config.data.val_fraction < 1.0:
     raise ConfigError(f"data.val_fraction must be in (0, 1), got {config.data.val_fraction}")
   if not 0.0 <= config.controller.baseline_decay < 1.0:
     raise ConfigError("controller.baseline_decay must be in [0, 1), got "
                       f"{config.controller.baseline_decay}")
-  for key in ("max_train_examples", "max_val_examples"):
-    if config.data[key] < 0:
+  for key in ("max_train_examples", "max_val_examples", "max_train_tokens", "max_valid_tokens"):
+    if key in config.data and config.data[key] < 0:
       raise ConfigError(f"data.{key} must be >= 0 (0 = all), got {config.data[key]}")
-  if "space" in config:
+  for key in ("eval_batch_size", "units", "num_layers", "bptt"):
+    if key in config.child:
+      _positive(config, f"child.{key}")
+  if "dropout" in config.child and not 0.0 <= config.child.dropout < 1.0:
+    raise ConfigError(f"child.dropout must be in [0, 1), got {config.child.dropout}")
+  if "base_number" in config.get("space", {}):
+    b = config.space.base_number
+    if b < 2 or b & (b - 1):
+      raise ConfigError(f"space.base_number must be a power of two >= 2, got {b}")
+  if "filter_heights" in config.get("space", {}):
     for key in ("filter_heights", "filter_widths", "num_filters", "strides"):
       values = list(config.space[key])
       if not values:
@@ -63,7 +73,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
       if any(v <= 0 for v in values):
         raise ConfigError(f"space.{key} must hold positive sizes, got {values}")
   if not str(config.data.source):
-    raise ConfigError("data.source must be set ('tfds', 'synthetic' or a path)")
+    raise ConfigError("data.source must be set ('synthetic' or a path)")
 
 
 def diff_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:

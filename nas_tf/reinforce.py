@@ -45,8 +45,10 @@ class Reinforce:
           log_prob, entropy = self.controller.log_prob(plan, tokens)
           loss = (-tf.reduce_mean(advantage * log_prob)
                   - self.entropy_weight * tf.reduce_mean(entropy))
-        variables = self.controller.trainable_variables
-        grads = tape.gradient(loss, variables)
+        # Weights a space never uses (the anchor attention in the cell space) get no gradient.
+        pairs = [(g, v) for g, v in zip(tape.gradient(loss, self.controller.trainable_variables),
+                                         self.controller.trainable_variables) if g is not None]
+        grads, variables = [g for g, _ in pairs], [v for _, v in pairs]
         grad_norm = tf.linalg.global_norm(grads)
         finite = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)
         if self.clip_norm:

@@ -44,7 +44,7 @@ def controller_compiled(config: ml_collections.ConfigDict) -> bool:
   mode = config.controller.compile
   if mode == "auto":
     s = config.search
-    updates_per_depth = (s.depth_every / s.batch_size if s.depth_step
+    updates_per_depth = (s.depth_every / s.batch_size if s.get("depth_step")
                          else s.num_children / s.batch_size)
     return updates_per_depth >= COMPILE_MIN_UPDATES_PER_DEPTH
   return mode == "graph"
@@ -143,7 +143,7 @@ class Search:
     # Rebuilt from children.jsonl, the record of truth: best.json may lag it after a kill.
     best = None
     for row in finished.values():
-      if row["status"] == "ok" and (best is None or row[metric] > best[metric]):
+      if self._better(row, best):
         best = row
     if state["children"]:
       self.log(f"resuming at child {state['children']}/{s.num_children} "
@@ -157,7 +157,7 @@ class Search:
     trained_now, time_trained_now = 0, 0.0
     while state["children"] < s.num_children:
       first = state["children"]
-      depth = depth_at(self.config, first)
+      depth = self.task.depth_at(first)
       m = min(s.batch_size, s.num_children - first)
       plan = self.task.space.plan(depth)
       rng = np.random.Generator(np.random.PCG64())
@@ -179,7 +179,7 @@ class Search:
           trained_now += 1
           time_trained_now += row["seconds"]
           child_seconds += row["seconds"]
-          if row["status"] == "ok" and (best is None or row[metric] > best[metric]):
+          if self._better(row, best):
             best = row
             wd.atomic_write_json(self.best_path, best)
           self._log_child(writer, row, best, trained_now, time_trained_now)
@@ -204,7 +204,8 @@ class Search:
       with writer.as_default(step=state["step"]):
         for key in ("reward", "baseline", "loss", "entropy", "grad_norm"):
           tf.summary.scalar(f"controller/{key}", stats[key])
-        tf.summary.scalar("controller/depth", depth)
+        if depth is not None:
+          tf.summary.scalar("controller/depth", depth)
         tf.summary.scalar("controller/checkpoint_seconds", save_seconds)
       writer.flush()
     writer.close()
@@ -219,6 +220,15 @@ class Search:
     else:
       self.log(f"done: {len(rows)} children, none finished ok")
     return SearchResult(best, len(rows), failed, time.perf_counter() - started, child_seconds)
+
+  def _better(self, row, best) -> bool:
+    if row["status"] != "ok":
+      return False
+    if best is None:
+      return True
+    metric = self.task.metric
+    return (row[metric] > best[metric]) if self.task.higher_is_better else \
+        (row[metric] < best[metric])
 
   def _log_child(self, writer, row, best, trained_now, time_trained_now):
     s, metric = self.config.search, self.task.metric

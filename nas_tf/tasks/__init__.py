@@ -8,7 +8,10 @@ def get_task(name: str):
   if name == "cifar10":
     from nas_tf.tasks.cifar10 import Cifar10Task
     return Cifar10Task
-  raise ValueError(f"unknown task {name!r} (known: cifar10)")
+  if name == "ptb":
+    from nas_tf.tasks.ptb import PtbTask
+    return PtbTask
+  raise ValueError(f"unknown task {name!r} (known: {', '.join(TASKS)})")
 
 
-TASKS = ("cifar10",)
+TASKS = ("cifar10", "ptb")

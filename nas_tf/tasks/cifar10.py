@@ -18,7 +18,8 @@ class Cifar10Task:
   """build_space / build_inputs / build_model / train_child for the CNN search."""
 
   name = "cifar10"
-  metric = "val_accuracy"  # what "best" means in logs and best.json; higher is better
+  metric = "val_accuracy"  # what "best" means in logs and best.json
+  higher_is_better = True
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
@@ -45,6 +46,10 @@ class Cifar10Task:
   def data_summary(self) -> str:
     s = self._split
     return f"{len(s.train_labels)} train / {len(s.val_labels)} validation images"
+
+  def depth_at(self, child_index: int) -> int:
+    from nas_tf.search import depth_at
+    return depth_at(self.config, child_index)
 
   def build_inputs(self, seed: int):
     from nas_tf.data import pipeline

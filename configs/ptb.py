@@ -1,0 +1,75 @@
+"""Penn Treebank recurrent-cell search (Zoph & Le 2017, section 4.2).
+
+Presets, chosen with ``--config=configs/ptb.py:PRESET``:
+  default  the paper's cell space (base number 8), 35 epochs per child: GPU scale
+  smoke    base number 2, small children, 8 of them: minutes on 2 CPU cores
+Override any key with ``--config.a.b=value``.
+"""
+
+import ml_collections
+
+
+def get_config(preset: str = "default") -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.task = "ptb"
+  c.seed = 0
+
+  c.data = ml_collections.ConfigDict()
+  c.data.source = "data/ptb"      # folder with ptb.{train,valid,test}.txt, or 'synthetic'
+  c.data.max_train_tokens = 0     # 0 = all
+  c.data.max_valid_tokens = 0
+
+  c.space = ml_collections.ConfigDict()
+  c.space.base_number = 8         # leaves of the cell tree
+
+  c.controller = ml_collections.ConfigDict()
+  c.controller.units = 35
+  c.controller.num_layers = 2
+  c.controller.init_range = 0.08
+  c.controller.learning_rate = 6e-4
+  c.controller.baseline_decay = 0.95
+  c.controller.entropy_weight = 0.0
+  c.controller.clip_norm = 0.0
+  c.controller.compile = "auto"
+
+  c.search = ml_collections.ConfigDict()
+  c.search.strategy = "nas_rl"
+  c.search.num_children = 2_000
+  c.search.batch_size = 8
+  c.search.failure_reward = 0.0
+  c.search.max_consecutive_failures = 10
+
+  c.child = ml_collections.ConfigDict()
+  c.child.units = 200             # embedding and hidden size (equal, for weight tying)
+  c.child.num_layers = 2
+  c.child.dropout = 0.2           # variational: one mask per sequence
+  c.child.tie_weights = True
+  c.child.epochs = 35
+  c.child.batch_size = 20
+  c.child.bptt = 35               # truncated backpropagation through time
+  c.child.learning_rate = 1.0     # SGD as in Zaremba et al. 2014
+  c.child.lr_schedule = "cosine"
+  c.child.clip_norm = 5.0
+  c.child.jit_compile = False
+  c.child.timeout_s = 0.0
+
+  c.reward = ml_collections.ConfigDict()
+  c.reward.constant = 80.0        # reward = c / perplexity^2 (the paper's appendix)
+  c.reward.window = 1             # best perplexity of the last N epochs
+
+  c.executor = ml_collections.ConfigDict()
+  c.executor.kind = "local"
+
+  if preset == "default":
+    pass
+  elif preset == "smoke":
+    c.space.base_number = 2
+    c.search.num_children = 8
+    c.search.batch_size = 4
+    c.child.units = 64
+    c.child.num_layers = 1
+    c.child.dropout = 0.0
+    c.child.epochs = 2
+  else:
+    raise ValueError(f"unknown preset {preset!r} (default, smoke)")
+  return c

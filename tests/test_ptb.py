@@ -1,0 +1,99 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import SHARED, load_config
+from nas_tf import workdir as wd
+from nas_tf.data import DataError, ptb
+from nas_tf.search import Search
+from nas_tf.tasks.ptb import PtbTask
+
+PTB_MINI = os.path.join(SHARED, "ptb-mini")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def write_ptb(folder, train=" the cat sat \n the dog sat \n", valid=" the cat ran \n",
+              test=" a dog \n"):
+  os.makedirs(folder, exist_ok=True)
+  for split, text in (("train", train), ("valid", valid), ("test", test)):
+    with open(os.path.join(folder, f"ptb.{split}.txt"), "w") as f:
+      f.write(text)
+  return folder
+
+
+def test_reader_builds_vocab_from_train_with_eos_and_unk(tmp_path):
+  corpus = ptb.load(write_ptb(str(tmp_path)))
+  assert set(corpus.vocab) == {"the", "cat", "sat", "dog", "<eos>", "<unk>"}
+  words = [corpus.vocab[i] for i in corpus.train]
+  assert words == ["the", "cat", "sat", "<eos>", "the", "dog", "sat", "<eos>"]
+  assert [corpus.vocab[i] for i in corpus.valid] == ["the", "cat", "<unk>", "<eos>"]
+  assert [corpus.vocab[i] for i in corpus.test] == ["<unk>", "dog", "<eos>"]
+
+
+@pytest.mark.parametrize("breaks, message", [
+    (lambda d: os.remove(os.path.join(d, "ptb.valid.txt")), "missing ptb.valid.txt"),
+    (lambda d: open(os.path.join(d, "ptb.train.txt"), "wb").write(b"\xff\xfe\x00bad"),
+     "ptb.train.txt: not UTF-8 text"),
+    (lambda d: open(os.path.join(d, "ptb.test.txt"), "w").write("\n\n"), "ptb.test.txt: no words"),
+])
+def test_bad_files_fail_with_clear_message(tmp_path, breaks, message):
+  folder = write_ptb(str(tmp_path))
+  breaks(folder)
+  with pytest.raises(DataError, match=message):
+    ptb.load(folder)
+  with pytest.raises(DataError, match="no such folder"):
+    ptb.load(str(tmp_path / "nope"))
+
+
+def test_batchify_carries_rows_across_batches():
+  ids = np.arange(101, dtype=np.int32)
+  x, y = ptb.batchify(ids, batch_size=2, bptt=10)
+  assert x.shape == (5, 2, 10)
+  np.testing.assert_array_equal(y, x + 1)           # targets are the next tokens
+  np.testing.assert_array_equal(x[1, :, 0], x[0, :, -1] + 1)  # batch k+1 continues batch k
+
+
+def tiny_ptb_config(source="synthetic", children=2):
+  c = load_config("smoke", task="ptb")
+  c.data.source = source
+  c.search.num_children = children
+  c.search.batch_size = 2
+  c.child.units = 16
+  c.child.epochs = 1
+  c.child.batch_size = 8
+  c.child.bptt = 10
+  c.data.max_train_tokens = 2000
+  c.data.max_valid_tokens = 400
+  return c
+
+
+def test_search_records_perplexity_and_keeps_the_lowest_as_best(tmp_path):
+  config = tiny_ptb_config(children=3)
+  result = Search(config, str(tmp_path), PtbTask(config), log=lambda _: None).run()
+  rows = wd.read_jsonl(os.path.join(str(tmp_path), "children.jsonl"))
+  assert len(rows) == 3 and all(r["status"] == "ok" for r in rows)
+  for r in rows:
+    assert "val_accuracy" not in r
+    assert np.isclose(r["reward"], 80.0 / r["val_perplexity"] ** 2)
+    assert r["formula"].endswith("h = n2")
+  best = wd.read_json(os.path.join(str(tmp_path), "best.json"))
+  assert best["val_perplexity"] == min(r["val_perplexity"] for r in rows)
+  assert result.best["id"] == best["id"]
+
+
+@pytest.mark.skipif(not os.path.isdir(PTB_MINI), reason="../shared/data/ptb-mini absent")
+def test_cli_search_on_real_ptb_learns(tmp_path):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  result = subprocess.run(
+      [sys.executable, "-m", "nas_tf", "search", "ptb", f"--config={ROOT}/configs/ptb.py:smoke",
+       f"--config.data.source={PTB_MINI}", "--config.search.num_children=2",
+       "--config.search.batch_size=2", "--config.child.epochs=1",
+       "--config.data.max_train_tokens=20000", f"--workdir={tmp_path}/w"],
+      env=env, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr
+  best = json.load(open(tmp_path / "w" / "best.json"))
+  assert best["val_perplexity"] < 5521 / 3  # far below the vocabulary size (uniform guess)

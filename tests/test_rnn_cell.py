@@ -1,0 +1,102 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nas_tf.child_rnn import NASCell, build_language_model
+from nas_tf.search_space import RNNCellSearchSpace, plan_length
+
+SIMPLE_RNN = {"base_number": 1, "nodes": [{"combination": "add", "activation": "tanh"}],
+              "inject": None, "cell_node": 0}
+# An LSTM-shaped tree (the paper's Figure 5 at base number 4): gates from leaves, c injected.
+LSTM_LIKE = {
+    "base_number": 4,
+    "nodes": [{"combination": "add", "activation": "sigmoid"},
+              {"combination": "add", "activation": "tanh"},
+              {"combination": "add", "activation": "sigmoid"},
+              {"combination": "add", "activation": "tanh"},
+              {"combination": "elem_mult", "activation": "identity"},
+              {"combination": "elem_mult", "activation": "identity"},
+              {"combination": "add", "activation": "tanh"}],
+    "inject": {"combination": "add", "activation": "identity", "node": 4},
+    "cell_node": 4,
+}
+
+
+def sequence(n=3, t=5, d=6, seed=0):
+  return np.random.default_rng(seed).normal(size=(n, t, d)).astype(np.float32)
+
+
+def test_space_plan_and_decode():
+  space = RNNCellSearchSpace(8)
+  plan = space.plan()
+  assert plan_length(plan) == 2 * 15 + 2 + 2
+  arch = space.decode(list(range(2)) * 16 + [3, 14])
+  assert len(arch["nodes"]) == 15 and arch["inject"]["node"] == 3 and arch["cell_node"] == 14
+  assert "h = n14" in space.describe(arch)
+  with pytest.raises(ValueError, match="power of two"):
+    RNNCellSearchSpace(6)
+
+
+def test_tanh_leaf_matches_simple_rnn_cell():
+  x = sequence()
+  ours = keras.layers.RNN(NASCell(SIMPLE_RNN, 4), return_sequences=True)
+  reference = keras.layers.RNN(keras.layers.SimpleRNNCell(4, bias_initializer="random_normal"),
+                               return_sequences=True)
+  expected = reference(x)
+  ours.build(x.shape)
+  ours.cell.set_weights(reference.cell.get_weights())  # kernel, recurrent kernel, bias
+  np.testing.assert_allclose(ours(x), expected, atol=1e-5)
+
+
+def test_fused_weights_one_matmul_for_x_and_one_for_h():
+  layer = keras.layers.RNN(NASCell(LSTM_LIKE, 8))
+  layer.build((None, None, 6))
+  shapes = sorted(tuple(w.shape) for w in layer.cell.weights)
+  assert shapes == [(6, 32), (8, 32), (32,)]
+
+
+def test_lstm_like_tree_runs_and_every_weight_gets_gradient():
+  x = sequence()
+  layer = keras.layers.RNN(NASCell(LSTM_LIKE, 8, bias_initializer="random_normal"),
+                           return_sequences=True, return_state=True)
+  with tf.GradientTape() as tape:
+    out, h, c = layer(x)
+    loss = tf.reduce_sum(out ** 2) + tf.reduce_sum(c ** 2)
+  assert out.shape == (3, 5, 8) and c.shape == (3, 8)
+  grads = tape.gradient(loss, layer.trainable_weights)
+  assert len(grads) == 3
+  for g, w in zip(grads, layer.trainable_weights):
+    assert g is not None and float(tf.reduce_max(tf.abs(g))) > 0, w.name
+
+
+def test_config_round_trip_gives_same_outputs():
+  x = sequence()
+  cell = NASCell(LSTM_LIKE, 8)
+  layer = keras.layers.RNN(cell, return_sequences=True)
+  expected = layer(x)
+  clone = keras.layers.RNN.from_config(layer.get_config())
+  clone.build(x.shape)
+  clone.set_weights(layer.get_weights())
+  assert clone.cell.arch == cell.arch
+  np.testing.assert_allclose(clone(x), expected, atol=1e-6)
+
+
+def test_compiles_under_xla():
+  x = sequence()
+  layer = keras.layers.RNN(NASCell(LSTM_LIKE, 8), return_sequences=True)
+  eager = layer(x)
+  xla = tf.function(lambda v: layer(v), jit_compile=True)(tf.constant(x))
+  np.testing.assert_allclose(xla, eager, atol=1e-5)
+
+
+def test_language_model_shapes_tying_and_one_training_step():
+  model = build_language_model(LSTM_LIKE, vocab_size=30, units=8, num_layers=2, batch_size=4,
+                               dropout=0.3)
+  tokens = np.random.default_rng(0).integers(0, 30, size=(4, 7)).astype(np.int32)
+  assert model(tokens).shape == (4, 7, 30)
+  names = [w.path for w in model.weights]
+  assert not any("logits/kernel" in n for n in names)  # tied to the embedding
+  model.compile(optimizer=keras.optimizers.SGD(1.0, global_clipnorm=5.0),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+  assert np.isfinite(model.train_on_batch(tokens, tokens))
