@@ -64,15 +64,18 @@ def reward_from_curve(curve: Sequence[float], window: int = 5, exponent: float =
   return float(best) ** exponent
 
 
+def learning_rate_schedule(learning_rate: float, schedule: str, total_steps: int):
+  if schedule == "cosine":
+    return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, total_steps))
+  if schedule == "constant":
+    return learning_rate
+  raise ValueError(f"unknown learning-rate schedule {schedule!r} (cosine, constant)")
+
+
 def compile_classifier(model: keras.Model, learning_rate: float, momentum: float,
                        nesterov: bool, total_steps: int, schedule: str = "cosine",
                        jit_compile: bool = False) -> None:
-  if schedule == "cosine":
-    lr = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, total_steps))
-  elif schedule == "constant":
-    lr = learning_rate
-  else:
-    raise ValueError(f"unknown learning-rate schedule {schedule!r} (cosine, constant)")
+  lr = learning_rate_schedule(learning_rate, schedule, total_steps)
   model.compile(optimizer=keras.optimizers.SGD(lr, momentum=momentum, nesterov=nesterov),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=["accuracy"], jit_compile=jit_compile)
@@ -111,12 +114,7 @@ def compile_language_model(model: keras.Model, learning_rate: float, clip_norm: 
                            total_steps: int, schedule: str = "cosine",
                            jit_compile: bool = False) -> None:
   """Plain SGD with global-norm gradient clipping (Zaremba et al. 2014)."""
-  if schedule == "cosine":
-    lr = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, total_steps))
-  elif schedule == "constant":
-    lr = learning_rate
-  else:
-    raise ValueError(f"unknown learning-rate schedule {schedule!r} (cosine, constant)")
+  lr = learning_rate_schedule(learning_rate, schedule, total_steps)
   model.compile(optimizer=keras.optimizers.SGD(lr, global_clipnorm=clip_norm or None),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 jit_compile=jit_compile)

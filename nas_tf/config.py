@@ -59,6 +59,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for key in ("eval_batch_size", "units", "num_layers", "bptt"):
     if key in config.child:
       _positive(config, f"child.{key}")
+  if config.child.get("lr_schedule", "cosine") not in ("cosine", "constant"):
+    raise ConfigError(f"child.lr_schedule must be cosine or constant, got "
+                      f"{config.child.lr_schedule!r}")
   if "dropout" in config.child and not 0.0 <= config.child.dropout < 1.0:
     raise ConfigError(f"child.dropout must be in [0, 1), got {config.child.dropout}")
   if "base_number" in config.get("space", {}):
