@@ -67,6 +67,9 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
 
   c.executor = ml_collections.ConfigDict()
   c.executor.kind = "local"
+  # Train children in a worker process replaced every N children (0 = in this process):
+  # TensorFlow keeps each child's traced graphs alive, so long searches need fresh processes.
+  c.executor.recycle_every = 50
 
   if preset == "default":
     pass
@@ -82,6 +85,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.child.epochs = 4
     c.child.batch_size = 64
   elif preset == "smoke":
+    c.executor.recycle_every = 0  # 8 children: not worth a worker's start-up
     c.data.max_train_examples = 1_000
     c.data.max_val_examples = 500
     c.space.filter_heights = (1, 3, 5)

@@ -59,10 +59,14 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
 
   c.executor = ml_collections.ConfigDict()
   c.executor.kind = "local"
+  # Train children in a worker process replaced every N children (0 = in this process):
+  # TensorFlow keeps each child's traced graphs alive, so long searches need fresh processes.
+  c.executor.recycle_every = 50
 
   if preset == "default":
     pass
   elif preset == "smoke":
+    c.executor.recycle_every = 0  # 8 children: not worth a worker's start-up
     c.space.base_number = 2
     c.search.num_children = 8
     c.search.batch_size = 4

@@ -31,6 +31,9 @@ def _positive(config, *keys):
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError naming the first bad key."""
+  if config.executor.get("recycle_every", 0) < 0:
+    raise ConfigError(f"executor.recycle_every must be >= 0 (0 = in this process), got "
+                      f"{config.executor.recycle_every}")
   if config.search.strategy not in STRATEGIES:
     raise ConfigError(f"search.strategy: unknown strategy {config.search.strategy!r} "
                       f"(known: {', '.join(STRATEGIES)})")

@@ -15,7 +15,6 @@ import os
 import time
 from typing import Any, Callable
 
-import keras
 import ml_collections
 import numpy as np
 import tensorflow as tf
@@ -24,6 +23,7 @@ from nas_tf import config as config_lib
 from nas_tf import workdir as wd
 from nas_tf.controller import Controller
 from nas_tf.errors import SearchError
+from nas_tf.executors import make_executor
 from nas_tf.reinforce import Reinforce
 
 
@@ -93,6 +93,7 @@ class Search:
                                  seed=config.seed, compiled=compiled)
     self.reinforce = Reinforce(self.controller, c.learning_rate, c.baseline_decay,
                                c.entropy_weight, c.clip_norm or None, compiled=compiled)
+    self.executor = make_executor(config, task)
     self.checkpoint = tf.train.Checkpoint(controller=self.controller,
                                           optimizer=self.reinforce.optimizer,
                                           baseline=self.reinforce.baseline,
@@ -117,7 +118,7 @@ class Search:
            "depth": depth}
     started = time.perf_counter()
     try:
-      metrics = self.task.train_child(arch, seed)
+      metrics = self.executor.run(arch, seed)
       if not math.isfinite(metrics["reward"]):
         raise FloatingPointError(f"non-finite reward {metrics['reward']}")
       row.update(status="ok", **metrics)
@@ -126,14 +127,18 @@ class Search:
     except Exception as e:  # any child failure becomes a recorded failure reward
       row.update(status="failed", reward=float(self.config.search.failure_reward),
                  error=_one_line(e), **{self.task.metric: None})
-    finally:
-      keras.backend.clear_session()  # keep memory flat over thousands of children
     row["seconds"] = round(time.perf_counter() - started, 3)
     wd.append_jsonl(self.children_path, row)
     return row
 
   # -- the loop ----------------------------------------------------------------------------------
   def run(self) -> SearchResult:
+    try:
+      return self._run()
+    finally:
+      self.executor.close()
+
+  def _run(self) -> SearchResult:
     started = time.perf_counter()
     s = self.config.search
     state = self.store.restore(self.checkpoint) or self._fresh_state()

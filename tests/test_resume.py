@@ -231,3 +231,28 @@ def test_save_interrupted_before_rename_leaves_previous_checkpoint(tmp_path, mon
   np.testing.assert_array_equal(variable.numpy(), [1.0, 2.0])
   store.save(2, checkpoint, {"step": 2})  # and the next save succeeds over the leftovers
   assert store.latest()["step"] == 2
+
+
+def test_ctrl_c_keeps_finished_children_and_prints_the_resume_command(tmp_path):
+  workdir = str(tmp_path / "w")
+  cmd = [sys.executable, "-m", "nas_tf", "search", "cifar10",
+         f"--config={ROOT}/configs/cifar10.py:smoke", "--config.data.source=synthetic",
+         "--config.search.num_children=40", "--config.search.batch_size=2",
+         "--config.search.start_depth=1", "--config.data.max_train_examples=64",
+         "--config.data.max_val_examples=32", "--config.space.num_filters=(4,8)",
+         "--config.child.epochs=1", f"--workdir={workdir}"]
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  jsonl = os.path.join(workdir, "children.jsonl")
+  deadline = time.time() + 240
+  while time.time() < deadline and proc.poll() is None:
+    if os.path.exists(jsonl) and len(open(jsonl).readlines()) >= 3:
+      break
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGINT)
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 130, err
+  assert "interrupted; finished children are saved" in err
+  assert "--workdir=" + workdir in err  # the command to rerun
+  finished = len(wd.read_jsonl(jsonl))
+  assert 3 <= finished < 40

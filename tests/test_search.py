@@ -53,3 +53,14 @@ def _tags(files):
       for value in event.summary.value:
         tags.add(value.tag)
   return tags
+
+
+def test_children_in_recycled_worker_processes_match_in_process(tmp_path):
+  in_process = tiny_cifar_config(4)
+  run_search(in_process, str(tmp_path / "a"))
+  recycled = tiny_cifar_config(4, **{"executor.recycle_every": 2})  # 2 workers, 2 children each
+  run_search(recycled, str(tmp_path / "b"))
+  rows = lambda d: [(r["id"], r["status"], r["reward"]) for r in  # noqa: E731
+                    wd.read_jsonl(os.path.join(str(tmp_path / d), "children.jsonl"))]
+  assert rows("b") == rows("a")
+  assert all(status == "ok" for _, status, _ in rows("b"))
