@@ -28,6 +28,15 @@ def make_search(config, workdir, **kwargs):
   return Search(config, workdir, Cifar10Task(config), log=lambda _: None, **kwargs)
 
 
+def wait_for_children(proc, jsonl, count, timeout=240):
+  """Polls until a search subprocess has recorded ``count`` children (or has exited)."""
+  deadline = time.time() + timeout
+  while time.time() < deadline and proc.poll() is None:
+    if os.path.exists(jsonl) and len(open(jsonl).readlines()) >= count:
+      return
+    time.sleep(0.05)
+
+
 def controller_state(search):
   return ([v.numpy() for v in search.controller.weights]
           + [v.numpy() for v in search.reinforce.optimizer.variables]
@@ -128,11 +137,7 @@ def test_kill_9_then_rerun_matches_uninterrupted_run(tmp_path):
   proc = subprocess.Popen(cmd + [f"--workdir={killed}"], env=env, stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL)
   jsonl = os.path.join(killed, "children.jsonl")
-  deadline = time.time() + 240
-  while time.time() < deadline and proc.poll() is None:
-    if os.path.exists(jsonl) and len(open(jsonl).readlines()) >= 3:
-      break
-    time.sleep(0.05)
+  wait_for_children(proc, jsonl, 3)
   proc.send_signal(signal.SIGKILL)
   proc.wait()
   assert len(wd.read_jsonl(jsonl)) < 6, "the search finished before it could be killed"
@@ -244,11 +249,7 @@ def test_ctrl_c_keeps_finished_children_and_prints_the_resume_command(tmp_path):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
   proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   jsonl = os.path.join(workdir, "children.jsonl")
-  deadline = time.time() + 240
-  while time.time() < deadline and proc.poll() is None:
-    if os.path.exists(jsonl) and len(open(jsonl).readlines()) >= 3:
-      break
-    time.sleep(0.05)
+  wait_for_children(proc, jsonl, 3)
   proc.send_signal(signal.SIGINT)
   _, err = proc.communicate(timeout=120)
   assert proc.returncode == 130, err
