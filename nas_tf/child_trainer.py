@@ -54,6 +54,23 @@ class _Guard(keras.callbacks.Callback):
     return {"step_seconds": steps, "trace_seconds": trace}
 
 
+def _fit(model: keras.Model, train_ds, val_ds, epochs: int, timeout_s: float | None,
+         callbacks: Sequence[keras.callbacks.Callback] = ()):
+  """``model.fit`` under the guard (non-finite loss, time limit, batch timing)."""
+  guard = _Guard(time.monotonic() + timeout_s if timeout_s else None)
+  history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, shuffle=False,
+                      callbacks=[*callbacks, guard])
+  return history, guard
+
+
+def timing_fields(started: float, built: float, trained: float,
+                  timing: dict[str, float]) -> dict[str, float]:
+  """The per-child timing columns of children.jsonl (perf_counter marks + guard timing)."""
+  return {"build_seconds": round(built - started, 4), "fit_seconds": round(trained - built, 4),
+          "step_seconds": round(timing["step_seconds"], 4),
+          "trace_seconds": round(timing["trace_seconds"], 4)}
+
+
 def reward_from_curve(curve: Sequence[float], window: int = 5, exponent: float = 3.0) -> float:
   """(max of the last ``window`` validation accuracies) ** exponent (the paper's reward)."""
   if not curve:
@@ -87,10 +104,7 @@ def fit_classifier(model: keras.Model, train_ds, val_ds, epochs: int,
 
   Returns the validation accuracies and the time spent in steps and in tracing.
   """
-  deadline = time.monotonic() + timeout_s if timeout_s else None
-  guard = _Guard(deadline)
-  history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, shuffle=False,
-                      callbacks=[guard])
+  history, guard = _fit(model, train_ds, val_ds, epochs, timeout_s)
   curve = [float(a) for a in history.history.get("val_accuracy", [])]
   losses = history.history.get("loss", [])
   if losses and not math.isfinite(losses[-1]):
@@ -123,10 +137,7 @@ def compile_language_model(model: keras.Model, learning_rate: float, clip_norm: 
 def fit_language_model(model: keras.Model, train_ds, val_ds, epochs: int,
                        timeout_s: float | None = None) -> tuple[list[float], dict[str, float]]:
   """Truncated BPTT over ordered batches; returns validation perplexities per epoch."""
-  deadline = time.monotonic() + timeout_s if timeout_s else None
-  guard = _Guard(deadline)
-  history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0,
-                      shuffle=False, callbacks=[_ResetStates(), guard])
+  history, guard = _fit(model, train_ds, val_ds, epochs, timeout_s, [_ResetStates()])
   losses = history.history.get("val_loss", [])
   if not losses or not all(math.isfinite(v) for v in losses):
     raise ChildFailure(f"non-finite validation loss {losses}")

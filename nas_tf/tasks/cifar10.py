@@ -83,6 +83,4 @@ class Cifar10Task:
                                              self.config.reward.exponent)
     return {"val_accuracy": max(curve[-self.config.reward.window:]), "reward": reward,
             "val_curve": [round(a, 5) for a in curve], "params": int(model.count_params()),
-            "build_seconds": round(built - started, 4), "fit_seconds": round(trained - built, 4),
-            "step_seconds": round(timing["step_seconds"], 4),
-            "trace_seconds": round(timing["trace_seconds"], 4)}
+            **child_trainer.timing_fields(started, built, trained, timing)}

@@ -76,6 +76,4 @@ class PtbTask:
             "reward": child_trainer.perplexity_reward(curve, r.constant, r.window),
             "val_curve": [round(p, 3) for p in curve], "params": int(model.count_params()),
             "formula": self.space.describe(arch),
-            "build_seconds": round(built - started, 4), "fit_seconds": round(trained - built, 4),
-            "step_seconds": round(timing["step_seconds"], 4),
-            "trace_seconds": round(timing["trace_seconds"], 4)}
+            **child_trainer.timing_fields(started, built, trained, timing)}
