@@ -48,6 +48,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.search.depth_every = 1_600
   c.search.failure_reward = 0.0
   c.search.max_consecutive_failures = 10
+  c.search.keep_weights = 5      # the best N children keep their trained weights (for export)
 
   c.child = ml_collections.ConfigDict()
   c.child.epochs = 50
@@ -60,6 +61,13 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.child.weight_decay = 1e-4
   c.child.jit_compile = False
   c.child.timeout_s = 0.0        # 0 = no limit
+
+  # Final training of the found architecture (nas-tf train): overrides child.* keys.
+  c.final = ml_collections.ConfigDict()
+  c.final.epochs = 300
+  c.final.width = 1.0            # filter multiplier (the paper's "more filters" variants)
+  c.final.lr_schedule = "cosine"
+  c.final.timeout_s = 0.0
 
   c.reward = ml_collections.ConfigDict()
   c.reward.window = 5            # max validation accuracy over the last 5 epochs ...
@@ -84,6 +92,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.search.depth_step = 1
     c.child.epochs = 3
     c.child.batch_size = 64
+    c.final.epochs = 20
   elif preset == "smoke":
     c.executor.recycle_every = 0  # 8 children: not worth a worker's start-up
     c.data.max_train_examples = 1_000
@@ -99,6 +108,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.child.epochs = 3
     c.child.batch_size = 32
     c.child.learning_rate = 0.05
+    c.final.epochs = 5
   else:
     raise ValueError(f"unknown preset {preset!r} (default, cpu, smoke)")
   return c

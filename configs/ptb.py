@@ -38,6 +38,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.search.batch_size = 8
   c.search.failure_reward = 0.0
   c.search.max_consecutive_failures = 10
+  c.search.keep_weights = 5      # the best N children keep their trained weights (for export)
 
   c.child = ml_collections.ConfigDict()
   c.child.units = 200             # embedding and hidden size (equal, for weight tying)
@@ -52,6 +53,12 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.child.clip_norm = 5.0
   c.child.jit_compile = False
   c.child.timeout_s = 0.0
+
+  # Final training of the found cell (nas-tf train): overrides child.* keys.
+  c.final = ml_collections.ConfigDict()
+  c.final.epochs = 40
+  c.final.dropout = 0.5
+  c.final.timeout_s = 0.0
 
   c.reward = ml_collections.ConfigDict()
   c.reward.constant = 80.0        # reward = c / perplexity^2 (the paper's appendix)
@@ -74,6 +81,8 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.child.num_layers = 1
     c.child.dropout = 0.0
     c.child.epochs = 2
+    c.final.epochs = 3
+    c.final.dropout = 0.0
   else:
     raise ValueError(f"unknown preset {preset!r} (default, smoke)")
   return c

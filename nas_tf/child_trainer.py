@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Sequence
 
@@ -55,12 +56,23 @@ class _Guard(keras.callbacks.Callback):
 
 
 def _fit(model: keras.Model, train_ds, val_ds, epochs: int, timeout_s: float | None,
-         callbacks: Sequence[keras.callbacks.Callback] = ()):
+         callbacks: Sequence[keras.callbacks.Callback] = (), initial_epoch: int = 0):
   """``model.fit`` under the guard (non-finite loss, time limit, batch timing)."""
   guard = _Guard(time.monotonic() + timeout_s if timeout_s else None)
   history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, shuffle=False,
-                      callbacks=[*callbacks, guard])
+                      callbacks=[guard, *callbacks], initial_epoch=initial_epoch)
   return history, guard
+
+
+def save_weights(model: keras.Model, path: str | None) -> None:
+  """Writes the model's weights to ``path`` (a ``.weights.h5`` file) atomically: a crash
+  leaves the previous file or none, never a torn one."""
+  if not path:
+    return
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  tmp = path[:-len(".weights.h5")] + f".tmp{os.getpid()}.weights.h5"
+  model.save_weights(tmp)
+  os.replace(tmp, path)
 
 
 def timing_fields(started: float, built: float, trained: float,
@@ -99,12 +111,14 @@ def compile_classifier(model: keras.Model, learning_rate: float, momentum: float
 
 
 def fit_classifier(model: keras.Model, train_ds, val_ds, epochs: int,
-                   timeout_s: float | None = None) -> tuple[list[float], dict[str, float]]:
-  """Trains ``epochs`` epochs, validating after each.
+                   timeout_s: float | None = None, callbacks=(),
+                   initial_epoch: int = 0) -> tuple[list[float], dict[str, float]]:
+  """Trains up to epoch ``epochs``, validating after each.
 
-  Returns the validation accuracies and the time spent in steps and in tracing.
+  Returns the validation accuracies of the epochs run and the time spent in steps and in
+  tracing.
   """
-  history, guard = _fit(model, train_ds, val_ds, epochs, timeout_s)
+  history, guard = _fit(model, train_ds, val_ds, epochs, timeout_s, callbacks, initial_epoch)
   curve = [float(a) for a in history.history.get("val_accuracy", [])]
   losses = history.history.get("loss", [])
   if losses and not math.isfinite(losses[-1]):
@@ -112,7 +126,7 @@ def fit_classifier(model: keras.Model, train_ds, val_ds, epochs: int,
   return curve, guard.timing()
 
 
-class _ResetStates(keras.callbacks.Callback):
+class ResetStates(keras.callbacks.Callback):
   """Stateful RNNs carry their state across batches; each epoch and each evaluation starts
   from zeros."""
 
@@ -135,13 +149,19 @@ def compile_language_model(model: keras.Model, learning_rate: float, clip_norm: 
 
 
 def fit_language_model(model: keras.Model, train_ds, val_ds, epochs: int,
-                       timeout_s: float | None = None) -> tuple[list[float], dict[str, float]]:
+                       timeout_s: float | None = None, callbacks=(),
+                       initial_epoch: int = 0) -> tuple[list[float], dict[str, float]]:
   """Truncated BPTT over ordered batches; returns validation perplexities per epoch."""
-  history, guard = _fit(model, train_ds, val_ds, epochs, timeout_s, [_ResetStates()])
+  history, guard = _fit(model, train_ds, val_ds, epochs, timeout_s,
+                        [ResetStates(), *callbacks], initial_epoch)
   losses = history.history.get("val_loss", [])
   if not losses or not all(math.isfinite(v) for v in losses):
     raise ChildFailure(f"non-finite validation loss {losses}")
-  return [math.exp(min(v, 700.0)) for v in losses], guard.timing()
+  return [perplexity(v) for v in losses], guard.timing()
+
+
+def perplexity(mean_loss: float) -> float:
+  return math.exp(min(float(mean_loss), 700.0))
 
 
 def perplexity_reward(curve: Sequence[float], constant: float = 80.0, window: int = 1) -> float:

@@ -69,21 +69,10 @@ def _parse_flags(argv: list[str]) -> list[str]:
 def _prepare_workdir(workdir: str, config, overwrite: bool) -> None:
   from nas_tf import config as config_lib
   from nas_tf import workdir as wd
-  path = os.path.join(workdir, "config.json")
-  resolved = config_lib.to_dict(config)
-  if os.path.exists(path) and overwrite:
-    shutil.rmtree(workdir)
-  if os.path.exists(path):
-    stored = wd.read_json(path)
-    differing = config_lib.diff_keys(stored, resolved)
-    if differing:
-      raise config_lib.ConfigError(
-          f"{workdir} holds a search with a different config (differs in: "
-          f"{', '.join(differing)}); rerun with the same config to resume, use another "
-          "--workdir, or pass --overwrite to start afresh")
-    return
-  os.makedirs(workdir, exist_ok=True)
-  wd.atomic_write_json(path, resolved)
+  try:
+    wd.claim(workdir, config_lib.to_dict(config), overwrite)
+  except wd.DirectoryInUse as e:
+    raise config_lib.ConfigError(str(e)) from None
 
 
 def search(task_name: str, workdir: str | None) -> int:

@@ -41,7 +41,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f"executor.kind: unknown executor {config.executor.kind!r} "
                       f"(known: {', '.join(EXECUTORS)})")
   _positive(config, "search.num_children", "search.batch_size",
-            "search.max_consecutive_failures", "child.epochs", "child.batch_size",
+            "search.max_consecutive_failures", "search.keep_weights", "child.epochs", "child.batch_size",
             "child.learning_rate", "controller.units", "controller.num_layers",
             "controller.learning_rate", "reward.window")
   if config.controller.compile not in ("auto", "graph", "eager"):
@@ -78,8 +78,26 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"space.{key} must not be empty")
       if any(v <= 0 for v in values):
         raise ConfigError(f"space.{key} must hold positive sizes, got {values}")
+  if "final" in config:
+    unknown = sorted(set(config.final) - set(config.child) - {"width"})
+    if unknown:
+      raise ConfigError(f"final: unknown keys {', '.join(unknown)} (final.* overrides child.*, "
+                        "plus final.width)")
+    for key in ("epochs", "batch_size", "learning_rate", "width"):
+      if key in config.final:
+        _positive(config, f"final.{key}")
   if not str(config.data.source):
     raise ConfigError("data.source must be set ('synthetic' or a path)")
+
+
+def child_settings(config: ml_collections.ConfigDict,
+                   final: bool = False) -> ml_collections.ConfigDict:
+  """A child's training settings: ``child.*``, updated with ``final.*`` for the final
+  training of a found architecture (more epochs, a wider network, ...)."""
+  c = config.child.to_dict()
+  if final:
+    c.update(config.get("final", {}).to_dict() if "final" in config else {})
+  return ml_collections.ConfigDict(c)
 
 
 def diff_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:

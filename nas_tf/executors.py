@@ -29,10 +29,11 @@ class InProcess:
   def __init__(self, task):
     self.task = task
 
-  def run(self, arch: dict[str, Any], seed: int) -> dict[str, Any]:
+  def run(self, arch: dict[str, Any], seed: int,
+          weights_path: str | None = None) -> dict[str, Any]:
     import keras
     try:
-      return self.task.train_child(arch, seed)
+      return self.task.train_child(arch, seed, weights_path=weights_path)
     finally:
       keras.backend.clear_session()
       gc.collect()
@@ -49,8 +50,9 @@ def _init_worker(config_json: str) -> None:
   _WORKER_TASK.prepare()
 
 
-def _train_in_worker(arch: dict[str, Any], seed: int) -> dict[str, Any]:
-  return InProcess(_WORKER_TASK).run(arch, seed)
+def _train_in_worker(arch: dict[str, Any], seed: int,
+                     weights_path: str | None) -> dict[str, Any]:
+  return InProcess(_WORKER_TASK).run(arch, seed, weights_path)
 
 
 class RecycledWorker:
@@ -61,14 +63,15 @@ class RecycledWorker:
     self.every = int(every)
     self._pool = None
 
-  def run(self, arch: dict[str, Any], seed: int) -> dict[str, Any]:
+  def run(self, arch: dict[str, Any], seed: int,
+          weights_path: str | None = None) -> dict[str, Any]:
     if self._pool is None:
       self._pool = concurrent.futures.ProcessPoolExecutor(
           max_workers=1, mp_context=multiprocessing.get_context("spawn"),
           initializer=_init_worker, initargs=(self.config_json,),
           max_tasks_per_child=self.every)
     try:
-      return self._pool.submit(_train_in_worker, arch, seed).result()
+      return self._pool.submit(_train_in_worker, arch, seed, weights_path).result()
     except concurrent.futures.process.BrokenProcessPool:
       self.close()
       raise WorkerDied("the worker process died (killed for memory?)") from None

@@ -54,6 +54,11 @@ def child_seed(search_seed: int, child_index: int) -> int:
   return int(np.random.SeedSequence([search_seed, child_index]).generate_state(1)[0] % (2**31 - 1))
 
 
+def child_weights_path(workdir: str, index: int) -> str:
+  """Where a child's search-time weights are kept (for ``nas-tf export`` without ``train``)."""
+  return os.path.join(workdir, "weights", f"child-{index:05d}.weights.h5")
+
+
 def _one_line(error: BaseException) -> str:
   text = str(error).strip().splitlines()
   return f"{type(error).__name__}: {text[0] if text else ''}"[:500]
@@ -118,7 +123,7 @@ class Search:
            "depth": depth}
     started = time.perf_counter()
     try:
-      metrics = self.executor.run(arch, seed)
+      metrics = self.executor.run(arch, seed, weights_path=child_weights_path(self.workdir, index))
       if not math.isfinite(metrics["reward"]):
         raise FloatingPointError(f"non-finite reward {metrics['reward']}")
       row.update(status="ok", **metrics)
@@ -187,6 +192,7 @@ class Search:
           if self._better(row, best):
             best = row
             wd.atomic_write_json(self.best_path, best)
+          self._prune_weights(finished)
           self._log_child(writer, row, best, trained_now, time_trained_now)
           if self.after_child:
             self.after_child(index)
@@ -225,6 +231,18 @@ class Search:
     else:
       self.log(f"done: {len(rows)} children, none finished ok")
     return SearchResult(best, len(rows), failed, time.perf_counter() - started, child_seconds)
+
+  def _prune_weights(self, finished: dict[int, dict[str, Any]]) -> None:
+    """Keeps the weights of the ``search.keep_weights`` best children and deletes those of
+    the others and of failed children: paper-scale searches train thousands."""
+    ok = [r for r in finished.values() if r["status"] == "ok"]
+    sign = -1.0 if self.task.higher_is_better else 1.0
+    ok.sort(key=lambda r: (sign * r[self.task.metric], r["index"]))
+    keep = {r["index"] for r in ok[:self.config.search.keep_weights]}
+    for index in finished:
+      path = child_weights_path(self.workdir, index)
+      if index not in keep and os.path.exists(path):
+        os.remove(path)
 
   def _better(self, row, best) -> bool:
     if row["status"] != "ok":

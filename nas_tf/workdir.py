@@ -125,3 +125,63 @@ class CheckpointStore:
     checkpoint.read(os.path.join(self.directory, latest["checkpoint"], "ckpt")).assert_consumed()
     return latest["state"]
 
+
+
+class ChildNotFound(ValueError):
+  """``--child`` names no finished child of the work directory."""
+
+
+def find_child(workdir: str, child: str | None, metric: str,
+               higher_is_better: bool) -> dict[str, Any]:
+  """The ``children.jsonl`` row of the best finished child, or of ``child``: a child index
+  (``12``) or an architecture id or its prefix (``3fa9c1``; the best child with that id)."""
+  path = os.path.join(workdir, "children.jsonl")
+  if not os.path.exists(path):
+    raise ChildNotFound(f"{workdir} holds no search (no children.jsonl); run "
+                        "'nas-tf search TASK --workdir=...' first")
+  rows = read_jsonl(path)
+  if child is not None:
+    child = str(child).strip()
+    if child.isdigit():
+      rows = [r for r in rows if r["index"] == int(child)]
+    else:
+      rows = [r for r in rows if r["id"].startswith(child.lower())]
+    if not rows:
+      raise ChildNotFound(f"no child {child!r} in {path} (give a child index or an "
+                          "architecture id)")
+    if all(r["status"] != "ok" for r in rows):
+      raise ChildNotFound(f"child {child!r} failed during the search ({rows[0].get('error')}); "
+                          "pick another")
+  ok = [r for r in rows if r["status"] == "ok"]
+  if not ok:
+    raise ChildNotFound(f"no child of {workdir} finished successfully")
+  sign = 1.0 if higher_is_better else -1.0
+  return max(ok, key=lambda r: (sign * r[metric], -r["index"]))
+
+
+class DirectoryInUse(ValueError):
+  """A work directory holds a run with other settings."""
+
+
+def claim(directory: str, record: dict[str, Any], overwrite: bool = False,
+          name: str = "config.json") -> bool:
+  """Makes ``directory`` the home of the run described by ``record`` (a JSON dict).
+
+  A directory holding the same record is resumed (returns True); one holding another record
+  is refused with the differing keys, unless ``overwrite`` empties it first.
+  """
+  from nas_tf.config import diff_keys
+  path = os.path.join(directory, name)
+  if os.path.exists(path) and overwrite:
+    shutil.rmtree(directory)
+  if os.path.exists(path):
+    differing = diff_keys(read_json(path), record)
+    if differing:
+      raise DirectoryInUse(
+          f"{directory} holds a run with different settings (differs in: "
+          f"{', '.join(differing)}); rerun with the same settings to resume, use another "
+          "directory, or pass --overwrite to start afresh")
+    return True
+  os.makedirs(directory, exist_ok=True)
+  atomic_write_json(path, record)
+  return False

@@ -71,3 +71,18 @@ def tiny_cifar_config(num_children=3, **overrides):
       node = node[p]
     node[leaf] = value
   return c
+
+
+def tiny_ptb_config(source="synthetic", children=2):
+  """A seconds-long synthetic recurrent-cell search."""
+  c = load_config("smoke", task="ptb")
+  c.data.source = source
+  c.search.num_children = children
+  c.search.batch_size = 2
+  c.child.units = 16
+  c.child.epochs = 1
+  c.child.batch_size = 8
+  c.child.bptt = 10
+  c.data.max_train_tokens = 2000
+  c.data.max_valid_tokens = 400
+  return c

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import SHARED, load_config
+from conftest import SHARED, load_config, tiny_ptb_config
 from nas_tf import workdir as wd
 from nas_tf.data import DataError, ptb
 from nas_tf.search import Search
@@ -55,20 +55,6 @@ def test_batchify_carries_rows_across_batches():
   assert x.shape == (5, 2, 10)
   np.testing.assert_array_equal(y, x + 1)           # targets are the next tokens
   np.testing.assert_array_equal(x[1, :, 0], x[0, :, -1] + 1)  # batch k+1 continues batch k
-
-
-def tiny_ptb_config(source="synthetic", children=2):
-  c = load_config("smoke", task="ptb")
-  c.data.source = source
-  c.search.num_children = children
-  c.search.batch_size = 2
-  c.child.units = 16
-  c.child.epochs = 1
-  c.child.batch_size = 8
-  c.child.bptt = 10
-  c.data.max_train_tokens = 2000
-  c.data.max_valid_tokens = 400
-  return c
 
 
 def test_search_records_perplexity_and_keeps_the_lowest_as_best(tmp_path):

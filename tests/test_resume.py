@@ -88,11 +88,11 @@ def test_resume_after_crash_inside_a_child_retrains_it_from_its_seed(tmp_path, u
   real = search.task.train_child
   calls = []
 
-  def dies_in_child_4(arch, seed):
+  def dies_in_child_4(arch, seed, **kwargs):
     calls.append(seed)
     if len(calls) == 5:
       raise Crash()
-    return real(arch, seed)
+    return real(arch, seed, **kwargs)
   monkeypatch.setattr(search.task, "train_child", dies_in_child_4)
   with pytest.raises(Crash):
     search.run()
@@ -165,7 +165,7 @@ def test_failing_children_are_recorded_and_the_search_goes_on(tmp_path, monkeypa
       raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor\nmore")
     return real_build(arch)
 
-  def train(arch, seed):
+  def train(arch, seed, **kwargs):
     task._calls = getattr(task, "_calls", -1) + 1
     c = task.config.child
     c.learning_rate, c.timeout_s = 0.05, 0.0
@@ -175,7 +175,7 @@ def test_failing_children_are_recorded_and_the_search_goes_on(tmp_path, monkeypa
       c.learning_rate = 1e30  # the loss overflows
     if task._calls == 3:
       c.timeout_s = 1e-6
-    return real_train(arch, seed)
+    return real_train(arch, seed, **kwargs)
   monkeypatch.setattr(task, "build_model", build)
   monkeypatch.setattr(task, "train_child", train)
   result = search.run()
@@ -195,7 +195,7 @@ def test_too_many_consecutive_failures_stop_the_search(tmp_path, monkeypatch):
   config.search.max_consecutive_failures = 3
   search = make_search(config, str(tmp_path))
 
-  def broken(arch, seed):
+  def broken(arch, seed, **kwargs):
     raise ValueError("bad child")
   monkeypatch.setattr(search.task, "train_child", broken)
   with pytest.raises(SearchError, match="3 children failed in a row.*bad child"):

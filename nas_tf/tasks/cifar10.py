@@ -7,6 +7,7 @@ from typing import Any
 
 import ml_collections
 
+from nas_tf import config as config_lib
 from nas_tf.data import cifar10
 from nas_tf.search_space import CNNSearchSpace
 
@@ -25,6 +26,7 @@ class Cifar10Task:
     self.config = config
     self.space = self.build_space()
     self._split = None
+    self._arrays = None
 
   def build_space(self) -> CNNSearchSpace:
     s = self.config.space
@@ -34,9 +36,9 @@ class Cifar10Task:
   def prepare(self) -> None:
     """Loads and splits the data once per search (fails fast on bad data)."""
     d = self.config.data
-    arrays = cifar10.load(d.source)
-    self._split = cifar10.split(arrays, d.val_fraction, self.config.seed, d.max_train_examples,
-                                d.max_val_examples)
+    self._arrays = cifar10.load(d.source)
+    self._split = cifar10.split(self._arrays, d.val_fraction, self.config.seed,
+                                d.max_train_examples, d.max_val_examples)
 
   @property
   def prepared(self) -> bool:
@@ -51,20 +53,54 @@ class Cifar10Task:
     from nas_tf.search import depth_at
     return depth_at(self.config, child_index)
 
-  def build_inputs(self, seed: int):
+  def settings(self, final: bool = False) -> ml_collections.ConfigDict:
+    """The child's training settings: ``child.*``, overridden by ``final.*`` for the final
+    training of a found architecture."""
+    return config_lib.child_settings(self.config, final)
+
+  def build_inputs(self, seed: int, c: ml_collections.ConfigDict | None = None):
     from nas_tf.data import pipeline
-    d, s = self.config.data, self._split
-    train = pipeline.train_dataset(s.train_images, s.train_labels, self.config.child.batch_size,
-                                  seed, augment=d.augment)
-    val = pipeline.eval_dataset(s.val_images, s.val_labels, self.config.child.eval_batch_size)
+    c = c or self.config.child
+    s = self._split
+    train = pipeline.train_dataset(s.train_images, s.train_labels, c.batch_size, seed,
+                                   augment=self.config.data.augment)
+    val = pipeline.eval_dataset(s.val_images, s.val_labels, c.eval_batch_size)
     return train, val
 
-  def build_model(self, arch: dict[str, Any]):
+  def build_model(self, arch: dict[str, Any], c: ml_collections.ConfigDict | None = None):
     from nas_tf import child_cnn
-    return child_cnn.build_cnn(arch, cifar10.IMAGE_SHAPE, cifar10.NUM_CLASSES,
-                               self.config.child.weight_decay)
+    c = c or self.config.child
+    return child_cnn.build_cnn(arch, cifar10.IMAGE_SHAPE, cifar10.NUM_CLASSES, c.weight_decay,
+                               width=c.get("width", 1.0))
 
-  def train_child(self, arch: dict[str, Any], seed: int) -> dict[str, Any]:
+  def compile_model(self, model, c: ml_collections.ConfigDict) -> None:
+    from nas_tf import child_trainer
+    steps = -(-len(self._split.train_labels) // c.batch_size) * c.epochs
+    child_trainer.compile_classifier(model, c.learning_rate, c.momentum, c.nesterov, steps,
+                                     c.lr_schedule, c.jit_compile)
+
+  def fit(self, model, train, val, c: ml_collections.ConfigDict, callbacks=(),
+          initial_epoch: int = 0):
+    """Trains; returns the validation accuracy of each epoch run now, and step timing."""
+    from nas_tf import child_trainer
+    return child_trainer.fit_classifier(model, train, val, c.epochs, c.timeout_s or None,
+                                        callbacks, initial_epoch)
+
+  @staticmethod
+  def epoch_metric(logs: dict[str, float]) -> float:
+    return float(logs["val_accuracy"])
+
+  test_metric = "test_accuracy"
+
+  def evaluate_test(self, model, c: ml_collections.ConfigDict) -> float:
+    """Accuracy on the CIFAR-10 test split (never seen by the search)."""
+    from nas_tf.data import pipeline
+    a = self._arrays
+    test = pipeline.eval_dataset(a.test_images, a.test_labels, c.eval_batch_size)
+    return float(model.evaluate(test, verbose=0, return_dict=True)["accuracy"])
+
+  def train_child(self, arch: dict[str, Any], seed: int,
+                  weights_path: str | None = None) -> dict[str, Any]:
     """Builds, trains and scores one child; returns its metrics (raises on failure)."""
     import keras
     from nas_tf import child_trainer
@@ -73,14 +109,14 @@ class Cifar10Task:
     keras.utils.set_random_seed(seed)
     train, val = self.build_inputs(seed)
     model = self.build_model(arch)
-    steps = -(-len(self._split.train_labels) // c.batch_size) * c.epochs
-    child_trainer.compile_classifier(model, c.learning_rate, c.momentum, c.nesterov, steps,
-                                     c.lr_schedule, c.jit_compile)
+    self.compile_model(model, c)
     built = time.perf_counter()
-    curve, timing = child_trainer.fit_classifier(model, train, val, c.epochs, c.timeout_s or None)
+    curve, timing = self.fit(model, train, val, c)
     trained = time.perf_counter()
+    child_trainer.save_weights(model, weights_path)
     reward = child_trainer.reward_from_curve(curve, self.config.reward.window,
                                              self.config.reward.exponent)
     return {"val_accuracy": max(curve[-self.config.reward.window:]), "reward": reward,
             "val_curve": [round(a, 5) for a in curve], "params": int(model.count_params()),
             **child_trainer.timing_fields(started, built, trained, timing)}
+
