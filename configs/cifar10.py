@@ -40,7 +40,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.controller.compile = "auto"  # "graph" (traced per depth), "eager", or "auto" (decide)
 
   c.search = ml_collections.ConfigDict()
-  c.search.strategy = "nas_rl"
+  c.search.strategy = "nas_rl"   # nas_rl, random (same space, same budget) or enas
   c.search.num_children = 12_800
   c.search.batch_size = 8        # m: children per controller update
   c.search.start_depth = 6
@@ -61,6 +61,24 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.child.weight_decay = 1e-4
   c.child.jit_compile = False
   c.child.timeout_s = 0.0        # 0 = no limit
+
+  # ENAS (search.strategy=enas; Pham et al. 2018): one supernet of shared weights, per epoch
+  # one pass over the training split (a fresh architecture per minibatch, with child.batch_size)
+  # then controller_steps REINFORCE steps rewarded by validation-minibatch accuracy.
+  c.enas = ml_collections.ConfigDict()
+  c.enas.num_layers = 12
+  c.enas.channels = 36
+  c.enas.reduce_at = ()          # layers preceded by a 2x pooling; () = at L/3 and 2L/3
+  c.enas.epochs = 150
+  c.enas.learning_rate = 0.05    # SGD, Nesterov momentum 0.9, cosine decay
+  c.enas.weight_decay = 1e-4
+  c.enas.clip_norm = 5.0
+  c.enas.controller_steps = 50   # REINFORCE steps per epoch
+  c.enas.controller_batch = 1    # architectures per REINFORCE step
+  c.enas.controller_learning_rate = 3.5e-4
+  c.enas.entropy_weight = 1e-4
+  c.enas.baseline_decay = 0.99
+  c.enas.derive_samples = 100    # architectures sampled and scored at the end
 
   # Final training of the found architecture (nas-tf train): overrides child.* keys.
   c.final = ml_collections.ConfigDict()
@@ -93,6 +111,11 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.child.epochs = 3
     c.child.batch_size = 64
     c.final.epochs = 20
+    c.enas.num_layers = 6
+    c.enas.channels = 24
+    c.enas.epochs = 20
+    c.enas.controller_steps = 20
+    c.enas.derive_samples = 32
   elif preset == "smoke":
     c.executor.recycle_every = 0  # 8 children: not worth a worker's start-up
     c.data.max_train_examples = 1_000
@@ -109,6 +132,12 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.child.batch_size = 32
     c.child.learning_rate = 0.05
     c.final.epochs = 5
+    c.enas.num_layers = 4
+    c.enas.channels = 16
+    c.enas.epochs = 3
+    c.enas.controller_steps = 10
+    c.enas.controller_batch = 2
+    c.enas.derive_samples = 8
   else:
     raise ValueError(f"unknown preset {preset!r} (default, cpu, smoke)")
   return c

@@ -2,9 +2,13 @@
 
     nas-tf search cifar10 --workdir=runs/c10 --config=configs/cifar10.py:smoke \
         --config.data.source=/path/to/cifar-10-python.tar.gz --config.seed=1
+    nas-tf train --workdir=runs/c10 [--child=ID]      final training of the best (or ID) child
+    nas-tf export --workdir=runs/c10 --out=DIR [--child=ID]   TensorFlow SavedModels
+    nas-tf show --workdir=runs/c10 [--child=ID]       PNG + SVG picture of the architecture
 
-Without ``--config`` the task's default config ``configs/<task>.py`` is used. Rerunning the
-same command on an existing work directory resumes the search.
+Without ``--config``, ``search`` uses the task's default config ``configs/<task>.py`` and the
+other commands the config stored in the work directory. Rerunning the same ``search`` or
+``train`` command resumes it.
 """
 
 from __future__ import annotations
@@ -19,14 +23,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-USAGE = "usage: nas-tf search TASK [--workdir=DIR] [--config=FILE[:PRESET]] [--config.KEY=VALUE]"
-COMMANDS = ("search",)
+USAGE = ("usage: nas-tf search TASK [--workdir=DIR] [--config=FILE[:PRESET]] "
+         "[--config.KEY=VALUE] | nas-tf train|export|show --workdir=DIR [--child=ID] [--out=DIR]")
+COMMANDS = ("search", "train", "export", "show")
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Work directory (default runs/<task>); rerun to resume.")
 flags.DEFINE_bool("overwrite", False, "Delete the work directory's contents and start afresh.")
 flags.DEFINE_bool("verbose", False, "Show tracebacks on errors.")
+flags.DEFINE_string("child", None, "train/export/show: a child index or architecture id "
+                    "(default: the best child).")
+flags.DEFINE_string("out", None, "export: the output folder; show: the picture folder "
+                    "(default WORKDIR/pictures).")
 config_flags.DEFINE_config_file("config", None, "Config file and preset, e.g. "
                                 "configs/cifar10.py:smoke.", lock_config=True)
 
@@ -49,7 +58,7 @@ def _with_default_config(argv: list[str]) -> list[str]:
   if any(a == "--config" or a.startswith("--config=") for a in argv):
     return argv
   pos = _positional(argv)
-  if len(pos) >= 2 and pos[0] in COMMANDS:
+  if len(pos) >= 2 and pos[0] == "search":
     path = os.path.join(CONFIG_DIR, f"{pos[1]}.py")
     if os.path.exists(path):
       return argv[:1] + [f"--config={path}"] + argv[1:]
@@ -93,8 +102,12 @@ def search(task_name: str, workdir: str | None) -> int:
     task = get_task(task_name)(config)
     task.prepare()  # bad data fails here, before TensorFlow starts
     _prepare_workdir(workdir, config, FLAGS.overwrite)
-    from nas_tf.search import Search  # TensorFlow starts here
-    result = Search(config, workdir, task).run()
+    if config.search.strategy == "enas":
+      from nas_tf.enas import EnasSearch  # TensorFlow starts here
+      result = EnasSearch(config, workdir, task).run()
+    else:
+      from nas_tf.search import Search  # TensorFlow starts here
+      result = Search(config, workdir, task).run()
   except KeyboardInterrupt:
     command = " ".join(shlex.quote(a) for a in sys.argv)
     print(f"\ninterrupted; finished children are saved in {workdir}. Resume with:\n  {command}",
@@ -111,6 +124,77 @@ def search(task_name: str, workdir: str | None) -> int:
   return 0 if result.best is not None else 1
 
 
+def _stored_config(workdir: str):
+  """``--config`` when given, else the config the search in ``workdir`` ran with."""
+  import ml_collections
+  from nas_tf import workdir as wd
+  if FLAGS.config is not None:
+    return FLAGS.config
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise UsageError(f"{workdir} holds no search (no config.json); run 'nas-tf search TASK "
+                     f"--workdir={workdir}' first")
+  return ml_collections.ConfigDict(wd.read_json(path))
+
+
+def after_search(command: str, workdir: str | None) -> int:
+  """train / export / show: commands that read a search's work directory."""
+  from nas_tf import config as config_lib
+  from nas_tf import workdir as wd
+  from nas_tf.errors import DataError, SearchError
+  if not workdir:
+    raise UsageError(f"'{command}' needs --workdir (a search's work directory)")
+  if command == "export" and not FLAGS.out:
+    raise UsageError("'export' needs --out=DIR (where the SavedModels go)")
+  config = _stored_config(workdir)
+  try:
+    config_lib.validate(config)
+    from nas_tf.tasks import get_task
+    task = get_task(config.task)(config)
+    row = wd.find_child(workdir, FLAGS.child, task.metric, task.higher_is_better)
+    if command == "show":
+      return show(workdir, row, task)
+    if command == "train":
+      task.prepare()  # bad data fails here, before TensorFlow starts
+      from nas_tf.final import train_final
+      train_final(config, workdir, task, str(row["index"]), FLAGS.overwrite)
+      return 0
+    from nas_tf.export import export
+    manifest = export(workdir, FLAGS.out, task, str(row["index"]))
+    models = ", ".join(os.path.join(FLAGS.out, name) for name in manifest["models"])
+    print(f"exported child {manifest['child']} ({manifest['weights']} weights): {models}")
+    return 0
+  except KeyboardInterrupt:
+    command_line = " ".join(shlex.quote(a) for a in sys.argv)
+    print(f"\ninterrupted; finished epochs are saved. Resume with:\n  {command_line}",
+          file=sys.stderr)
+    return 130
+  except Exception as e:
+    if FLAGS.verbose:
+      raise
+    if isinstance(e, (config_lib.ConfigError, DataError, wd.ChildNotFound, wd.DirectoryInUse)):
+      _fail(str(e))
+    if isinstance(e, SearchError) or type(e).__name__ in ("ExportError", "ChildFailure"):
+      _fail(str(e), code=1)
+    raise
+
+
+def show(workdir: str, row, task) -> int:
+  from nas_tf import diagrams
+  out = FLAGS.out or os.path.join(workdir, "pictures")
+  os.makedirs(out, exist_ok=True)
+  paths = diagrams.render(row["arch"], os.path.join(out, f"child-{row['index']:05d}"))
+  print(task.space.describe(row["arch"]))
+  print(f"child {row['index']} ({task.metric} {row[task.metric]:.4f}): "
+        f"{paths['png']}, {paths['svg']}")
+  import tensorflow as tf
+  from nas_tf.search import log_picture
+  writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+  log_picture(writer, "show/architecture", row)
+  writer.close()
+  return 0
+
+
 def main(argv: list[str]) -> int:
   from absl import logging
   logging.set_verbosity(logging.WARNING)  # TF's INFO lines would drown the progress lines
@@ -120,6 +204,10 @@ def main(argv: list[str]) -> int:
       raise UsageError("missing command")
     if pos[0] not in COMMANDS:
       raise UsageError(f"unknown command {pos[0]!r} (known: {', '.join(COMMANDS)})")
+    if pos[0] != "search":
+      if len(pos) != 1:
+        raise UsageError(f"'{pos[0]}' takes no positional arguments, got {pos[1:]}")
+      return after_search(pos[0], FLAGS.workdir)
     if len(pos) != 2:
       raise UsageError(f"'{pos[0]}' takes exactly one task, got {pos[1:] or 'none'}")
     return search(pos[1], FLAGS.workdir)

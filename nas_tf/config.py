@@ -7,7 +7,7 @@ from typing import Any
 
 import ml_collections
 
-STRATEGIES = ("nas_rl",)
+STRATEGIES = ("nas_rl", "random", "enas")
 EXECUTORS = ("local",)
 
 
@@ -86,6 +86,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key in ("epochs", "batch_size", "learning_rate", "width"):
       if key in config.final:
         _positive(config, f"final.{key}")
+  if config.search.strategy == "enas":
+    if "enas" not in config:
+      raise ConfigError(f"search.strategy=enas: the {config.get('task')} task has no ENAS space "
+                        "(enas.*); ENAS searches CNNs for cifar10")
+    _positive(config, "enas.num_layers", "enas.channels", "enas.epochs", "enas.learning_rate",
+              "enas.controller_batch", "enas.derive_samples", "enas.controller_learning_rate")
+    if config.enas.controller_steps < 0:
+      raise ConfigError(f"enas.controller_steps must be >= 0, got {config.enas.controller_steps}")
+    if any(not 0 < r < config.enas.num_layers for r in config.enas.reduce_at):
+      raise ConfigError(f"enas.reduce_at must be layers in 1..{config.enas.num_layers - 1}, got "
+                        f"{list(config.enas.reduce_at)}")
   if not str(config.data.source):
     raise ConfigError("data.source must be set ('synthetic' or a path)")
 

@@ -18,13 +18,13 @@ from typing import Any, Callable
 import ml_collections
 import numpy as np
 import tensorflow as tf
+from tensorboard.plugins.hparams import api as hparams_api
 
 from nas_tf import config as config_lib
 from nas_tf import workdir as wd
-from nas_tf.controller import Controller
 from nas_tf.errors import SearchError
 from nas_tf.executors import make_executor
-from nas_tf.reinforce import Reinforce
+from nas_tf.strategies import make_strategy
 
 
 def depth_at(config: ml_collections.ConfigDict, child_index: int) -> int:
@@ -70,6 +70,15 @@ def _format_seconds(seconds: float) -> str:
       f"{seconds // 60}m{seconds % 60:02d}s"
 
 
+def log_picture(writer, tag: str, row: dict[str, Any]) -> None:
+  """The child's architecture picture as a TensorBoard image (step = child index)."""
+  from nas_tf import diagrams
+  png = diagrams.draw(diagrams.graph_for(row["arch"]), "png")
+  with writer.as_default(step=row["index"]):
+    tf.summary.image(tag, tf.io.decode_png(png, channels=3)[None])
+  writer.flush()
+
+
 @dataclasses.dataclass
 class SearchResult:
   best: dict[str, Any] | None
@@ -85,24 +94,30 @@ class Search:
   def __init__(self, config: ml_collections.ConfigDict, workdir: str, task,
                log: Callable[[str], None] = print,
                after_child: Callable[[int], None] | None = None):
+    self._init_workdir(config, workdir, task, log, after_child)
+    self.strategy = make_strategy(config, task.space.token_types, controller_compiled(config))
+    self.executor = make_executor(config, task)
+    self.checkpoint = tf.train.Checkpoint(**self.strategy.trackables())
+
+  def _init_workdir(self, config, workdir, task, log, after_child) -> None:
+    """What every strategy's loop shares: config, task, the work directory's files, logs."""
     config_lib.validate(config)
     self.config, self.task, self.log = config, task, log
+    self.space = task.space
+    self.total_children = config.search.num_children
     self.after_child = after_child  # test hook: called with a child's index once recorded
     self.workdir = workdir
     self.children_path = os.path.join(workdir, "children.jsonl")
     self.best_path = os.path.join(workdir, "best.json")
     self.store = wd.CheckpointStore(os.path.join(workdir, "checkpoints"))
-    c = config.controller
-    compiled = controller_compiled(config)
-    self.controller = Controller(task.space.token_types, c.units, c.num_layers, c.init_range,
-                                 seed=config.seed, compiled=compiled)
-    self.reinforce = Reinforce(self.controller, c.learning_rate, c.baseline_decay,
-                               c.entropy_weight, c.clip_norm or None, compiled=compiled)
-    self.executor = make_executor(config, task)
-    self.checkpoint = tf.train.Checkpoint(controller=self.controller,
-                                          optimizer=self.reinforce.optimizer,
-                                          baseline=self.reinforce.baseline,
-                                          baseline_ready=self.reinforce.baseline_ready)
+
+  @property
+  def controller(self):  # nas_rl only
+    return self.strategy.controller
+
+  @property
+  def reinforce(self):  # nas_rl only
+    return self.strategy.reinforce
 
   # -- state -------------------------------------------------------------------------------------
   def _fresh_state(self) -> dict[str, Any]:
@@ -160,9 +175,10 @@ class Search:
                f"(controller step {state['step']})")
     if not self.task.prepared:
       self.task.prepare()
-    self.log(f"search {self.task.name}: {s.num_children} children, m={s.batch_size}, "
-             f"{self.task.data_summary}, work directory {self.workdir}")
+    self.log(f"search {self.task.name} ({s.strategy}): {s.num_children} children, "
+             f"m={s.batch_size}, {self.task.data_summary}, work directory {self.workdir}")
     writer = tf.summary.create_file_writer(os.path.join(self.workdir, "tensorboard"))
+    self._write_hparams_config()
     child_seconds = sum(r.get("seconds", 0.0) for r in rows_so_far)
     trained_now, time_trained_now = 0, 0.0
     while state["children"] < s.num_children:
@@ -173,7 +189,7 @@ class Search:
       rng = np.random.Generator(np.random.PCG64())
       rng.bit_generator.state = state["rng"]
       sample_seed = rng.integers(0, 2**31 - 1, size=2)
-      tokens, _ = self.controller.sample(plan, m, sample_seed)
+      tokens = self.strategy.propose(plan, m, sample_seed)
       rewards = []
       for k in range(m):
         index = first + k
@@ -203,7 +219,7 @@ class Search:
           raise SearchError(f"{state['consecutive_failures']} children failed in a row "
                             f"(search.max_consecutive_failures); last error: {row['error']}")
         rewards.append(row["reward"])
-      stats = self.reinforce.update(plan, tokens, rewards)
+      stats = self.strategy.tell(plan, tokens, rewards)
       if not stats["finite"]:
         raise SearchError(f"non-finite controller update at step {state['step']} "
                           f"(loss {stats['loss']}, gradient norm {stats['grad_norm']}); "
@@ -214,14 +230,16 @@ class Search:
       save_seconds = self._save(state)
       with writer.as_default(step=state["step"]):
         for key in ("reward", "baseline", "loss", "entropy", "grad_norm"):
-          tf.summary.scalar(f"controller/{key}", stats[key])
+          if key in stats:
+            tf.summary.scalar(f"controller/{key}", stats[key])
         if depth is not None:
           tf.summary.scalar("controller/depth", depth)
         tf.summary.scalar("controller/checkpoint_seconds", save_seconds)
       writer.flush()
-    writer.close()
     if best is not None:
       wd.atomic_write_json(self.best_path, best)
+      log_picture(writer, "search/best_architecture", best)
+    writer.close()
     rows = [finished[i] for i in sorted(finished) if i < s.num_children]
     failed = sum(r["status"] == "failed" for r in rows)
     if best is not None:
@@ -254,15 +272,15 @@ class Search:
         (row[metric] < best[metric])
 
   def _log_child(self, writer, row, best, trained_now, time_trained_now):
-    s, metric = self.config.search, self.task.metric
+    metric = self.task.metric
     index = row["index"]
-    left = s.num_children - index - 1
+    left = self.total_children - index - 1
     eta = _format_seconds(left * time_trained_now / max(trained_now, 1))
     value = row.get(metric)
     result = (f"{metric} {value:.4f} reward {row['reward']:.4f}" if row["status"] == "ok"
               else f"FAILED ({row['error']})")
     best_text = f"{best[metric]:.4f}" if best else "-"
-    self.log(f"[child {index + 1}/{s.num_children}] {result} | best {best_text} | "
+    self.log(f"[child {index + 1}/{self.total_children}] {result} | best {best_text} | "
              f"{row['seconds']:.1f}s | left ~{eta}")
     with writer.as_default(step=index):
       tf.summary.scalar("child/reward", row["reward"])
@@ -274,8 +292,45 @@ class Search:
         tf.summary.scalar(f"search/best_{metric}", best[metric])
       tf.summary.text("child/architecture", self._arch_text(row))
     writer.flush()
+    self._log_hparams(row)
+
+  # -- TensorBoard HParams: one session per child, to sort and filter children -------------------
+  HPARAM_METRICS = ("reward", "seconds")
+
+  def _hparams_dir(self, run: str = "") -> str:
+    return os.path.join(self.workdir, "tensorboard", "hparams", run)
+
+  def _hparam_values(self, row) -> dict[str, Any]:
+    values = {"index": row["index"], "status": row["status"],
+              **self.space.hparams(row["arch"])}
+    if row.get("params") is not None:
+      values["params"] = row["params"]
+    return values
+
+  def _write_hparams_config(self) -> None:
+    depth = self.task.depth_at(0)
+    plan = self.space.plan(depth)
+    from nas_tf.search_space import plan_length
+    example = self.space.decode([0] * plan_length(plan), depth)
+    names = list(self._hparam_values({"index": 0, "status": "ok", "params": 0,
+                                      "arch": example}))
+    metrics = [self.task.metric, *self.HPARAM_METRICS]
+    with tf.summary.create_file_writer(self._hparams_dir()).as_default():
+      hparams_api.hparams_config(
+          hparams=[hparams_api.HParam(name) for name in names],
+          metrics=[hparams_api.Metric(f"child/{m}", display_name=m) for m in metrics])
+
+  def _log_hparams(self, row) -> None:
+    run = f"child-{row['index']:05d}"
+    writer = tf.summary.create_file_writer(self._hparams_dir(run))
+    with writer.as_default(step=0):
+      hparams_api.hparams(self._hparam_values(row), trial_id=run)
+      for m in (self.task.metric, *self.HPARAM_METRICS):
+        if row.get(m) is not None:
+          tf.summary.scalar(f"child/{m}", row[m])
+    writer.close()
 
   def _arch_text(self, row) -> str:
-    body = self.task.space.describe(row["arch"]).replace("\n", "  \n")
+    body = self.space.describe(row["arch"]).replace("\n", "  \n")
     status = row["status"] if row["status"] == "ok" else f"failed: {row.get('error')}"
     return f"**child {row['index']}** `{row['id']}` ({status})  \n{body}"

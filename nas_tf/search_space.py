@@ -127,6 +127,21 @@ class CNNSearchSpace:
     """One line per layer, for logs and TensorBoard text."""
     return _describe_cnn(arch)
 
+  @staticmethod
+  def hparams(arch: dict[str, Any]) -> dict[str, Any]:
+    """Scalar summaries of the architecture (TensorBoard HParams columns to sort and filter
+    children by)."""
+    layers = arch["layers"]
+    mean = lambda key: round(sum(l[key] for l in layers) / len(layers), 3)  # noqa: E731
+    return {"depth": len(layers), "mean_filter_height": mean("filter_height"),
+            "mean_filter_width": mean("filter_width"), "mean_filters": mean("filters"),
+            "max_filters": max(l["filters"] for l in layers),
+            "strided_layers": sum(l["stride"] > 1 for l in layers),
+            "skip_connections": sum(len([j for j in l["inputs"] if j != i - 1])
+                                    for i, l in enumerate(layers)),
+            "kernels": ",".join(f"{l['filter_height']}x{l['filter_width']}" for l in layers),
+            "filters": ",".join(str(l["filters"]) for l in layers)}
+
 
 def _describe_cnn(arch: dict[str, Any]) -> str:
   lines = []
@@ -192,6 +207,18 @@ class RNNCellSearchSpace:
   @staticmethod
   def describe(arch: dict[str, Any]) -> str:
     return describe_cell(arch)
+
+  @staticmethod
+  def hparams(arch: dict[str, Any]) -> dict[str, Any]:
+    """Scalar summaries of the cell (TensorBoard HParams columns)."""
+    nodes, inject = arch["nodes"], arch.get("inject")
+    counts = {f"{kind}_{name}": sum(n[kind] == name for n in nodes)
+              for kind, names in (("combination", COMBINATIONS), ("activation", ACTIVATIONS))
+              for name in names}
+    return {"base_number": arch["base_number"], **counts,
+            "inject": (f"{inject['combination']},{inject['activation']}@n{inject['node']}"
+                       if inject else "none"),
+            "cell_node": arch.get("cell_node", -1)}
 
 
 def tree_children(base_number: int) -> dict[int, tuple[int, int]]:

@@ -1,5 +1,7 @@
 import os
 import pickle
+import subprocess
+import sys
 import tarfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -86,3 +88,29 @@ def tiny_ptb_config(source="synthetic", children=2):
   c.data.max_train_tokens = 2000
   c.data.max_valid_tokens = 400
   return c
+
+
+# Loads a SavedModel in a fresh interpreter that has never imported nas_tf, calls its
+# serving_default signature on a saved input and writes the output.
+SERVE = """
+import sys
+import numpy as np
+import tensorflow as tf
+path, x_path, y_path = sys.argv[1:]
+loaded = tf.saved_model.load(path)
+fn = loaded.signatures["serving_default"]
+(name,) = fn.structured_input_signature[1]
+outputs = fn(**{name: tf.constant(np.load(x_path))})
+(y,) = outputs.values()
+assert not any(m.startswith("nas_tf") for m in sys.modules), "nas_tf was imported"
+np.save(y_path, y.numpy())
+"""
+
+
+def serve_in_tensorflow_only_process(saved_model, x, tmp_path):
+  x_path, y_path = str(tmp_path / "x.npy"), str(tmp_path / "y.npy")
+  np.save(x_path, x)
+  env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ""}
+  subprocess.run([sys.executable, "-c", SERVE, saved_model, x_path, y_path], check=True,
+                 env=env, cwd=str(tmp_path), capture_output=True, timeout=300)
+  return np.load(y_path)

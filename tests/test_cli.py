@@ -6,7 +6,9 @@ import sys
 
 import pytest
 
-from conftest import CIFAR_MINI
+import numpy as np
+
+from conftest import CIFAR_MINI, serve_in_tensorflow_only_process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,6 +43,10 @@ BAD_INPUTS = [
     (["search", "cifar10", f"{SMOKE}x"], "unknown preset 'smokex'"),
     (["search", "cifar10", SMOKE, "--config.data.source=/no/such/cifar.tar.gz"],
      "/no/such/cifar.tar.gz: no such file"),
+    (["show", "--child=3"], "w holds no search (no config.json)"),
+    (["train"], "w holds no search (no config.json)"),
+    (["export"], "'export' needs --out=DIR"),
+    (["export", "cifar10"], "'export' takes no positional arguments"),
 ]
 
 
@@ -79,3 +85,20 @@ def test_smoke_search_on_real_cifar_learns(tmp_path):
   assert result.returncode == 0, result.stderr
   best = json.load(open(tmp_path / "w" / "best.json"))
   assert best["val_accuracy"] > 0.15  # chance is 0.10
+
+  # Take the model away: a TensorFlow-only process serves it on the real test images.
+  from nas_tf.data import cifar10
+  exported = nas_tf("export", f"--workdir={tmp_path}/w", f"--out={tmp_path}/out",
+                    cwd=str(tmp_path))
+  assert exported.returncode == 0, exported.stderr
+  test = cifar10.load(CIFAR_MINI)
+  probabilities = serve_in_tensorflow_only_process(str(tmp_path / "out" / "model"),
+                                                   test.test_images, tmp_path)
+  accuracy = float(np.mean(probabilities.argmax(1) == test.test_labels))
+  print(f"served test accuracy {accuracy:.3f} on {len(test.test_labels)} images")
+  assert accuracy > 0.13  # chance 0.10; 500 images give a standard error of 0.013
+
+  shown = nas_tf("show", f"--workdir={tmp_path}/w", cwd=str(tmp_path))
+  assert shown.returncode == 0, shown.stderr
+  png = tmp_path / "w" / "pictures" / f"child-{best['index']:05d}.png"
+  assert png.stat().st_size > 1000 and png.with_suffix(".svg").exists()

@@ -8,39 +8,13 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import tiny_cifar_config, tiny_ptb_config
+from conftest import serve_in_tensorflow_only_process, tiny_cifar_config, tiny_ptb_config
 from nas_tf import export as export_lib
 from nas_tf import workdir as wd
 from nas_tf.final import train_final
 from nas_tf.search import Search
 from nas_tf.tasks.cifar10 import Cifar10Task
 from nas_tf.tasks.ptb import PtbTask
-
-# Loads a SavedModel in a fresh interpreter that has never imported nas_tf, calls its
-# serving_default signature on a saved input and writes the output.
-SERVE = """
-import sys
-import numpy as np
-import tensorflow as tf
-path, x_path, y_path = sys.argv[1:]
-loaded = tf.saved_model.load(path)
-fn = loaded.signatures["serving_default"]
-(name,) = fn.structured_input_signature[1]
-outputs = fn(**{name: tf.constant(np.load(x_path))})
-(y,) = outputs.values()
-assert not any(m.startswith("nas_tf") for m in sys.modules), "nas_tf was imported"
-np.save(y_path, y.numpy())
-"""
-
-
-def serve_in_tensorflow_only_process(saved_model, x, tmp_path):
-  x_path, y_path = str(tmp_path / "x.npy"), str(tmp_path / "y.npy")
-  np.save(x_path, x)
-  env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ""}
-  subprocess.run([sys.executable, "-c", SERVE, saved_model, x_path, y_path], check=True,
-                 env=env, cwd=str(tmp_path), capture_output=True, timeout=300)
-  return np.load(y_path)
-
 
 def search(config, workdir, task_class):
   task = task_class(config)

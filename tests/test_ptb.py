@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import SHARED, load_config, tiny_ptb_config
+from conftest import SHARED, load_config, serve_in_tensorflow_only_process, tiny_ptb_config
 from nas_tf import workdir as wd
 from nas_tf.data import DataError, ptb
 from nas_tf.search import Search
@@ -83,3 +83,20 @@ def test_cli_search_on_real_ptb_learns(tmp_path):
   assert result.returncode == 0, result.stderr
   best = json.load(open(tmp_path / "w" / "best.json"))
   assert best["val_perplexity"] < 5521 / 3  # far below the vocabulary size (uniform guess)
+
+  # The exported language model serves real test text without nas_tf, and so does the cell.
+  out = tmp_path / "out"
+  exported = subprocess.run([sys.executable, "-m", "nas_tf", "export", f"--workdir={tmp_path}/w",
+                             f"--out={out}"], env=env, capture_output=True, text=True, timeout=300)
+  assert exported.returncode == 0, exported.stderr
+  corpus = ptb.load(PTB_MINI)
+  tokens = corpus.test[:4 * 51].reshape(4, 51).astype(np.int32)
+  log_probs = serve_in_tensorflow_only_process(str(out / "language_model"), tokens[:, :-1],
+                                               tmp_path)
+  nll = -np.take_along_axis(log_probs, tokens[:, 1:, None], axis=-1).mean()
+  print(f"served test perplexity {np.exp(nll):.1f}")
+  assert np.exp(nll) < 5521 / 3
+  units = json.load(open(tmp_path / "w" / "config.json"))["child"]["units"]
+  states = serve_in_tensorflow_only_process(
+      str(out / "cell"), np.ones((2, 3, units), np.float32), tmp_path)
+  assert states.shape == (2, 3, units) and np.all(np.isfinite(states))

@@ -68,8 +68,12 @@ class Cifar10Task:
     return train, val
 
   def build_model(self, arch: dict[str, Any], c: ml_collections.ConfigDict | None = None):
-    from nas_tf import child_cnn
     c = c or self.config.child
+    if arch.get("space") == "enas_macro":  # found by ENAS: its own stand-alone builder
+      from nas_tf import enas
+      return enas.build_child(arch, cifar10.IMAGE_SHAPE, cifar10.NUM_CLASSES, c.weight_decay,
+                              width=c.get("width", 1.0))
+    from nas_tf import child_cnn
     return child_cnn.build_cnn(arch, cifar10.IMAGE_SHAPE, cifar10.NUM_CLASSES, c.weight_decay,
                                width=c.get("width", 1.0))
 

@@ -1,0 +1,94 @@
+"""Architecture pictures and the TensorBoard HParams sessions of a search."""
+
+import glob
+import os
+
+import numpy as np
+from PIL import Image
+
+from conftest import tiny_cifar_config
+from nas_tf import diagrams
+from nas_tf import workdir as wd
+from nas_tf.search import Search
+from nas_tf.search_space import CNNSearchSpace, RNNCellSearchSpace, plan_length
+from nas_tf.tasks.cifar10 import Cifar10Task
+
+
+def random_arch(space, depth, seed=0):
+  tokens = np.random.default_rng(seed).integers(0, 2, plan_length(space.plan(depth)))
+  return space.decode(tokens, depth)
+
+
+def test_cnn_picture_is_a_png_and_svg_that_grows_with_depth(tmp_path):
+  space = CNNSearchSpace(search_strides=True)
+  heights = []
+  for depth in (2, 6, 12):
+    paths = diagrams.render(random_arch(space, depth), str(tmp_path / f"d{depth}"))
+    assert os.path.getsize(paths["png"]) > 1000
+    svg = open(paths["svg"]).read()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    heights.append(Image.open(paths["png"]).size[1])
+  assert heights[0] < heights[1] < heights[2]
+
+
+def test_picture_shows_every_layer_and_skip_edge():
+  space = CNNSearchSpace()
+  arch = space.decode(space.encode([
+      {"filter_height": 3, "filter_width": 5, "filters": 24},
+      {"filter_height": 1, "filter_width": 1, "filters": 36, "inputs": [0]},
+      {"filter_height": 7, "filter_width": 7, "filters": 64, "inputs": [0, 1]}]), 3)
+  graph = diagrams.cnn_graph(arch)
+  labels = [label for _, _, label, _ in graph.nodes.values()]
+  assert any("3x5 conv, 24 filters" in label for label in labels)
+  assert any("7x7 conv, 64 filters" in label for label in labels)
+  edges = {(a, b) for a, b, *_ in graph.edges}
+  assert edges == {("image", "l0"), ("l0", "l1"), ("l0", "l2"), ("l1", "l2"), ("l2", "head")}
+
+
+def test_cell_picture_has_every_node_and_the_c_wiring(tmp_path):
+  space = RNNCellSearchSpace(8)
+  arch = random_arch(space, None, seed=3)
+  graph = diagrams.cell_graph(arch)
+  assert {f"n{i}" for i in range(15)} <= set(graph.nodes)
+  assert ("n14", "h", 0.0, "-") in graph.edges
+  assert ("c_prev", f"n{arch['inject']['node']}") in {(a, b) for a, b, *_ in graph.edges}
+  paths = diagrams.render(arch, str(tmp_path / "cell"))
+  assert os.path.getsize(paths["png"]) > 1000
+
+
+def test_each_child_is_an_hparams_session_readable_by_tensorboard(tmp_path):
+  from tensorboard.backend.event_processing import event_accumulator
+  from tensorboard.plugins.hparams import plugin_data_pb2
+  from tensorboard.util import tensor_util
+  workdir = str(tmp_path)
+  config = tiny_cifar_config(3)
+  Search(config, workdir, Cifar10Task(config), log=lambda _: None).run()
+
+  def plugin_data(run):
+    acc = event_accumulator.EventAccumulator(run)
+    acc.Reload()
+    content = acc.PluginTagToContent("hparams")
+    return ({tag: plugin_data_pb2.HParamsPluginData.FromString(data)
+             for tag, data in content.items()}, acc)
+
+  root, _ = plugin_data(os.path.join(workdir, "tensorboard", "hparams"))
+  (experiment,) = [d.experiment for d in root.values() if d.HasField("experiment")]
+  names = {h.name for h in experiment.hparam_infos}
+  assert {"depth", "params", "kernels", "skip_connections", "status"} <= names
+  assert {m.name.tag for m in experiment.metric_infos} >= {"child/val_accuracy", "child/reward"}
+  runs = sorted(glob.glob(os.path.join(workdir, "tensorboard", "hparams", "child-*")))
+  assert [os.path.basename(r) for r in runs] == ["child-00000", "child-00001", "child-00002"]
+  rows = wd.read_jsonl(os.path.join(workdir, "children.jsonl"))
+  for run, row in zip(runs, rows):
+    data, acc = plugin_data(run)
+    (start,) = [d.session_start_info for d in data.values() if d.HasField("session_start_info")]
+    assert start.hparams["depth"].number_value == row["depth"]
+    assert start.hparams["params"].number_value == row["params"]
+    assert start.hparams["status"].string_value == "ok"
+    scalars = acc.Tensors("child/val_accuracy")
+    assert np.isclose(float(tensor_util.make_ndarray(scalars[0].tensor_proto)),
+                      row["val_accuracy"])
+  images = event_accumulator.EventAccumulator(os.path.join(workdir, "tensorboard"),
+                                              size_guidance={"images": 0, "tensors": 0})
+  images.Reload()
+  assert "search/best_architecture" in images.Tags()["tensors"]
