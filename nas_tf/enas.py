@@ -263,7 +263,7 @@ class EnasSearch(Search):
     self.optimizer = keras.optimizers.SGD(lr, momentum=0.9, nesterov=True,
                                           global_clipnorm=e.clip_norm or None)
     self.optimizer.build(self.supernet.trainable_variables)
-    self.checkpoint = tf.train.Checkpoint(supernet=self.supernet, optimizer=self.optimizer,
+    self.checkpoint = tf.train.Checkpoint(supernet=self.supernet, supernet_optimizer=self.optimizer,
                                           **self.strategy.trackables())
 
   def _train_step_fn(self, images, labels, ops, skips):
@@ -280,7 +280,9 @@ class EnasSearch(Search):
     return loss, correct
 
   def _eval_step_fn(self, images, labels, ops, skips):
-    logits = self.supernet(images, ops, skips, training=False)
+    # Batch statistics, as ENAS does: an operation's moving BN averages see only the few
+    # minibatches it was sampled for, and would score every architecture as near chance.
+    logits = self.supernet(images, ops, skips, training=True)
     return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, tf.int32), labels), tf.float32))
 
   def accuracy(self, arch: dict[str, Any], dataset) -> float:

@@ -1,0 +1,130 @@
+"""Which strategy wins on your data at an equal wall-time budget: random, nas_rl, enas.
+
+For each strategy and seed, a search runs on the smoke preset's spaces until its wall-time
+budget is spent (random and nas_rl stop after the child that crosses it; ENAS stops its
+shared-weight training after the epoch that crosses it, then derives). Each strategy's best
+architecture is then trained from scratch with identical settings, and a table and the
+ratios enas / random and nas_rl / random of the from-scratch accuracies are printed.
+
+    python benchmarks/search_strategies.py [--data=PATH] [--budget=150] [--seeds=0,1]
+        [--scratch_epochs=5] [--strategies=random,nas_rl,enas]
+
+Uses ../shared/data/cifar10-mini when present, else synthetic images (meaningless numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from nas_tf import workdir as wd  # noqa: E402
+from nas_tf.enas import EnasSearch  # noqa: E402
+from nas_tf.search import Search  # noqa: E402
+from nas_tf.tasks.cifar10 import Cifar10Task  # noqa: E402
+
+MINI = os.path.join(ROOT, "..", "shared", "data", "cifar10-mini", "cifar-10-python.tar.gz")
+
+
+class BudgetSpent(Exception):
+  pass
+
+
+def smoke_config(data: str, strategy: str, seed: int):
+  spec = importlib.util.spec_from_file_location("cfg", os.path.join(ROOT, "configs", "cifar10.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  c = module.get_config("smoke")
+  c.data.source, c.search.strategy, c.seed = data, strategy, seed
+  c.search.num_children = 10_000  # the budget stops it
+  c.search.depth_every = 8        # grow 2 -> 4 -> 6 layers as children accumulate
+  c.enas.epochs = 1_000
+  return c
+
+
+def run_search(config, workdir: str, budget: float) -> tuple[dict, int, float]:
+  """Runs until ``budget`` seconds are spent; returns (best row, architectures, seconds)."""
+  started = time.perf_counter()
+  task = Cifar10Task(config)
+  if config.search.strategy == "enas":
+    def after_epoch(epoch):
+      if time.perf_counter() - started > budget:
+        config.enas.epochs = epoch + 1  # the loop ends here and derives
+    EnasSearch(config, workdir, task, log=lambda _: None, after_epoch=after_epoch).run()
+  else:
+    def after_child(index):
+      if time.perf_counter() - started > budget:
+        raise BudgetSpent()
+    try:
+      Search(config, workdir, task, log=lambda _: None, after_child=after_child).run()
+    except BudgetSpent:
+      pass
+  rows = [r for r in wd.read_jsonl(os.path.join(workdir, "children.jsonl"))
+          if r["status"] == "ok"]
+  best = max(rows, key=lambda r: r["val_accuracy"])
+  return best, len(rows), time.perf_counter() - started
+
+
+def from_scratch(config, arch: dict, epochs: int) -> float:
+  """The architecture trained from scratch with the smoke child settings, seed 0."""
+  config.child.epochs = epochs
+  task = Cifar10Task(config)
+  task.prepare()
+  metrics = task.train_child(arch, seed=0)
+  keras.backend.clear_session()
+  return metrics["val_accuracy"]
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--data", default=MINI if os.path.exists(MINI) else "synthetic")
+  parser.add_argument("--budget", type=float, default=150.0, help="search seconds per run")
+  parser.add_argument("--seeds", default="0,1")
+  parser.add_argument("--scratch_epochs", type=int, default=5)
+  parser.add_argument("--strategies", default="random,nas_rl,enas")
+  args = parser.parse_args()
+  seeds = [int(s) for s in args.seeds.split(",")]
+  strategies = args.strategies.split(",")
+  print(f"data {args.data}; budget {args.budget:.0f}s per search; seeds {seeds}; "
+        f"from scratch: {args.scratch_epochs} epochs", flush=True)
+  rows = []
+  header = (f"{'strategy':8} {'seed':>4} {'archs':>6} {'search acc':>10} {'scratch acc':>11} "
+            f"{'search s':>8} {'scratch s':>9}")
+  print(header, flush=True)
+  for seed in seeds:
+    for strategy in strategies:  # interleaved, so machine-speed drift hits all alike
+      with tempfile.TemporaryDirectory() as workdir:
+        config = smoke_config(args.data, strategy, seed)
+        best, count, seconds = run_search(config, workdir, args.budget)
+        keras.backend.clear_session()
+        t0 = time.perf_counter()
+        scratch = from_scratch(smoke_config(args.data, "random", seed), best["arch"],
+                               args.scratch_epochs)
+        row = dict(strategy=strategy, seed=seed, archs=count, search=best["val_accuracy"],
+                   scratch=scratch, seconds=seconds, scratch_seconds=time.perf_counter() - t0)
+        rows.append(row)
+        print(f"{strategy:8} {seed:>4} {count:>6} {row['search']:>10.4f} {scratch:>11.4f} "
+              f"{seconds:>8.0f} {row['scratch_seconds']:>9.0f}", flush=True)
+  mean = {s: float(np.mean([r["scratch"] for r in rows if r["strategy"] == s]))
+          for s in strategies}
+  print("\nmean from-scratch validation accuracy: "
+        + ", ".join(f"{s} {mean[s]:.4f}" for s in strategies))
+  if "random" in mean:
+    for s in strategies:
+      if s != "random":
+        print(f"{s} / random = {mean[s] / mean['random']:.3f}")
+
+
+if __name__ == "__main__":
+  main()

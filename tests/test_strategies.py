@@ -1,0 +1,109 @@
+"""Strategies: uniform random sampling, and ENAS's shared weights."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import tiny_cifar_config
+from nas_tf import enas
+from nas_tf import workdir as wd
+from nas_tf.search import Search
+from nas_tf.search_space import CNNSearchSpace
+from nas_tf.strategies import RandomSearch
+from nas_tf.tasks.cifar10 import Cifar10Task
+
+
+def test_random_search_samples_each_token_uniformly():
+  space = CNNSearchSpace((1, 3, 5, 7), (1, 3, 5, 7), (24, 36, 48, 64))
+  plan = space.plan(3)
+  tokens = RandomSearch(space.token_types).propose(plan, 8000, [1, 2])
+  assert tokens.shape == (8000, 3 * 3 + 0 + 1 + 2)
+  # Chi-square test of the first layer's filter-height token against uniform over 4 values.
+  counts = np.bincount(tokens[:, 0], minlength=4)
+  chi2 = float(((counts - 2000.0) ** 2 / 2000.0).sum())
+  assert chi2 < 16.27  # the 0.999 quantile of chi-square with 3 degrees of freedom
+  links = tokens[:, -2:]  # the last layer's anchor links: each on with probability 1/2
+  assert np.all(np.abs(links.mean(axis=0) - 0.5) < 0.03)
+  again = RandomSearch(space.token_types).propose(plan, 8000, [1, 2])
+  np.testing.assert_array_equal(tokens, again)  # seeded: resume reproduces it
+
+
+def test_random_strategy_search_writes_the_same_work_directory(tmp_path):
+  config = tiny_cifar_config(4, **{"search.strategy": "random"})
+  result = Search(config, str(tmp_path), Cifar10Task(config), log=lambda _: None).run()
+  rows = wd.read_jsonl(os.path.join(str(tmp_path), "children.jsonl"))
+  assert len(rows) == 4 and all(r["status"] == "ok" for r in rows)
+  assert result.best["id"] == wd.read_json(os.path.join(str(tmp_path), "best.json"))["id"]
+  assert wd.read_json(os.path.join(str(tmp_path), "checkpoints", "latest.json"))["state"]["step"] == 2
+
+
+def small_space():
+  return enas.EnasMacroSpace(num_layers=4, channels=8, reduce_at=[2])
+
+
+def test_supernet_equals_the_stand_alone_child_with_copied_weights():
+  space = small_space()
+  supernet = enas.Supernet(space)
+  supernet.build_all()
+  rng = np.random.default_rng(0)
+  for variable in supernet.weights:  # non-trivial BN statistics too
+    variable.assign(rng.normal(0.0, 0.3, variable.shape).astype(np.float32)
+                    if "variance" not in variable.name else
+                    rng.uniform(0.5, 1.5, variable.shape).astype(np.float32))
+  images = rng.normal(size=(3, 32, 32, 3)).astype(np.float32)
+  for tokens in RandomSearch(space.token_types).propose(space.plan(), 5, [0, 1]):
+    arch = space.decode(tokens)
+    child = enas.build_child(arch)
+    enas.copy_shared_weights(supernet, child, arch)
+    ops, skips = space.as_tensors(arch)
+    shared = supernet(images, ops, skips, training=False).numpy()
+    alone = child(images, training=False).numpy()
+    np.testing.assert_allclose(shared, alone, rtol=1e-4, atol=1e-4)
+
+
+def enas_config(**overrides):
+  config = tiny_cifar_config(1, **{"search.strategy": "enas", "enas.num_layers": 3,
+                                   "enas.channels": 4, "enas.reduce_at": (2,),
+                                   "enas.epochs": 2, "enas.controller_steps": 2,
+                                   "enas.controller_batch": 2, "enas.derive_samples": 3,
+                                   **overrides})
+  return config
+
+
+def test_switching_architectures_every_minibatch_does_not_retrace(tmp_path):
+  config = enas_config(**{"enas.epochs": 1, "data.max_train_examples": 256,
+                          "child.batch_size": 16})
+  search = enas.EnasSearch(config, str(tmp_path), Cifar10Task(config), log=lambda _: None)
+  search.run()  # 16 minibatches, each with a freshly sampled architecture
+  assert search.traces == 1
+
+
+def test_enas_smoke_search_writes_the_work_directory_and_resumes(tmp_path):
+  workdir = str(tmp_path)
+  config = enas_config()
+
+  class Stop(Exception):
+    pass
+
+  def stop_after_first_epoch(epoch):
+    raise Stop()
+  with pytest.raises(Stop):
+    enas.EnasSearch(config, workdir, Cifar10Task(config), log=lambda _: None,
+                    after_epoch=stop_after_first_epoch).run()
+  assert wd.read_json(os.path.join(workdir, "checkpoints", "latest.json"))["state"]["epoch"] == 1
+  lines = []
+  result = enas.EnasSearch(config, workdir, Cifar10Task(config), log=lines.append).run()
+  assert any("resuming ENAS at epoch 1/2" in line for line in lines)
+  rows = wd.read_jsonl(os.path.join(workdir, "children.jsonl"))
+  assert [r["index"] for r in rows] == [0, 1, 2]
+  assert all(r["arch"]["space"] == "enas_macro" and 0 <= r["val_accuracy"] <= 1 for r in rows)
+  best = wd.read_json(os.path.join(workdir, "best.json"))
+  assert best["val_accuracy"] == max(r["val_accuracy"] for r in rows)
+  assert result.best["id"] == best["id"]
+  # The found architecture trains from scratch as a normal child.
+  task = Cifar10Task(config)
+  task.prepare()
+  metrics = task.train_child(best["arch"], seed=0)
+  assert metrics["params"] == best["params"] and 0 <= metrics["val_accuracy"] <= 1
