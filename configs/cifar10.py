@@ -48,6 +48,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.search.depth_every = 1_600
   c.search.failure_reward = 0.0
   c.search.max_consecutive_failures = 10
+  c.search.async_updates = False  # True: update once m new results are in, others still training
   c.search.keep_weights = 5      # the best N children keep their trained weights (for export)
 
   c.child = ml_collections.ConfigDict()
@@ -92,10 +93,19 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.reward.exponent = 3.0        # ... cubed
 
   c.executor = ml_collections.ConfigDict()
-  c.executor.kind = "local"
-  # Train children in a worker process replaced every N children (0 = in this process):
-  # TensorFlow keeps each child's traced graphs alive, so long searches need fresh processes.
+  c.executor.kind = "local"      # local, processes (workers on this machine) or ray
+  # Train children in a worker process replaced every N children (0 = in this process for
+  # local): TensorFlow keeps each child's traced graphs alive, so long searches need fresh
+  # processes.
   c.executor.recycle_every = 50
+  c.executor.workers = 0         # processes: workers (0 = one per GPU x children_per_gpu, or 1);
+                                 # ray: CPUs of the local cluster started here (0 = all)
+  c.executor.children_per_gpu = 1
+  c.executor.threads_per_worker = 0  # processes on CPU: threads each (0 = cores / workers)
+  c.executor.address = ""        # ray: an existing cluster ("auto" or host:port); "" = start one
+  c.executor.cpus_per_child = 1.0
+  c.executor.gpus_per_child = 0.0    # ray: fractional allowed (0.5 = two children per GPU)
+  c.executor.max_retries = 2     # ray: retries of a child whose worker died
 
   if preset == "default":
     pass

@@ -8,7 +8,7 @@ from typing import Any
 import ml_collections
 
 STRATEGIES = ("nas_rl", "random", "enas")
-EXECUTORS = ("local",)
+EXECUTORS = ("local", "processes", "ray")
 
 
 class ConfigError(ValueError):
@@ -34,6 +34,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.executor.get("recycle_every", 0) < 0:
     raise ConfigError(f"executor.recycle_every must be >= 0 (0 = in this process), got "
                       f"{config.executor.recycle_every}")
+  for key in ("workers", "threads_per_worker", "max_retries"):
+    if config.executor.get(key, 0) < 0:
+      raise ConfigError(f"executor.{key} must be >= 0, got {config.executor[key]}")
+  if config.executor.get("children_per_gpu", 1) < 1:
+    raise ConfigError(f"executor.children_per_gpu must be >= 1, got "
+                      f"{config.executor.children_per_gpu}")
+  if config.executor.get("cpus_per_child", 1.0) <= 0 or config.executor.get("gpus_per_child", 0) < 0:
+    raise ConfigError("executor.cpus_per_child must be > 0 and executor.gpus_per_child >= 0")
   if config.search.strategy not in STRATEGIES:
     raise ConfigError(f"search.strategy: unknown strategy {config.search.strategy!r} "
                       f"(known: {', '.join(STRATEGIES)})")

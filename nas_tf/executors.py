@@ -1,11 +1,22 @@
-"""Where children train. The search loop hands an executor (architecture, seed) and gets the
-child's metrics back, or an exception that it records as a failed child.
+"""Where children train. The search loop submits (architecture, seed, weights path) and gets
+a ``concurrent.futures.Future`` of the child's metrics; an exception in it becomes a failed
+child. ``capacity`` says how many children may be in flight at once.
 
-``local`` runs one child at a time on this machine: in this process, or, with
-``executor.recycle_every = N``, in a worker process that is replaced every N children.
-TensorFlow keeps every traced training graph alive after ``clear_session`` (about 3-10 MB
-per child here; keras-team/keras#17458), so only a fresh process gives that memory back on
-searches of thousands of children. A worker that dies (killed for memory) fails its child.
+``executor.kind``:
+  local      one child at a time on this machine: in this process, or with
+             ``executor.recycle_every = N`` in a worker process replaced every N children.
+             TensorFlow keeps every traced training graph alive after ``clear_session``
+             (about 3-10 MB per child; keras-team/keras#17458): only a fresh process gives
+             that memory back on searches of thousands of children.
+  processes  ``executor.workers`` worker processes on this machine, each pinned to one GPU
+             (``CUDA_VISIBLE_DEVICES``; ``executor.children_per_gpu`` workers share a GPU, with
+             memory growth on) or, without GPUs, to its share of the CPU threads.
+  ray        children as Ray tasks on an existing cluster (``executor.address``) or on a local
+             one started here with ``executor.workers`` CPUs. A worker that dies is retried by
+             Ray (``executor.max_retries``); a Python error is not retried and fails the child.
+
+Every metrics dict comes back with ``worker`` ("host:pid") so ``children.jsonl`` records
+where each child ran.
 """
 
 from __future__ import annotations
@@ -14,74 +25,235 @@ import concurrent.futures
 import gc
 import json
 import multiprocessing
+import os
+import shutil
+import socket
+import subprocess
 from typing import Any
 
 import ml_collections
 
-_WORKER_TASK = None  # the task object inside a worker process
+_WORKER_TASKS: dict[str, Any] = {}  # config json -> task object, inside a worker process
 
 
 class WorkerDied(RuntimeError):
   pass
 
 
+def _worker_id() -> str:
+  return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _train(task, arch: dict[str, Any], seed: int, weights_path: str | None) -> dict[str, Any]:
+  import keras
+  try:
+    metrics = task.train_child(arch, seed, weights_path=weights_path)
+    return {**metrics, "worker": _worker_id()}
+  finally:
+    keras.backend.clear_session()
+    gc.collect()
+
+
+def _task_for(config_json: str):
+  """The task of this config in this process, prepared once (data loaded once per worker)."""
+  if config_json not in _WORKER_TASKS:
+    from nas_tf.tasks import get_task
+    config = ml_collections.ConfigDict(json.loads(config_json))
+    task = get_task(config.task)(config)
+    task.prepare()
+    _WORKER_TASKS[config_json] = task
+  return _WORKER_TASKS[config_json]
+
+
+def _done(value=None, error: BaseException | None = None) -> concurrent.futures.Future:
+  future = concurrent.futures.Future()
+  if error is not None:
+    future.set_exception(error)
+  else:
+    future.set_result(value)
+  return future
+
+
 class InProcess:
+  capacity = 1
+
   def __init__(self, task):
     self.task = task
 
-  def run(self, arch: dict[str, Any], seed: int,
-          weights_path: str | None = None) -> dict[str, Any]:
-    import keras
+  def submit(self, arch: dict[str, Any], seed: int,
+             weights_path: str | None = None) -> concurrent.futures.Future:
     try:
-      return self.task.train_child(arch, seed, weights_path=weights_path)
-    finally:
-      keras.backend.clear_session()
-      gc.collect()
+      return _done(_train(self.task, arch, seed, weights_path))
+    except (KeyboardInterrupt, SystemExit):
+      raise
+    except Exception as e:  # the search records it as a failed child
+      return _done(error=e)
 
   def close(self) -> None:
     pass
 
 
-def _init_worker(config_json: str) -> None:
-  global _WORKER_TASK
-  from nas_tf.tasks import get_task
-  config = ml_collections.ConfigDict(json.loads(config_json))
-  _WORKER_TASK = get_task(config.task)(config)
-  _WORKER_TASK.prepare()
+# -- worker processes --------------------------------------------------------------------------------
+
+def _init_worker(config_json: str, env: dict[str, str]) -> None:
+  # Before TensorFlow is imported in this process: which GPU, how many threads.
+  os.environ.update(env)
+  _task_for(config_json)
 
 
-def _train_in_worker(arch: dict[str, Any], seed: int,
+def _train_in_worker(config_json: str, arch: dict[str, Any], seed: int,
                      weights_path: str | None) -> dict[str, Any]:
-  return InProcess(_WORKER_TASK).run(arch, seed, weights_path)
+  return _train(_task_for(config_json), arch, seed, weights_path)
 
 
-class RecycledWorker:
-  """Children in a spawned worker process, replaced every ``every`` children."""
+class _Slot:
+  """One spawned worker process (a one-worker pool), replaced after ``recycle_every``
+  children when set, or when it dies."""
 
-  def __init__(self, config: ml_collections.ConfigDict, every: int):
-    self.config_json = config.to_json()
-    self.every = int(every)
-    self._pool = None
+  def __init__(self, config_json: str, env: dict[str, str], recycle_every: int):
+    self.config_json, self.env, self.recycle_every = config_json, env, recycle_every
+    self.pool = None
+    self.busy = False
 
-  def run(self, arch: dict[str, Any], seed: int,
-          weights_path: str | None = None) -> dict[str, Any]:
-    if self._pool is None:
-      self._pool = concurrent.futures.ProcessPoolExecutor(
+  def submit(self, arch, seed, weights_path) -> concurrent.futures.Future:
+    if self.pool is None:
+      self.pool = concurrent.futures.ProcessPoolExecutor(
           max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-          initializer=_init_worker, initargs=(self.config_json,),
-          max_tasks_per_child=self.every)
-    try:
-      return self._pool.submit(_train_in_worker, arch, seed, weights_path).result()
-    except concurrent.futures.process.BrokenProcessPool:
-      self.close()
-      raise WorkerDied("the worker process died (killed for memory?)") from None
+          initializer=_init_worker, initargs=(self.config_json, self.env),
+          max_tasks_per_child=self.recycle_every or None)
+    self.busy = True
+    outer = concurrent.futures.Future()
+    inner = self.pool.submit(_train_in_worker, self.config_json, arch, seed, weights_path)
+
+    def relay(done: concurrent.futures.Future):
+      self.busy = False
+      error = done.exception()
+      if isinstance(error, concurrent.futures.process.BrokenProcessPool):
+        self.close()
+        outer.set_exception(WorkerDied("the worker process died (killed for memory?)"))
+      elif error is not None:
+        outer.set_exception(error)
+      else:
+        outer.set_result(done.result())
+    inner.add_done_callback(relay)
+    return outer
 
   def close(self) -> None:
-    if self._pool is not None:
-      self._pool.shutdown(wait=False, cancel_futures=True)
-      self._pool = None
+    if self.pool is not None:
+      self.pool.shutdown(wait=False, cancel_futures=True)
+      self.pool = None
+
+
+def visible_gpus() -> list[str]:
+  """GPU ids from CUDA_VISIBLE_DEVICES, else from ``nvidia-smi -L``; none on a CPU machine
+  (found without importing TensorFlow, which would claim the GPUs in this process)."""
+  visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+  if visible is not None:
+    return [g for g in visible.split(",") if g.strip() and g.strip() != "-1"]
+  if not shutil.which("nvidia-smi"):
+    return []
+  try:
+    out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
+  except (OSError, subprocess.SubprocessError):
+    return []
+  return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
+
+
+def worker_environments(workers: int, gpus: list[str], children_per_gpu: int,
+                        threads: int) -> list[dict[str, str]]:
+  """One environment per worker: a GPU each (``children_per_gpu`` workers per GPU, memory
+  growth on so they can share it), or no GPU and ``threads`` CPU threads each."""
+  envs = []
+  for k in range(workers):
+    env = {"TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": "1",
+           "OMP_NUM_THREADS": str(threads)}
+    if gpus:
+      env["CUDA_VISIBLE_DEVICES"] = gpus[(k // children_per_gpu) % len(gpus)]
+      env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
+    else:
+      env["CUDA_VISIBLE_DEVICES"] = "-1"
+    envs.append(env)
+  return envs
+
+
+class WorkerProcesses:
+  """``len(envs)`` worker processes, one child each at a time."""
+
+  def __init__(self, config: ml_collections.ConfigDict, envs: list[dict[str, str]],
+               recycle_every: int = 0):
+    config_json = config.to_json()
+    self.slots = [_Slot(config_json, env, recycle_every) for env in envs]
+    self.capacity = len(self.slots)
+
+  def submit(self, arch, seed, weights_path=None) -> concurrent.futures.Future:
+    for slot in self.slots:
+      if not slot.busy:
+        return slot.submit(arch, seed, weights_path)
+    raise RuntimeError(f"all {self.capacity} workers are busy (the search submits at most "
+                       "capacity children at once)")
+
+  def close(self) -> None:
+    for slot in self.slots:
+      slot.close()
+
+
+# -- Ray ---------------------------------------------------------------------------------------------
+
+def _ray_train_child(config_json: str, arch: dict[str, Any], seed: int,
+                     weights_path: str | None) -> dict[str, Any]:
+  return _train(_task_for(config_json), arch, seed, weights_path)
+
+
+class RayExecutor:
+  """Children as Ray tasks; Ray schedules them on the cluster's CPUs/GPUs."""
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    import ray
+    e = config.executor
+    if not ray.is_initialized():
+      if e.address:
+        ray.init(address=e.address, log_to_driver=False)
+      else:
+        ray.init(num_cpus=e.workers or None, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    self._ray = ray
+    self.config_json = config.to_json()
+    threads = max(1, int(e.cpus_per_child))
+    self.remote = ray.remote(_ray_train_child).options(
+        name="nas_tf_child", num_cpus=e.cpus_per_child, num_gpus=e.gpus_per_child,
+        max_retries=e.max_retries, retry_exceptions=False,
+        runtime_env={"env_vars": {"TF_NUM_INTRAOP_THREADS": str(threads),
+                                  "TF_NUM_INTEROP_THREADS": "1",
+                                  "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+                                  "TF_CPP_MIN_LOG_LEVEL": "2"}})
+    resources = ray.cluster_resources()
+    per_child = max(e.cpus_per_child, 1e-9)
+    self.capacity = max(1, int(resources.get("CPU", 1) // per_child))
+    if e.gpus_per_child:
+      self.capacity = min(self.capacity, max(1, int(resources.get("GPU", 0) // e.gpus_per_child)))
+    self._started_here = not e.address
+
+  def submit(self, arch, seed, weights_path=None) -> concurrent.futures.Future:
+    return self.remote.remote(self.config_json, arch, seed, weights_path).future()
+
+  def close(self) -> None:
+    if self._started_here and self._ray.is_initialized():
+      self._ray.shutdown()
 
 
 def make_executor(config: ml_collections.ConfigDict, task):
-  every = config.executor.get("recycle_every", 0)
-  return RecycledWorker(config, every) if every else InProcess(task)
+  e = config.executor
+  every = e.get("recycle_every", 0)
+  if e.kind == "local":
+    if every:
+      return WorkerProcesses(config, [{}], every)
+    return InProcess(task)
+  if e.kind == "processes":
+    gpus = visible_gpus()
+    workers = e.workers or (len(gpus) * e.children_per_gpu if gpus else 1)
+    threads = e.threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
+    return WorkerProcesses(config, worker_environments(workers, gpus, e.children_per_gpu,
+                                                       threads), every)
+  if e.kind == "ray":
+    return RayExecutor(config)
+  raise ValueError(f"unknown executor.kind {e.kind!r}")

@@ -9,6 +9,7 @@ in ``children.jsonl`` are reused, never retrained.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import math
 import os
@@ -130,15 +131,20 @@ class Search:
     self.store.save(state["step"], self.checkpoint, state)
     return time.perf_counter() - started
 
-  # -- one child ---------------------------------------------------------------------------------
-  def _train_child(self, index: int, step: int, depth: int,
-                   arch: dict[str, Any]) -> dict[str, Any]:
+  # -- children ----------------------------------------------------------------------------------
+  def _start_child(self, index: int, step: int, depth: int, arch: dict[str, Any]):
     seed = child_seed(self.config.seed, index)
     row = {"index": index, "step": step, "id": arch["id"], "arch": arch, "seed": seed,
            "depth": depth}
-    started = time.perf_counter()
+    future = self.executor.submit(arch, seed, child_weights_path(self.workdir, index))
+    return future, (row, time.perf_counter())
+
+  def _finish_child(self, future, row: dict[str, Any], started: float,
+                    controller_step: int | None = None) -> dict[str, Any]:
+    """Turns a finished future into the child's row (a failure reward when it raised) and
+    appends it to children.jsonl."""
     try:
-      metrics = self.executor.run(arch, seed, weights_path=child_weights_path(self.workdir, index))
+      metrics = future.result()
       if not math.isfinite(metrics["reward"]):
         raise FloatingPointError(f"non-finite reward {metrics['reward']}")
       row.update(status="ok", **metrics)
@@ -148,8 +154,61 @@ class Search:
       row.update(status="failed", reward=float(self.config.search.failure_reward),
                  error=_one_line(e), **{self.task.metric: None})
     row["seconds"] = round(time.perf_counter() - started, 3)
+    if controller_step is not None:  # asynchronous updates: how old its controller was
+      row["staleness"] = controller_step - row["step"]
     wd.append_jsonl(self.children_path, row)
+    self._record(row)
     return row
+
+  def _record(self, row: dict[str, Any]) -> None:
+    self.finished[row["index"]] = row
+    self.trained_now += 1
+    self.time_trained_now += row["seconds"]
+    self.child_seconds += row["seconds"]
+    if self._better(row, self.best):
+      self.best = row
+      wd.atomic_write_json(self.best_path, row)
+    self._prune_weights(self.finished)
+    self._log_child(self.writer, row, self.best, self.trained_now, self.time_trained_now)
+    if self.after_child:
+      self.after_child(row["index"])
+
+  def _count_failure(self, state: dict[str, Any], row: dict[str, Any]) -> None:
+    state["consecutive_failures"] = (state["consecutive_failures"] + 1
+                                     if row["status"] == "failed" else 0)
+    if state["consecutive_failures"] >= self.config.search.max_consecutive_failures:
+      raise SearchError(f"{state['consecutive_failures']} children failed in a row "
+                        f"(search.max_consecutive_failures); last error: {row['error']}")
+
+  def _train_all(self, jobs: list[tuple[int, int, int, dict[str, Any]]]) -> None:
+    """Trains (index, step, depth, arch) jobs, up to the executor's capacity at once."""
+    queue, in_flight = list(jobs), {}
+    while queue or in_flight:
+      while queue and len(in_flight) < self.executor.capacity:
+        future, info = self._start_child(*queue.pop(0))
+        in_flight[future] = info
+      done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+      for future in sorted(done, key=lambda f: in_flight[f][0]["index"]):
+        self._finish_child(future, *in_flight.pop(future))
+
+  def _update(self, state: dict[str, Any], plan, depth, tokens, rewards) -> dict[str, Any]:
+    stats = self.strategy.tell(plan, tokens, rewards)
+    if not stats["finite"]:
+      raise SearchError(f"non-finite controller update at step {state['step']} "
+                        f"(loss {stats['loss']}, gradient norm {stats['grad_norm']}); "
+                        "the last good checkpoint is kept")
+    state["step"] += 1
+    return stats
+
+  def _log_update(self, state, stats, depth, save_seconds) -> None:
+    with self.writer.as_default(step=state["step"]):
+      for key in ("reward", "baseline", "loss", "entropy", "grad_norm"):
+        if key in stats:
+          tf.summary.scalar(f"controller/{key}", stats[key])
+      if depth is not None:
+        tf.summary.scalar("controller/depth", depth)
+      tf.summary.scalar("controller/checkpoint_seconds", save_seconds)
+    self.writer.flush()
 
   # -- the loop ----------------------------------------------------------------------------------
   def run(self) -> SearchResult:
@@ -162,85 +221,36 @@ class Search:
     started = time.perf_counter()
     s = self.config.search
     state = self.store.restore(self.checkpoint) or self._fresh_state()
-    finished = {row["index"]: row for row in wd.read_jsonl(self.children_path)}
-    rows_so_far = [finished[i] for i in sorted(finished) if i < state["children"]]
+    self.finished = {row["index"]: row for row in wd.read_jsonl(self.children_path)}
     metric = self.task.metric
     # Rebuilt from children.jsonl, the record of truth: best.json may lag it after a kill.
-    best = None
-    for row in finished.values():
-      if self._better(row, best):
-        best = row
-    if state["children"]:
+    self.best = None
+    for row in self.finished.values():
+      if self._better(row, self.best):
+        self.best = row
+    if state["step"]:
       self.log(f"resuming at child {state['children']}/{s.num_children} "
                f"(controller step {state['step']})")
     if not self.task.prepared:
       self.task.prepare()
-    self.log(f"search {self.task.name} ({s.strategy}): {s.num_children} children, "
-             f"m={s.batch_size}, {self.task.data_summary}, work directory {self.workdir}")
-    writer = tf.summary.create_file_writer(os.path.join(self.workdir, "tensorboard"))
+    mode = "asynchronous" if s.get("async_updates") else "synchronous"
+    self.log(f"search {self.task.name} ({s.strategy}, {mode}): {s.num_children} children, "
+             f"m={s.batch_size}, {self.executor.capacity} at once, {self.task.data_summary}, "
+             f"work directory {self.workdir}")
+    self.writer = tf.summary.create_file_writer(os.path.join(self.workdir, "tensorboard"))
     self._write_hparams_config()
-    child_seconds = sum(r.get("seconds", 0.0) for r in rows_so_far)
-    trained_now, time_trained_now = 0, 0.0
-    while state["children"] < s.num_children:
-      first = state["children"]
-      depth = self.task.depth_at(first)
-      m = min(s.batch_size, s.num_children - first)
-      plan = self.task.space.plan(depth)
-      rng = np.random.Generator(np.random.PCG64())
-      rng.bit_generator.state = state["rng"]
-      sample_seed = rng.integers(0, 2**31 - 1, size=2)
-      tokens = self.strategy.propose(plan, m, sample_seed)
-      rewards = []
-      for k in range(m):
-        index = first + k
-        arch = self.task.space.decode(tokens[k], depth)
-        row = finished.get(index)
-        if row is not None and row["id"] != arch["id"]:
-          raise SearchError(f"{self.children_path}: child {index} has architecture {row['id']} "
-                            f"but resuming sampled {arch['id']}; the work directory does not "
-                            "match this search")
-        if row is None:
-          row = self._train_child(index, state["step"], depth, arch)
-          finished[index] = row
-          trained_now += 1
-          time_trained_now += row["seconds"]
-          child_seconds += row["seconds"]
-          if self._better(row, best):
-            best = row
-            wd.atomic_write_json(self.best_path, best)
-          self._prune_weights(finished)
-          self._log_child(writer, row, best, trained_now, time_trained_now)
-          if self.after_child:
-            self.after_child(index)
-        # Counted for reused rows too: the checkpointed count stops at the last update.
-        state["consecutive_failures"] = (state["consecutive_failures"] + 1
-                                         if row["status"] == "failed" else 0)
-        if state["consecutive_failures"] >= s.max_consecutive_failures:
-          raise SearchError(f"{state['consecutive_failures']} children failed in a row "
-                            f"(search.max_consecutive_failures); last error: {row['error']}")
-        rewards.append(row["reward"])
-      stats = self.strategy.tell(plan, tokens, rewards)
-      if not stats["finite"]:
-        raise SearchError(f"non-finite controller update at step {state['step']} "
-                          f"(loss {stats['loss']}, gradient norm {stats['grad_norm']}); "
-                          "the last good checkpoint is kept")
-      state["step"] += 1
-      state["children"] = first + m
-      state["rng"] = rng.bit_generator.state
-      save_seconds = self._save(state)
-      with writer.as_default(step=state["step"]):
-        for key in ("reward", "baseline", "loss", "entropy", "grad_norm"):
-          if key in stats:
-            tf.summary.scalar(f"controller/{key}", stats[key])
-        if depth is not None:
-          tf.summary.scalar("controller/depth", depth)
-        tf.summary.scalar("controller/checkpoint_seconds", save_seconds)
-      writer.flush()
+    self.child_seconds = sum(r.get("seconds", 0.0) for r in self.finished.values())
+    self.trained_now, self.time_trained_now = 0, 0.0
+    if s.get("async_updates"):
+      self._run_async(state)
+    else:
+      self._run_sync(state)
+    best = self.best
     if best is not None:
       wd.atomic_write_json(self.best_path, best)
-      log_picture(writer, "search/best_architecture", best)
-    writer.close()
-    rows = [finished[i] for i in sorted(finished) if i < s.num_children]
+      log_picture(self.writer, "search/best_architecture", best)
+    self.writer.close()
+    rows = [self.finished[i] for i in sorted(self.finished) if i < s.num_children]
     failed = sum(r["status"] == "failed" for r in rows)
     if best is not None:
       self.log(f"done: {len(rows)} children ({failed} failed); best {metric} "
@@ -248,7 +258,99 @@ class Search:
                f"{self.best_path}")
     else:
       self.log(f"done: {len(rows)} children, none finished ok")
-    return SearchResult(best, len(rows), failed, time.perf_counter() - started, child_seconds)
+    return SearchResult(best, len(rows), failed, time.perf_counter() - started,
+                        self.child_seconds)
+
+  def _rng(self, state):
+    rng = np.random.Generator(np.random.PCG64())
+    rng.bit_generator.state = state["rng"]
+    return rng
+
+  def _run_sync(self, state: dict[str, Any]) -> None:
+    """Batches of m children sampled from one controller, trained (in parallel when the
+    executor allows), then one update: exactly the paper's synchronous REINFORCE."""
+    s, finished = self.config.search, self.finished
+    while state["children"] < s.num_children:
+      first = state["children"]
+      depth = self.task.depth_at(first)
+      m = min(s.batch_size, s.num_children - first)
+      plan = self.space.plan(depth)
+      rng = self._rng(state)
+      tokens = self.strategy.propose(plan, m, rng.integers(0, 2**31 - 1, size=2))
+      archs = [self.space.decode(tokens[k], depth) for k in range(m)]
+      for k, arch in enumerate(archs):
+        row = finished.get(first + k)
+        if row is not None and row["id"] != arch["id"]:
+          raise SearchError(f"{self.children_path}: child {first + k} has architecture "
+                            f"{row['id']} but resuming sampled {arch['id']}; the work "
+                            "directory does not match this search")
+      self._train_all([(first + k, state["step"], depth, arch) for k, arch in enumerate(archs)
+                       if first + k not in finished])
+      # Counted for reused rows too: the checkpointed count stops at the last update.
+      for k in range(m):
+        self._count_failure(state, finished[first + k])
+      stats = self._update(state, plan, depth, tokens,
+                           [finished[first + k]["reward"] for k in range(m)])
+      state["children"] = first + m
+      state["rng"] = rng.bit_generator.state
+      self._log_update(state, stats, depth, self._save(state))
+
+  def _run_async(self, state: dict[str, Any]) -> None:
+    """The paper's asynchronous replicas: keep the executor full with children sampled from
+    the current controller, and update as soon as m results (of one depth) are in, while the
+    others keep training. Each row records its ``staleness`` in controller steps.
+
+    Resume: finished children not yet used by an update are used by the next one; children
+    in flight at the last checkpoint are retrained with their architecture and seed; other
+    unfinished children are sampled afresh."""
+    s, finished = self.config.search, self.finished
+    used = set(state.get("used", []))
+    in_flight_at_save = {int(k): v for k, v in state.get("in_flight", {}).items()}
+    queue = [(i, v["step"], v["depth"], self.space.decode(v["tokens"], v["depth"]))
+             for i, v in sorted(in_flight_at_save.items()) if i not in finished]
+    pending = [row for i, row in sorted(finished.items())
+               if i not in used and i < s.num_children]
+    next_index, rng = state["children"], self._rng(state)
+    in_flight: dict[Any, tuple[dict[str, Any], float]] = {}
+    taken = {i for i, *_ in queue} | set(finished)
+    while True:
+      while len(in_flight) < self.executor.capacity and (queue or next_index < s.num_children):
+        if queue:
+          job = queue.pop(0)
+        else:
+          index, next_index = next_index, next_index + 1
+          if index in taken:
+            continue
+          depth = self.task.depth_at(index)
+          plan = self.space.plan(depth)
+          tokens = self.strategy.propose(plan, 1, rng.integers(0, 2**31 - 1, size=2))[0]
+          job = (index, state["step"], depth, self.space.decode(tokens, depth))
+        future, info = self._start_child(*job)
+        in_flight[future] = info
+      if in_flight:
+        done, _ = concurrent.futures.wait(in_flight,
+                                          return_when=concurrent.futures.FIRST_COMPLETED)
+        for future in sorted(done, key=lambda f: in_flight[f][0]["index"]):
+          row = self._finish_child(future, *in_flight.pop(future), controller_step=state["step"])
+          self._count_failure(state, row)
+          pending.append(row)
+      last = not in_flight and not queue and next_index >= s.num_children
+      for depth in sorted({r["depth"] for r in pending}, key=lambda d: (d is None, d)):
+        group = sorted((r for r in pending if r["depth"] == depth), key=lambda r: r["index"])
+        while len(group) >= s.batch_size or (last and group):
+          batch, group = group[:s.batch_size], group[s.batch_size:]
+          plan = self.space.plan(depth)
+          tokens = np.array([r["arch"]["tokens"] for r in batch], np.int32)
+          stats = self._update(state, plan, depth, tokens, [r["reward"] for r in batch])
+          used.update(r["index"] for r in batch)
+          pending = [r for r in pending if r["index"] not in used]
+          state.update(children=next_index, rng=rng.bit_generator.state, used=sorted(used),
+                       in_flight={str(r["index"]): {"tokens": r["arch"]["tokens"],
+                                                    "depth": r["depth"], "step": r["step"]}
+                                  for r, _ in in_flight.values()})
+          self._log_update(state, stats, depth, self._save(state))
+      if last and not pending:
+        return
 
   def _prune_weights(self, finished: dict[int, dict[str, Any]]) -> None:
     """Keeps the weights of the ``search.keep_weights`` best children and deletes those of
