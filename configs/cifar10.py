@@ -60,7 +60,9 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.child.momentum = 0.9
   c.child.nesterov = True
   c.child.weight_decay = 1e-4
-  c.child.jit_compile = False
+  c.child.jit_compile = False    # XLA
+  c.child.precision = "float32"  # or mixed_float16 (GPU), mixed_bfloat16 (TPU, recent CPUs)
+  c.child.strategy = "default"   # "mirrored": one child over all visible GPUs
   c.child.timeout_s = 0.0        # 0 = no limit
 
   # ENAS (search.strategy=enas; Pham et al. 2018): one supernet of shared weights, per epoch
@@ -83,6 +85,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
 
   # Final training of the found architecture (nas-tf train): overrides child.* keys.
   c.final = ml_collections.ConfigDict()
+  c.final.strategy = "mirrored"  # over all visible GPUs (one replica on a CPU machine)
   c.final.epochs = 300
   c.final.width = 1.0            # filter multiplier (the paper's "more filters" variants)
   c.final.lr_schedule = "cosine"

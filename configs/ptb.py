@@ -52,11 +52,14 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.child.learning_rate = 1.0     # SGD as in Zaremba et al. 2014
   c.child.lr_schedule = "cosine"
   c.child.clip_norm = 5.0
-  c.child.jit_compile = False
+  c.child.jit_compile = False    # XLA
+  c.child.precision = "float32"  # or mixed_float16 (GPU), mixed_bfloat16 (TPU, recent CPUs)
+  c.child.strategy = "default"   # "mirrored": one child over all visible GPUs
   c.child.timeout_s = 0.0
 
   # Final training of the found cell (nas-tf train): overrides child.* keys.
   c.final = ml_collections.ConfigDict()
+  c.final.strategy = "mirrored"  # over all visible GPUs (one replica on a CPU machine)
   c.final.epochs = 40
   c.final.dropout = 0.5
   c.final.timeout_s = 0.0

@@ -39,13 +39,17 @@ def pad_and_concat(tensors: Sequence[Any], name: str):
 BN_MOMENTUM = 0.9
 
 
+def batch_norm(name: str) -> keras.layers.BatchNormalization:
+  return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=name)
+
+
 def conv_bn_relu(x, spec: dict[str, Any], weight_decay: float, name: str, width: float = 1.0):
   filters = max(1, int(round(spec["filters"] * width)))
   x = keras.layers.Conv2D(filters, (spec["filter_height"], spec["filter_width"]),
                           strides=spec["stride"], padding="same", use_bias=False,
                           kernel_regularizer=keras.regularizers.L2(weight_decay),
                           name=f"{name}_conv")(x)
-  x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+  x = batch_norm(f"{name}_bn")(x)
   return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -73,6 +77,7 @@ def build_cnn(arch: dict[str, Any], input_shape=(32, 32, 3), num_classes: int = 
   dangling = [outputs[i] for i in range(len(layers)) if i not in consumed]
   x = pad_and_concat(dangling, "final")
   x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+  # float32 logits under a mixed-precision policy: a stable softmax and loss.
   logits = keras.layers.Dense(num_classes, kernel_regularizer=keras.regularizers.L2(weight_decay),
-                              name="logits")(x)
+                              dtype="float32", name="logits")(x)
   return keras.Model(image, logits, name=name or f"child_{arch.get('id', 'cnn')}")

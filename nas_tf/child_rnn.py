@@ -130,7 +130,7 @@ def build_language_model(arch: dict[str, Any], vocab_size: int, units: int, num_
                          stateful=stateful, name=f"rnn_{i}")(x)
     x = drop(x, f"rnn_{i}")
   if tie_weights:
-    logits = TiedOutput(embedding, name="logits")(x)
+    logits = TiedOutput(embedding, dtype="float32", name="logits")(x)
   else:
-    logits = keras.layers.Dense(vocab_size, name="logits")(x)
+    logits = keras.layers.Dense(vocab_size, dtype="float32", name="logits")(x)
   return keras.Model(tokens, logits, name=name or f"lm_{arch.get('id', 'cell')}")

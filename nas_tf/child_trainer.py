@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -62,6 +63,29 @@ def _fit(model: keras.Model, train_ds, val_ds, epochs: int, timeout_s: float | N
   history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, shuffle=False,
                       callbacks=[guard, *callbacks], initial_epoch=initial_epoch)
   return history, guard
+
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("default", "mirrored")
+
+
+@contextlib.contextmanager
+def child_context(c):
+  """Build, compile and train a child inside this: ``c.precision`` (a Keras mixed-precision
+  policy; logits stay float32 and Keras scales the float16 loss) and ``c.strategy``
+  (``mirrored``: tf.distribute.MirroredStrategy over the visible GPUs, the global batch
+  split across replicas)."""
+  previous = keras.mixed_precision.global_policy().name
+  keras.mixed_precision.set_global_policy(c.get("precision", "float32"))
+  try:
+    if c.get("strategy", "default") == "mirrored":
+      import tensorflow as tf
+      with tf.distribute.MirroredStrategy().scope():
+        yield
+    else:
+      yield
+  finally:
+    keras.mixed_precision.set_global_policy(previous)
 
 
 def save_weights(model: keras.Model, path: str | None) -> None:

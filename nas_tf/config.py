@@ -73,6 +73,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.child.get("lr_schedule", "cosine") not in ("cosine", "constant"):
     raise ConfigError(f"child.lr_schedule must be cosine or constant, got "
                       f"{config.child.lr_schedule!r}")
+  for block in ("child", "final"):
+    settings = config.get(block, {})
+    if settings.get("precision", "float32") not in ("float32", "mixed_float16", "mixed_bfloat16"):
+      raise ConfigError(f"{block}.precision must be float32, mixed_float16 or mixed_bfloat16, "
+                        f"got {settings.precision!r}")
+    if settings.get("strategy", "default") not in ("default", "mirrored"):
+      raise ConfigError(f"{block}.strategy must be default or mirrored, got "
+                        f"{settings.strategy!r}")
   if "dropout" in config.child and not 0.0 <= config.child.dropout < 1.0:
     raise ConfigError(f"child.dropout must be in [0, 1), got {config.child.dropout}")
   if "base_number" in config.get("space", {}):

@@ -22,11 +22,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from nas_tf.child_cnn import batch_norm
 from nas_tf.search import Search
 from nas_tf.search_space import Anchor, Choice, Plan, architecture_id, plan_length
 
 OPERATIONS = ("conv3x3", "conv5x5", "sep3x3", "sep5x5", "maxpool3x3", "avgpool3x3")
-BN_MOMENTUM = 0.9
 
 
 class EnasMacroSpace:
@@ -106,7 +106,7 @@ def make_operation(kind: str, channels: int, name: str) -> list[keras.layers.Lay
     size = int(kind[-1])
     conv = keras.layers.Conv2D if kind.startswith("conv") else keras.layers.SeparableConv2D
     return [conv(channels, size, padding="same", use_bias=False, name=f"{name}_conv"),
-            keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn"),
+            batch_norm(f"{name}_bn"),
             keras.layers.ReLU(name=f"{name}_relu")]
   if kind == "maxpool3x3":
     return [keras.layers.MaxPooling2D(3, strides=1, padding="same", name=f"{name}_pool")]
@@ -124,7 +124,7 @@ def _apply(layers, x, training):
 
 def _stem(channels: int) -> list[keras.layers.Layer]:
   return [keras.layers.Conv2D(channels, 3, padding="same", use_bias=False, name="stem_conv"),
-          keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")]
+          batch_norm("stem_bn")]
 
 
 def _reduce(x):
@@ -205,7 +205,7 @@ def build_child(arch: dict[str, Any], input_shape=(32, 32, 3), num_classes: int 
     outputs.append(y)
     x = y
   x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-  logits = keras.layers.Dense(num_classes, name="logits")(x)
+  logits = keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
   return keras.Model(image, logits, name=name or f"enas_child_{arch.get('id', '')}")
 
 

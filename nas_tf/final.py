@@ -16,6 +16,7 @@ import keras
 import ml_collections
 import tensorflow as tf
 
+from nas_tf import child_trainer
 from nas_tf import config as config_lib
 from nas_tf import workdir as wd
 
@@ -70,27 +71,27 @@ def train_final(config: ml_collections.ConfigDict, workdir: str, task, child: st
     task.prepare()
   c = task.settings(final=True)
   keras.utils.set_random_seed(config.seed)
-  model = task.build_model(row["arch"], c)
-  task.compile_model(model, c)
-  model.optimizer.build(model.trainable_variables)
-  checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
-  store = wd.CheckpointStore(os.path.join(out, "checkpoints"))
-  state = store.restore(checkpoint) or {"epoch": 0, "curve": [], "seconds": 0.0}
-  if state["epoch"]:
-    log(f"resuming the final training of child {row['index']} at epoch {state['epoch']}/"
-        f"{c.epochs}")
-  else:
-    log(f"final training of child {row['index']} (id {row['id']}, search {task.metric} "
-        f"{row[task.metric]:.4f}): {c.epochs} epochs, {model.count_params():,} parameters")
-  if state["epoch"] < c.epochs:
-    train, val = task.build_inputs(config.seed, c)
-    callbacks = [_EpochCheckpoint(store, checkpoint, state, task, c.epochs, log, after_epoch),
-                 keras.callbacks.TensorBoard(os.path.join(out, "tensorboard"),
-                                             write_graph=False)]
-    task.fit(model, train, val, c, callbacks, initial_epoch=state["epoch"])
-  test = task.evaluate_test(model, c)
+  with child_trainer.child_context(c):
+    model = task.build_model(row["arch"], c)
+    task.compile_model(model, c)
+    model.optimizer.build(model.trainable_variables)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+    store = wd.CheckpointStore(os.path.join(out, "checkpoints"))
+    state = store.restore(checkpoint) or {"epoch": 0, "curve": [], "seconds": 0.0}
+    if state["epoch"]:
+      log(f"resuming the final training of child {row['index']} at epoch {state['epoch']}/"
+          f"{c.epochs}")
+    else:
+      log(f"final training of child {row['index']} (id {row['id']}, search {task.metric} "
+          f"{row[task.metric]:.4f}): {c.epochs} epochs, {model.count_params():,} parameters")
+    if state["epoch"] < c.epochs:
+      train, val = task.build_inputs(config.seed, c)
+      callbacks = [_EpochCheckpoint(store, checkpoint, state, task, c.epochs, log, after_epoch),
+                   keras.callbacks.TensorBoard(os.path.join(out, "tensorboard"),
+                                               write_graph=False)]
+      task.fit(model, train, val, c, callbacks, initial_epoch=state["epoch"])
+    test = task.evaluate_test(model, c)
   weights = os.path.join(out, "model.weights.h5")
-  from nas_tf import child_trainer
   child_trainer.save_weights(model, weights)
   curve = state["curve"]
   best_val = max(curve) if task.higher_is_better else min(curve)

@@ -111,12 +111,13 @@ class Cifar10Task:
     c = self.config.child
     started = time.perf_counter()
     keras.utils.set_random_seed(seed)
-    train, val = self.build_inputs(seed)
-    model = self.build_model(arch)
-    self.compile_model(model, c)
-    built = time.perf_counter()
-    curve, timing = self.fit(model, train, val, c)
-    trained = time.perf_counter()
+    with child_trainer.child_context(c):
+      train, val = self.build_inputs(seed)
+      model = self.build_model(arch)
+      self.compile_model(model, c)
+      built = time.perf_counter()
+      curve, timing = self.fit(model, train, val, c)
+      trained = time.perf_counter()
     child_trainer.save_weights(model, weights_path)
     reward = child_trainer.reward_from_curve(curve, self.config.reward.window,
                                              self.config.reward.exponent)

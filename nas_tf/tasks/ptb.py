@@ -108,12 +108,13 @@ class PtbTask:
     c = self.config.child
     started = time.perf_counter()
     keras.utils.set_random_seed(seed)
-    train, valid = self.build_inputs(seed)
-    model = self.build_model(arch)
-    self.compile_model(model, c)
-    built = time.perf_counter()
-    curve, timing = self.fit(model, train, valid, c)
-    trained = time.perf_counter()
+    with child_trainer.child_context(c):
+      train, valid = self.build_inputs(seed)
+      model = self.build_model(arch)
+      self.compile_model(model, c)
+      built = time.perf_counter()
+      curve, timing = self.fit(model, train, valid, c)
+      trained = time.perf_counter()
     child_trainer.save_weights(model, weights_path)
     r = self.config.reward
     return {"val_perplexity": min(curve[-r.window:]),
