@@ -3,6 +3,8 @@
 #   ./run.sh search cifar10 [nas-tf flags...]   run a search (default config: configs/cifar10.py)
 #   ./run.sh test [pytest args...]             install test deps and run the test suite
 #   ./run.sh setup                             only create/refresh .venv
+#   ./run.sh docker-build                      build the nas-tf image (docker/Dockerfile)
+#   ./run.sh docker-search cifar10 [flags...]  run a search in it on all GPUs (./runs mounted)
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${NAS_TF_VENV:-.venv}"
@@ -26,5 +28,9 @@ case "$cmd" in
   setup) setup ;;
   search) setup; exec "$VENV/bin/nas-tf" search "$@" ;;
   test) setup; exec "$VENV/bin/python" -m pytest "$@" ;;
-  *) sed -n '2,6p' "$0"; exit 2 ;;
+  docker-build) exec docker build -t "${NAS_TF_IMAGE:-nas-tf}" -f docker/Dockerfile . ;;
+  docker-search)
+    mkdir -p runs
+    exec docker run --rm --gpus all -v "$PWD/runs:/runs" "${NAS_TF_IMAGE:-nas-tf}" search "$@" ;;
+  *) sed -n '2,7p' "$0"; exit 2 ;;
 esac

@@ -49,6 +49,23 @@ def _fail(message: str, code: int = 2):
   sys.exit(code)
 
 
+def _interrupted(saved: str) -> int:
+  command = " ".join(shlex.quote(a) for a in sys.argv)
+  print(f"\ninterrupted; {saved}. Resume with:\n  {command}", file=sys.stderr)
+  return 130
+
+
+def _report(error: Exception, bad_input: tuple, stopped: tuple, prefix: str = "") -> None:
+  """One stderr line: exit 2 for bad input, 1 for work that stopped; else the traceback."""
+  if FLAGS.verbose:
+    raise error
+  if isinstance(error, bad_input):
+    _fail(str(error))
+  if isinstance(error, stopped):
+    _fail(f"{prefix}{error}", code=1)
+  raise error
+
+
 def _positional(argv: list[str]) -> list[str]:
   return [a for a in argv[1:] if not a.startswith("-")]
 
@@ -109,18 +126,10 @@ def search(task_name: str, workdir: str | None) -> int:
       from nas_tf.search import Search  # TensorFlow starts here
       result = Search(config, workdir, task).run()
   except KeyboardInterrupt:
-    command = " ".join(shlex.quote(a) for a in sys.argv)
-    print(f"\ninterrupted; finished children are saved in {workdir}. Resume with:\n  {command}",
-          file=sys.stderr)
-    return 130
+    return _interrupted(f"finished children are saved in {workdir}")
   except Exception as e:
-    if FLAGS.verbose:
-      raise
-    if isinstance(e, (config_lib.ConfigError, DataError)):
-      _fail(str(e))
-    if isinstance(e, SearchError):
-      _fail(f"search stopped: {e}", code=1)
-    raise
+    _report(e, bad_input=(config_lib.ConfigError, DataError), stopped=(SearchError,),
+            prefix="search stopped: ")
   return 0 if result.best is not None else 1
 
 
@@ -165,18 +174,12 @@ def after_search(command: str, workdir: str | None) -> int:
     print(f"exported child {manifest['child']} ({manifest['weights']} weights): {models}")
     return 0
   except KeyboardInterrupt:
-    command_line = " ".join(shlex.quote(a) for a in sys.argv)
-    print(f"\ninterrupted; finished epochs are saved. Resume with:\n  {command_line}",
-          file=sys.stderr)
-    return 130
+    return _interrupted("finished epochs are saved")
   except Exception as e:
-    if FLAGS.verbose:
-      raise
-    if isinstance(e, (config_lib.ConfigError, DataError, wd.ChildNotFound, wd.DirectoryInUse)):
-      _fail(str(e))
-    if isinstance(e, SearchError) or type(e).__name__ in ("ExportError", "ChildFailure"):
-      _fail(str(e), code=1)
-    raise
+    from nas_tf.child_trainer import ChildFailure
+    from nas_tf.export import ExportError
+    _report(e, bad_input=(config_lib.ConfigError, DataError, wd.ChildNotFound,
+                          wd.DirectoryInUse), stopped=(SearchError, ExportError, ChildFailure))
 
 
 def show(workdir: str, row, task) -> int:

@@ -106,22 +106,11 @@ class Cifar10Task:
   def train_child(self, arch: dict[str, Any], seed: int,
                   weights_path: str | None = None) -> dict[str, Any]:
     """Builds, trains and scores one child; returns its metrics (raises on failure)."""
-    import keras
     from nas_tf import child_trainer
-    c = self.config.child
-    started = time.perf_counter()
-    keras.utils.set_random_seed(seed)
-    with child_trainer.child_context(c):
-      train, val = self.build_inputs(seed)
-      model = self.build_model(arch)
-      self.compile_model(model, c)
-      built = time.perf_counter()
-      curve, timing = self.fit(model, train, val, c)
-      trained = time.perf_counter()
-    child_trainer.save_weights(model, weights_path)
+    model, curve, timing = child_trainer.train_and_save(self, arch, seed, weights_path)
     reward = child_trainer.reward_from_curve(curve, self.config.reward.window,
                                              self.config.reward.exponent)
     return {"val_accuracy": max(curve[-self.config.reward.window:]), "reward": reward,
             "val_curve": [round(a, 5) for a in curve], "params": int(model.count_params()),
-            **child_trainer.timing_fields(started, built, trained, timing)}
+            **timing}
 

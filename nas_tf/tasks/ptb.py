@@ -103,22 +103,11 @@ class PtbTask:
 
   def train_child(self, arch: dict[str, Any], seed: int,
                   weights_path: str | None = None) -> dict[str, Any]:
-    import keras
     from nas_tf import child_trainer
-    c = self.config.child
-    started = time.perf_counter()
-    keras.utils.set_random_seed(seed)
-    with child_trainer.child_context(c):
-      train, valid = self.build_inputs(seed)
-      model = self.build_model(arch)
-      self.compile_model(model, c)
-      built = time.perf_counter()
-      curve, timing = self.fit(model, train, valid, c)
-      trained = time.perf_counter()
-    child_trainer.save_weights(model, weights_path)
+    model, curve, timing = child_trainer.train_and_save(self, arch, seed, weights_path)
     r = self.config.reward
     return {"val_perplexity": min(curve[-r.window:]),
             "reward": child_trainer.perplexity_reward(curve, r.constant, r.window),
             "val_curve": [round(p, 3) for p in curve], "params": int(model.count_params()),
             "formula": self.space.describe(arch),
-            **child_trainer.timing_fields(started, built, trained, timing)}
+            **timing}
