@@ -377,7 +377,8 @@ class Search:
     metric = self.task.metric
     index = row["index"]
     left = self.total_children - index - 1
-    eta = _format_seconds(left * time_trained_now / max(trained_now, 1))
+    parallel = getattr(getattr(self, "executor", None), "capacity", 1)
+    eta = _format_seconds(left * time_trained_now / max(trained_now, 1) / parallel)
     value = row.get(metric)
     result = (f"{metric} {value:.4f} reward {row['reward']:.4f}" if row["status"] == "ok"
               else f"FAILED ({row['error']})")

@@ -3,6 +3,8 @@ per-channel normalization, batching and prefetch."""
 
 from __future__ import annotations
 
+import os
+
 import tensorflow as tf
 
 from nas_tf.data import cifar10
@@ -31,9 +33,21 @@ def train_dataset(images, labels, batch_size: int, seed: int, augment: bool = Tr
         lambda example, s: (_augment(example[0], tf.cast(s % (2**31 - 1), tf.int32)),
                             example[1]), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.batch(batch_size).map(lambda x, y: (normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-  return ds.prefetch(tf.data.AUTOTUNE)
+  return _within_thread_share(ds.prefetch(tf.data.AUTOTUNE))
+
+
+def _within_thread_share(ds):
+  """A worker given N threads (executor.threads_per_worker sets TF_NUM_INTRAOP_THREADS) keeps
+  tf.data to N threads too; otherwise each worker's pipeline would use every core."""
+  threads = int(os.environ.get("TF_NUM_INTRAOP_THREADS", "0") or 0)
+  if threads:
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = threads
+    ds = ds.with_options(options)
+  return ds
 
 
 def eval_dataset(images, labels, batch_size: int):
   ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
-  return ds.map(lambda x, y: (normalize(x), y)).cache().prefetch(tf.data.AUTOTUNE)
+  return _within_thread_share(
+      ds.map(lambda x, y: (normalize(x), y)).cache().prefetch(tf.data.AUTOTUNE))
