@@ -40,7 +40,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.executor.get("children_per_gpu", 1) < 1:
     raise ConfigError(f"executor.children_per_gpu must be >= 1, got "
                       f"{config.executor.children_per_gpu}")
-  if config.executor.get("cpus_per_child", 1.0) <= 0 or config.executor.get("gpus_per_child", 0) < 0:
+  e = config.executor
+  if e.get("cpus_per_child", 1.0) <= 0 or e.get("gpus_per_child", 0.0) < 0:
     raise ConfigError("executor.cpus_per_child must be > 0 and executor.gpus_per_child >= 0")
   if config.search.strategy not in STRATEGIES:
     raise ConfigError(f"search.strategy: unknown strategy {config.search.strategy!r} "
@@ -49,7 +50,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f"executor.kind: unknown executor {config.executor.kind!r} "
                       f"(known: {', '.join(EXECUTORS)})")
   _positive(config, "search.num_children", "search.batch_size",
-            "search.max_consecutive_failures", "search.keep_weights", "child.epochs", "child.batch_size",
+            "search.max_consecutive_failures", "search.keep_weights",
+            "child.epochs", "child.batch_size",
             "child.learning_rate", "controller.units", "controller.num_layers",
             "controller.learning_rate", "reward.window")
   if config.controller.compile not in ("auto", "graph", "eager"):

@@ -16,15 +16,22 @@ average pooling and a dense classifier close the network. The controller is the 
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any, Sequence
 
 import keras
+import ml_collections
 import numpy as np
 import tensorflow as tf
 
+from nas_tf import workdir as wd
 from nas_tf.child_cnn import batch_norm
-from nas_tf.search import Search
+from nas_tf.data import pipeline
+from nas_tf.errors import SearchError
+from nas_tf.search import Search, SearchResult, child_seed, log_picture
 from nas_tf.search_space import Anchor, Choice, Plan, architecture_id, plan_length
+from nas_tf.strategies import NasRl
 
 OPERATIONS = ("conv3x3", "conv5x5", "sep3x3", "sep5x5", "maxpool3x3", "avgpool3x3")
 
@@ -201,7 +208,8 @@ def build_child(arch: dict[str, Any], input_shape=(32, 32, 3), num_classes: int 
     for layer in layers:
       y = layer(y)
     if spec["inputs"]:
-      y = keras.layers.Average(name=f"l{i}_skip_average")([y] + [outputs[j] for j in spec["inputs"]])
+      skips = [outputs[j] for j in spec["inputs"]]
+      y = keras.layers.Average(name=f"l{i}_skip_average")([y] + skips)
     outputs.append(y)
     x = y
   x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
@@ -219,7 +227,7 @@ def copy_shared_weights(supernet: Supernet, child: keras.Model, arch: dict[str, 
   child.get_layer("logits").set_weights(supernet.classifier.get_weights())
 
 
-# -- the search loop ---------------------------------------------------------------------------------
+# -- the search loop -------------------------------------------------------------------------
 
 class EnasSearch(Search):
   """ENAS in one work directory, with the NAS-RL loop's contract: ``children.jsonl`` (the
@@ -228,8 +236,6 @@ class EnasSearch(Search):
   TensorBoard. Rerunning resumes at the last finished epoch."""
 
   def __init__(self, config, workdir: str, task, log=print, after_epoch=None):
-    import ml_collections
-    from nas_tf.strategies import NasRl
     self._init_workdir(config, workdir, task, log, after_child=None)
     e = config.enas
     self.after_epoch = after_epoch  # test hook
@@ -245,11 +251,12 @@ class EnasSearch(Search):
     self.supernet = Supernet(self.space)
     self.supernet.build_all()
     self.traces = 0  # how often the shared-weights training step was traced
-    self._train_step = tf.function(self._train_step_fn, input_signature=[
+    # autograph off: the layer loop is static Python; one trace serves every architecture.
+    self._train_step = tf.function(self._train_step_fn, autograph=False, input_signature=[
         tf.TensorSpec([None, 32, 32, 3], tf.float32), tf.TensorSpec([None], tf.int32),
         tf.TensorSpec([self.space.num_layers], tf.int32),
         tf.TensorSpec([self.space.num_layers, self.space.num_layers], tf.float32)])
-    self._eval_step = tf.function(self._eval_step_fn, input_signature=[
+    self._eval_step = tf.function(self._eval_step_fn, autograph=False, input_signature=[
         tf.TensorSpec([None, 32, 32, 3], tf.float32), tf.TensorSpec([None], tf.int32),
         tf.TensorSpec([self.space.num_layers], tf.int32),
         tf.TensorSpec([self.space.num_layers, self.space.num_layers], tf.float32)])
@@ -302,13 +309,7 @@ class EnasSearch(Search):
     return count(self.supernet.stem) + count(chosen) + count([self.supernet.classifier])
 
   # -- the loop ------------------------------------------------------------------------------------
-  def _run(self):
-    import os
-    import time
-    from nas_tf import workdir as wd
-    from nas_tf.data import pipeline
-    from nas_tf.search import SearchResult, child_seed
-    from nas_tf.errors import SearchError
+  def _run(self) -> SearchResult:
     started = time.perf_counter()
     e, c = self.config.enas, self.config.child
     if not self.task.prepared:
@@ -316,8 +317,9 @@ class EnasSearch(Search):
     split = self.task._split
     steps_per_epoch = -(-len(split.train_labels) // c.batch_size)
     self._build_optimizer(steps_per_epoch)
-    state = self.store.restore(self.checkpoint) or {
-        "epoch": 0, "rng": np.random.Generator(np.random.PCG64(self.config.seed)).bit_generator.state}
+    fresh_rng = np.random.Generator(np.random.PCG64(self.config.seed))
+    state = self.store.restore(self.checkpoint) or {"epoch": 0,
+                                                    "rng": fresh_rng.bit_generator.state}
     rng = np.random.Generator(np.random.PCG64())
     rng.bit_generator.state = state["rng"]
     if state["epoch"]:
@@ -406,7 +408,6 @@ class EnasSearch(Search):
           best = row
           wd.atomic_write_json(self.best_path, best)
         self._log_child(writer, row, best, index + 1, child_seconds)
-    from nas_tf.search import log_picture
     if best is not None:
       wd.atomic_write_json(self.best_path, best)
       log_picture(writer, "search/best_architecture", best)
@@ -416,5 +417,5 @@ class EnasSearch(Search):
              f"{best['id']}); train it from scratch: nas-tf train --workdir={self.workdir}")
     return SearchResult(best, len(finished), 0, time.perf_counter() - started, child_seconds)
 
-  def run(self):
-    return self._run()
+  def run(self) -> SearchResult:
+    return self._run()  # no executor: the supernet trains in this process

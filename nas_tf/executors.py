@@ -93,7 +93,7 @@ class InProcess:
     pass
 
 
-# -- worker processes --------------------------------------------------------------------------------
+# -- worker processes ------------------------------------------------------------------------------
 
 def _init_worker(config_json: str, env: dict[str, str]) -> None:
   # Before TensorFlow is imported in this process: which GPU, how many threads.
@@ -197,7 +197,7 @@ class WorkerProcesses:
       slot.close()
 
 
-# -- Ray ---------------------------------------------------------------------------------------------
+# -- Ray -------------------------------------------------------------------------------------
 
 def _ray_train_child(config_json: str, arch: dict[str, Any], seed: int,
                      weights_path: str | None) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import SHARED, load_config, serve_in_tensorflow_only_process, tiny_ptb_config
+from conftest import SHARED, serve_in_tensorflow_only_process, tiny_ptb_config
 from nas_tf import workdir as wd
 from nas_tf.data import DataError, ptb
 from nas_tf.search import Search

@@ -4,7 +4,6 @@ import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from conftest import tiny_cifar_config
 from nas_tf import enas

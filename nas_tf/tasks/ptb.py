@@ -3,7 +3,6 @@ reward c / perplexity^2."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import ml_collections
