@@ -191,7 +191,7 @@ class Search:
       for future in sorted(done, key=lambda f: in_flight[f][0]["index"]):
         self._finish_child(future, *in_flight.pop(future))
 
-  def _update(self, state: dict[str, Any], plan, depth, tokens, rewards) -> dict[str, Any]:
+  def _update(self, state: dict[str, Any], plan, tokens, rewards) -> dict[str, Any]:
     stats = self.strategy.tell(plan, tokens, rewards)
     if not stats["finite"]:
       raise SearchError(f"non-finite controller update at step {state['step']} "
@@ -289,7 +289,7 @@ class Search:
       # Counted for reused rows too: the checkpointed count stops at the last update.
       for k in range(m):
         self._count_failure(state, finished[first + k])
-      stats = self._update(state, plan, depth, tokens,
+      stats = self._update(state, plan, tokens,
                            [finished[first + k]["reward"] for k in range(m)])
       state["children"] = first + m
       state["rng"] = rng.bit_generator.state
@@ -341,7 +341,7 @@ class Search:
           batch, group = group[:s.batch_size], group[s.batch_size:]
           plan = self.space.plan(depth)
           tokens = np.array([r["arch"]["tokens"] for r in batch], np.int32)
-          stats = self._update(state, plan, depth, tokens, [r["reward"] for r in batch])
+          stats = self._update(state, plan, tokens, [r["reward"] for r in batch])
           used.update(r["index"] for r in batch)
           pending = [r for r in pending if r["index"] not in used]
           state.update(children=next_index, rng=rng.bit_generator.state, used=sorted(used),
