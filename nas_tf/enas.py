@@ -16,7 +16,6 @@ average pooling and a dense classifier close the network. The controller is the 
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any, Sequence
 
@@ -327,8 +326,9 @@ class EnasSearch(Search):
     self.log(f"search {self.task.name} (enas): {e.epochs} epochs of shared-weight training, "
              f"{self.space.num_layers} layers x {self.space.channels} channels, "
              f"{self.task.data_summary}, work directory {self.workdir}")
-    writer = tf.summary.create_file_writer(os.path.join(self.workdir, "tensorboard"))
-    self._write_hparams_config()
+    self._load_finished()
+    self._open_logs()
+    writer = self.writer
     val = pipeline.eval_dataset(split.val_images, split.val_labels, c.eval_batch_size)
     val_minibatches = pipeline.eval_dataset(split.val_images, split.val_labels, c.batch_size)
     while state["epoch"] < e.epochs:
@@ -386,15 +386,9 @@ class EnasSearch(Search):
     derive_rng = np.random.Generator(np.random.PCG64([self.config.seed, e.epochs]))
     tokens, _ = self.strategy.controller.sample(self.plan, e.derive_samples,
                                                 derive_rng.integers(0, 2**31 - 1, size=2))
-    finished = {row["index"]: row for row in wd.read_jsonl(self.children_path)}
-    best = None
-    for row in finished.values():
-      if self._better(row, best):
-        best = row
-    child_seconds = 0.0
     for index in range(e.derive_samples):
       arch = self.space.decode(tokens[index])
-      if index not in finished:
+      if index not in self.finished:
         t0 = time.perf_counter()
         accuracy = self.accuracy(arch, val)
         row = {"index": index, "step": e.epochs, "id": arch["id"], "arch": arch, "seed": None,
@@ -402,20 +396,17 @@ class EnasSearch(Search):
                "reward": accuracy, "params": self.params(arch), "shared_weights": True,
                "seconds": round(time.perf_counter() - t0, 3)}
         wd.append_jsonl(self.children_path, row)
-        finished[index] = row
-        child_seconds += row["seconds"]
-        if self._better(row, best):
-          best = row
-          wd.atomic_write_json(self.best_path, best)
-        self._log_child(writer, row, best, index + 1, child_seconds)
+        self._record(row)
+    best = self.best
     if best is not None:
       wd.atomic_write_json(self.best_path, best)
       log_picture(writer, "search/best_architecture", best)
     writer.close()
-    self.log(f"done: {len(finished)} derived architectures; best val_accuracy "
+    self.log(f"done: {len(self.finished)} derived architectures; best val_accuracy "
              f"{best['val_accuracy']:.4f} with the shared weights (child {best['index']}, id "
              f"{best['id']}); train it from scratch: nas-tf train --workdir={self.workdir}")
-    return SearchResult(best, len(finished), 0, time.perf_counter() - started, child_seconds)
+    return SearchResult(best, len(self.finished), 0, time.perf_counter() - started,
+                        self.child_seconds)
 
   def run(self) -> SearchResult:
     return self._run()  # no executor: the supernet trains in this process

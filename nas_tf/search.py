@@ -160,7 +160,23 @@ class Search:
     self._record(row)
     return row
 
+  def _load_finished(self) -> None:
+    """Finished children and the best of them, rebuilt from children.jsonl (the record of
+    truth: best.json may lag it after a kill)."""
+    self.finished = {row["index"]: row for row in wd.read_jsonl(self.children_path)}
+    self.best = None
+    for row in self.finished.values():
+      if self._better(row, self.best):
+        self.best = row
+
+  def _open_logs(self) -> None:
+    self.writer = tf.summary.create_file_writer(os.path.join(self.workdir, "tensorboard"))
+    self._write_hparams_config()
+    self.child_seconds = sum(r.get("seconds", 0.0) for r in self.finished.values())
+    self.trained_now, self.time_trained_now = 0, 0.0
+
   def _record(self, row: dict[str, Any]) -> None:
+    """Bookkeeping once a child's row is in children.jsonl: best.json, kept weights, logs."""
     self.finished[row["index"]] = row
     self.trained_now += 1
     self.time_trained_now += row["seconds"]
@@ -221,13 +237,8 @@ class Search:
     started = time.perf_counter()
     s = self.config.search
     state = self.store.restore(self.checkpoint) or self._fresh_state()
-    self.finished = {row["index"]: row for row in wd.read_jsonl(self.children_path)}
+    self._load_finished()
     metric = self.task.metric
-    # Rebuilt from children.jsonl, the record of truth: best.json may lag it after a kill.
-    self.best = None
-    for row in self.finished.values():
-      if self._better(row, self.best):
-        self.best = row
     if state["step"]:
       self.log(f"resuming at child {state['children']}/{s.num_children} "
                f"(controller step {state['step']})")
@@ -237,10 +248,7 @@ class Search:
     self.log(f"search {self.task.name} ({s.strategy}, {mode}): {s.num_children} children, "
              f"m={s.batch_size}, {self.executor.capacity} at once, {self.task.data_summary}, "
              f"work directory {self.workdir}")
-    self.writer = tf.summary.create_file_writer(os.path.join(self.workdir, "tensorboard"))
-    self._write_hparams_config()
-    self.child_seconds = sum(r.get("seconds", 0.0) for r in self.finished.values())
-    self.trained_now, self.time_trained_now = 0, 0.0
+    self._open_logs()
     if s.get("async_updates"):
       self._run_async(state)
     else:
