@@ -24,9 +24,9 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from nas_tf.child_rnn import NASCell  # noqa: E402
-from nas_tf.controller import Controller  # noqa: E402
-from nas_tf.search_space import RNNCellSearchSpace  # noqa: E402
+from nas_tf.models.rnn_cell import NASCell  # noqa: E402
+from nas_tf.strategies.controller import Controller  # noqa: E402
+from nas_tf.spaces.rnn_cell import RNNCellSearchSpace  # noqa: E402
 
 VOCAB, BATCH, BPTT = 10_000, 20, 35
 

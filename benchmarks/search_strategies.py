@@ -30,8 +30,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from nas_tf import workdir as wd  # noqa: E402
-from nas_tf.enas import EnasSearch  # noqa: E402
-from nas_tf.search import Search  # noqa: E402
+from nas_tf.search.run import OneShotSearch  # noqa: E402
+from nas_tf.search.loop import Search  # noqa: E402
 from nas_tf.tasks.cifar10 import Cifar10Task  # noqa: E402
 
 MINI = os.path.join(ROOT, "..", "shared", "data", "cifar10-mini", "cifar-10-python.tar.gz")
@@ -61,7 +61,7 @@ def run_search(config, workdir: str, budget: float) -> tuple[dict, int, float]:
     def after_epoch(epoch):
       if time.perf_counter() - started > budget:
         config.enas.epochs = epoch + 1  # the loop ends here and derives
-    EnasSearch(config, workdir, task, log=lambda _: None, after_epoch=after_epoch).run()
+    OneShotSearch(config, workdir, task, log=lambda _: None, after_epoch=after_epoch).run()
   else:
     def after_child(index):
       if time.perf_counter() - started > budget:

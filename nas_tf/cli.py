@@ -91,17 +91,10 @@ def _parse_flags(argv: list[str]) -> list[str]:
     _fail(f"config: {type(e).__name__}: {e}")
 
 
-def _prepare_workdir(workdir: str, config, overwrite: bool) -> None:
-  from nas_tf import config as config_lib
-  from nas_tf import workdir as wd
-  try:
-    wd.claim(workdir, config_lib.to_dict(config), overwrite)
-  except wd.DirectoryInUse as e:
-    raise config_lib.ConfigError(str(e)) from None
-
-
 def search(task_name: str, workdir: str | None) -> int:
   from nas_tf import config as config_lib
+  from nas_tf import registry
+  from nas_tf import workdir as wd
   from nas_tf.errors import DataError, SearchError
   from nas_tf.tasks import TASKS
   if task_name not in TASKS:
@@ -114,21 +107,17 @@ def search(task_name: str, workdir: str | None) -> int:
   workdir = workdir or os.path.join("runs", task_name)
   try:
     config_lib.validate(config)  # before TensorFlow is even imported
-    from nas_tf.tasks import get_task
-    task = get_task(task_name)(config)
+    task = registry.task_class(task_name)(config)
     task.prepare()  # bad data fails here, before TensorFlow starts
-    _prepare_workdir(workdir, config, FLAGS.overwrite)
-    if config.search.strategy == "enas":
-      from nas_tf.enas import EnasSearch  # TensorFlow starts here
-      result = EnasSearch(config, workdir, task).run()
-    else:
-      from nas_tf.search import Search  # TensorFlow starts here
-      result = Search(config, workdir, task).run()
+    with wd.WorkdirLock(workdir):
+      wd.claim_search(workdir, config, task, FLAGS.overwrite)
+      from nas_tf.search.run import make_search  # TensorFlow starts here
+      result = make_search(config, workdir, task).run()
   except KeyboardInterrupt:
     return _interrupted(f"finished children are saved in {workdir}")
   except Exception as e:
-    _report(e, bad_input=(config_lib.ConfigError, DataError), stopped=(SearchError,),
-            prefix="search stopped: ")
+    _report(e, bad_input=(config_lib.ConfigError, DataError, wd.DirectoryInUse),
+            stopped=(SearchError,), prefix="search stopped: ")
   return 0 if result.best is not None else 1
 
 
@@ -157,8 +146,8 @@ def after_search(command: str, workdir: str | None) -> int:
   config = _stored_config(workdir)
   try:
     config_lib.validate(config)
-    from nas_tf.tasks import get_task
-    task = get_task(config.task)(config)
+    from nas_tf import registry
+    task = registry.task_class(config.task)(config)
     row = wd.find_child(workdir, FLAGS.child, task.metric, task.higher_is_better)
     if command == "show":
       return show(workdir, row, task)
@@ -175,7 +164,7 @@ def after_search(command: str, workdir: str | None) -> int:
   except KeyboardInterrupt:
     return _interrupted("finished epochs are saved")
   except Exception as e:
-    from nas_tf.child_trainer import ChildFailure
+    from nas_tf.tasks.training import ChildFailure
     from nas_tf.export import ExportError
     _report(e, bad_input=(config_lib.ConfigError, DataError, wd.ChildNotFound,
                           wd.DirectoryInUse), stopped=(SearchError, ExportError, ChildFailure))
@@ -190,7 +179,7 @@ def show(workdir: str, row, task) -> int:
   print(f"child {row['index']} ({task.metric} {row[task.metric]:.4f}): "
         f"{paths['png']}, {paths['svg']}")
   import tensorflow as tf
-  from nas_tf.search import log_picture
+  from nas_tf.search.journal import log_picture
   writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
   log_picture(writer, "show/architecture", row)
   writer.close()

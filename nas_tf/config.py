@@ -7,8 +7,12 @@ from typing import Any
 
 import ml_collections
 
-STRATEGIES = ("nas_rl", "random", "enas")
-EXECUTORS = ("local", "processes", "ray")
+from nas_tf import registry
+
+# Keys that say where and how a search runs, not what it is: a resumed search may change them
+# (a laptop search continues on a Ray cluster; a larger num_children extends it). The data
+# path may change only to a copy of the same data (checked by the data's fingerprint).
+RUN_KEYS = ("executor", "search.num_children", "data.source")
 
 
 class ConfigError(ValueError):
@@ -43,12 +47,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   e = config.executor
   if e.get("cpus_per_child", 1.0) <= 0 or e.get("gpus_per_child", 0.0) < 0:
     raise ConfigError("executor.cpus_per_child must be > 0 and executor.gpus_per_child >= 0")
-  if config.search.strategy not in STRATEGIES:
+  if config.search.strategy not in registry.STRATEGIES:
     raise ConfigError(f"search.strategy: unknown strategy {config.search.strategy!r} "
-                      f"(known: {', '.join(STRATEGIES)})")
-  if config.executor.kind not in EXECUTORS:
+                      f"(known: {', '.join(registry.STRATEGIES)})")
+  if config.executor.kind not in registry.EXECUTORS:
     raise ConfigError(f"executor.kind: unknown executor {config.executor.kind!r} "
-                      f"(known: {', '.join(EXECUTORS)})")
+                      f"(known: {', '.join(registry.EXECUTORS)})")
   _positive(config, "search.num_children", "search.batch_size",
             "search.max_consecutive_failures", "search.keep_weights",
             "child.epochs", "child.batch_size",
@@ -104,10 +108,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key in ("epochs", "batch_size", "learning_rate", "width"):
       if key in config.final:
         _positive(config, f"final.{key}")
+  if config.get("task") in registry.TASKS and \
+      registry.space_name(config.search.strategy, config.task) is None:
+    raise ConfigError(registry.no_space_message(config.search.strategy, config.task))
   if config.search.strategy == "enas":
-    if "enas" not in config:
-      raise ConfigError(f"search.strategy=enas: the {config.get('task')} task has no ENAS space "
-                        "(enas.*); ENAS searches CNNs for cifar10")
     _positive(config, "enas.num_layers", "enas.channels", "enas.epochs", "enas.learning_rate",
               "enas.controller_batch", "enas.derive_samples", "enas.controller_learning_rate")
     if config.enas.controller_steps < 0:
@@ -127,6 +131,10 @@ def child_settings(config: ml_collections.ConfigDict,
   if final:
     c.update(config.get("final", {}).to_dict() if "final" in config else {})
   return ml_collections.ConfigDict(c)
+
+
+def is_run_key(key: str, run_keys=RUN_KEYS) -> bool:
+  return any(key == k or key.startswith(k + ".") for k in run_keys)
 
 
 def diff_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:

@@ -16,9 +16,9 @@ import keras
 import ml_collections
 import tensorflow as tf
 
-from nas_tf import child_trainer
 from nas_tf import config as config_lib
 from nas_tf import workdir as wd
+from nas_tf.tasks import training
 
 
 def final_dir(workdir: str) -> str:
@@ -58,11 +58,17 @@ def train_final(config: ml_collections.ConfigDict, workdir: str, task, child: st
                 after_epoch: Callable[[int], None] | None = None) -> dict[str, Any]:
   """Trains the best child (or ``child``) of the search in ``workdir`` from scratch; returns
   and writes ``final/result.json``. Rerunning resumes from the last finished epoch."""
+  with wd.WorkdirLock(workdir):
+    return _train_final(config, workdir, task, child, overwrite, log, after_epoch)
+
+
+def _train_final(config, workdir, task, child, overwrite, log, after_epoch) -> dict[str, Any]:
   row = wd.find_child(workdir, child, task.metric, task.higher_is_better)
   out = final_dir(workdir)
   result_path = os.path.join(out, "result.json")
   wd.claim(out, {"config": config_lib.to_dict(config), "child": row["index"], "id": row["id"]},
-           overwrite, name="run.json")
+           overwrite, name="run.json",
+           run_keys=tuple(f"config.{k}" for k in config_lib.RUN_KEYS), log=log)
   if os.path.exists(result_path):
     result = wd.read_json(result_path)
     log(f"final training of child {row['index']} already done: {_summary(task, result)}")
@@ -71,7 +77,7 @@ def train_final(config: ml_collections.ConfigDict, workdir: str, task, child: st
     task.prepare()
   c = task.settings(final=True)
   keras.utils.set_random_seed(config.seed)
-  with child_trainer.child_context(c):
+  with training.child_context(c):
     model = task.build_model(row["arch"], c)
     task.compile_model(model, c)
     model.optimizer.build(model.trainable_variables)
@@ -92,7 +98,7 @@ def train_final(config: ml_collections.ConfigDict, workdir: str, task, child: st
       task.fit(model, train, val, c, callbacks, initial_epoch=state["epoch"])
     test = task.evaluate_test(model, c)
   weights = os.path.join(out, "model.weights.h5")
-  child_trainer.save_weights(model, weights)
+  training.save_weights(model, weights)
   curve = state["curve"]
   best_val = max(curve) if task.higher_is_better else min(curve)
   result = {"child": row["index"], "id": row["id"], "arch": row["arch"],

@@ -1,11 +1,15 @@
 """The search's work directory: everything needed to resume lives here.
 
-    config.json        the resolved config (a rerun with another config is refused)
+    config.json        the resolved config (a rerun that changes an experiment key is refused;
+                       run keys may change, see config.RUN_KEYS)
+    data.json          the fingerprint of the data the search saw
+    .lock              held (flock) by the process using the directory, with its pid and host
     children.jsonl     one line per finished child, appended with flush + fsync
     best.json          the best finished child's line
     checkpoints/       controller weights, optimizer slots, baseline (TF checkpoint) per step,
                        and latest.json, the pointer to the last complete one with the loop's
                        own state (random-generator state, step, children done)
+    weights/           the kept weights of the best children
     tensorboard/       event files
 
 Every file that is replaced is written to a temporary name, fsynced and renamed, so a kill at
@@ -14,10 +18,12 @@ any moment leaves either the old or the new version, never a torn one.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
-from typing import Any
+import socket
+from typing import Any, Callable
 
 
 def _fsync_dir(path: str) -> None:
@@ -94,6 +100,8 @@ class CheckpointStore:
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     checkpoint.write(os.path.join(tmp, "ckpt"))
+    with open(os.path.join(tmp, "state.json"), "w") as f:  # restore(step=...) reads it
+      json.dump(state, f)
     for file in os.listdir(tmp):
       with open(os.path.join(tmp, file), "rb") as f:
         os.fsync(f.fileno())
@@ -117,14 +125,28 @@ class CheckpointStore:
       return None
     return read_json(self.pointer)
 
-  def restore(self, checkpoint) -> dict[str, Any] | None:
-    """Restores the last complete checkpoint into ``checkpoint``; returns its loop state."""
-    latest = self.latest()
-    if latest is None:
-      return None
-    checkpoint.read(os.path.join(self.directory, latest["checkpoint"], "ckpt")).assert_consumed()
-    return latest["state"]
+  def restore(self, checkpoint, step: int | None = None) -> dict[str, Any] | None:
+    """Restores the last complete checkpoint (or the kept one of ``step``) into
+    ``checkpoint``; returns its loop state."""
+    if step is not None:
+      name = f"step-{step:08d}"
+      state_path = os.path.join(self.directory, name, "state.json")
+      if not os.path.exists(state_path):
+        raise FileNotFoundError(f"{self.directory}: the checkpoint of step {step} is not kept")
+      state = read_json(state_path)
+    else:
+      latest = self.latest()
+      if latest is None:
+        return None
+      name, state = latest["checkpoint"], latest["state"]
+    checkpoint.read(os.path.join(self.directory, name, "ckpt")).assert_consumed()
+    return state
 
+
+
+def child_weights_path(workdir: str, index: int) -> str:
+  """Where a child's search-time weights are kept (for ``nas-tf export`` without ``train``)."""
+  return os.path.join(workdir, "weights", f"child-{index:05d}.weights.h5")
 
 
 class ChildNotFound(ValueError):
@@ -160,28 +182,105 @@ def find_child(workdir: str, child: str | None, metric: str,
 
 
 class DirectoryInUse(ValueError):
-  """A work directory holds a run with other settings."""
+  """A work directory holds a run with other settings, or another process is using it."""
+
+
+class WorkdirLock:
+  """An OS lock (``flock``) on ``W/.lock`` for as long as a command uses the directory: a
+  second search or train on it is refused at once, and a lock whose process died is released
+  by the OS, so the next run takes it over. Re-entrant within one process."""
+
+  _held: dict[str, list] = {}  # lock path -> [file descriptor, depth]
+
+  def __init__(self, directory: str):
+    self.directory = directory
+    self.path = os.path.join(os.path.realpath(directory), ".lock")
+
+  def __enter__(self) -> "WorkdirLock":
+    held = self._held.get(self.path)
+    if held:
+      held[1] += 1
+      return self
+    os.makedirs(os.path.dirname(self.path), exist_ok=True)
+    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by children
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      owner = os.pread(fd, 200, 0).decode(errors="replace").split()
+      os.close(fd)
+      pid, host = (owner + ["?", "?"])[:2]
+      raise DirectoryInUse(f"work directory {self.directory} is in use by pid {pid} on "
+                           f"{host}") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+    self._held[self.path] = [fd, 1]
+    return self
+
+  def __exit__(self, *exc) -> None:
+    held = self._held[self.path]
+    held[1] -= 1
+    if not held[1]:
+      del self._held[self.path]
+      fcntl.flock(held[0], fcntl.LOCK_UN)
+      os.close(held[0])
 
 
 def claim(directory: str, record: dict[str, Any], overwrite: bool = False,
-          name: str = "config.json") -> bool:
+          name: str = "config.json", run_keys: tuple[str, ...] = (),
+          log: Callable[[str], None] | None = None) -> bool:
   """Makes ``directory`` the home of the run described by ``record`` (a JSON dict).
 
-  A directory holding the same record is resumed (returns True); one holding another record
-  is refused with the differing keys, unless ``overwrite`` empties it first.
+  A directory holding the same record, up to ``run_keys`` (dotted prefixes), is resumed
+  (returns True; changed run keys are logged and stored); one that differs in another key is
+  refused with the differing keys, unless ``overwrite`` empties it first.
   """
-  from nas_tf.config import diff_keys
+  from nas_tf.config import diff_keys, is_run_key
   path = os.path.join(directory, name)
   if os.path.exists(path) and overwrite:
-    shutil.rmtree(directory)
+    for entry in os.listdir(directory):  # keeps the directory (and a lock held on it)
+      if entry != ".lock":
+        target = os.path.join(directory, entry)
+        shutil.rmtree(target) if os.path.isdir(target) else os.remove(target)
   if os.path.exists(path):
     differing = diff_keys(read_json(path), record)
-    if differing:
+    fixed = [k for k in differing if not is_run_key(k, run_keys)]
+    if fixed:
       raise DirectoryInUse(
           f"{directory} holds a run with different settings (differs in: "
-          f"{', '.join(differing)}); rerun with the same settings to resume, use another "
+          f"{', '.join(fixed)}); rerun with the same settings to resume, use another "
           "directory, or pass --overwrite to start afresh")
+    if differing:
+      if log:
+        log(f"resuming with changed run settings: {', '.join(differing)}")
+      atomic_write_json(path, record)
     return True
   os.makedirs(directory, exist_ok=True)
   atomic_write_json(path, record)
   return False
+
+
+def claim_search(workdir: str, config, task, overwrite: bool = False,
+                 log: Callable[[str], None] = print) -> bool:
+  """Claims ``workdir`` for a search (call it holding the directory's lock). Resuming
+  compares only the experiment keys; run keys may change, and the data path only to the same
+  data (by the fingerprint in ``data.json``). Returns whether a search is resumed."""
+  from nas_tf import config as config_lib
+  config_path, data_path = (os.path.join(workdir, n) for n in ("config.json", "data.json"))
+  if not task.prepared:
+    task.prepare()
+  fingerprint = task.data_fingerprint()
+  if os.path.exists(config_path) and not overwrite:
+    old_source = read_json(config_path).get("data", {}).get("source")
+    stored = read_json(data_path)["fingerprint"] if os.path.exists(data_path) else None
+    if stored is not None and stored != fingerprint:
+      raise config_lib.ConfigError(f"data.source {config.data.source}: not the data the search "
+                                   f"in {workdir} started with (its fingerprint differs)")
+    if stored is None and old_source != config.data.source:
+      raise config_lib.ConfigError(f"data.source: {workdir} records no data fingerprint, so a "
+                                   f"new data path cannot be checked; use {old_source!r}")
+  resumed = claim(workdir, config_lib.to_dict(config), overwrite,
+                  run_keys=config_lib.RUN_KEYS, log=log)
+  if not os.path.exists(data_path):
+    atomic_write_json(data_path, {"fingerprint": fingerprint, "summary": task.data_summary})
+  return resumed
+

@@ -1,7 +1,8 @@
 import keras
 import numpy as np
 
-from nas_tf.child_cnn import build_cnn, pad_and_concat
+from nas_tf.models.cnn_macro import build_cnn
+from nas_tf.models.layers import pad_and_concat
 
 
 def layer(kh, kw, filters, stride=1, inputs=()):

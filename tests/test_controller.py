@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from nas_tf.controller import Controller
-from nas_tf.reinforce import Reinforce
-from nas_tf.search_space import Anchor, Choice, CNNSearchSpace
+from nas_tf.strategies.controller import Controller
+from nas_tf.strategies.reinforce import Reinforce
+from nas_tf.spaces.base import Anchor, Choice
+from nas_tf.spaces.cnn_macro import CNNSearchSpace
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +92,7 @@ def test_baseline_is_moving_average_of_rewards(space):
 
 def test_lstm_step_matches_keras_cell():
   import keras
-  from nas_tf.controller import _lstm_step
+  from nas_tf.strategies.controller import _lstm_step
   cell = keras.layers.LSTMCell(7, bias_initializer="random_normal", unit_forget_bias=False)
   cell.build((None, 5))
   rng = np.random.default_rng(0)

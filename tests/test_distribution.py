@@ -23,7 +23,7 @@ MIRRORED = textwrap.dedent("""
     sys.path.insert(0, sys.argv[1])
     sys.path.insert(0, sys.argv[2])
     from conftest import tiny_cifar_config
-    from nas_tf import child_trainer
+    from nas_tf.tasks import training as child_trainer
     from nas_tf.tasks.cifar10 import Cifar10Task
 
     config = tiny_cifar_config(1)
@@ -76,7 +76,7 @@ def test_mixed_precision_child_keeps_float32_logits_and_trains():
   metrics = task.train_child(arch, seed=0)
   assert np.isfinite(metrics["val_accuracy"]) and np.isfinite(metrics["reward"])
   assert keras.mixed_precision.global_policy().name == "float32"  # restored afterwards
-  from nas_tf import child_trainer
+  from nas_tf.tasks import training as child_trainer
   c = task.settings()
   with child_trainer.child_context(c):
     c.precision = "mixed_bfloat16"

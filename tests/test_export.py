@@ -12,7 +12,7 @@ from conftest import serve_in_tensorflow_only_process, tiny_cifar_config, tiny_p
 from nas_tf import export as export_lib
 from nas_tf import workdir as wd
 from nas_tf.final import train_final
-from nas_tf.search import Search
+from nas_tf.search.loop import Search
 from nas_tf.tasks.cifar10 import Cifar10Task
 from nas_tf.tasks.ptb import PtbTask
 
@@ -32,7 +32,9 @@ def test_cnn_export_serves_uint8_images_in_a_tensorflow_only_process(tmp_path):
   images = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
   served = serve_in_tensorflow_only_process(os.path.join(out, "model"), images, tmp_path)
   weights, _, width = export_lib.weights_for(workdir, best)
-  keras_model = export_lib.cnn_serving_model(task, best["arch"], weights, width)
+  settings = task.settings(final=True)
+  settings.width = width
+  keras_model = task.serving_models(best["arch"], weights, settings)["model"][0]
   expected = keras_model.predict(images, verbose=0)
   assert served.shape == (5, 10)
   np.testing.assert_allclose(served, expected, atol=1e-5)
@@ -54,7 +56,8 @@ def test_ptb_export_serves_the_language_model_and_the_cell_alone(tmp_path):
   assert vocab == task.corpus.vocab
   best = wd.read_json(os.path.join(workdir, "best.json"))
   weights, _, _ = export_lib.weights_for(workdir, best)
-  lm, cell = export_lib.language_models(task, best["arch"], weights, task.settings())
+  models = task.serving_models(best["arch"], weights, task.settings())
+  lm, cell = models["language_model"][0], models["cell"][0]
 
   tokens = np.random.default_rng(0).integers(0, len(vocab), (3, 7)).astype(np.int32)
   served = serve_in_tensorflow_only_process(os.path.join(out, "language_model"), tokens,

@@ -9,7 +9,7 @@ import pytest
 from conftest import SHARED, serve_in_tensorflow_only_process, tiny_ptb_config
 from nas_tf import workdir as wd
 from nas_tf.data import DataError, ptb
-from nas_tf.search import Search
+from nas_tf.search.loop import Search
 from nas_tf.tasks.ptb import PtbTask
 
 PTB_MINI = os.path.join(SHARED, "ptb-mini")

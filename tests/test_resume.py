@@ -13,7 +13,7 @@ import tensorflow as tf
 from conftest import tiny_cifar_config
 from nas_tf import workdir as wd
 from nas_tf.errors import SearchError
-from nas_tf.search import Search
+from nas_tf.search.loop import Search
 from nas_tf.tasks.cifar10 import Cifar10Task
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nas_tf.child_rnn import NASCell, build_language_model
-from nas_tf.search_space import RNNCellSearchSpace, plan_length
+from nas_tf.models.rnn_cell import NASCell, build_language_model
+from nas_tf.spaces.base import plan_length
+from nas_tf.spaces.rnn_cell import RNNCellSearchSpace
 
 SIMPLE_RNN = {"base_number": 1, "nodes": [{"combination": "add", "activation": "tanh"}],
               "inject": None, "cell_node": 0}

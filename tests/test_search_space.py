@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from nas_tf.search_space import Anchor, Choice, CNNSearchSpace, plan_length
+from nas_tf.spaces.base import Anchor, Choice, plan_length
+from nas_tf.spaces.cnn_macro import CNNSearchSpace
 
 
 def test_plan_has_choices_then_an_anchor_per_layer():

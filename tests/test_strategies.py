@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 from conftest import tiny_cifar_config
-from nas_tf import enas
+from nas_tf.models import enas_macro as enas_models
 from nas_tf import workdir as wd
-from nas_tf.search import Search
-from nas_tf.search_space import CNNSearchSpace
-from nas_tf.strategies import RandomSearch
+from nas_tf.search.loop import Search
+from nas_tf.search.run import OneShotSearch
+from nas_tf.spaces.cnn_macro import CNNSearchSpace
+from nas_tf.spaces.enas_macro import EnasMacroSpace
+from nas_tf.strategies.random_search import RandomSearch
 from nas_tf.tasks.cifar10 import Cifar10Task
 
 
@@ -39,12 +41,12 @@ def test_random_strategy_search_writes_the_same_work_directory(tmp_path):
 
 
 def small_space():
-  return enas.EnasMacroSpace(num_layers=4, channels=8, reduce_at=[2])
+  return EnasMacroSpace(num_layers=4, channels=8, reduce_at=[2])
 
 
 def test_supernet_equals_the_stand_alone_child_with_copied_weights():
   space = small_space()
-  supernet = enas.Supernet(space)
+  supernet = enas_models.Supernet(space)
   supernet.build_all()
   rng = np.random.default_rng(0)
   for variable in supernet.weights:  # non-trivial BN statistics too
@@ -54,8 +56,8 @@ def test_supernet_equals_the_stand_alone_child_with_copied_weights():
   images = rng.normal(size=(3, 32, 32, 3)).astype(np.float32)
   for tokens in RandomSearch(space.token_types).propose(space.plan(), 5, [0, 1]):
     arch = space.decode(tokens)
-    child = enas.build_child(arch)
-    enas.copy_shared_weights(supernet, child, arch)
+    child = enas_models.build_child(arch)
+    enas_models.copy_shared_weights(supernet, child, arch)
     ops, skips = space.as_tensors(arch)
     shared = supernet(images, ops, skips, training=False).numpy()
     alone = child(images, training=False).numpy()
@@ -74,9 +76,9 @@ def enas_config(**overrides):
 def test_switching_architectures_every_minibatch_does_not_retrace(tmp_path):
   config = enas_config(**{"enas.epochs": 1, "data.max_train_examples": 256,
                           "child.batch_size": 16})
-  search = enas.EnasSearch(config, str(tmp_path), Cifar10Task(config), log=lambda _: None)
+  search = OneShotSearch(config, str(tmp_path), Cifar10Task(config), log=lambda _: None)
   search.run()  # 16 minibatches, each with a freshly sampled architecture
-  assert search.traces == 1
+  assert search.strategy.traces == 1
 
 
 def test_enas_smoke_search_writes_the_work_directory_and_resumes(tmp_path):
@@ -89,11 +91,11 @@ def test_enas_smoke_search_writes_the_work_directory_and_resumes(tmp_path):
   def stop_after_first_epoch(epoch):
     raise Stop()
   with pytest.raises(Stop):
-    enas.EnasSearch(config, workdir, Cifar10Task(config), log=lambda _: None,
+    OneShotSearch(config, workdir, Cifar10Task(config), log=lambda _: None,
                     after_epoch=stop_after_first_epoch).run()
   assert wd.read_json(os.path.join(workdir, "checkpoints", "latest.json"))["state"]["epoch"] == 1
   lines = []
-  result = enas.EnasSearch(config, workdir, Cifar10Task(config), log=lines.append).run()
+  result = OneShotSearch(config, workdir, Cifar10Task(config), log=lines.append).run()
   assert any("resuming ENAS at epoch 1/2" in line for line in lines)
   rows = wd.read_jsonl(os.path.join(workdir, "children.jsonl"))
   assert [r["index"] for r in rows] == [0, 1, 2]

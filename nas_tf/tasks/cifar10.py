@@ -1,39 +1,36 @@
-"""CIFAR-10 CNN search: the NAS-RL macro space, generated Keras children, accuracy reward."""
+"""CIFAR-10 image classification: CNN children of the task's space (the NAS-RL macro space,
+or ENAS's), accuracy reward, and the shared-weights hooks of one-shot strategies."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import ml_collections
 
-from nas_tf import config as config_lib
 from nas_tf.data import cifar10
-from nas_tf.search_space import CNNSearchSpace
+from nas_tf.tasks.base import Task
 
-# Keras, the child builder and the tf.data pipeline are imported where they are used, so that
-# ``prepare`` reports bad data before TensorFlow starts (seconds on a laptop).
+# Keras, the child builders and the tf.data pipeline are imported where they are used, so
+# that ``prepare`` reports bad data before TensorFlow starts (seconds on a laptop).
 
 
-class Cifar10Task:
-  """build_space / build_inputs / build_model / train_child for the CNN search."""
+class Cifar10Task(Task):
+  """build_inputs / build_model / train_child for image-classification searches."""
 
   name = "cifar10"
-  metric = "val_accuracy"  # what "best" means in logs and best.json
+  metric = "val_accuracy"
   higher_is_better = True
+  test_metric = "test_accuracy"
+  input_shape = cifar10.IMAGE_SHAPE
+  num_classes = cifar10.NUM_CLASSES
 
   def __init__(self, config: ml_collections.ConfigDict):
-    self.config = config
-    self.space = self.build_space()
+    super().__init__(config)
     self._split = None
     self._arrays = None
 
-  def build_space(self) -> CNNSearchSpace:
-    s = self.config.space
-    return CNNSearchSpace(s.filter_heights, s.filter_widths, s.num_filters, s.strides,
-                          s.search_strides)
-
   def prepare(self) -> None:
-    """Loads and splits the data once per search (fails fast on bad data)."""
     d = self.config.data
     self._arrays = cifar10.load(d.source)
     self._split = cifar10.split(self._arrays, d.val_fraction, self.config.seed,
@@ -48,15 +45,17 @@ class Cifar10Task:
     s = self._split
     return f"{len(s.train_labels)} train / {len(s.val_labels)} validation images"
 
-  def depth_at(self, child_index: int) -> int:
-    from nas_tf.search import depth_at
-    return depth_at(self.config, child_index)
+  def data_fingerprint(self) -> str:
+    a = self._arrays
+    digest = hashlib.sha1()
+    for array in (a.train_images, a.train_labels, a.test_images, a.test_labels):
+      digest.update(array.tobytes())
+    return digest.hexdigest()
 
-  def settings(self, final: bool = False) -> ml_collections.ConfigDict:
-    """The child's training settings: ``child.*``, overridden by ``final.*`` for the final
-    training of a found architecture."""
-    return config_lib.child_settings(self.config, final)
+  def num_examples(self, split: str = "train") -> int:
+    return len(self._split.train_labels if split == "train" else self._split.val_labels)
 
+  # -- children --------------------------------------------------------------------------------
   def build_inputs(self, seed: int, c: ml_collections.ConfigDict | None = None):
     from nas_tf.data import pipeline
     c = c or self.config.child
@@ -68,32 +67,25 @@ class Cifar10Task:
 
   def build_model(self, arch: dict[str, Any], c: ml_collections.ConfigDict | None = None):
     c = c or self.config.child
-    if arch.get("space") == "enas_macro":  # found by ENAS: its own stand-alone builder
-      from nas_tf import enas
-      return enas.build_child(arch, cifar10.IMAGE_SHAPE, cifar10.NUM_CLASSES, c.weight_decay,
-                              width=c.get("width", 1.0))
-    from nas_tf import child_cnn
-    return child_cnn.build_cnn(arch, cifar10.IMAGE_SHAPE, cifar10.NUM_CLASSES, c.weight_decay,
-                               width=c.get("width", 1.0))
+    return self.models(arch).build_classifier(arch, self.input_shape, self.num_classes,
+                                              c.weight_decay, width=c.get("width", 1.0))
 
   def compile_model(self, model, c: ml_collections.ConfigDict) -> None:
-    from nas_tf import child_trainer
-    steps = -(-len(self._split.train_labels) // c.batch_size) * c.epochs
-    child_trainer.compile_classifier(model, c.learning_rate, c.momentum, c.nesterov, steps,
-                                     c.lr_schedule, c.jit_compile)
+    from nas_tf.tasks import training
+    steps = -(-self.num_examples() // c.batch_size) * c.epochs
+    training.compile_classifier(model, c.learning_rate, c.momentum, c.nesterov, steps,
+                                c.lr_schedule, c.jit_compile)
 
   def fit(self, model, train, val, c: ml_collections.ConfigDict, callbacks=(),
           initial_epoch: int = 0):
     """Trains; returns the validation accuracy of each epoch run now, and step timing."""
-    from nas_tf import child_trainer
-    return child_trainer.fit_classifier(model, train, val, c.epochs, c.timeout_s or None,
-                                        callbacks, initial_epoch)
+    from nas_tf.tasks import training
+    return training.fit_classifier(model, train, val, c.epochs, c.timeout_s or None,
+                                   callbacks, initial_epoch)
 
   @staticmethod
   def epoch_metric(logs: dict[str, float]) -> float:
     return float(logs["val_accuracy"])
-
-  test_metric = "test_accuracy"
 
   def evaluate_test(self, model, c: ml_collections.ConfigDict) -> float:
     """Accuracy on the CIFAR-10 test split (never seen by the search)."""
@@ -104,12 +96,54 @@ class Cifar10Task:
 
   def train_child(self, arch: dict[str, Any], seed: int,
                   weights_path: str | None = None) -> dict[str, Any]:
-    """Builds, trains and scores one child; returns its metrics (raises on failure)."""
-    from nas_tf import child_trainer
-    model, curve, timing = child_trainer.train_and_save(self, arch, seed, weights_path)
-    reward = child_trainer.reward_from_curve(curve, self.config.reward.window,
-                                             self.config.reward.exponent)
+    from nas_tf.tasks import training
+    model, curve, timing = training.train_and_save(self, arch, seed, weights_path)
+    reward = training.reward_from_curve(curve, self.config.reward.window,
+                                        self.config.reward.exponent)
     return {"val_accuracy": max(curve[-self.config.reward.window:]), "reward": reward,
             "val_curve": [round(a, 5) for a in curve], "params": int(model.count_params()),
             **timing}
 
+  def serving_models(self, arch: dict[str, Any], weights: str, settings) -> dict[str, Any]:
+    """uint8 images -> class probabilities, normalization inside the model."""
+    import keras
+    import tensorflow as tf
+    from nas_tf.models.layers import Standardize
+    child = self.build_model(arch, settings)
+    child.load_weights(weights)
+    images = keras.Input(self.input_shape, dtype="uint8", name="images")
+    x = Standardize(cifar10.MEAN, cifar10.STD, name="standardize")(images)
+    probabilities = keras.layers.Softmax(name="probabilities")(child(x))
+    model = keras.Model(images, probabilities, name="nas_tf_cnn")
+    return {"model": (model, tf.TensorSpec([None, *self.input_shape], tf.uint8),
+                      {"input": "uint8 images [N, 32, 32, 3]",
+                       "output": f"class probabilities [N, {self.num_classes}]"})}
+
+  # -- one-shot hooks: shared weights, one minibatch per step ----------------------------------
+  def input_spec(self):
+    """(images, labels) TensorSpecs of a minibatch."""
+    import tensorflow as tf
+    return (tf.TensorSpec([None, *self.input_shape], tf.float32),
+            tf.TensorSpec([None], tf.int32))
+
+  def shared_data(self, split: str, batch_size: int, seed: int | None = None):
+    """One pass over ``split``: training batches shuffled and augmented from ``seed``,
+    validation batches in order."""
+    from nas_tf.data import pipeline
+    s = self._split
+    if split == "train":
+      return pipeline.train_dataset(s.train_images, s.train_labels, batch_size, seed,
+                                    augment=self.config.data.augment)
+    return pipeline.eval_dataset(s.val_images, s.val_labels, batch_size)
+
+  def shared_train_step(self, model, optimizer, images, labels, weight_decay: float, *arch):
+    """One SGD step of ``model(images, *arch)``; returns (mean loss, correct count)."""
+    from nas_tf.tasks import training
+    return training.classifier_train_step(model, optimizer, images, labels, weight_decay, arch)
+
+  def shared_eval_step(self, model, images, labels, *arch):
+    """The score of a batch: the number of correct predictions of ``model(images, *arch)``
+    (batch statistics, as ENAS does: an operation's moving BN averages see only the few
+    minibatches it was sampled for, and would score every architecture near chance)."""
+    from nas_tf.tasks import training
+    return training.correct_count(model(images, *arch, training=True), labels)

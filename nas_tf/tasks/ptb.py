@@ -3,23 +3,25 @@ reward c / perplexity^2."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import ml_collections
+import numpy as np
 
-from nas_tf import config as config_lib
 from nas_tf.data import ptb
-from nas_tf.search_space import RNNCellSearchSpace
+from nas_tf.tasks.base import Task
 
 
-class PtbTask:
+class PtbTask(Task):
   name = "ptb"
   metric = "val_perplexity"
   higher_is_better = False
+  test_metric = "test_perplexity"
+  serving_needs_data = True  # the vocabulary
 
   def __init__(self, config: ml_collections.ConfigDict):
-    self.config = config
-    self.space = RNNCellSearchSpace(config.space.base_number)
+    super().__init__(config)
     self.corpus = None
 
   @property
@@ -41,11 +43,11 @@ class PtbTask:
     return (f"vocabulary {len(self.corpus.vocab)}, {n(self._train)} train / "
             f"{n(self._valid)} validation tokens")
 
-  def depth_at(self, child_index: int) -> None:
-    return None  # the cell's size is fixed by space.base_number
-
-  def settings(self, final: bool = False) -> ml_collections.ConfigDict:
-    return config_lib.child_settings(self.config, final)
+  def data_fingerprint(self) -> str:
+    digest = hashlib.sha1("\n".join(self.corpus.vocab).encode())
+    for ids in (self.corpus.train, self.corpus.valid, self.corpus.test):
+      digest.update(np.asarray(ids, np.int64).tobytes())
+    return digest.hexdigest()
 
   @staticmethod
   def _batches(ids, c):
@@ -64,49 +66,75 @@ class PtbTask:
 
   def build_model(self, arch: dict[str, Any], c: ml_collections.ConfigDict | None = None,
                   stateful: bool = True):
-    from nas_tf import child_rnn
     c = c or self.config.child
-    return child_rnn.build_language_model(
+    return self.models(arch).build_language_model(
         arch, len(self.corpus.vocab), c.units, c.num_layers,
         batch_size=c.batch_size if stateful else None, dropout=c.dropout if stateful else 0.0,
         tie_weights=c.tie_weights, stateful=stateful)
 
   def compile_model(self, model, c: ml_collections.ConfigDict) -> None:
-    from nas_tf import child_trainer
+    from nas_tf.tasks import training
     steps = len(self._batches(self._train_ids, c)[0]) * c.epochs
-    child_trainer.compile_language_model(model, c.learning_rate, c.clip_norm, steps,
+    training.compile_language_model(model, c.learning_rate, c.clip_norm, steps,
                                          c.lr_schedule, c.jit_compile)
 
   def fit(self, model, train, valid, c: ml_collections.ConfigDict, callbacks=(),
           initial_epoch: int = 0):
     """Trains; returns the validation perplexity of each epoch run now, and step timing."""
-    from nas_tf import child_trainer
-    return child_trainer.fit_language_model(model, train, valid, c.epochs, c.timeout_s or None,
+    from nas_tf.tasks import training
+    return training.fit_language_model(model, train, valid, c.epochs, c.timeout_s or None,
                                             callbacks, initial_epoch)
 
   @staticmethod
   def epoch_metric(logs: dict[str, float]) -> float:
-    from nas_tf import child_trainer
-    return child_trainer.perplexity(logs["val_loss"])
-
-  test_metric = "test_perplexity"
+    from nas_tf.tasks import training
+    return training.perplexity(logs["val_loss"])
 
   def evaluate_test(self, model, c: ml_collections.ConfigDict) -> float:
     """Perplexity on ptb.test.txt, carrying the state across the whole stream."""
     import tensorflow as tf
-    from nas_tf import child_trainer
+    from nas_tf.tasks import training
     test = tf.data.Dataset.from_tensor_slices(self._batches(self.corpus.test, c))
     loss = model.evaluate(test, verbose=0, return_dict=True,
-                          callbacks=[child_trainer.ResetStates()])["loss"]
-    return child_trainer.perplexity(loss)
+                          callbacks=[training.ResetStates()])["loss"]
+    return training.perplexity(loss)
 
   def train_child(self, arch: dict[str, Any], seed: int,
                   weights_path: str | None = None) -> dict[str, Any]:
-    from nas_tf import child_trainer
-    model, curve, timing = child_trainer.train_and_save(self, arch, seed, weights_path)
+    from nas_tf.tasks import training
+    model, curve, timing = training.train_and_save(self, arch, seed, weights_path)
     r = self.config.reward
     return {"val_perplexity": min(curve[-r.window:]),
-            "reward": child_trainer.perplexity_reward(curve, r.constant, r.window),
+            "reward": training.perplexity_reward(curve, r.constant, r.window),
             "val_curve": [round(p, 3) for p in curve], "params": int(model.count_params()),
             "formula": self.space.describe(arch),
             **timing}
+
+  def serving_models(self, arch: dict[str, Any], weights: str, settings) -> dict[str, Any]:
+    """The language model (token ids -> log-probabilities) and the first layer's cell alone
+    in ``keras.layers.RNN``, stateless and without dropout, with the trained weights."""
+    import keras
+    import tensorflow as tf
+    trained = self.build_model(arch, settings)  # same layout as the trained (stateful) model
+    trained.load_weights(weights)
+    lm = self.build_model(arch, settings, stateful=False)
+    lm.set_weights(trained.get_weights())
+    tokens = keras.Input((None,), dtype="int32", name="tokens")
+    log_probs = keras.layers.Activation("log_softmax", name="log_probabilities")(lm(tokens))
+    language_model = keras.Model(tokens, log_probs, name="nas_tf_language_model")
+    units, v = settings.units, len(self.corpus.vocab)
+    inputs = keras.Input((None, units), name="inputs")
+    cell = self.models(arch).NASCell(arch, units, name="cell")
+    rnn = keras.layers.RNN(cell, return_sequences=True, name="rnn")
+    cell_model = keras.Model(inputs, rnn(inputs), name="nas_tf_cell")
+    rnn.cell.set_weights(trained.get_layer("rnn_0").cell.get_weights())
+    return {"language_model": (language_model, tf.TensorSpec([None, None], tf.int32),
+                               {"input": "int32 token ids [N, T]",
+                                "output": f"log-probabilities [N, T, {v}]"}),
+            "cell": (cell_model, tf.TensorSpec([None, None, units], tf.float32),
+                     {"input": f"float32 [N, T, {units}]", "output": f"float32 [N, T, {units}]"})}
+
+  def serving_files(self) -> dict[str, str]:
+    """Files written beside the SavedModels: the vocabulary (line k is token id k)."""
+    return {"vocab.txt": "\n".join(self.corpus.vocab) + "\n"}
+

@@ -1,6 +1,6 @@
 """The NAS-RL controller: a stacked LSTM that emits an architecture one token at a time.
 
-Each decision of a plan (see ``search_space``) is one LSTM step. A ``Choice`` reads its token
+Each decision of a plan (see ``nas_tf.spaces.base``) is one LSTM step. A ``Choice`` reads its token
 type's softmax head and feeds the sampled token's embedding to the next step. An ``Anchor``
 compares this step's hidden state with the anchor states of all earlier layers,
 P(j feeds i) = sigmoid(v^T tanh(W_prev h_j + W_curr h_i)), samples one Bernoulli per earlier
@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nas_tf.search_space import Anchor, Choice, Plan, plan_length
+from nas_tf.spaces.base import Anchor, Choice, Plan, plan_length
 
 
 # The unroll uses the layers' weights with plain TF ops: Keras 3's per-call layer overhead,

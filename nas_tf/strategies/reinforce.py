@@ -12,8 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nas_tf.controller import Controller
-from nas_tf.search_space import Plan, plan_length
+from nas_tf.strategies.controller import Controller
+from nas_tf.spaces.base import Plan, plan_length
 
 
 class Reinforce:

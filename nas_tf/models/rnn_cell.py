@@ -13,7 +13,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from nas_tf.search_space import tree_children
+from nas_tf.spaces.rnn_cell import tree_children
 
 _ACTIVATIONS = {"identity": lambda x: x, "tanh": ops.tanh, "sigmoid": ops.sigmoid,
                 "relu": ops.relu}

@@ -9,38 +9,11 @@ pooling and a dense classifier.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import keras
 
-
-def pad_and_concat(tensors: Sequence[Any], name: str):
-  """Zero-pads each [N, H, W, C] map to the largest H and W, then concatenates channels.
-
-  Padding is split evenly between both sides (the extra row/column goes bottom/right), so a
-  smaller map stays centred on the larger ones.
-  """
-  if len(tensors) == 1:
-    return tensors[0]
-  height = max(t.shape[1] for t in tensors)
-  width = max(t.shape[2] for t in tensors)
-  padded = []
-  for k, t in enumerate(tensors):
-    dh, dw = height - t.shape[1], width - t.shape[2]
-    if dh or dw:
-      t = keras.layers.ZeroPadding2D(((dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2)),
-                                     name=f"{name}_pad{k}")(t)
-    padded.append(t)
-  return keras.layers.Concatenate(axis=-1, name=f"{name}_concat")(padded)
-
-
-# Keras' default BN momentum (0.99) needs hundreds of steps before its moving statistics
-# are usable; short search-time children would be scored with half-initialised statistics.
-BN_MOMENTUM = 0.9
-
-
-def batch_norm(name: str) -> keras.layers.BatchNormalization:
-  return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=name)
+from nas_tf.models.layers import batch_norm, pad_and_concat
 
 
 def conv_bn_relu(x, spec: dict[str, Any], weight_decay: float, name: str, width: float = 1.0):
@@ -81,3 +54,6 @@ def build_cnn(arch: dict[str, Any], input_shape=(32, 32, 3), num_classes: int = 
   logits = keras.layers.Dense(num_classes, kernel_regularizer=keras.regularizers.L2(weight_decay),
                               dtype="float32", name="logits")(x)
   return keras.Model(image, logits, name=name or f"child_{arch.get('id', 'cnn')}")
+
+
+build_classifier = build_cnn  # the builder every image-classification space's module exposes

@@ -57,9 +57,9 @@ def _train(task, arch: dict[str, Any], seed: int, weights_path: str | None) -> d
 def _task_for(config_json: str):
   """The task of this config in this process, prepared once (data loaded once per worker)."""
   if config_json not in _WORKER_TASKS:
-    from nas_tf.tasks import get_task
+    from nas_tf import registry
     config = ml_collections.ConfigDict(json.loads(config_json))
-    task = get_task(config.task)(config)
+    task = registry.task_class(config.task)(config)
     task.prepare()
     _WORKER_TASKS[config_json] = task
   return _WORKER_TASKS[config_json]
@@ -241,19 +241,25 @@ class RayExecutor:
       self._ray.shutdown()
 
 
-def make_executor(config: ml_collections.ConfigDict, task):
+def make_local(config: ml_collections.ConfigDict, task):
+  every = config.executor.get("recycle_every", 0)
+  return WorkerProcesses(config, [{}], every) if every else InProcess(task)
+
+
+def make_processes(config: ml_collections.ConfigDict, task):
   e = config.executor
-  every = e.get("recycle_every", 0)
-  if e.kind == "local":
-    if every:
-      return WorkerProcesses(config, [{}], every)
-    return InProcess(task)
-  if e.kind == "processes":
-    gpus = visible_gpus()
-    workers = e.workers or (len(gpus) * e.children_per_gpu if gpus else 1)
-    threads = e.threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
-    return WorkerProcesses(config, worker_environments(workers, gpus, e.children_per_gpu,
-                                                       threads), every)
-  if e.kind == "ray":
-    return RayExecutor(config)
-  raise ValueError(f"unknown executor.kind {e.kind!r}")
+  gpus = visible_gpus()
+  workers = e.workers or (len(gpus) * e.children_per_gpu if gpus else 1)
+  threads = e.threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
+  return WorkerProcesses(config, worker_environments(workers, gpus, e.children_per_gpu,
+                                                     threads), e.get("recycle_every", 0))
+
+
+def make_ray(config: ml_collections.ConfigDict, task):
+  return RayExecutor(config)
+
+
+def make_executor(config: ml_collections.ConfigDict, task):
+  """The executor ``executor.kind`` names (``registry.EXECUTORS``)."""
+  from nas_tf import registry
+  return registry.executor_factory(config.executor.kind)(config, task)

@@ -1,4 +1,5 @@
-"""Trains one child network and turns its validation curve into a reward."""
+"""Child training: one child network trained and its validation curve turned into a
+reward; the shared-weights steps of one-shot strategies."""
 
 from __future__ import annotations
 
@@ -211,3 +212,26 @@ def perplexity_reward(curve: Sequence[float], constant: float = 80.0, window: in
   if not curve:
     raise ChildFailure("no validation perplexity was measured")
   return float(constant) / min(curve[-window:]) ** 2
+
+
+# -- shared-weights steps (one-shot strategies), traced by the strategy ---------------------------
+
+def correct_count(logits, labels):
+  import tensorflow as tf
+  return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, tf.int32), labels), tf.float32))
+
+
+def classifier_train_step(model, optimizer, images, labels, weight_decay: float, arch=()):
+  """One step of softmax cross-entropy plus L2 on the kernels, for ``model(images, *arch)``;
+  weights the architecture does not use get no gradient and are left alone."""
+  import tensorflow as tf
+  variables = model.trainable_variables
+  with tf.GradientTape() as tape:
+    logits = model(images, *arch, training=True)
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+    decay = tf.add_n([tf.reduce_sum(tf.square(v)) for v in variables if "kernel" in v.name])
+    total = loss + weight_decay * decay
+  grads = tape.gradient(total, variables)
+  optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
+  return loss, correct_count(logits, labels)
+

@@ -1,0 +1,53 @@
+"""Keras building blocks shared by the model builders of several spaces."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import keras
+from keras import ops
+
+
+def pad_and_concat(tensors: Sequence[Any], name: str):
+  """Zero-pads each [N, H, W, C] map to the largest H and W, then concatenates channels.
+
+  Padding is split evenly between both sides (the extra row/column goes bottom/right), so a
+  smaller map stays centred on the larger ones.
+  """
+  if len(tensors) == 1:
+    return tensors[0]
+  height = max(t.shape[1] for t in tensors)
+  width = max(t.shape[2] for t in tensors)
+  padded = []
+  for k, t in enumerate(tensors):
+    dh, dw = height - t.shape[1], width - t.shape[2]
+    if dh or dw:
+      t = keras.layers.ZeroPadding2D(((dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2)),
+                                     name=f"{name}_pad{k}")(t)
+    padded.append(t)
+  return keras.layers.Concatenate(axis=-1, name=f"{name}_concat")(padded)
+
+
+# Keras' default BN momentum (0.99) needs hundreds of steps before its moving statistics
+# are usable; short search-time children would be scored with half-initialised statistics.
+BN_MOMENTUM = 0.9
+
+
+def batch_norm(name: str) -> keras.layers.BatchNormalization:
+  return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=name)
+
+
+@keras.saving.register_keras_serializable(package="nas_tf")
+class Standardize(keras.layers.Layer):
+  """uint8 (or float) images -> (x - mean) / std per channel, the training normalization."""
+
+  def __init__(self, mean, std, **kwargs):
+    super().__init__(**kwargs)
+    self.mean, self.std = [float(m) for m in mean], [float(s) for s in std]
+
+  def call(self, images):
+    x = ops.cast(images, "float32")
+    return (x - ops.array(self.mean, "float32")) / ops.array(self.std, "float32")
+
+  def get_config(self):
+    return {**super().get_config(), "mean": self.mean, "std": self.std}

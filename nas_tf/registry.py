@@ -1,0 +1,120 @@
+"""Names -> implementations, for every pluggable part: search spaces (with their Keras model
+builders), search strategies, tasks and executors.
+
+Entries are ``"module:attribute"`` strings imported only when used, so reading the registry
+(validating a config, listing tasks for ``--help``) imports no TensorFlow. Adding a method is
+one new module plus one line here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class SpaceEntry:
+  space: str   # the search-space class (pure Python)
+  models: str  # the module of its Keras builders
+
+
+@dataclasses.dataclass(frozen=True)
+class StrategyEntry:
+  target: str
+  family: str  # "proposer": driven by the shared loop; "one_shot": runs its own loop
+  label: str   # for messages
+  # task -> the space it searches there; None: the task's own space.
+  spaces: dict[str, str] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskEntry:
+  target: str
+  space: str  # the space its proposer strategies search by default
+  finds: str  # what its searches find, for messages
+
+
+SPACES = {
+    "cnn": SpaceEntry("nas_tf.spaces.cnn_macro:CNNSearchSpace", "nas_tf.models.cnn_macro"),
+    "rnn_cell": SpaceEntry("nas_tf.spaces.rnn_cell:RNNCellSearchSpace",
+                           "nas_tf.models.rnn_cell"),
+    "enas_macro": SpaceEntry("nas_tf.spaces.enas_macro:EnasMacroSpace",
+                             "nas_tf.models.enas_macro"),
+}
+
+STRATEGIES = {
+    "nas_rl": StrategyEntry("nas_tf.strategies.nas_rl:NasRl", "proposer", "NAS-RL"),
+    "random": StrategyEntry("nas_tf.strategies.random_search:RandomSearch", "proposer",
+                            "random search"),
+    "enas": StrategyEntry("nas_tf.strategies.enas:Enas", "one_shot", "ENAS",
+                          spaces={"cifar10": "enas_macro"}),
+}
+
+TASKS = {
+    "cifar10": TaskEntry("nas_tf.tasks.cifar10:Cifar10Task", space="cnn", finds="CNNs"),
+    "ptb": TaskEntry("nas_tf.tasks.ptb:PtbTask", space="rnn_cell", finds="recurrent cells"),
+}
+
+EXECUTORS = {
+    "local": "nas_tf.tasks.executors:make_local",
+    "processes": "nas_tf.tasks.executors:make_processes",
+    "ray": "nas_tf.tasks.executors:make_ray",
+}
+
+
+def load(target: str) -> Any:
+  """Imports ``"module:attribute"`` and returns the attribute."""
+  module, _, attribute = target.partition(":")
+  loaded = importlib.import_module(module)
+  return getattr(loaded, attribute) if attribute else loaded
+
+
+def _lookup(table: dict[str, Any], name: str, what: str):
+  if name not in table:
+    raise KeyError(f"unknown {what} {name!r} (known: {', '.join(table)})")
+  return table[name]
+
+
+def space_name(strategy: str, task: str) -> str | None:
+  """The space ``strategy`` searches for ``task``; None when it has none for that task."""
+  entry = _lookup(STRATEGIES, strategy, "strategy")
+  if entry.spaces is None:
+    return _lookup(TASKS, task, "task").space
+  return entry.spaces.get(task)
+
+
+def no_space_message(strategy: str, task: str) -> str:
+  entry = STRATEGIES[strategy]
+  where = " and ".join(f"{TASKS[t].finds} for {t}" for t in entry.spaces or {})
+  return (f"search.strategy={strategy}: the {task} task has no {entry.label} space; "
+          f"{entry.label} searches {where}")
+
+
+def space_class(name: str):
+  return load(_lookup(SPACES, name, "search space").space)
+
+
+def models_for(space: str):
+  """The module of Keras builders for architectures of ``space`` (``arch["space"]``)."""
+  return load(_lookup(SPACES, space, "search space").models)
+
+
+def build_space(config):
+  """The search space of a config's task and strategy, built from the config."""
+  name = space_name(config.search.strategy, config.task)
+  if name is None:
+    raise KeyError(no_space_message(config.search.strategy, config.task))
+  return space_class(name).from_config(config)
+
+
+def strategy_class(name: str):
+  return load(_lookup(STRATEGIES, name, "strategy").target)
+
+
+def task_class(name: str):
+  return load(_lookup(TASKS, name, "task").target)
+
+
+def executor_factory(name: str):
+  return load(_lookup(EXECUTORS, name, "executor"))

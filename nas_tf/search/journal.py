@@ -1,0 +1,189 @@
+"""The record of a search, shared by every strategy: ``children.jsonl`` (the record of truth,
+one line per finished child), ``best.json``, the kept weights of the best children, progress
+lines, TensorBoard scalars and text, and one HParams session per child."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Callable
+
+import tensorflow as tf
+from tensorboard.plugins.hparams import api as hparams_api
+
+from nas_tf import diagrams
+from nas_tf import workdir as wd
+from nas_tf.spaces.base import plan_length
+
+
+@dataclasses.dataclass
+class SearchResult:
+  best: dict[str, Any] | None
+  children: int
+  failed: int
+  wall_seconds: float
+  child_seconds: float  # time inside child build + train + eval
+
+
+def format_seconds(seconds: float) -> str:
+  seconds = int(seconds)
+  return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else \
+      f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def log_picture(writer, tag: str, row: dict[str, Any]) -> None:
+  """The child's architecture picture as a TensorBoard image (step = child index)."""
+  png = diagrams.draw(diagrams.graph_for(row["arch"]), "png")
+  with writer.as_default(step=row["index"]):
+    tf.summary.image(tag, tf.io.decode_png(png, channels=3)[None])
+  writer.flush()
+
+
+class Journal:
+  """Appends children and keeps everything derived from them up to date."""
+
+  # Per-child HParams metrics besides the task's metric; under their own tags, so that the
+  # sessions' single points do not clutter the main charts.
+  HPARAM_METRICS = ("reward", "seconds")
+
+  def __init__(self, workdir: str, task, total_children: int, keep_weights: int,
+               log: Callable[[str], None] = print,
+               after_child: Callable[[int], None] | None = None):
+    self.workdir, self.task, self.space = workdir, task, task.space
+    self.metric = task.metric
+    self.total_children, self.keep_weights = total_children, keep_weights
+    self.log, self.after_child = log, after_child  # after_child: test hook, once recorded
+    self.children_path = os.path.join(workdir, "children.jsonl")
+    self.best_path = os.path.join(workdir, "best.json")
+    self.parallel = 1  # children trained at once (for the time-left estimate)
+    self.finished: dict[int, dict[str, Any]] = {}
+    self.best = None
+    self.writer = None
+
+  def open(self) -> None:
+    """Finished children and the best of them, rebuilt from children.jsonl (best.json may lag
+    it after a kill), then the TensorBoard writers."""
+    self.finished = {row["index"]: row for row in wd.read_jsonl(self.children_path)}
+    self.best = None
+    for row in self.finished.values():
+      if self.better(row, self.best):
+        self.best = row
+    self.writer = tf.summary.create_file_writer(os.path.join(self.workdir, "tensorboard"))
+    self._write_hparams_config()
+    self.child_seconds = sum(r.get("seconds", 0.0) for r in self.finished.values())
+    self.trained_now, self.time_trained_now = 0, 0.0
+
+  def record(self, row: dict[str, Any]) -> None:
+    """Appends a finished child's row, then updates best.json, kept weights and logs."""
+    wd.append_jsonl(self.children_path, row)
+    self.finished[row["index"]] = row
+    self.trained_now += 1
+    self.time_trained_now += row["seconds"]
+    self.child_seconds += row["seconds"]
+    if self.better(row, self.best):
+      self.best = row
+      wd.atomic_write_json(self.best_path, row)
+    self._prune_weights()
+    self._log_child(row)
+    if self.after_child:
+      self.after_child(row["index"])
+
+  def better(self, row, best) -> bool:
+    if row["status"] != "ok":
+      return False
+    if best is None:
+      return True
+    return (row[self.metric] > best[self.metric]) if self.task.higher_is_better else \
+        (row[self.metric] < best[self.metric])
+
+  def log_update(self, step: int, stats: dict[str, Any], depth, save_seconds: float) -> None:
+    """A strategy update's statistics (controller/* scalars)."""
+    with self.writer.as_default(step=step):
+      for key in ("reward", "baseline", "loss", "entropy", "grad_norm"):
+        if key in stats:
+          tf.summary.scalar(f"controller/{key}", stats[key])
+      if depth is not None:
+        tf.summary.scalar("controller/depth", depth)
+      tf.summary.scalar("controller/checkpoint_seconds", save_seconds)
+    self.writer.flush()
+
+  def close(self, rows_limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Writes the final best.json and its picture; returns (rows, failed count)."""
+    if self.best is not None:
+      wd.atomic_write_json(self.best_path, self.best)
+      log_picture(self.writer, "search/best_architecture", self.best)
+    self.writer.close()
+    rows = [self.finished[i] for i in sorted(self.finished)
+            if rows_limit is None or i < rows_limit]
+    return rows, sum(r["status"] == "failed" for r in rows)
+
+  def _prune_weights(self) -> None:
+    """Keeps the weights of the ``keep_weights`` best children and deletes those of the
+    others and of failed children: paper-scale searches train thousands."""
+    ok = [r for r in self.finished.values() if r["status"] == "ok"]
+    sign = -1.0 if self.task.higher_is_better else 1.0
+    ok.sort(key=lambda r: (sign * r[self.metric], r["index"]))
+    keep = {r["index"] for r in ok[:self.keep_weights]}
+    for index in self.finished:
+      path = wd.child_weights_path(self.workdir, index)
+      if index not in keep and os.path.exists(path):
+        os.remove(path)
+
+  def _log_child(self, row) -> None:
+    metric, index, best = self.metric, row["index"], self.best
+    left = max(0, self.total_children - index - 1)
+    eta = format_seconds(left * self.time_trained_now / max(self.trained_now, 1) / self.parallel)
+    value = row.get(metric)
+    result = (f"{metric} {value:.4f} reward {row['reward']:.4f}" if row["status"] == "ok"
+              else f"FAILED ({row['error']})")
+    best_text = f"{best[metric]:.4f}" if best else "-"
+    self.log(f"[child {index + 1}/{self.total_children}] {result} | best {best_text} | "
+             f"{row['seconds']:.1f}s | left ~{eta}")
+    with self.writer.as_default(step=index):
+      tf.summary.scalar("child/reward", row["reward"])
+      tf.summary.scalar("child/seconds", row["seconds"])
+      if row["status"] == "ok":
+        tf.summary.scalar(f"child/{metric}", value)
+        tf.summary.scalar("child/params", row["params"])
+      if best:
+        tf.summary.scalar(f"search/best_{metric}", best[metric])
+      tf.summary.text("child/architecture", self._arch_text(row))
+    self.writer.flush()
+    self._log_hparams(row)
+
+  # -- TensorBoard HParams: one session per child, to sort and filter children -------------------
+  def _hparams_dir(self, run: str = "") -> str:
+    return os.path.join(self.workdir, "tensorboard", "hparams", run)
+
+  def _hparam_values(self, row) -> dict[str, Any]:
+    values = {"index": row["index"], "status": row["status"],
+              **self.space.hparams(row["arch"])}
+    if row.get("params") is not None:
+      values["params"] = row["params"]
+    return values
+
+  def _write_hparams_config(self) -> None:
+    depth = self.space.depth_at(0)
+    example = self.space.decode([0] * plan_length(self.space.plan(depth)), depth)
+    names = list(self._hparam_values({"index": 0, "status": "ok", "params": 0,
+                                      "arch": example}))
+    metrics = [self.metric, *self.HPARAM_METRICS]
+    with tf.summary.create_file_writer(self._hparams_dir()).as_default():
+      hparams_api.hparams_config(
+          hparams=[hparams_api.HParam(name) for name in names],
+          metrics=[hparams_api.Metric(f"hparams/{m}", display_name=m) for m in metrics])
+
+  def _log_hparams(self, row) -> None:
+    run = f"child-{row['index']:05d}"
+    writer = tf.summary.create_file_writer(self._hparams_dir(run))
+    with writer.as_default(step=0):
+      hparams_api.hparams(self._hparam_values(row), trial_id=run)
+      for m in (self.metric, *self.HPARAM_METRICS):
+        if row.get(m) is not None:
+          tf.summary.scalar(f"hparams/{m}", row[m])
+    writer.close()
+
+  def _arch_text(self, row) -> str:
+    body = self.space.describe(row["arch"]).replace("\n", "  \n")
+    status = row["status"] if row["status"] == "ok" else f"failed: {row.get('error')}"
+    return f"**child {row['index']}** `{row['id']}` ({status})  \n{body}"

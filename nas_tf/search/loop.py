@@ -1,0 +1,223 @@
+"""The loop that drives every proposer strategy: ask for m children, train them (through the
+task and an executor), tell the strategy their rewards, checkpoint.
+
+Resume is exact because everything random is derived from saved state: the proposer's
+sampling seed comes from a numpy generator whose state is checkpointed after every update,
+and each child's seed is a function of the search seed and the child's index. After a kill,
+the last checkpoint re-samples the batch that was in flight; children of that batch already
+in ``children.jsonl`` are reused, never retrained. Raising ``search.num_children`` extends
+a search exactly as if it had been started with the larger number.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import math
+import os
+import time
+from typing import Any, Callable
+
+import ml_collections
+import numpy as np
+import tensorflow as tf
+
+from nas_tf import registry, seeds
+from nas_tf import workdir as wd
+from nas_tf.errors import SearchError
+from nas_tf.search.journal import Journal, SearchResult
+from nas_tf.strategies.nas_rl import controller_compiled
+from nas_tf.tasks.executors import make_executor
+
+
+def one_line(error: BaseException) -> str:
+  text = str(error).strip().splitlines()
+  return f"{type(error).__name__}: {text[0] if text else ''}"[:500]
+
+
+class Search:
+  """A proposer's search in one work directory; ``run`` starts it or resumes it."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, task,
+               log: Callable[[str], None] = print,
+               after_child: Callable[[int], None] | None = None):
+    from nas_tf import config as config_lib
+    config_lib.validate(config)
+    self.config, self.task, self.log, self.workdir = config, task, log, workdir
+    self.space = task.space
+    self.store = wd.CheckpointStore(os.path.join(workdir, "checkpoints"))
+    s = config.search
+    self.journal = Journal(workdir, task, s.num_children, s.keep_weights, log, after_child)
+    latest = self.store.latest()
+    # Decided once per search: a resumed or extended search keeps the first run's choice.
+    saved = (latest or {}).get("state", {}).get("compiled")
+    self.compiled = controller_compiled(config) if saved is None else saved
+    self.strategy = registry.strategy_class(s.strategy).from_config(config, self.space,
+                                                                    self.compiled)
+    self.executor = make_executor(config, task)
+    self.journal.parallel = self.executor.capacity
+    self.checkpoint = tf.train.Checkpoint(**self.strategy.trackables())
+
+  @property
+  def controller(self):  # nas_rl only
+    return self.strategy.controller
+
+  @property
+  def reinforce(self):  # nas_rl only
+    return self.strategy.reinforce
+
+  # -- state -------------------------------------------------------------------------------------
+  def _fresh_state(self) -> dict[str, Any]:
+    return {"step": 0, "children": 0, "consecutive_failures": 0, "compiled": self.compiled,
+            "rng": seeds.generator(seed=self.config.seed).bit_generator.state}
+
+  def _save(self, state: dict[str, Any]) -> float:
+    started = time.perf_counter()
+    self.store.save(state["step"], self.checkpoint, state)
+    return time.perf_counter() - started
+
+  # -- children ----------------------------------------------------------------------------------
+  def _start_child(self, index: int, step: int, depth: int, arch: dict[str, Any]):
+    row = {"index": index, "step": step, "id": arch["id"], "arch": arch,
+           "seed": seeds.child_seed(self.config.seed, index), "depth": depth}
+    # The clock starts before submit: the in-process executor trains inside it.
+    started = time.perf_counter()
+    future = self.executor.submit(arch, row["seed"], wd.child_weights_path(self.workdir, index))
+    return future, (row, started)
+
+  def _finish_child(self, future, row: dict[str, Any], started: float,
+                    controller_step: int | None = None) -> dict[str, Any]:
+    """Turns a finished future into the child's row (a failure reward when it raised) and
+    records it."""
+    try:
+      metrics = future.result()
+      if not math.isfinite(metrics["reward"]):
+        raise FloatingPointError(f"non-finite reward {metrics['reward']}")
+      row.update(status="ok", **metrics)
+    except (KeyboardInterrupt, SystemExit):
+      raise
+    except Exception as e:  # any child failure becomes a recorded failure reward
+      row.update(status="failed", reward=float(self.config.search.failure_reward),
+                 error=one_line(e), **{self.task.metric: None})
+    row["seconds"] = round(time.perf_counter() - started, 3)
+    if controller_step is not None:  # asynchronous updates: how old its controller was
+      row["staleness"] = controller_step - row["step"]
+    self.journal.record(row)
+    return row
+
+  def _count_failure(self, state: dict[str, Any], row: dict[str, Any]) -> None:
+    state["consecutive_failures"] = (state["consecutive_failures"] + 1
+                                     if row["status"] == "failed" else 0)
+    if state["consecutive_failures"] >= self.config.search.max_consecutive_failures:
+      raise SearchError(f"{state['consecutive_failures']} children failed in a row "
+                        f"(search.max_consecutive_failures); last error: {row['error']}")
+
+  def _train_all(self, jobs: list[tuple[int, int, int, dict[str, Any]]]) -> None:
+    """Trains (index, step, depth, arch) jobs, up to the executor's capacity at once."""
+    queue, in_flight = list(jobs), {}
+    while queue or in_flight:
+      while queue and len(in_flight) < self.executor.capacity:
+        future, info = self._start_child(*queue.pop(0))
+        in_flight[future] = info
+      done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+      for future in sorted(done, key=lambda f: in_flight[f][0]["index"]):
+        self._finish_child(future, *in_flight.pop(future))
+
+  def _update(self, state: dict[str, Any], plan, tokens, rewards, depth) -> None:
+    stats = self.strategy.tell(plan, tokens, rewards)
+    if not stats["finite"]:
+      raise SearchError(f"non-finite controller update at step {state['step']} "
+                        f"(loss {stats['loss']}, gradient norm {stats['grad_norm']}); "
+                        "the last good checkpoint is kept")
+    state["step"] += 1
+    state["compiled"] = self.compiled
+    self.journal.log_update(state["step"], stats, depth, self._save(state))
+
+  def _propose(self, plan, m: int, rng) -> np.ndarray:
+    tokens = np.asarray(self.strategy.propose(plan, m, rng.integers(0, 2**31 - 1, size=2)))
+    if len(tokens) == 0:
+      raise SearchError(f"strategy {self.config.search.strategy} proposed no architecture")
+    return tokens
+
+  # -- the loop ----------------------------------------------------------------------------------
+  def run(self) -> SearchResult:
+    with wd.WorkdirLock(self.workdir):
+      try:
+        return self._run()
+      finally:
+        self.executor.close()
+
+  def _run(self) -> SearchResult:
+    started = time.perf_counter()
+    s = self.config.search
+    state = self._restore()
+    if state["step"] or state["children"]:
+      self.log(f"resuming at child {state['children']}/{s.num_children} "
+               f"(controller step {state['step']})")
+    if not self.task.prepared:
+      self.task.prepare()
+    mode = "asynchronous" if s.get("async_updates") else "synchronous"
+    self.log(f"search {self.task.name} ({s.strategy}, {mode}): {s.num_children} children, "
+             f"m={s.batch_size}, {self.executor.capacity} at once, {self.task.data_summary}, "
+             f"work directory {self.workdir}")
+    self.journal.open()
+    if s.get("async_updates"):
+      from nas_tf.search.asynchronous import run_async
+      run_async(self, state)
+    else:
+      self._run_sync(state)
+    rows, failed = self.journal.close(rows_limit=s.num_children)
+    best, metric = self.journal.best, self.task.metric
+    if best is not None:
+      self.log(f"done: {len(rows)} children ({failed} failed); best {metric} "
+               f"{best[metric]:.4f} (child {best['index']}, id {best['id']}); "
+               f"{self.journal.best_path}")
+    else:
+      self.log(f"done: {len(rows)} children, none finished ok")
+    return SearchResult(best, len(rows), failed, time.perf_counter() - started,
+                        self.journal.child_seconds)
+
+  def _run_sync(self, state: dict[str, Any]) -> None:
+    """Batches of m children sampled from one strategy state, trained (in parallel when the
+    executor allows), then one update: exactly the paper's synchronous REINFORCE."""
+    s, finished = self.config.search, self.journal.finished
+    while state["children"] < s.num_children:
+      first = state["children"]
+      depth = self.task.depth_at(first)
+      plan = self.space.plan(depth)
+      rng = seeds.generator(state["rng"])
+      tokens = self._propose(plan, s.batch_size, rng)
+      m = len(tokens)
+      archs = [self.space.decode(tokens[k], depth) for k in range(m)]
+      for k, arch in enumerate(archs):
+        row = finished.get(first + k)
+        if row is not None and row["id"] != arch["id"]:
+          raise SearchError(f"{self.journal.children_path}: child {first + k} has architecture "
+                            f"{row['id']} but resuming sampled {arch['id']}; the work "
+                            "directory does not match this search")
+      wanted = min(m, s.num_children - first)
+      self._train_all([(first + k, state["step"], depth, archs[k]) for k in range(wanted)
+                       if first + k not in finished])
+      # Counted for reused rows too: the checkpointed count stops at the last update.
+      for k in range(wanted):
+        self._count_failure(state, finished[first + k])
+      state["children"] = first + wanted
+      state["rng"] = rng.bit_generator.state
+      # A batch cut short by num_children; extending the search undoes its update (below).
+      state["partial_batch"] = wanted < m
+      self._update(state, plan, tokens[:wanted],
+                   [finished[first + k]["reward"] for k in range(wanted)], depth)
+
+  def _restore(self) -> dict[str, Any]:
+    """The state to go on from: the last checkpoint, or, when the search is extended past a
+    batch that ``num_children`` cut short, the one before that batch's update, so that the
+    batch is sampled again in full (its finished children reused) as in a search started
+    with the larger number."""
+    latest = self.store.latest()
+    state = (latest or {}).get("state", {})
+    if state.get("partial_batch") and self.config.search.num_children > state["children"]:
+      self.log(f"extending the search from {state['children']} to "
+               f"{self.config.search.num_children} children")
+      if state["step"] == 1:
+        return self._fresh_state()
+      return self.store.restore(self.checkpoint, step=state["step"] - 1)
+    return self.store.restore(self.checkpoint) or self._fresh_state()

@@ -1,0 +1,91 @@
+"""Runs a search of either strategy family in one work directory.
+
+Proposers go through the shared loop (``loop.Search``). A one-shot strategy runs its own loop
+(``OneShot.run``) against an ``OneShotContext`` (config, task, checkpoint store, journal, log,
+hooks), then the architectures it ``derive``s are scored with ``evaluate`` and recorded
+through the same journal as children: ``children.jsonl`` (marked ``shared_weights``),
+``best.json``, TensorBoard. Rerunning resumes: the strategy from its last checkpoint, the
+derivation at the first architecture not yet recorded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Any, Callable
+
+import ml_collections
+
+from nas_tf import registry
+from nas_tf import workdir as wd
+from nas_tf.search.journal import Journal, SearchResult
+
+
+@dataclasses.dataclass
+class OneShotContext:
+  config: ml_collections.ConfigDict
+  workdir: str
+  task: Any
+  store: wd.CheckpointStore
+  journal: Journal
+  log: Callable[[str], None]
+  after_epoch: Callable[[int], None] | None = None  # test hook
+
+  def epoch_done(self, epoch: int) -> None:
+    if self.after_epoch:
+      self.after_epoch(epoch)
+
+
+class OneShotSearch:
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, task,
+               log: Callable[[str], None] = print,
+               after_epoch: Callable[[int], None] | None = None,
+               after_child: Callable[[int], None] | None = None):
+    from nas_tf import config as config_lib
+    config_lib.validate(config)
+    self.config, self.task, self.log, self.workdir = config, task, log, workdir
+    if not task.prepared:
+      task.prepare()
+    self.strategy = registry.strategy_class(config.search.strategy).from_config(
+        config, task.space, task)
+    self.journal = Journal(workdir, task, self.strategy.num_derived, config.search.keep_weights,
+                           log, after_child)
+    self.ctx = OneShotContext(config, workdir, task,
+                              wd.CheckpointStore(os.path.join(workdir, "checkpoints")),
+                              self.journal, log, after_epoch)
+
+  def run(self) -> SearchResult:
+    with wd.WorkdirLock(self.workdir):
+      return self._run()
+
+  def _run(self) -> SearchResult:
+    started = time.perf_counter()
+    self.journal.open()
+    self.strategy.run(self.ctx)
+    for index, arch in enumerate(self.strategy.derive(self.ctx)):
+      if index in self.journal.finished:
+        continue
+      t0 = time.perf_counter()
+      metrics = self.strategy.evaluate(self.ctx, arch)
+      self.journal.record({"index": index, "step": None, "id": arch["id"], "arch": arch,
+                           "seed": None, "depth": self.task.depth_at(index), "status": "ok",
+                           "shared_weights": True, **metrics,
+                           "seconds": round(time.perf_counter() - t0, 3)})
+    rows, _ = self.journal.close()
+    best, metric = self.journal.best, self.task.metric
+    self.log(f"done: {len(rows)} derived architectures; best {metric} {best[metric]:.4f} "
+             f"with the shared weights (child {best['index']}, id {best['id']}); train it "
+             f"from scratch: nas-tf train --workdir={self.workdir}")
+    return SearchResult(best, len(rows), 0, time.perf_counter() - started,
+                        self.journal.child_seconds)
+
+
+def make_search(config: ml_collections.ConfigDict, workdir: str, task, **hooks):
+  """The search for ``config.search.strategy``'s family; ``run()`` starts or resumes it."""
+  family = registry.STRATEGIES[config.search.strategy].family
+  if family == "one_shot":
+    return OneShotSearch(config, workdir, task, **hooks)
+  from nas_tf.search.loop import Search
+  hooks.pop("after_epoch", None)
+  return Search(config, workdir, task, **hooks)

@@ -1,0 +1,125 @@
+"""What every search space shares: decisions, plans, ids, the picture graph, the interface.
+
+A search space turns a depth into a *plan*: an ordered list of decisions. A decision is
+either a categorical ``Choice`` of one token type (one softmax head and one embedding table
+per type in the controller) or an ``Anchor`` (the paper's anchor point: one sigmoid per
+earlier layer deciding whether that layer feeds this one). The sampled tokens form a flat
+list of ints; ``decode`` turns them into a plain JSON-serializable architecture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any, Sequence, Union
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+  """Pick one value of ``token_type``; consumes one token."""
+  token_type: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Anchor:
+  """Anchor point of layer ``layer``: one binary token per earlier layer (``layer`` tokens)."""
+  layer: int
+
+
+Decision = Union[Choice, Anchor]
+Plan = tuple  # tuple[Decision, ...]; hashable so compiled controller functions can be cached.
+
+
+def plan_length(plan: Sequence[Decision]) -> int:
+  """Number of tokens a plan produces."""
+  return sum(1 if isinstance(d, Choice) else d.layer for d in plan)
+
+
+def architecture_id(space_name: str, tokens: Sequence[int]) -> str:
+  """Stable id: a hash of the space's name and the token sequence."""
+  payload = json.dumps([space_name, [int(t) for t in tokens]], separators=(",", ":"))
+  return hashlib.sha1(payload.encode()).hexdigest()[:12]
+
+
+@dataclasses.dataclass
+class Graph:
+  """An architecture's picture as plain data (drawn by ``nas_tf.diagrams``)."""
+  nodes: dict[str, tuple[float, float, str, str]]  # name -> (x, y, label, color key)
+  edges: list[tuple[str, str, float, str]]  # (from, to, arc curvature, style "-" or "--")
+  width: float   # figure size in inches
+  height: float
+  title: str = ""
+
+
+class SearchSpace:
+  """The questions the rest of nas-tf asks a space about its architectures.
+
+  An architecture is a JSON-serializable dict with at least ``space`` (the registry name),
+  ``id`` and ``tokens``; ``decode(encode(...))`` round-trips.
+  """
+
+  name: str = ""
+  vocab: dict[str, tuple] = {}
+
+  @classmethod
+  def from_config(cls, config) -> "SearchSpace":
+    raise NotImplementedError
+
+  @property
+  def token_types(self) -> dict[str, int]:
+    """Token type -> number of choices (what a controller needs to build its heads)."""
+    return {name: len(values) for name, values in self.vocab.items()}
+
+  def depth_at(self, child_index: int) -> int | None:
+    """The depth the ``child_index``-th child is sampled at (None: fixed by the space)."""
+    return None
+
+  def plan(self, depth: int | None = None) -> Plan:
+    raise NotImplementedError
+
+  def decode(self, tokens: Sequence[int], depth: int | None = None) -> dict[str, Any]:
+    raise NotImplementedError
+
+  def encode(self, arch: dict[str, Any]) -> list[int]:
+    return [int(t) for t in arch["tokens"]]
+
+  @staticmethod
+  def describe(arch: dict[str, Any]) -> str:
+    raise NotImplementedError
+
+  @staticmethod
+  def hparams(arch: dict[str, Any]) -> dict[str, Any]:
+    raise NotImplementedError
+
+  @staticmethod
+  def graph(arch: dict[str, Any]) -> Graph:
+    raise NotImplementedError
+
+  def _check_length(self, tokens: Sequence[int], depth: int | None, what: str) -> list[int]:
+    tokens = [int(t) for t in tokens]
+    expected = plan_length(self.plan(depth))
+    if len(tokens) != expected:
+      raise ValueError(f"expected {expected} tokens for {what}, got {len(tokens)}")
+    return tokens
+
+
+
+def layer_stack_graph(labels: Sequence[str], sources: Sequence[Sequence[int | None]],
+                      to_head: Sequence[int], head: str, title: str) -> Graph:
+  """A stack of layers drawn bottom-up from the image: ``sources[i]`` feed layer i (None is
+  the image), straight arrows between neighbours and arcs for skips; ``to_head`` feed the
+  classifier box ``head``."""
+  n = len(labels)
+  nodes = {"image": (0.0, 0.0, "image 32x32x3", "io")}
+  edges = []
+  for i, label in enumerate(labels):
+    nodes[f"l{i}"] = (0.0, float(i + 1), label, "conv")
+    for k, j in enumerate(sources[i]):
+      start = "image" if j is None else f"l{j}"
+      span = i + 1 - (0 if j is None else j + 1)
+      edges.append((start, f"l{i}", 0.0 if span == 1 else 0.25 * (-1) ** k, "-"))
+  nodes["head"] = (0.0, float(n + 1), head, "head")
+  for i in to_head:
+    edges.append((f"l{i}", "head", 0.0 if i == n - 1 else 0.3, "-"))
+  return Graph(nodes, edges, width=6.0, height=1.0 + 0.9 * (n + 2), title=title)

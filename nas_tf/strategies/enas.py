@@ -1,0 +1,165 @@
+"""ENAS (Pham et al. 2018): shared weights, searched by the NAS-RL controller.
+
+Every architecture of the space is a path through one supernet (``nas_tf.models``) that runs
+any architecture from tensors, so the training step is traced once for the whole search.
+Each epoch: (a) one pass over the training split, a freshly sampled architecture per
+minibatch; (b) ``enas.controller_steps`` REINFORCE steps (the same ``Controller`` and
+``Reinforce`` as NAS-RL, with ENAS's settings), each rewarded by the sampled architectures'
+scores on a validation minibatch under the shared weights. The per-step compute (loss,
+score, data, input shapes) comes from the task's one-shot hooks. After the last epoch,
+``enas.derive_samples`` architectures are sampled and scored on the whole validation split.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import keras
+import ml_collections
+import numpy as np
+import tensorflow as tf
+
+from nas_tf import seeds
+from nas_tf.errors import SearchError
+from nas_tf.strategies.base import OneShot
+from nas_tf.strategies.nas_rl import NasRl
+
+
+class Enas(OneShot):
+  name = "enas"
+
+  def __init__(self, config: ml_collections.ConfigDict, space, task):
+    e = config.enas
+    self.config, self.space, self.task = config, space, task
+    self.num_derived = e.derive_samples
+    controller = ml_collections.ConfigDict(config.controller.to_dict())
+    controller.learning_rate = e.controller_learning_rate
+    controller.entropy_weight = e.entropy_weight
+    controller.baseline_decay = e.baseline_decay
+    self.nas_rl = NasRl(controller, config.seed, space.token_types,
+                        compiled=config.controller.compile != "eager")
+    self.controller = self.nas_rl.controller
+    self.plan = space.plan()
+    models = task.models({"space": space.name})
+    self.supernet = models.Supernet(space, task.num_classes)
+    self.supernet.build_all(task.input_shape)
+    self.params = lambda arch: models.child_params(self.supernet, arch)
+    self._val = None
+    self.traces = 0  # how often the shared-weights training step was traced
+    images, labels = task.input_spec()
+    arch_spec = [tf.TensorSpec(shape, dtype) for shape, dtype in space.tensor_specs()]
+    # autograph off: the layer loop is static Python; one trace serves every architecture.
+    self._train_step = tf.function(self._train_step_fn, autograph=False,
+                                   input_signature=[images, labels, *arch_spec])
+    self._eval_step = tf.function(self._eval_step_fn, autograph=False,
+                                  input_signature=[images, labels, *arch_spec])
+    self.steps_per_epoch = -(-task.num_examples("train") // config.child.batch_size)
+    lr = keras.optimizers.schedules.CosineDecay(e.learning_rate,
+                                                max(1, self.steps_per_epoch * e.epochs))
+    self.optimizer = keras.optimizers.SGD(lr, momentum=0.9, nesterov=True,
+                                          global_clipnorm=e.clip_norm or None)
+    self.optimizer.build(self.supernet.trainable_variables)
+    self.checkpoint = tf.train.Checkpoint(supernet=self.supernet,
+                                          supernet_optimizer=self.optimizer,
+                                          **self.nas_rl.trackables())
+
+  @classmethod
+  def from_config(cls, config, space, task) -> "Enas":
+    return cls(config, space, task)
+
+  def _train_step_fn(self, images, labels, *arch):
+    self.traces += 1  # Python side effect: runs once per trace, not per step
+    return self.task.shared_train_step(self.supernet, self.optimizer, images, labels,
+                                       self.config.enas.weight_decay, *arch)
+
+  def _eval_step_fn(self, images, labels, *arch):
+    return self.task.shared_eval_step(self.supernet, images, labels, *arch)
+
+  def _arch_tensors(self, tokens):
+    return self.space.as_tensors(self.space.decode(tokens))
+
+  # -- the search --------------------------------------------------------------------------------
+  def run(self, ctx) -> None:
+    e, c = self.config.enas, self.config.child
+    state = ctx.store.restore(self.checkpoint) or {
+        "epoch": 0, "rng": seeds.generator(seed=self.config.seed).bit_generator.state}
+    rng = seeds.generator(state["rng"])
+    if state["epoch"]:
+      ctx.log(f"resuming ENAS at epoch {state['epoch']}/{e.epochs}")
+    ctx.log(f"search {self.task.name} (enas): {e.epochs} epochs of shared-weight training, "
+            f"{self.space.describe_size()}, {self.task.data_summary}, work directory "
+            f"{ctx.workdir}")
+    val_minibatches = self.task.shared_data("val", c.batch_size)
+    while state["epoch"] < e.epochs:
+      epoch, epoch_started = state["epoch"], time.perf_counter()
+      # (a) shared weights: one pass, a fresh architecture for every minibatch
+      train = self.task.shared_data("train", c.batch_size, seeds.child_seed(self.config.seed,
+                                                                            epoch))
+      tokens, _ = self.controller.sample(self.plan, self.steps_per_epoch,
+                                         rng.integers(0, 2**31 - 1, size=2))
+      losses, correct, seen = [], 0.0, 0
+      for step, (images, labels) in enumerate(train):
+        loss, right = self._train_step(images, tf.cast(labels, tf.int32),
+                                       *self._arch_tensors(tokens[step]))
+        losses.append(float(loss))
+        correct, seen = correct + float(right), seen + int(labels.shape[0])
+      if not np.all(np.isfinite(losses)):
+        raise SearchError(f"ENAS epoch {epoch}: non-finite shared-weights loss; the last "
+                          "good checkpoint is kept")
+      # (b) controller: REINFORCE on validation minibatches under the shared weights
+      val_iter = iter(val_minibatches.repeat())
+      stats_all = []
+      for _ in range(e.controller_steps):
+        tokens_c, _ = self.controller.sample(self.plan, e.controller_batch,
+                                             rng.integers(0, 2**31 - 1, size=2))
+        images, labels = next(val_iter)
+        labels = tf.cast(labels, tf.int32)
+        rewards = [float(self._eval_step(images, labels, *self._arch_tensors(t)))
+                   / int(labels.shape[0]) for t in tokens_c]
+        stats = self.nas_rl.tell(self.plan, tokens_c, rewards)
+        if not stats["finite"]:
+          raise SearchError(f"non-finite controller update in ENAS epoch {epoch}")
+        stats_all.append(stats)
+      state["epoch"] = epoch + 1
+      state["rng"] = rng.bit_generator.state
+      ctx.store.save(state["epoch"], self.checkpoint, state)
+      self._log_epoch(ctx, epoch, losses, correct / max(seen, 1), stats_all,
+                      time.perf_counter() - epoch_started)
+      ctx.epoch_done(epoch)
+
+  def _log_epoch(self, ctx, epoch, losses, accuracy, stats_all, seconds) -> None:
+    e = self.config.enas
+    with ctx.journal.writer.as_default(step=epoch + 1):
+      tf.summary.scalar("enas/train_loss", float(np.mean(losses)))
+      tf.summary.scalar("enas/train_accuracy", accuracy)
+      tf.summary.scalar("enas/epoch_seconds", seconds)
+      for key in ("reward", "baseline", "loss", "entropy", "grad_norm"):
+        if stats_all:
+          tf.summary.scalar(f"controller/{key}", float(np.mean([s[key] for s in stats_all])))
+    ctx.journal.writer.flush()
+    reward = np.mean([s["reward"] for s in stats_all]) if stats_all else float("nan")
+    ctx.log(f"[enas epoch {epoch + 1}/{e.epochs}] shared loss {np.mean(losses):.4f}, "
+            f"train accuracy {accuracy:.4f}, controller reward {reward:.4f} | "
+            f"{seconds:.1f}s | {self.traces} trace(s)")
+
+  # -- derivation --------------------------------------------------------------------------------
+  def derive(self, ctx) -> list[dict[str, Any]]:
+    """``enas.derive_samples`` architectures sampled from the trained controller."""
+    e = self.config.enas
+    rng = np.random.Generator(np.random.PCG64([self.config.seed, e.epochs]))
+    tokens, _ = self.controller.sample(self.plan, e.derive_samples,
+                                       rng.integers(0, 2**31 - 1, size=2))
+    return [self.space.decode(t) for t in tokens]
+
+  def evaluate(self, ctx, arch: dict[str, Any]) -> dict[str, Any]:
+    """Accuracy on the whole validation split with the shared weights."""
+    arch_tensors = self.space.as_tensors(arch)
+    if self._val is None:  # built once: its cache keeps the normalized images
+      self._val = self.task.shared_data("val", self.config.child.eval_batch_size)
+    correct = total = 0.0
+    for images, labels in self._val:
+      correct += float(self._eval_step(images, tf.cast(labels, tf.int32), *arch_tensors))
+      total += int(labels.shape[0])
+    accuracy = correct / max(total, 1.0)
+    return {self.task.metric: accuracy, "reward": accuracy, "params": self.params(arch)}

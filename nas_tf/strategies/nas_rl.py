@@ -1,0 +1,57 @@
+"""NAS-RL (Zoph & Le 2017): the controller LSTM samples architectures and REINFORCE with a
+moving-average baseline improves it from the children's rewards."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import ml_collections
+import numpy as np
+
+from nas_tf.spaces.base import Plan
+from nas_tf.strategies.base import Proposer
+from nas_tf.strategies.controller import Controller
+from nas_tf.strategies.reinforce import Reinforce
+
+# Tracing the controller's graph for one depth costs seconds; an eager update costs about
+# half a second. "auto" traces when a depth is kept for at least this many updates.
+COMPILE_MIN_UPDATES_PER_DEPTH = 20
+
+
+def controller_compiled(config: ml_collections.ConfigDict) -> bool:
+  """Whether the controller runs as traced graphs. The search records the choice in its
+  checkpoint, so a resumed or extended search keeps it (and its numbers)."""
+  mode = config.controller.compile
+  if mode == "auto":
+    s = config.search
+    updates_per_depth = (s.depth_every / s.batch_size if s.get("depth_step")
+                         else s.num_children / s.batch_size)
+    return updates_per_depth >= COMPILE_MIN_UPDATES_PER_DEPTH
+  return mode == "graph"
+
+
+class NasRl(Proposer):
+  name = "nas_rl"
+
+  def __init__(self, c: ml_collections.ConfigDict, seed: int, token_types: dict[str, int],
+               compiled: bool):
+    """``c``: the ``controller.*`` settings."""
+    self.controller = Controller(token_types, c.units, c.num_layers, c.init_range,
+                                 seed=seed, compiled=compiled)
+    self.reinforce = Reinforce(self.controller, c.learning_rate, c.baseline_decay,
+                               c.entropy_weight, c.clip_norm or None, compiled=compiled)
+
+  @classmethod
+  def from_config(cls, config, space, compiled: bool = True) -> "NasRl":
+    return cls(config.controller, config.seed, space.token_types, compiled)
+
+  def trackables(self) -> dict[str, Any]:
+    return {"controller": self.controller, "optimizer": self.reinforce.optimizer,
+            "baseline": self.reinforce.baseline, "baseline_ready": self.reinforce.baseline_ready}
+
+  def propose(self, plan: Plan, m: int, seed: Sequence[int]) -> np.ndarray:
+    tokens, _ = self.controller.sample(plan, m, seed)
+    return tokens
+
+  def tell(self, plan: Plan, tokens: np.ndarray, rewards: Sequence[float]) -> dict[str, Any]:
+    return self.reinforce.update(plan, tokens, rewards)

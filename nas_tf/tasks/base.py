@@ -1,0 +1,73 @@
+"""What every task shares: its search space (from the registry), its settings, and the
+interface the search loop, the one-shot strategies, ``train`` and ``export`` use.
+
+A task is performance estimation for one kind of data: ``prepare`` loads the data (failing
+fast, before TensorFlow starts), ``train_child`` builds, trains and scores one architecture,
+and the ``shared_*`` hooks give one-shot strategies their per-step compute.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ml_collections
+
+from nas_tf import config as config_lib
+from nas_tf import registry
+
+
+class Task:
+  name = ""
+  metric = ""            # what "best" means in logs and best.json
+  higher_is_better = True
+  test_metric = ""
+  serving_needs_data = False  # whether export must load the data (e.g. for a vocabulary)
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.config = config
+    self.space = registry.build_space(config)
+
+  # -- data ------------------------------------------------------------------------------------
+  def prepare(self) -> None:
+    """Loads and splits the data once (bad data fails here)."""
+    raise NotImplementedError
+
+  @property
+  def prepared(self) -> bool:
+    raise NotImplementedError
+
+  @property
+  def data_summary(self) -> str:
+    raise NotImplementedError
+
+  def data_fingerprint(self) -> str:
+    """A hash of the data as the search sees it: a moved data path may resume a search only
+    when this is unchanged."""
+    raise NotImplementedError
+
+  # -- children --------------------------------------------------------------------------------
+  def depth_at(self, child_index: int) -> int | None:
+    return self.space.depth_at(child_index)
+
+  def settings(self, final: bool = False) -> ml_collections.ConfigDict:
+    """The child's training settings: ``child.*``, overridden by ``final.*`` for the final
+    training of a found architecture."""
+    return config_lib.child_settings(self.config, final)
+
+  def models(self, arch: dict[str, Any]):
+    """The Keras builders of ``arch``'s space."""
+    return registry.models_for(arch["space"])
+
+  def train_child(self, arch: dict[str, Any], seed: int,
+                  weights_path: str | None = None) -> dict[str, Any]:
+    """Builds, trains and scores one child; returns its metrics (raises on failure)."""
+    raise NotImplementedError
+
+  def serving_models(self, arch: dict[str, Any], weights: str, settings) -> dict[str, Any]:
+    """name -> (Keras model, input TensorSpec, manifest entry) for ``nas-tf export``."""
+    raise NotImplementedError
+
+  def serving_files(self) -> dict[str, str]:
+    """name -> text of files written beside the SavedModels (e.g. a vocabulary)."""
+    return {}
+
