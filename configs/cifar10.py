@@ -1,19 +1,35 @@
 """CIFAR-10 CNN search (Zoph & Le 2017, section 4.1).
 
-Presets, chosen with ``--config=configs/cifar10.py:PRESET``:
-  default  the paper's settings (GPU scale: 12,800 children of 50 epochs on 45k images)
-  cpu      64 children on 2,000 images: about 30-40 minutes on 2 CPU cores
-  smoke    8 small children on 1,000 images; a few minutes on 2 CPU cores
-Override any key with ``--config.a.b=value``.
+Presets, chosen with ``--config=configs/cifar10.py:PRESET``; override any key with
+``--config.a.b=value``.
 """
 
 import ml_collections
 
+from nas_tf import hardware
 
-def get_config(preset: str = "default") -> ml_collections.ConfigDict:
+PRESETS = {
+    "auto": "the default: gpu when GPUs are visible, else cpu",
+    "paper": "the paper: 12,800 children x 50 epochs on 45k images, m=8 (weeks on 800 GPUs)",
+    "default": "the same as paper (its earlier name)",
+    "gpu": "a day's search on the visible GPUs (unmeasured estimate): 20-epoch children",
+    "cpu": "64 children on 2,000 images, 3 epochs each",
+    "smoke": "8 small children on 1,000 images, 3 epochs each",
+}
+EXPECTED = {
+    "paper": "about 22,400 GPU-days in the paper",
+    "gpu": "about a day (an estimate: not yet measured on a GPU)",
+    "cpu": "about 30-40 minutes on 2 CPU cores (measured)",
+    "smoke": "a few minutes on 2 CPU cores (measured: about 100 s)",
+}
+
+
+def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
+  preset, gpus, about = hardware.choose_preset(preset, PRESETS, EXPECTED)
   c = ml_collections.ConfigDict()
   c.task = "cifar10"
   c.seed = 0
+  c.about = about  # what was chosen, why, and how long it should take
 
   c.data = ml_collections.ConfigDict()
   c.data.source = "tfds"         # 'tfds', 'synthetic', cifar-10-python.tar.gz or its folder
@@ -50,6 +66,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.search.max_consecutive_failures = 10
   c.search.async_updates = False  # True: update once m new results are in, others still training
   c.search.keep_weights = 5      # the best N children keep their trained weights (for export)
+  c.search.time_budget = ""      # e.g. 90s, 45m, 8h, 2d: stop cleanly at a child boundary
 
   c.child = ml_collections.ConfigDict()
   c.child.epochs = 50
@@ -110,8 +127,18 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.executor.gpus_per_child = 0.0    # ray: fractional allowed (0.5 = two children per GPU)
   c.executor.max_retries = 2     # ray: retries of a child whose worker died
 
-  if preset == "default":
+  if preset == "paper":
     pass
+  elif preset == "gpu":
+    gpus = max(gpus, 1)
+    c.executor.kind = "processes"  # one worker per child slot, each pinned to its GPU
+    c.executor.children_per_gpu = 2  # small children leave a GPU idle between steps
+    c.executor.recycle_every = 50
+    c.search.num_children = 800 * gpus
+    c.search.depth_every = 200 * gpus
+    c.child.epochs = 20
+    c.child.timeout_s = 3600.0
+    c.final.epochs = 300
   elif preset == "cpu":
     c.data.max_train_examples = 2_000
     c.data.max_val_examples = 500
@@ -151,6 +178,4 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.enas.controller_steps = 10
     c.enas.controller_batch = 2
     c.enas.derive_samples = 8
-  else:
-    raise ValueError(f"unknown preset {preset!r} (default, cpu, smoke)")
   return c

@@ -5,6 +5,7 @@
     nas-tf train --workdir=runs/c10 [--child=ID]      final training of the best (or ID) child
     nas-tf export --workdir=runs/c10 --out=DIR [--child=ID]   TensorFlow SavedModels
     nas-tf show --workdir=runs/c10 [--child=ID]       PNG + SVG picture of the architecture
+    nas-tf --help | nas-tf COMMAND --help | nas-tf --version
 
 Without ``--config``, ``search`` uses the task's default config ``configs/<task>.py`` and the
 other commands the config stored in the work directory. Rerunning the same ``search`` or
@@ -17,20 +18,21 @@ import os
 import shlex
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter quiet
+from absl import app, flags
+from ml_collections import config_flags
 
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
+from nas_tf import __version__, quiet, usage
 
 USAGE = ("usage: nas-tf search TASK [--workdir=DIR] [--config=FILE[:PRESET]] "
-         "[--config.KEY=VALUE] | nas-tf train|export|show --workdir=DIR [--child=ID] [--out=DIR]")
-COMMANDS = ("search", "train", "export", "show")
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+         "[--config.KEY=VALUE] | nas-tf train|export|show --workdir=DIR [--child=ID] [--out=DIR]"
+         " (nas-tf --help)")
+COMMANDS = tuple(usage.COMMANDS)
+CONFIG_DIR = usage.CONFIG_DIR
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Work directory (default runs/<task>); rerun to resume.")
 flags.DEFINE_bool("overwrite", False, "Delete the work directory's contents and start afresh.")
-flags.DEFINE_bool("verbose", False, "Show tracebacks on errors.")
+flags.DEFINE_bool("verbose", False, "Show TensorFlow's start-up lines and tracebacks.")
 flags.DEFINE_string("child", None, "train/export/show: a child index or architecture id "
                     "(default: the best child).")
 flags.DEFINE_string("out", None, "export: the output folder; show: the picture folder "
@@ -98,13 +100,17 @@ def search(task_name: str, workdir: str | None) -> int:
   from nas_tf.errors import DataError, SearchError
   from nas_tf.tasks import TASKS
   if task_name not in TASKS:
-    raise UsageError(f"unknown task {task_name!r} (known: {', '.join(TASKS)})")
+    raise UsageError(f"unknown task {task_name!r} (known: {', '.join(TASKS)})"
+                     f"{usage.suggest(task_name, TASKS)}")
   config = FLAGS.config
   if config is None:
     raise UsageError(f"no config for task {task_name!r}; pass --config=FILE[:PRESET]")
   if config.get("task", task_name) != task_name:
     raise UsageError(f"the config is for task {config.task!r}, not {task_name!r}")
   workdir = workdir or os.path.join("runs", task_name)
+  if "about" in config:
+    print(f"preset {config.about.preset} ({config.about.reason}); expected duration: "
+          f"{config.about.expected}", flush=True)
   try:
     config_lib.validate(config)  # before TensorFlow is even imported
     task = registry.task_class(task_name)(config)
@@ -118,7 +124,7 @@ def search(task_name: str, workdir: str | None) -> int:
   except Exception as e:
     _report(e, bad_input=(config_lib.ConfigError, DataError, wd.DirectoryInUse),
             stopped=(SearchError,), prefix="search stopped: ")
-  return 0 if result.best is not None else 1
+  return 0 if result.best is not None or result.stopped else 1
 
 
 def _stored_config(workdir: str):
@@ -189,12 +195,15 @@ def show(workdir: str, row, task) -> int:
 def main(argv: list[str]) -> int:
   from absl import logging
   logging.set_verbosity(logging.WARNING)  # TF's INFO lines would drown the progress lines
+  if not FLAGS.verbose:
+    quiet.quiet_python_loggers()
   pos = _positional(argv)
   try:
     if not pos:
       raise UsageError("missing command")
     if pos[0] not in COMMANDS:
-      raise UsageError(f"unknown command {pos[0]!r} (known: {', '.join(COMMANDS)})")
+      raise UsageError(f"unknown command {pos[0]!r} (known: {', '.join(COMMANDS)})"
+                       f"{usage.suggest(pos[0], COMMANDS)}")
     if pos[0] != "search":
       if len(pos) != 1:
         raise UsageError(f"'{pos[0]}' takes no positional arguments, got {pos[1:]}")
@@ -206,8 +215,25 @@ def main(argv: list[str]) -> int:
     _fail(f"{e}; {USAGE}")
 
 
+def _help_or_version(argv: list[str]) -> str | None:
+  """What ``--help`` / ``help`` / ``--version`` print (absl's own help lists only flags)."""
+  args = argv[1:]
+  if "--version" in args:
+    return f"nas-tf {__version__}"
+  if not any(a in ("--help", "-h", "--helpfull", "-?", "help") for a in args):
+    return None
+  commands = [a for a in args if a in COMMANDS]
+  return usage.command_help(commands[0]) if commands else usage.main_help()
+
+
 def run() -> None:
   """Console-script entry point."""
+  if "--verbose" not in sys.argv:
+    quiet.install()  # before anything loads TensorFlow
+  text = _help_or_version(sys.argv)
+  if text is not None:
+    print(text)
+    sys.exit(0)
   app.run(main, argv=_with_default_config(sys.argv), flags_parser=_parse_flags)
 
 

@@ -10,9 +10,10 @@ import ml_collections
 from nas_tf import registry
 
 # Keys that say where and how a search runs, not what it is: a resumed search may change them
-# (a laptop search continues on a Ray cluster; a larger num_children extends it). The data
-# path may change only to a copy of the same data (checked by the data's fingerprint).
-RUN_KEYS = ("executor", "search.num_children", "data.source")
+# (a laptop search continues on a Ray cluster; a larger num_children or time budget extends
+# it; ``about`` only describes the preset). The data path may change only to a copy of the
+# same data (checked by the data's fingerprint).
+RUN_KEYS = ("executor", "search.num_children", "search.time_budget", "data.source", "about")
 
 
 class ConfigError(ValueError):
@@ -119,6 +120,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if any(not 0 < r < config.enas.num_layers for r in config.enas.reduce_at):
       raise ConfigError(f"enas.reduce_at must be layers in 1..{config.enas.num_layers - 1}, got "
                         f"{list(config.enas.reduce_at)}")
+  parse_duration(config.search.get("time_budget", ""))
   if not str(config.data.source):
     raise ConfigError("data.source must be set ('synthetic' or a path)")
 
@@ -131,6 +133,25 @@ def child_settings(config: ml_collections.ConfigDict,
   if final:
     c.update(config.get("final", {}).to_dict() if "final" in config else {})
   return ml_collections.ConfigDict(c)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text) -> float | None:
+  """``"90s"``, ``"45m"``, ``"1.5h"``, ``"2d"`` or plain seconds -> seconds; "" or 0 -> None."""
+  text = str(text).strip().lower()
+  if not text or text in ("0", "none"):
+    return None
+  number, unit = (text[:-1], text[-1]) if text[-1] in _UNITS else (text, "s")
+  try:
+    seconds = float(number) * _UNITS[unit]
+  except ValueError:
+    seconds = float("nan")
+  if not seconds > 0 or seconds == float("inf"):
+    raise ConfigError(f"search.time_budget must be a duration like 90s, 45m, 8h or 2d, "
+                      f"got {text!r}")
+  return seconds
 
 
 def is_run_key(key: str, run_keys=RUN_KEYS) -> bool:

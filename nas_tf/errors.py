@@ -6,3 +6,8 @@ from nas_tf.data import DataError  # noqa: F401  (re-exported)
 
 class SearchError(RuntimeError):
   """The search cannot go on (too many failing children, a non-finite controller update)."""
+
+
+class BudgetSpent(Exception):
+  """``search.time_budget`` is spent: the search stops at a child (or epoch) boundary with its
+  checkpoint intact; rerunning with a larger budget continues it."""

@@ -18,14 +18,14 @@ PACKAGE = os.path.join(ROOT, "nas_tf")
 # A module may import its own unit and any lower level, never upward or sideways.
 LEVELS = [
     ({"nas_tf", "nas_tf.config", "nas_tf.errors", "nas_tf.workdir", "nas_tf.seeds",
-      "nas_tf.registry", "nas_tf.data"}, 0),
+      "nas_tf.registry", "nas_tf.data", "nas_tf.hardware", "nas_tf.quiet"}, 0),
     ({"nas_tf.spaces"}, 1),
     ({"nas_tf.models"}, 2), ({"nas_tf.diagrams"}, 2),
     ({"nas_tf.strategies"}, 3), ({"nas_tf.tasks"}, 3),
     ({"nas_tf.search"}, 4),
     ({"nas_tf.final"}, 5),
     ({"nas_tf.export"}, 6),
-    ({"nas_tf.cli"}, 7),
+    ({"nas_tf.cli", "nas_tf.usage"}, 7),
     ({"nas_tf.__main__"}, 8),
 ]
 

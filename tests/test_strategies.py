@@ -108,3 +108,17 @@ def test_enas_smoke_search_writes_the_work_directory_and_resumes(tmp_path):
   task.prepare()
   metrics = task.train_child(best["arch"], seed=0)
   assert metrics["params"] == best["params"] and 0 <= metrics["val_accuracy"] <= 1
+
+
+def test_enas_honours_the_time_budget_at_epoch_boundaries(tmp_path):
+  workdir = str(tmp_path)
+  config = enas_config(**{"search.time_budget": "0.5s"})
+  result = OneShotSearch(config, workdir, Cifar10Task(config), log=lambda _: None).run()
+  assert result.stopped.startswith("time budget spent") and result.best is None
+  assert wd.read_json(os.path.join(workdir, "checkpoints", "latest.json"))["state"]["epoch"] == 1
+  assert not os.path.exists(os.path.join(workdir, "children.jsonl"))
+  config = enas_config(**{"search.time_budget": "1h"})
+  lines = []
+  result = OneShotSearch(config, workdir, Cifar10Task(config), log=lines.append).run()
+  assert any("resuming ENAS at epoch 1/2" in line for line in lines)
+  assert not result.stopped and result.children == 3

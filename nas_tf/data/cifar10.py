@@ -87,17 +87,63 @@ def _load_folder(path: str) -> Cifar10Arrays:
   return _assemble(read)
 
 
-def _load_tfds() -> Cifar10Arrays:
-  import tensorflow_datasets as tfds  # imported lazily: slow, and unused offline
+# Where tensorflow-datasets downloads CIFAR-10 from (its cifar10 builder's URL).
+TFDS_DOWNLOAD = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+_LOCAL_HINT = ("pass --config.data.source=/path/to/cifar-10-python.tar.gz (or its extracted "
+               f"{_FOLDER} folder)")
+
+
+def _reachable(url: str, timeout: float = 5.0) -> str | None:
+  """None when ``url``'s host accepts a connection, else why not (a few seconds at most,
+  instead of tfds' ten retries with backoff)."""
+  import socket
+  from urllib.parse import urlparse
+  parsed = urlparse(url)
   try:
-    train, test = tfds.load("cifar10", split=["train", "test"], as_supervised=True,
-                            batch_size=-1)
+    socket.create_connection((parsed.hostname, parsed.port or 443), timeout=timeout).close()
+    return None
+  except OSError as e:
+    return str(e.strerror or e) or type(e).__name__
+
+
+def _load_tfds(name: str = "cifar10") -> Cifar10Arrays:
+  try:
+    import tensorflow_datasets as tfds  # imported lazily: slow, and unused offline
+  except ImportError as e:
+    raise DataError(f"tfds: tensorflow-datasets cannot be imported (missing module "
+                    f"{e.name!r}; reinstall: pip install -r requirements.txt); or "
+                    f"{_LOCAL_HINT}") from None
+
+  def load(download: bool):
+    splits = tfds.load(name, split=["train", "test"], as_supervised=True, download=download)
+    arrays = []
+    for split in splits:  # whole splits as arrays, in tfds' order
+      images, labels = zip(*((x, y) for x, y in tfds.as_numpy(split.batch(10_000))))
+      arrays += [np.concatenate(images).astype(np.uint8),
+                 np.concatenate(labels).astype(np.int32)]
+    return Cifar10Arrays(*arrays)
+
+  try:
+    try:
+      return load(download=False)  # from the TFDS data directory, without the network
+    except AssertionError:  # tfds: "could not find data in <data_dir>"
+      why = _reachable(TFDS_DOWNLOAD)
+      if why is not None:
+        host = TFDS_DOWNLOAD.split("/")[2]
+        raise DataError(f"tfds: {name} is not in the TFDS data directory and its download "
+                        f"host {host} cannot be reached ({why}); {_LOCAL_HINT}") from None
+      tfds.disable_progress_bar()
+      return load(download=True)
+  except ModuleNotFoundError as e:
+    raise DataError(f"tfds: tensorflow-datasets cannot load {name}: missing module "
+                    f"{e.name!r} (reinstall: pip install -r requirements.txt); or "
+                    f"{_LOCAL_HINT}") from None
+  except DataError:
+    raise
   except Exception as e:
-    raise DataError(f"tfds: cannot load cifar10 ({type(e).__name__}: {e}); offline, pass "
-                    "--config.data.source=/path/to/cifar-10-python.tar.gz") from None
-  (xtr, ytr), (xte, yte) = tfds.as_numpy(train), tfds.as_numpy(test)
-  return Cifar10Arrays(xtr.astype(np.uint8), ytr.astype(np.int32), xte.astype(np.uint8),
-                       yte.astype(np.int32))
+    raise DataError(f"tfds: cannot load {name} ({type(e).__name__}: "
+                    f"{str(e).strip().splitlines()[0] if str(e).strip() else ''}); "
+                    f"{_LOCAL_HINT}") from None
 
 
 def synthetic(num_train: int = 1000, num_test: int = 200, seed: int = 0) -> Cifar10Arrays:

@@ -32,7 +32,8 @@ def run_async(search, state: dict[str, Any]) -> None:
   in_flight: dict[Any, tuple[dict[str, Any], float]] = {}
   taken = {i for i, *_ in queue} | set(finished)
   while True:
-    while len(in_flight) < capacity and (queue or next_index < s.num_children):
+    while (len(in_flight) < capacity and (queue or next_index < s.num_children)
+           and not search.budget.spent()):
       if queue:
         job = queue.pop(0)
       else:
@@ -50,6 +51,8 @@ def run_async(search, state: dict[str, Any]) -> None:
         row = search._finish_child(future, *in_flight.pop(future), controller_step=state["step"])
         search._count_failure(state, row)
         pending.append(row)
+    if not in_flight and search.budget.spent():
+      search.budget.check()  # unused results are used by the first update after resuming
     last = not in_flight and not queue and next_index >= s.num_children
     for depth in sorted({r["depth"] for r in pending}, key=lambda d: (d is None, d)):
       group = sorted((r for r in pending if r["depth"] == depth), key=lambda r: r["index"])

@@ -23,6 +23,7 @@ class SearchResult:
   failed: int
   wall_seconds: float
   child_seconds: float  # time inside child build + train + eval
+  stopped: str = ""  # why the search stopped before its end (the time budget), if it did
 
 
 def format_seconds(seconds: float) -> str:
@@ -56,6 +57,7 @@ class Journal:
     self.children_path = os.path.join(workdir, "children.jsonl")
     self.best_path = os.path.join(workdir, "best.json")
     self.parallel = 1  # children trained at once (for the time-left estimate)
+    self.budget = None  # a search.budget.Budget: its progress ends each child's line
     self.finished: dict[int, dict[str, Any]] = {}
     self.best = None
     self.writer = None
@@ -137,8 +139,9 @@ class Journal:
     result = (f"{metric} {value:.4f} reward {row['reward']:.4f}" if row["status"] == "ok"
               else f"FAILED ({row['error']})")
     best_text = f"{best[metric]:.4f}" if best else "-"
+    budget = f" | {self.budget.progress()}" if self.budget and self.budget.limit else ""
     self.log(f"[child {index + 1}/{self.total_children}] {result} | best {best_text} | "
-             f"{row['seconds']:.1f}s | left ~{eta}")
+             f"{row['seconds']:.1f}s | left ~{eta}{budget}")
     with self.writer.as_default(step=index):
       tf.summary.scalar("child/reward", row["reward"])
       tf.summary.scalar("child/seconds", row["seconds"])

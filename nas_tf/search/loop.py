@@ -23,7 +23,8 @@ import tensorflow as tf
 
 from nas_tf import registry, seeds
 from nas_tf import workdir as wd
-from nas_tf.errors import SearchError
+from nas_tf.errors import BudgetSpent, SearchError
+from nas_tf.search.budget import Budget
 from nas_tf.search.journal import Journal, SearchResult
 from nas_tf.strategies.nas_rl import controller_compiled
 from nas_tf.tasks.executors import make_executor
@@ -47,6 +48,7 @@ class Search:
     self.store = wd.CheckpointStore(os.path.join(workdir, "checkpoints"))
     s = config.search
     self.journal = Journal(workdir, task, s.num_children, s.keep_weights, log, after_child)
+    self.budget = self.journal.budget = Budget(workdir, s.get("time_budget", ""))
     latest = self.store.latest()
     # Decided once per search: a resumed or extended search keeps the first run's choice.
     saved = (latest or {}).get("state", {}).get("compiled")
@@ -102,6 +104,7 @@ class Search:
     if controller_step is not None:  # asynchronous updates: how old its controller was
       row["staleness"] = controller_step - row["step"]
     self.journal.record(row)
+    self.budget.save()
     return row
 
   def _count_failure(self, state: dict[str, Any], row: dict[str, Any]) -> None:
@@ -115,12 +118,16 @@ class Search:
     """Trains (index, step, depth, arch) jobs, up to the executor's capacity at once."""
     queue, in_flight = list(jobs), {}
     while queue or in_flight:
-      while queue and len(in_flight) < self.executor.capacity:
+      while queue and len(in_flight) < self.executor.capacity and not self.budget.spent():
         future, info = self._start_child(*queue.pop(0))
         in_flight[future] = info
+      if not in_flight:
+        break
       done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
       for future in sorted(done, key=lambda f: in_flight[f][0]["index"]):
         self._finish_child(future, *in_flight.pop(future))
+    if queue:
+      self.budget.check()  # children left untrained: only a spent budget stops them
 
   def _update(self, state: dict[str, Any], plan, tokens, rewards, depth) -> None:
     stats = self.strategy.tell(plan, tokens, rewards)
@@ -156,17 +163,31 @@ class Search:
     if not self.task.prepared:
       self.task.prepare()
     mode = "asynchronous" if s.get("async_updates") else "synchronous"
+    budget = f", time budget {self.budget.progress()}" if self.budget.limit else ""
     self.log(f"search {self.task.name} ({s.strategy}, {mode}): {s.num_children} children, "
-             f"m={s.batch_size}, {self.executor.capacity} at once, {self.task.data_summary}, "
-             f"work directory {self.workdir}")
+             f"m={s.batch_size}, {self.executor.capacity} at once, {self.task.data_summary}"
+             f"{budget}, work directory {self.workdir}")
     self.journal.open()
-    if s.get("async_updates"):
-      from nas_tf.search.asynchronous import run_async
-      run_async(self, state)
-    else:
-      self._run_sync(state)
+    stopped = ""
+    try:
+      if s.get("async_updates"):
+        from nas_tf.search.asynchronous import run_async
+        run_async(self, state)
+      else:
+        self._run_sync(state)
+    except BudgetSpent as e:
+      stopped = str(e)
+    self.budget.save()
     rows, failed = self.journal.close(rows_limit=s.num_children)
     best, metric = self.journal.best, self.task.metric
+    if stopped:
+      found = (f"best {metric} {best[metric]:.4f} (child {best['index']}, id {best['id']})"
+               if best else "no child finished ok yet")
+      self.log(f"stopped: {stopped} after {len(rows)} of {s.num_children} children; {found}. "
+               "Rerun the same command with a larger --config.search.time_budget to "
+               "continue where it stopped")
+      return SearchResult(best, len(rows), failed, time.perf_counter() - started,
+                          self.journal.child_seconds, stopped=stopped)
     if best is not None:
       self.log(f"done: {len(rows)} children ({failed} failed); best {metric} "
                f"{best[metric]:.4f} (child {best['index']}, id {best['id']}); "

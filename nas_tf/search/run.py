@@ -19,6 +19,8 @@ import ml_collections
 
 from nas_tf import registry
 from nas_tf import workdir as wd
+from nas_tf.errors import BudgetSpent
+from nas_tf.search.budget import Budget
 from nas_tf.search.journal import Journal, SearchResult
 
 
@@ -30,11 +32,16 @@ class OneShotContext:
   store: wd.CheckpointStore
   journal: Journal
   log: Callable[[str], None]
+  budget: Budget
   after_epoch: Callable[[int], None] | None = None  # test hook
 
   def epoch_done(self, epoch: int) -> None:
+    """Call after each epoch's checkpoint: raises ``BudgetSpent`` once the time budget is
+    spent."""
+    self.budget.save()
     if self.after_epoch:
       self.after_epoch(epoch)
+    self.budget.check()
 
 
 class OneShotSearch:
@@ -53,7 +60,9 @@ class OneShotSearch:
                            log, after_child)
     self.ctx = OneShotContext(config, workdir, task,
                               wd.CheckpointStore(os.path.join(workdir, "checkpoints")),
-                              self.journal, log, after_epoch)
+                              self.journal, log,
+                              Budget(workdir, config.search.get("time_budget", "")),
+                              after_epoch)
 
   def run(self) -> SearchResult:
     with wd.WorkdirLock(self.workdir):
@@ -62,7 +71,14 @@ class OneShotSearch:
   def _run(self) -> SearchResult:
     started = time.perf_counter()
     self.journal.open()
-    self.strategy.run(self.ctx)
+    try:
+      self.ctx.budget.check()
+      self.strategy.run(self.ctx)
+    except BudgetSpent as e:
+      self.journal.close()
+      self.log(f"stopped: {e}, before deriving architectures. Rerun the same command with a "
+               "larger --config.search.time_budget to continue where it stopped")
+      return SearchResult(None, 0, 0, time.perf_counter() - started, 0.0, stopped=str(e))
     for index, arch in enumerate(self.strategy.derive(self.ctx)):
       if index in self.journal.finished:
         continue

@@ -55,7 +55,8 @@ class OneShot(abc.ABC):
   @abc.abstractmethod
   def run(self, ctx) -> None:
     """The strategy's own search loop (``ctx``: ``nas_tf.search.run.OneShotContext``):
-    resumable from ``ctx.store``, stopping early when ``ctx.should_stop()``."""
+    resumable from ``ctx.store``, calling ``ctx.epoch_done(epoch)`` after each checkpoint
+    (which stops the search once its time budget is spent)."""
 
   @abc.abstractmethod
   def derive(self, ctx) -> list[dict[str, Any]]:

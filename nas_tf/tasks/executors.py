@@ -26,12 +26,12 @@ import gc
 import json
 import multiprocessing
 import os
-import shutil
 import socket
-import subprocess
 from typing import Any
 
 import ml_collections
+
+from nas_tf.hardware import visible_gpus
 
 _WORKER_TASKS: dict[str, Any] = {}  # config json -> task object, inside a worker process
 
@@ -142,21 +142,6 @@ class _Slot:
     if self.pool is not None:
       self.pool.shutdown(wait=False, cancel_futures=True)
       self.pool = None
-
-
-def visible_gpus() -> list[str]:
-  """GPU ids from CUDA_VISIBLE_DEVICES, else from ``nvidia-smi -L``; none on a CPU machine
-  (found without importing TensorFlow, which would claim the GPUs in this process)."""
-  visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-  if visible is not None:
-    return [g for g in visible.split(",") if g.strip() and g.strip() != "-1"]
-  if not shutil.which("nvidia-smi"):
-    return []
-  try:
-    out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
-  except (OSError, subprocess.SubprocessError):
-    return []
-  return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
 
 
 def worker_environments(workers: int, gpus: list[str], children_per_gpu: int,

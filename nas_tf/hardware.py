@@ -1,0 +1,50 @@
+"""What this machine offers, found without importing TensorFlow (which would claim the GPUs
+in this process): visible GPUs, and the preset that fits them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+
+def visible_gpus() -> list[str]:
+  """GPU ids from CUDA_VISIBLE_DEVICES, else from ``nvidia-smi -L``; none on a CPU machine."""
+  visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+  if visible is not None:
+    return [g for g in visible.split(",") if g.strip() and g.strip() != "-1"]
+  if not shutil.which("nvidia-smi"):
+    return []
+  try:
+    out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
+  except (OSError, subprocess.SubprocessError):
+    return []
+  return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
+
+
+def auto_preset() -> tuple[str, str, int]:
+  """(preset, why, GPU count): ``gpu`` when GPUs are visible, else ``cpu``."""
+  gpus = visible_gpus()
+  if gpus:
+    return "gpu", f"{len(gpus)} GPU(s) visible", len(gpus)
+  return "cpu", f"no GPU visible, {os.cpu_count() or 1} CPU cores", 0
+
+
+def choose_preset(preset: str, presets: dict[str, str], expected: dict[str, str]):
+  """A config file's preset: ``auto`` resolved for this machine (its ``gpu`` preset, or
+  ``paper`` where the file has none), ``default`` read as ``paper``. Returns (preset, GPU
+  count, the ``about`` block: what was chosen, why, and the expected duration)."""
+  import ml_collections
+  if preset not in presets:
+    raise ValueError(f"unknown preset {preset!r} ({', '.join(presets)})")
+  reason = f"asked for {preset}"
+  gpus = len(visible_gpus()) if preset == "gpu" else 0
+  if preset == "auto":
+    preset, reason, gpus = auto_preset()
+    if preset not in presets:
+      preset = "paper"
+  preset = "paper" if preset == "default" else preset
+  # Run keys: shown in the search's first log line, never compared on resume.
+  about = ml_collections.ConfigDict({"preset": preset, "reason": reason,
+                                     "expected": expected[preset]})
+  return preset, gpus, about
