@@ -50,20 +50,38 @@ def _fail(message: str, code: int = 2):
   sys.exit(code)
 
 
-def _interrupted(saved: str) -> int:
+class Terminated(KeyboardInterrupt):
+  """SIGTERM (docker stop, cluster schedulers), handled like Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+  raise Terminated()
+
+
+def _interrupted(saved: str, error: KeyboardInterrupt):
   command = " ".join(shlex.quote(a) for a in sys.argv)
-  print(f"\ninterrupted; {saved}. Resume with:\n  {command}", file=sys.stderr)
-  return 130
+  what = "terminated (SIGTERM)" if isinstance(error, Terminated) else "interrupted"
+  print(f"\n{what}; {saved}. Resume with:\n  {command}", file=sys.stderr)
+  sys.stdout.flush()
+  sys.stderr.flush()
+  # Everything is on disk (atomic writes, fsynced); exit now rather than risk an interpreter
+  # shutdown that waits on TensorFlow threads interrupted mid-call.
+  os._exit(143 if isinstance(error, Terminated) else 130)
 
 
-def _report(error: Exception, bad_input: tuple, stopped: tuple, prefix: str = "") -> None:
-  """One stderr line: exit 2 for bad input, 1 for work that stopped; else the traceback."""
+def _report(error: Exception, bad_input: tuple, stopped: tuple, prefix: str = "",
+            resume: str = "") -> None:
+  """One stderr line: exit 2 for bad input, 1 for work that stopped (a full disk too);
+  else the traceback."""
+  import errno
   if FLAGS.verbose:
     raise error
   if isinstance(error, bad_input):
     _fail(str(error))
-  if isinstance(error, stopped):
-    _fail(f"{prefix}{error}", code=1)
+  full = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+  if isinstance(error, stopped) or full:
+    text = f"disk full ({error.filename or error.strerror})" if full else str(error)
+    _fail(f"{prefix}{text}" + (f"; {resume}" if resume else ""), code=1)
   raise error
 
 
@@ -83,21 +101,44 @@ def _with_default_config(argv: list[str]) -> list[str]:
   return argv
 
 
+def _clean_message(error: BaseException) -> str:
+  """One clean line: ml_collections wraps a KeyError (whose str() is the repr of its
+  message, escaped quotes and newlines included) in an AttributeError."""
+  while len(error.args) == 1 and isinstance(error.args[0], BaseException):
+    error = error.args[0]
+  text = error.args[0] if len(error.args) == 1 and isinstance(error.args[0], str) else str(error)
+  text = " ".join(text.split())
+  if isinstance(error, KeyError) and text.startswith("'"):
+    name, _, rest = text[1:].partition("'")
+    text = f"unknown key {name!r}{rest}".replace(" Did you mean", "; did you mean")
+  return text
+
+
+def _check_config_path(argv: list[str]) -> None:
+  """A ``--config`` file that does not exist: one line now, not a traceback on first use."""
+  for arg in argv:
+    if arg.startswith("--config="):
+      path = os.path.expanduser(arg.split("=", 1)[1].split(":", 1)[0])
+      if not os.path.isfile(path):
+        _fail(f"--config: {path}: no such file")
+
+
 def _parse_flags(argv: list[str]) -> list[str]:
+  _check_config_path(argv)
   try:
     return FLAGS(argv)
   except flags.Error as e:
     message = str(e).strip().splitlines()
     _fail(message[-1] if message else "bad flags")
   except Exception as e:  # a config file that fails to load, an unknown preset, ...
-    _fail(f"config: {type(e).__name__}: {e}")
+    _fail(f"config: {_clean_message(e)}")
 
 
 def search(task_name: str, workdir: str | None) -> int:
   from nas_tf import config as config_lib
   from nas_tf import registry
   from nas_tf import workdir as wd
-  from nas_tf.errors import DataError, SearchError
+  from nas_tf.errors import DataError, InfrastructureError, SearchError
   from nas_tf.tasks import TASKS
   if task_name not in TASKS:
     raise UsageError(f"unknown task {task_name!r} (known: {', '.join(TASKS)})"
@@ -119,11 +160,12 @@ def search(task_name: str, workdir: str | None) -> int:
       wd.claim_search(workdir, config, task, FLAGS.overwrite)
       from nas_tf.search.run import make_search  # TensorFlow starts here
       result = make_search(config, workdir, task).run()
-  except KeyboardInterrupt:
-    return _interrupted(f"finished children are saved in {workdir}")
+  except KeyboardInterrupt as e:
+    return _interrupted(f"finished children are saved in {workdir}", e)
   except Exception as e:
-    _report(e, bad_input=(config_lib.ConfigError, DataError, wd.DirectoryInUse),
-            stopped=(SearchError,), prefix="search stopped: ")
+    _report(e, bad_input=(config_lib.ConfigError, DataError, wd.WorkdirError),
+            stopped=(SearchError, InfrastructureError), prefix="search stopped: ",
+            resume="finished children and the last checkpoint are kept; rerun to resume")
   return 0 if result.best is not None or result.stopped else 1
 
 
@@ -149,8 +191,8 @@ def after_search(command: str, workdir: str | None) -> int:
     raise UsageError(f"'{command}' needs --workdir (a search's work directory)")
   if command == "export" and not FLAGS.out:
     raise UsageError("'export' needs --out=DIR (where the SavedModels go)")
-  config = _stored_config(workdir)
   try:
+    config = _stored_config(workdir)
     config_lib.validate(config)
     from nas_tf import registry
     task = registry.task_class(config.task)(config)
@@ -167,13 +209,14 @@ def after_search(command: str, workdir: str | None) -> int:
     models = ", ".join(os.path.join(FLAGS.out, name) for name in manifest["models"])
     print(f"exported child {manifest['child']} ({manifest['weights']} weights): {models}")
     return 0
-  except KeyboardInterrupt:
-    return _interrupted("finished epochs are saved")
+  except KeyboardInterrupt as e:
+    return _interrupted("finished epochs are saved", e)
   except Exception as e:
     from nas_tf.tasks.training import ChildFailure
     from nas_tf.export import ExportError
-    _report(e, bad_input=(config_lib.ConfigError, DataError, wd.ChildNotFound,
-                          wd.DirectoryInUse), stopped=(SearchError, ExportError, ChildFailure))
+    from nas_tf.errors import InfrastructureError
+    _report(e, bad_input=(config_lib.ConfigError, DataError, wd.WorkdirError),
+            stopped=(SearchError, ExportError, ChildFailure, InfrastructureError))
 
 
 def show(workdir: str, row, task) -> int:
@@ -199,6 +242,8 @@ def main(argv: list[str]) -> int:
     quiet.quiet_python_loggers()
   pos = _positional(argv)
   try:
+    if FLAGS.workdir and os.path.exists(FLAGS.workdir) and not os.path.isdir(FLAGS.workdir):
+      raise UsageError(f"--workdir={FLAGS.workdir} is a file, not a directory")
     if not pos:
       raise UsageError("missing command")
     if pos[0] not in COMMANDS:
@@ -230,6 +275,8 @@ def run() -> None:
   """Console-script entry point."""
   if "--verbose" not in sys.argv:
     quiet.install()  # before anything loads TensorFlow
+  import signal
+  signal.signal(signal.SIGTERM, _on_sigterm)
   text = _help_or_version(sys.argv)
   if text is not None:
     print(text)

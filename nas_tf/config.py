@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import ml_collections
@@ -34,8 +35,52 @@ def _positive(config, *keys):
       raise ConfigError(f"{key} must be > 0, got {value}")
 
 
+def _numbers(node, prefix=""):
+  """(dotted key, value) of every number in a nested config, lists and tuples included."""
+  items = node.items() if hasattr(node, "items") else []
+  for key, value in items:
+    if hasattr(value, "items"):
+      yield from _numbers(value, f"{prefix}{key}.")
+    elif isinstance(value, (list, tuple)):
+      yield from ((f"{prefix}{key}", v) for v in value
+                  if isinstance(v, (int, float)) and not isinstance(v, bool))
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+      yield f"{prefix}{key}", value
+
+
+# Keys that must be >= 0 (0 often means "off" or "no limit"), and keys in [0, 1).
+_NON_NEGATIVE = ("child.timeout_s", "final.timeout_s", "child.weight_decay", "child.clip_norm",
+                 "controller.entropy_weight", "controller.clip_norm", "enas.weight_decay",
+                 "enas.clip_norm", "enas.entropy_weight", "final.weight_decay")
+_FRACTIONS = ("child.momentum", "final.momentum", "enas.baseline_decay")
+
+
+def _get(config, key):
+  node = config
+  for part in key.split("."):
+    if part not in node:
+      return None
+    node = node[part]
+  return node
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError naming the first bad key."""
+  for key, value in _numbers(config):
+    if not math.isfinite(value):
+      raise ConfigError(f"{key} must be a finite number, got {value}")
+  for key in _NON_NEGATIVE:
+    value = _get(config, key)
+    if value is not None and value < 0:
+      raise ConfigError(f"{key} must be >= 0 (0 = off), got {value}")
+  for key in _FRACTIONS:
+    value = _get(config, key)
+    if value is not None and not 0.0 <= value < 1.0:
+      raise ConfigError(f"{key} must be in [0, 1), got {value}")
+  for key in ("reward.exponent", "reward.constant", "controller.init_range"):
+    value = _get(config, key)
+    if value is not None and not value > 0:
+      raise ConfigError(f"{key} must be > 0, got {value}")
   if config.executor.get("recycle_every", 0) < 0:
     raise ConfigError(f"executor.recycle_every must be >= 0 (0 = in this process), got "
                       f"{config.executor.recycle_every}")

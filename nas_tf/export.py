@@ -64,8 +64,13 @@ def export(workdir: str, out: str, task, child: str | None = None) -> dict[str, 
   settings.width = width
   manifest = {"task": task.name, "child": row["index"], "id": row["id"], "weights": source,
               task.metric: row[task.metric], "signature": "serving_default", "models": {}}
-  for name, (model, input_spec, description) in task.serving_models(arch, weights,
-                                                                    settings).items():
+  try:
+    models = task.serving_models(arch, weights, settings)
+  except (OSError, ValueError) as e:  # h5py: truncated, empty or foreign file
+    raise wd.WorkdirError(f"{weights}: damaged weights file ({type(e).__name__}: "
+                          f"{str(e).strip().splitlines()[0][:200]}); retrain it: nas-tf train "
+                          f"--workdir={workdir} --child={row['index']}") from None
+  for name, (model, input_spec, description) in models.items():
     save(model, os.path.join(out, name), input_spec)
     manifest["models"][name] = description
   for name, text in task.serving_files().items():

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from nas_tf import config as config_lib
 from nas_tf import workdir as wd
+from nas_tf.checkpoints import CheckpointStore
 from nas_tf.tasks import training
 
 
@@ -29,7 +30,7 @@ class _EpochCheckpoint(keras.callbacks.Callback):
   """Saves model + optimizer (so the learning-rate schedule and momentum resume too) and the
   validation curve after every epoch, and prints a progress line."""
 
-  def __init__(self, store: wd.CheckpointStore, checkpoint: tf.train.Checkpoint,
+  def __init__(self, store: CheckpointStore, checkpoint: tf.train.Checkpoint,
                state: dict[str, Any], task, epochs: int, log: Callable[[str], None],
                after_epoch: Callable[[int], None] | None):
     super().__init__()
@@ -82,7 +83,7 @@ def _train_final(config, workdir, task, child, overwrite, log, after_epoch) -> d
     task.compile_model(model, c)
     model.optimizer.build(model.trainable_variables)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
-    store = wd.CheckpointStore(os.path.join(out, "checkpoints"))
+    store = CheckpointStore(os.path.join(out, "checkpoints"))
     state = store.restore(checkpoint) or {"epoch": 0, "curve": [], "seconds": 0.0}
     if state["epoch"]:
       log(f"resuming the final training of child {row['index']} at epoch {state['epoch']}/"
@@ -91,7 +92,7 @@ def _train_final(config, workdir, task, child, overwrite, log, after_epoch) -> d
       log(f"final training of child {row['index']} (id {row['id']}, search {task.metric} "
           f"{row[task.metric]:.4f}): {c.epochs} epochs, {model.count_params():,} parameters")
     if state["epoch"] < c.epochs:
-      train, val = task.build_inputs(config.seed, c)
+      train, val = task.build_inputs(config.seed, c, first_epoch=state["epoch"])
       callbacks = [_EpochCheckpoint(store, checkpoint, state, task, c.epochs, log, after_epoch),
                    keras.callbacks.TensorBoard(os.path.join(out, "tensorboard"),
                                                write_graph=False)]

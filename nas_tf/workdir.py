@@ -26,6 +26,10 @@ import socket
 from typing import Any, Callable
 
 
+class WorkdirError(ValueError):
+  """A damaged or unusable file of the work directory; the message names it."""
+
+
 def _fsync_dir(path: str) -> None:
   fd = os.open(path, os.O_RDONLY)
   try:
@@ -49,8 +53,13 @@ def atomic_write_json(path: str, obj: Any) -> None:
 
 
 def read_json(path: str) -> Any:
-  with open(path) as f:
-    return json.load(f)
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except json.JSONDecodeError as e:
+    raise WorkdirError(f"{path}: damaged, not valid JSON ({e.msg} at line {e.lineno})") from None
+  except UnicodeDecodeError:
+    raise WorkdirError(f"{path}: damaged, not text") from None
 
 
 def append_jsonl(path: str, row: dict[str, Any]) -> None:
@@ -76,72 +85,29 @@ def read_jsonl(path: str) -> list[dict[str, Any]]:
       good_bytes += len(line.encode())
     except ValueError:
       if i != len(lines) - 1:
-        raise ValueError(f"{path}: line {i + 1} is not valid JSON") from None
+        raise WorkdirError(f"{path}: line {i + 1} is damaged (not valid JSON); only a torn "
+                           "last line is repaired by itself: restore the file, or delete "
+                           "that line to retrain its child") from None
       with open(path, "r+") as f:  # drop the torn tail
         f.truncate(good_bytes)
         os.fsync(f.fileno())
   return rows
 
 
-class CheckpointStore:
-  """Atomic TF checkpoints: ``step-N/`` directories plus the ``latest.json`` pointer."""
-
-  def __init__(self, directory: str, keep: int = 2):
-    self.directory = directory
-    self.keep = keep
-    self.pointer = os.path.join(directory, "latest.json")
-
-  def save(self, step: int, checkpoint, state: dict[str, Any]) -> str:
-    """``checkpoint``: a ``tf.train.Checkpoint`` (this module never imports TensorFlow)."""
-    os.makedirs(self.directory, exist_ok=True)
-    name = f"step-{step:08d}"
-    final = os.path.join(self.directory, name)
-    tmp = f"{final}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    checkpoint.write(os.path.join(tmp, "ckpt"))
-    with open(os.path.join(tmp, "state.json"), "w") as f:  # restore(step=...) reads it
-      json.dump(state, f)
-    for file in os.listdir(tmp):
-      with open(os.path.join(tmp, file), "rb") as f:
-        os.fsync(f.fileno())
-    _fsync_dir(tmp)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    _fsync_dir(self.directory)
-    atomic_write_json(self.pointer, {"checkpoint": name, "step": step, "state": state})
-    self._prune(keep_name=name)
-    return final
-
-  def _prune(self, keep_name: str) -> None:
-    names = sorted(n for n in os.listdir(self.directory)
-                   if n.startswith("step-") and not n.endswith(".tmp"))
-    for name in names[:-self.keep]:
-      if name != keep_name:
-        shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
-
-  def latest(self) -> dict[str, Any] | None:
-    if not os.path.exists(self.pointer):
-      return None
-    return read_json(self.pointer)
-
-  def restore(self, checkpoint, step: int | None = None) -> dict[str, Any] | None:
-    """Restores the last complete checkpoint (or the kept one of ``step``) into
-    ``checkpoint``; returns its loop state."""
-    if step is not None:
-      name = f"step-{step:08d}"
-      state_path = os.path.join(self.directory, name, "state.json")
-      if not os.path.exists(state_path):
-        raise FileNotFoundError(f"{self.directory}: the checkpoint of step {step} is not kept")
-      state = read_json(state_path)
-    else:
-      latest = self.latest()
-      if latest is None:
-        return None
-      name, state = latest["checkpoint"], latest["state"]
-    checkpoint.read(os.path.join(self.directory, name, "ckpt")).assert_consumed()
-    return state
-
+def remove_temporaries(workdir: str) -> list[str]:
+  """Deletes what interrupted atomic writes left behind (``*.tmp`` files and checkpoint
+  folders, ``weights/*.tmpPID.weights.h5``); call holding the directory's lock."""
+  removed = []
+  for folder in (workdir, os.path.join(workdir, "checkpoints"), os.path.join(workdir, "weights"),
+                 os.path.join(workdir, "final"), os.path.join(workdir, "final", "checkpoints")):
+    if not os.path.isdir(folder):
+      continue
+    for name in os.listdir(folder):
+      if name.endswith(".tmp") or (".tmp" in name and name.endswith(".weights.h5")):
+        path = os.path.join(folder, name)
+        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+        removed.append(path)
+  return removed
 
 
 def child_weights_path(workdir: str, index: int) -> str:
@@ -149,7 +115,7 @@ def child_weights_path(workdir: str, index: int) -> str:
   return os.path.join(workdir, "weights", f"child-{index:05d}.weights.h5")
 
 
-class ChildNotFound(ValueError):
+class ChildNotFound(WorkdirError):
   """``--child`` names no finished child of the work directory."""
 
 
@@ -181,7 +147,7 @@ def find_child(workdir: str, child: str | None, metric: str,
   return max(ok, key=lambda r: (sign * r[metric], -r["index"]))
 
 
-class DirectoryInUse(ValueError):
+class DirectoryInUse(WorkdirError):
   """A work directory holds a run with other settings, or another process is using it."""
 
 

@@ -18,7 +18,8 @@ PACKAGE = os.path.join(ROOT, "nas_tf")
 # A module may import its own unit and any lower level, never upward or sideways.
 LEVELS = [
     ({"nas_tf", "nas_tf.config", "nas_tf.errors", "nas_tf.workdir", "nas_tf.seeds",
-      "nas_tf.registry", "nas_tf.data", "nas_tf.hardware", "nas_tf.quiet"}, 0),
+      "nas_tf.registry", "nas_tf.data", "nas_tf.hardware", "nas_tf.quiet",
+      "nas_tf.checkpoints"}, 0),
     ({"nas_tf.spaces"}, 1),
     ({"nas_tf.models"}, 2), ({"nas_tf.diagrams"}, 2),
     ({"nas_tf.strategies"}, 3), ({"nas_tf.tasks"}, 3),

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from conftest import tiny_cifar_config
 from nas_tf import workdir as wd
+from nas_tf.checkpoints import CheckpointStore
 from nas_tf.errors import SearchError
 from nas_tf.search.loop import Search
 from nas_tf.tasks.cifar10 import Cifar10Task
@@ -218,7 +219,7 @@ def test_non_finite_controller_update_is_not_applied(tmp_path):
 def test_save_interrupted_before_rename_leaves_previous_checkpoint(tmp_path, monkeypatch):
   variable = tf.Variable([1.0, 2.0])
   checkpoint = tf.train.Checkpoint(v=variable)
-  store = wd.CheckpointStore(str(tmp_path))
+  store = CheckpointStore(str(tmp_path))
   store.save(1, checkpoint, {"step": 1})
   variable.assign([7.0, 7.0])
   real_replace = os.replace

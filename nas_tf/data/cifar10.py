@@ -11,6 +11,7 @@ import dataclasses
 import os
 import pickle
 import tarfile
+import zlib
 from typing import BinaryIO, Callable
 
 import numpy as np
@@ -41,6 +42,9 @@ def _read_batch(stream: BinaryIO, where: str) -> tuple[np.ndarray, np.ndarray]:
     batch = pickle.load(stream, encoding="bytes")
     data = np.asarray(batch[b"data"], dtype=np.uint8)
     labels = np.asarray(batch[b"labels"], dtype=np.int32)
+  except (EOFError, zlib.error, tarfile.ReadError) as e:
+    raise DataError(f"{where}: truncated or damaged ({type(e).__name__}: {e}); download it "
+                    "again") from None
   except Exception as e:  # pickle raises many types on foreign files
     raise DataError(f"{where}: not a CIFAR-10 python batch ({type(e).__name__}: {e})") from None
   if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
@@ -64,26 +68,35 @@ def _load_tarball(path: str) -> Cifar10Arrays:
     archive = tarfile.open(path, "r:*")
   except (OSError, tarfile.TarError) as e:
     raise DataError(f"{path}: cannot open as a tar archive ({e})") from None
-  with archive:
-    members = {os.path.basename(m.name): m for m in archive.getmembers() if m.isfile()}
+  try:
+    with archive:
+      members = {os.path.basename(m.name): m for m in archive.getmembers() if m.isfile()}
 
-    def read(name):
-      if name not in members:
-        raise DataError(f"{path}: archive has no {_FOLDER}/{name}; is this "
-                        "cifar-10-python.tar.gz?")
-      return _read_batch(archive.extractfile(members[name]), f"{path}:{name}")
-    return _assemble(read)
+      def read(name):
+        if name not in members:
+          raise DataError(f"{path}: archive has no {_FOLDER}/{name}; is this "
+                          "cifar-10-python.tar.gz?")
+        return _read_batch(archive.extractfile(members[name]), f"{path}:{name}")
+      return _assemble(read)
+  except (EOFError, OSError, tarfile.TarError, zlib.error) as e:  # a cut-short download
+    raise DataError(f"{path}: truncated or damaged archive ({type(e).__name__}: "
+                    f"{e or 'ends early'}); download it again") from None
 
 
 def _load_folder(path: str) -> Cifar10Arrays:
   folder = os.path.join(path, _FOLDER) if os.path.isdir(os.path.join(path, _FOLDER)) else path
+  if not os.access(folder, os.R_OK | os.X_OK):
+    raise DataError(f"{folder}: permission denied (cannot list the folder)")
 
   def read(name):
     file = os.path.join(folder, name)
     if not os.path.isfile(file):
       raise DataError(f"{folder}: missing {name}; expected the extracted {_FOLDER} folder")
-    with open(file, "rb") as f:
-      return _read_batch(f, file)
+    try:
+      with open(file, "rb") as f:
+        return _read_batch(f, file)
+    except PermissionError:
+      raise DataError(f"{file}: permission denied") from None
   return _assemble(read)
 
 

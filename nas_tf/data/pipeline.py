@@ -16,24 +16,46 @@ def normalize(images):
 
 def _augment(image, seed):
   # Pad by 4 and take a random 32x32 crop, then a random horizontal flip (stateless: the
-  # per-example seeds come from the pipeline's seeded random stream).
+  # seeds are a function of the search seed, the epoch and the example).
   image = tf.pad(image, [[4, 4], [4, 4], [0, 0]], mode="CONSTANT")
   image = tf.image.stateless_random_crop(image, cifar10.IMAGE_SHAPE, seed=seed[:2])
   return tf.image.stateless_random_flip_left_right(image, seed=seed[2:])
 
 
-def train_dataset(images, labels, batch_size: int, seed: int, augment: bool = True):
-  """Shuffled, optionally augmented, normalized batches; reproducible from ``seed``."""
-  ds = tf.data.Dataset.from_tensor_slices((images, labels))
-  ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-  if augment:
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(4)
-    # Parallel but deterministic: the same seed gives the same batches, in the same order.
-    ds = tf.data.Dataset.zip(ds, seeds).map(
-        lambda example, s: (_augment(example[0], tf.cast(s % (2**31 - 1), tf.int32)),
-                            example[1]), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  ds = ds.batch(batch_size).map(lambda x, y: (normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+def train_dataset(images, labels, batch_size: int, seed: int, augment: bool = True,
+                  first_epoch: int = 0, num_epochs: int | None = None):
+  """Shuffled, optionally augmented, normalized batches, epoch after epoch (``num_epochs``
+  of them, or without end: pass ``steps_per_epoch`` to ``fit``).
+
+  Epoch e's order and augmentation are a function of (``seed``, e) alone, so a training
+  resumed at epoch k (``first_epoch=k``) sees exactly the batches an uninterrupted one
+  would."""
+  n = len(labels)
+  images, labels = tf.constant(images), tf.constant(labels)
+
+  def epoch(e):
+    key = tf.stack([tf.constant(seed, tf.int64), e])
+    order = tf.argsort(tf.random.stateless_uniform([n], seed=key))
+    ds = tf.data.Dataset.from_tensor_slices(order)
+    if augment:
+      # Parallel but deterministic: the same seed gives the same batches, in the same order.
+      ds = ds.map(lambda i: (_augment(tf.gather(images, i), tf.cast(
+          tf.random.stateless_uniform([4], key + tf.cast(i + 1, tf.int64) * 1_000_003,
+                                      maxval=2**31 - 1, dtype=tf.int64), tf.int32)),
+                             tf.gather(labels, i)),
+                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    else:
+      ds = ds.map(lambda i: (tf.gather(images, i), tf.gather(labels, i)))
+    return ds.batch(batch_size)
+
+  last = first_epoch + num_epochs if num_epochs is not None else 2**62
+  ds = tf.data.Dataset.range(first_epoch, last).flat_map(epoch)
+  ds = ds.map(lambda x, y: (normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE)
   return _within_thread_share(ds.prefetch(tf.data.AUTOTUNE))
+
+
+def steps_per_epoch(num_examples: int, batch_size: int) -> int:
+  return -(-num_examples // batch_size)
 
 
 def _within_thread_share(ds):

@@ -18,6 +18,14 @@ import numpy as np
 from nas_tf import seeds
 
 
+class RetryChild(Exception):
+  """Raised by ``_finish_child`` for a child whose worker died: submit it again."""
+
+
+def retry_job(row: dict[str, Any]) -> tuple[int, int, int, dict[str, Any]]:
+  return row["index"], row["step"], row["depth"], row["arch"]
+
+
 def run_async(search, state: dict[str, Any]) -> None:
   """``search``: a ``nas_tf.search.loop.Search``."""
   s, finished, space = search.config.search, search.journal.finished, search.space
@@ -48,7 +56,12 @@ def run_async(search, state: dict[str, Any]) -> None:
     if in_flight:
       done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
       for future in sorted(done, key=lambda f: in_flight[f][0]["index"]):
-        row = search._finish_child(future, *in_flight.pop(future), controller_step=state["step"])
+        row, started = in_flight.pop(future)
+        try:
+          row = search._finish_child(future, row, started, controller_step=state["step"])
+        except RetryChild:
+          queue.insert(0, retry_job(row))
+          continue
         search._count_failure(state, row)
         pending.append(row)
     if not in_flight and search.budget.spent():

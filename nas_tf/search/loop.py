@@ -23,7 +23,9 @@ import tensorflow as tf
 
 from nas_tf import registry, seeds
 from nas_tf import workdir as wd
-from nas_tf.errors import BudgetSpent, SearchError
+from nas_tf.checkpoints import CheckpointStore
+from nas_tf.errors import BudgetSpent, InfrastructureError, SearchError, WorkerDied
+from nas_tf.search.asynchronous import RetryChild, retry_job, run_async
 from nas_tf.search.budget import Budget
 from nas_tf.search.journal import Journal, SearchResult
 from nas_tf.strategies.nas_rl import controller_compiled
@@ -45,7 +47,7 @@ class Search:
     config_lib.validate(config)
     self.config, self.task, self.log, self.workdir = config, task, log, workdir
     self.space = task.space
-    self.store = wd.CheckpointStore(os.path.join(workdir, "checkpoints"))
+    self.store = CheckpointStore(os.path.join(workdir, "checkpoints"))
     s = config.search
     self.journal = Journal(workdir, task, s.num_children, s.keep_weights, log, after_child)
     self.budget = self.journal.budget = Budget(workdir, s.get("time_budget", ""))
@@ -56,6 +58,7 @@ class Search:
     self.strategy = registry.strategy_class(s.strategy).from_config(config, self.space,
                                                                     self.compiled)
     self.executor = make_executor(config, task)
+    self.retries: dict[int, int] = {}  # child index -> times its worker died
     self.journal.parallel = self.executor.capacity
     self.checkpoint = tf.train.Checkpoint(**self.strategy.trackables())
 
@@ -97,6 +100,15 @@ class Search:
       row.update(status="ok", **metrics)
     except (KeyboardInterrupt, SystemExit):
       raise
+    except WorkerDied as e:  # the machine's failure, not the child's: train it again
+      self.retries[row["index"]] = self.retries.get(row["index"], 0) + 1
+      if self.retries[row["index"]] > self.config.executor.get("max_retries", 2):
+        raise InfrastructureError(f"child {row['index']}: {e}, "
+                                  f"{self.retries[row['index']]} times") from None
+      self.log(f"[child {row['index'] + 1}] {e}; training it again")
+      raise RetryChild() from None
+    except (InfrastructureError, MemoryError) as e:  # stop; a rerun trains the child again
+      raise InfrastructureError(f"child {row['index']}: {one_line(e)}") from None
     except Exception as e:  # any child failure becomes a recorded failure reward
       row.update(status="failed", reward=float(self.config.search.failure_reward),
                  error=one_line(e), **{self.task.metric: None})
@@ -125,7 +137,11 @@ class Search:
         break
       done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
       for future in sorted(done, key=lambda f: in_flight[f][0]["index"]):
-        self._finish_child(future, *in_flight.pop(future))
+        row, started = in_flight.pop(future)
+        try:
+          self._finish_child(future, row, started)
+        except RetryChild:
+          queue.insert(0, retry_job(row))
     if queue:
       self.budget.check()  # children left untrained: only a spent budget stops them
 
@@ -156,6 +172,8 @@ class Search:
   def _run(self) -> SearchResult:
     started = time.perf_counter()
     s = self.config.search
+    for path in wd.remove_temporaries(self.workdir):
+      self.log(f"removed {path}, left by an interrupted write")
     state = self._restore()
     if state["step"] or state["children"]:
       self.log(f"resuming at child {state['children']}/{s.num_children} "
@@ -171,7 +189,6 @@ class Search:
     stopped = ""
     try:
       if s.get("async_updates"):
-        from nas_tf.search.asynchronous import run_async
         run_async(self, state)
       else:
         self._run_sync(state)

@@ -19,6 +19,7 @@ import ml_collections
 
 from nas_tf import registry
 from nas_tf import workdir as wd
+from nas_tf.checkpoints import CheckpointStore
 from nas_tf.errors import BudgetSpent
 from nas_tf.search.budget import Budget
 from nas_tf.search.journal import Journal, SearchResult
@@ -29,7 +30,7 @@ class OneShotContext:
   config: ml_collections.ConfigDict
   workdir: str
   task: Any
-  store: wd.CheckpointStore
+  store: CheckpointStore
   journal: Journal
   log: Callable[[str], None]
   budget: Budget
@@ -59,7 +60,7 @@ class OneShotSearch:
     self.journal = Journal(workdir, task, self.strategy.num_derived, config.search.keep_weights,
                            log, after_child)
     self.ctx = OneShotContext(config, workdir, task,
-                              wd.CheckpointStore(os.path.join(workdir, "checkpoints")),
+                              CheckpointStore(os.path.join(workdir, "checkpoints")),
                               self.journal, log,
                               Budget(workdir, config.search.get("time_budget", "")),
                               after_epoch)

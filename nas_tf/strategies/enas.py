@@ -42,6 +42,7 @@ class Enas(OneShot):
     self.controller = self.nas_rl.controller
     self.plan = space.plan()
     models = task.models({"space": space.name})
+    keras.utils.set_random_seed(config.seed)  # the supernet's initial weights: same seed, same run
     self.supernet = models.Supernet(space, task.num_classes)
     self.supernet.build_all(task.input_shape)
     self.params = lambda arch: models.child_params(self.supernet, arch)
@@ -60,7 +61,11 @@ class Enas(OneShot):
     self.optimizer = keras.optimizers.SGD(lr, momentum=0.9, nesterov=True,
                                           global_clipnorm=e.clip_norm or None)
     self.optimizer.build(self.supernet.trainable_variables)
+    # Every variable by position: tf.train.Checkpoint does not see Keras 3 layers kept in
+    # lists, so the BN moving statistics would be missing (trainable weights reach it only
+    # through the optimizer).
     self.checkpoint = tf.train.Checkpoint(supernet=self.supernet,
+                                          supernet_variables=list(self.supernet.weights),
                                           supernet_optimizer=self.optimizer,
                                           **self.nas_rl.trackables())
 

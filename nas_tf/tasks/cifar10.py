@@ -8,6 +8,7 @@ from typing import Any
 
 import ml_collections
 
+from nas_tf.config import ConfigError
 from nas_tf.data import cifar10
 from nas_tf.tasks.base import Task
 
@@ -35,6 +36,12 @@ class Cifar10Task(Task):
     self._arrays = cifar10.load(d.source)
     self._split = cifar10.split(self._arrays, d.val_fraction, self.config.seed,
                                 d.max_train_examples, d.max_val_examples)
+    train = len(self._split.train_labels)
+    for block in ("child", "final"):
+      size = self.config.get(block, {}).get("batch_size")
+      if size is not None and size > train:
+        raise ConfigError(f"{block}.batch_size {size} is larger than the training split "
+                          f"({train} images)")
 
   @property
   def prepared(self) -> bool:
@@ -56,12 +63,15 @@ class Cifar10Task(Task):
     return len(self._split.train_labels if split == "train" else self._split.val_labels)
 
   # -- children --------------------------------------------------------------------------------
-  def build_inputs(self, seed: int, c: ml_collections.ConfigDict | None = None):
+  def build_inputs(self, seed: int, c: ml_collections.ConfigDict | None = None,
+                   first_epoch: int = 0):
+    """Training batches from epoch ``first_epoch`` on (a resumed training gets the batches of
+    an uninterrupted one), and the validation split."""
     from nas_tf.data import pipeline
     c = c or self.config.child
     s = self._split
     train = pipeline.train_dataset(s.train_images, s.train_labels, c.batch_size, seed,
-                                   augment=self.config.data.augment)
+                                   augment=self.config.data.augment, first_epoch=first_epoch)
     val = pipeline.eval_dataset(s.val_images, s.val_labels, c.eval_batch_size)
     return train, val
 
@@ -79,9 +89,11 @@ class Cifar10Task(Task):
   def fit(self, model, train, val, c: ml_collections.ConfigDict, callbacks=(),
           initial_epoch: int = 0):
     """Trains; returns the validation accuracy of each epoch run now, and step timing."""
+    from nas_tf.data import pipeline
     from nas_tf.tasks import training
     return training.fit_classifier(model, train, val, c.epochs, c.timeout_s or None,
-                                   callbacks, initial_epoch)
+                                   callbacks, initial_epoch,
+                                   pipeline.steps_per_epoch(self.num_examples(), c.batch_size))
 
   @staticmethod
   def epoch_metric(logs: dict[str, float]) -> float:
@@ -133,7 +145,7 @@ class Cifar10Task(Task):
     s = self._split
     if split == "train":
       return pipeline.train_dataset(s.train_images, s.train_labels, batch_size, seed,
-                                    augment=self.config.data.augment)
+                                    augment=self.config.data.augment, num_epochs=1)
     return pipeline.eval_dataset(s.val_images, s.val_labels, batch_size)
 
   def shared_train_step(self, model, optimizer, images, labels, weight_decay: float, *arch):

@@ -31,13 +31,10 @@ from typing import Any
 
 import ml_collections
 
+from nas_tf.errors import WorkerDied
 from nas_tf.hardware import visible_gpus
 
 _WORKER_TASKS: dict[str, Any] = {}  # config json -> task object, inside a worker process
-
-
-class WorkerDied(RuntimeError):
-  pass
 
 
 def _worker_id() -> str:
@@ -95,7 +92,21 @@ class InProcess:
 
 # -- worker processes ------------------------------------------------------------------------------
 
+def _die_with_parent(parent: int, every: float = 1.0) -> None:
+  """A worker whose search process is gone (``kill -9`` included) exits within ``every``
+  seconds, instead of holding its memory under PID 1."""
+  import threading
+  import time
+
+  def watch():
+    while os.getppid() == parent:
+      time.sleep(every)
+    os._exit(1)
+  threading.Thread(target=watch, name="nas-tf-parent-watch", daemon=True).start()
+
+
 def _init_worker(config_json: str, env: dict[str, str]) -> None:
+  _die_with_parent(int(env.get("NAS_TF_PARENT", os.getppid())))
   # Before TensorFlow is imported in this process: which GPU, how many threads.
   os.environ.update(env)
   _task_for(config_json)
@@ -117,9 +128,10 @@ class _Slot:
 
   def submit(self, arch, seed, weights_path) -> concurrent.futures.Future:
     if self.pool is None:
+      env = {**self.env, "NAS_TF_PARENT": str(os.getpid())}
       self.pool = concurrent.futures.ProcessPoolExecutor(
           max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-          initializer=_init_worker, initargs=(self.config_json, self.env),
+          initializer=_init_worker, initargs=(self.config_json, env),
           max_tasks_per_child=self.recycle_every or None)
     self.busy = True
     outer = concurrent.futures.Future()
@@ -139,8 +151,13 @@ class _Slot:
     return outer
 
   def close(self) -> None:
+    """Stops the worker at once, also in the middle of a child (Ctrl-C, SIGTERM)."""
     if self.pool is not None:
+      processes = list((getattr(self.pool, "_processes", None) or {}).values())
       self.pool.shutdown(wait=False, cancel_futures=True)
+      for process in processes:
+        if process.is_alive():
+          process.terminate()
       self.pool = None
 
 

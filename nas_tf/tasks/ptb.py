@@ -53,8 +53,10 @@ class PtbTask(Task):
   def _batches(ids, c):
     return ptb.batchify(ids, c.batch_size, c.bptt)
 
-  def build_inputs(self, seed: int = 0, c: ml_collections.ConfigDict | None = None):
-    """Ordered [batch, bptt] windows (the order carries the state; ``seed`` is unused)."""
+  def build_inputs(self, seed: int = 0, c: ml_collections.ConfigDict | None = None,
+                   first_epoch: int = 0):
+    """Ordered [batch, bptt] windows, the same every epoch (the order carries the state;
+    ``seed`` and ``first_epoch`` change nothing)."""
     import tensorflow as tf
     c = c or self.config.child
     same = c.batch_size == self.config.child.batch_size and c.bptt == self.config.child.bptt

@@ -4,12 +4,17 @@ reward; the shared-weights steps of one-shot strategies."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
+import shutil
 import time
 from typing import Sequence
 
 import keras
+import numpy as np
+
+from nas_tf.errors import DiskFull
 
 
 class ChildFailure(RuntimeError):
@@ -58,11 +63,13 @@ class _Guard(keras.callbacks.Callback):
 
 
 def _fit(model: keras.Model, train_ds, val_ds, epochs: int, timeout_s: float | None,
-         callbacks: Sequence[keras.callbacks.Callback] = (), initial_epoch: int = 0):
+         callbacks: Sequence[keras.callbacks.Callback] = (), initial_epoch: int = 0,
+         steps_per_epoch: int | None = None):
   """``model.fit`` under the guard (non-finite loss, time limit, batch timing)."""
   guard = _Guard(time.monotonic() + timeout_s if timeout_s else None)
   history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, shuffle=False,
-                      callbacks=[guard, *callbacks], initial_epoch=initial_epoch)
+                      callbacks=[guard, *callbacks], initial_epoch=initial_epoch,
+                      steps_per_epoch=steps_per_epoch)
   return history, guard
 
 
@@ -94,10 +101,25 @@ def save_weights(model: keras.Model, path: str | None) -> None:
   leaves the previous file or none, never a torn one."""
   if not path:
     return
-  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  folder = os.path.dirname(path) or "."
+  os.makedirs(folder, exist_ok=True)
+  # Checked first: h5py failing mid-write on a full disk has crashed the whole process.
+  needed = 2 * sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize
+                   for w in model.weights) + (1 << 20)
+  free = shutil.disk_usage(folder).free
+  if free < needed:
+    raise DiskFull(f"disk full: {free / 2**20:.1f} MiB free in {folder}, the child's weights "
+                   f"need about {needed / 2**20:.1f} MiB")
   tmp = path[:-len(".weights.h5")] + f".tmp{os.getpid()}.weights.h5"
-  model.save_weights(tmp)
-  os.replace(tmp, path)
+  try:
+    model.save_weights(tmp)
+    os.replace(tmp, path)
+  except OSError as e:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+      raise DiskFull(f"disk full while writing {path} ({e.strerror})") from None
+    raise
 
 
 def train_and_save(task, arch, seed: int, weights_path: str | None):
@@ -154,14 +176,15 @@ def compile_classifier(model: keras.Model, learning_rate: float, momentum: float
 
 
 def fit_classifier(model: keras.Model, train_ds, val_ds, epochs: int,
-                   timeout_s: float | None = None, callbacks=(),
-                   initial_epoch: int = 0) -> tuple[list[float], dict[str, float]]:
+                   timeout_s: float | None = None, callbacks=(), initial_epoch: int = 0,
+                   steps_per_epoch: int | None = None) -> tuple[list[float], dict[str, float]]:
   """Trains up to epoch ``epochs``, validating after each.
 
   Returns the validation accuracies of the epochs run and the time spent in steps and in
   tracing.
   """
-  history, guard = _fit(model, train_ds, val_ds, epochs, timeout_s, callbacks, initial_epoch)
+  history, guard = _fit(model, train_ds, val_ds, epochs, timeout_s, callbacks, initial_epoch,
+                        steps_per_epoch)
   curve = [float(a) for a in history.history.get("val_accuracy", [])]
   losses = history.history.get("loss", [])
   if losses and not math.isfinite(losses[-1]):

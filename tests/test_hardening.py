@@ -1,0 +1,379 @@
+"""Nothing lost, nothing orphaned, one line for every bad file: the machine's failures are not
+the child's, processes die with their search, damaged files recover or say which, and every
+run with one seed is the same run."""
+
+import errno
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import tiny_cifar_config
+from nas_tf import workdir as wd
+from nas_tf.errors import InfrastructureError
+from nas_tf.search.loop import Search
+from nas_tf.tasks import training
+from nas_tf.tasks.cifar10 import Cifar10Task
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMOKE = f"--config={ROOT}/configs/cifar10.py:smoke"
+TINY = ["--config.data.source=synthetic", "--config.search.batch_size=2",
+        "--config.child.epochs=1", "--config.data.max_train_examples=64",
+        "--config.data.max_val_examples=32", "--config.search.start_depth=1",
+        "--config.space.num_filters=(4,8)"]
+
+
+def nas_tf(*args, **kwargs):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  return subprocess.run([sys.executable, "-m", "nas_tf", *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def records(workdir):
+  return [(r["index"], r["id"], r["reward"], r["status"])
+          for r in wd.read_jsonl(os.path.join(workdir, "children.jsonl"))]
+
+
+def run(config, workdir, **kwargs):
+  search = Search(config, workdir, Cifar10Task(config), log=lambda _: None, **kwargs)
+  search.run()
+  return search
+
+
+@pytest.fixture(scope="module")
+def four_children(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("full"))
+  run(tiny_cifar_config(4), workdir)
+  return workdir
+
+
+# -- the machine's failures are not the child's -------------------------------------------------
+
+def test_a_full_disk_stops_the_search_and_the_child_is_trained_after(tmp_path, monkeypatch,
+                                                                     four_children):
+  workdir = str(tmp_path)
+  real = shutil.disk_usage
+  saves = []
+
+  def full_at_the_third_child(path):
+    saves.append(path)
+    usage = real(path)
+    return usage._replace(free=1024) if len(saves) == 3 else usage
+  monkeypatch.setattr(training.shutil, "disk_usage", full_at_the_third_child)
+  with pytest.raises(InfrastructureError, match="child 2: DiskFull: disk full: 0.0 MiB free"):
+    run(tiny_cifar_config(4), workdir)
+  assert len(records(workdir)) == 2  # child 2 is not a failed child
+  assert wd.read_json(os.path.join(workdir, "checkpoints", "latest.json"))["state"]["step"] == 1
+  assert not glob.glob(os.path.join(workdir, "weights", "*tmp*"))
+  monkeypatch.setattr(training.shutil, "disk_usage", real)  # space freed
+  open(os.path.join(workdir, "weights", "child-00009.tmp123.weights.h5"), "w").close()
+  open(os.path.join(workdir, "best.json.tmp"), "w").close()
+  run(tiny_cifar_config(4), workdir)
+  assert records(workdir) == records(four_children)
+  assert not glob.glob(os.path.join(workdir, "**", "*tmp*"), recursive=True)
+
+
+def test_a_failed_weights_write_leaves_no_temporary_file(tmp_path):
+  import keras
+
+  class Full(keras.Model):
+    def save_weights(self, path, *args, **kwargs):
+      open(path, "w").write("partial")
+      raise OSError(errno.ENOSPC, "No space left on device")
+  inputs = keras.Input((2,))
+  model = Full(inputs, keras.layers.Dense(1)(inputs))
+  with pytest.raises(InfrastructureError, match="disk full while writing"):
+    training.save_weights(model, str(tmp_path / "child-00001.weights.h5"))
+  assert os.listdir(str(tmp_path)) == []
+
+
+def test_a_dead_worker_retries_its_child_instead_of_failing_it(tmp_path, monkeypatch,
+                                                               four_children):
+  from nas_tf.errors import WorkerDied
+  workdir = str(tmp_path)
+  search = Search(tiny_cifar_config(4), workdir, Cifar10Task(tiny_cifar_config(4)),
+                  log=lambda _: None)
+  real, calls = search.task.train_child, []
+
+  def dies_once(arch, seed, **kwargs):
+    calls.append(seed)
+    if len(calls) == 2:
+      raise WorkerDied("the worker process died (killed for memory?)")
+    return real(arch, seed, **kwargs)
+  monkeypatch.setattr(search.task, "train_child", dies_once)
+  search.run()
+  assert len(calls) == 5 and calls[1] == calls[2]  # the same child, trained again
+  assert records(workdir) == records(four_children)
+
+
+# -- processes die with their search --------------------------------------------------------------
+
+def children_of(pid):
+  found = []
+  for stat in glob.glob("/proc/[0-9]*/stat"):
+    try:
+      fields = open(stat).read().rsplit(")", 1)[1].split()
+    except OSError:
+      continue
+    if int(fields[1]) == pid:
+      found.append(int(stat.split("/")[2]))
+  return found
+
+
+def alive(pid):
+  try:
+    return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+  except OSError:
+    return False
+
+
+def start_search_with_workers(tmp_path, workers=2):
+  workdir = str(tmp_path / "w")
+  proc = subprocess.Popen(
+      [sys.executable, "-m", "nas_tf", "search", "cifar10", SMOKE, *TINY,
+       "--config.search.num_children=40", "--config.executor.kind=processes",
+       f"--config.executor.workers={workers}", f"--workdir={workdir}"],
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+  jsonl = os.path.join(workdir, "children.jsonl")
+  deadline = time.time() + 240
+  while time.time() < deadline and proc.poll() is None:
+    if os.path.exists(jsonl) and open(jsonl).read().count("\n") >= 1:
+      break
+    time.sleep(0.1)
+  workers_now = [p for p in children_of(proc.pid) if alive(p)]
+  assert len(workers_now) >= workers, "the workers did not start"
+  return proc, workers_now, workdir
+
+
+def assert_gone(pids, within=15.0):
+  deadline = time.time() + within
+  while time.time() < deadline and any(alive(p) for p in pids):
+    time.sleep(0.2)
+  assert not [p for p in pids if alive(p)], "worker processes outlived their search"
+
+
+def test_workers_die_with_a_killed_search(tmp_path):
+  proc, workers, _ = start_search_with_workers(tmp_path)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert_gone(workers)
+
+
+def test_sigterm_stops_like_ctrl_c_and_prints_the_resume_command(tmp_path):
+  proc, workers, workdir = start_search_with_workers(tmp_path)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 143, err
+  assert "terminated (SIGTERM); finished children are saved" in err
+  assert f"--workdir={workdir}" in err
+  assert_gone(workers)
+
+
+# -- damaged files --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("searched") / "w")
+  result = nas_tf("search", "cifar10", SMOKE, *TINY, "--config.search.num_children=4",
+                  f"--workdir={workdir}")
+  assert result.returncode == 0, result.stderr
+  return workdir
+
+
+@pytest.fixture
+def finished_search(searched, tmp_path):
+  """A copy of one finished 4-child search (made once per module: each costs seconds)."""
+  workdir = str(tmp_path / "w")
+  shutil.copytree(searched, workdir)
+  return workdir
+
+
+def rerun(workdir, *extra):
+  return nas_tf("search", "cifar10", SMOKE, *TINY, "--config.search.num_children=4",
+                f"--workdir={workdir}", *extra)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "empty", "newest deleted"])
+def test_a_damaged_checkpoint_pointer_falls_back_to_the_previous_checkpoint(finished_search,
+                                                                            damage):
+  checkpoints = os.path.join(finished_search, "checkpoints")
+  if damage == "newest deleted":
+    shutil.rmtree(os.path.join(checkpoints, "step-00000002"))
+  else:
+    open(os.path.join(checkpoints, "latest.json"), "w").write("" if damage == "empty" else "{{x")
+  before = records(finished_search)
+  result = rerun(finished_search, "--config.search.num_children=6")
+  assert result.returncode == 0, result.stderr
+  newest_kept = "step-00000001" if damage == "newest deleted" else "step-00000002"
+  assert f"warning: {checkpoints}/latest.json " in result.stderr
+  assert f"resuming from {newest_kept}" in result.stderr
+  after = records(finished_search)
+  assert after[:4] == before and len(after) == 6  # children 2 and 3 reused, not retrained
+
+
+def damage_middle_line(workdir):
+  path = os.path.join(workdir, "children.jsonl")
+  lines = open(path).readlines()
+  lines[1] = lines[1][:30] + "\n"
+  open(path, "w").writelines(lines)
+  return path
+
+
+def damage_config(workdir):
+  open(os.path.join(workdir, "config.json"), "w").write('{"task": "cifar10", ')
+  return os.path.join(workdir, "config.json")
+
+
+def damage_weights(workdir):
+  best = wd.read_json(os.path.join(workdir, "best.json"))
+  path = wd.child_weights_path(workdir, best["index"])
+  open(path, "r+b").truncate(100)
+  return path
+
+
+@pytest.mark.parametrize("damage, command", [
+    (damage_middle_line, "search"), (damage_config, "search"), (damage_config, "train"),
+    (damage_weights, "export")])
+def test_a_damaged_file_stops_with_one_line_naming_it(finished_search, tmp_path, damage,
+                                                      command):
+  path = damage(finished_search)
+  if command == "search":
+    result = rerun(finished_search)
+  else:
+    result = nas_tf(command, f"--workdir={finished_search}", f"--out={tmp_path}/out")
+  assert result.returncode == 2, result.stderr
+  assert path in result.stderr and "damaged" in result.stderr
+  assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_bad_data_and_paths_stop_with_one_line(tmp_path, cifar_tarball):
+  tarball, _ = cifar_tarball
+  truncated = str(tmp_path / "cut.tar.gz")
+  open(truncated, "wb").write(open(tarball, "rb").read()[:5000])
+  afile = tmp_path / "afile"
+  afile.write_text("x")
+  cases = [
+      ([SMOKE, f"--config.data.source={truncated}"], f"{truncated}: truncated or damaged"),
+      ([f"--config={tmp_path}/nope.py:smoke"], f"--config: {tmp_path}/nope.py: no such file"),
+      ([SMOKE, "--config.data.source=synthetic", f"--workdir={afile}"], "is a file, not a dir"),
+  ]
+  for args, message in cases:
+    result = nas_tf("search", "cifar10", *args, f"--workdir={tmp_path}/w") if "--workdir" \
+        not in " ".join(args) else nas_tf("search", "cifar10", *args)
+    assert result.returncode == 2, (args, result.stderr)
+    assert message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder")
+def test_an_unreadable_data_folder_says_permission_denied(tmp_path):
+  from conftest import write_cifar_folder
+  from nas_tf.data import DataError, cifar10
+  folder, _ = write_cifar_folder(str(tmp_path))
+  os.chmod(folder, 0)
+  try:
+    with pytest.raises(DataError, match="permission denied"):
+      cifar10.load(folder)
+  finally:
+    os.chmod(folder, 0o755)
+
+
+# -- values that pass a type check but cannot work -----------------------------------------------
+
+@pytest.mark.parametrize("override, message", [
+    ("--config.child.batch_size=100000000", "child.batch_size 100000000 is larger than the "
+                                            "training split (64 images)"),
+    ("--config.child.timeout_s=-1", "child.timeout_s must be >= 0"),
+    ("--config.reward.exponent=nan", "reward.exponent must be a finite number"),
+    ("--config.child.learning_rate=inf", "child.learning_rate must be a finite number"),
+    ("--config.child.momentum=1.5", "child.momentum must be in [0, 1)"),
+    ("--config.child.epoch=3", "config: unknown key 'epoch'; did you mean \"epochs\""),
+])
+def test_values_that_cannot_work_fail_fast(tmp_path, override, message):
+  result = nas_tf("search", "cifar10", SMOKE, *TINY, override, f"--workdir={tmp_path}/w")
+  assert result.returncode == 2 and message in result.stderr, result.stderr
+  assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+  assert "\\n" not in result.stderr
+
+
+# -- one seed, one run ------------------------------------------------------------------------------
+
+def test_a_resumed_final_training_equals_an_uninterrupted_one(tmp_path, four_children):
+  from nas_tf.final import train_final
+  config = tiny_cifar_config(4)
+  config.final.epochs = 3
+
+  class Stop(Exception):
+    pass
+
+  def stop_after_epoch_1(epoch):
+    if epoch == 1:
+      raise Stop()
+  results = []
+  for interrupted in (False, True):
+    workdir = str(tmp_path / f"w{interrupted}")
+    shutil.copytree(four_children, workdir)
+    if interrupted:
+      with pytest.raises(Stop):
+        train_final(config, workdir, Cifar10Task(config), log=lambda _: None,
+                    after_epoch=stop_after_epoch_1)
+    results.append(train_final(config, workdir, Cifar10Task(config), log=lambda _: None))
+  full, resumed = results
+  assert resumed["curve"] == full["curve"] and len(full["curve"]) == 3
+  assert resumed["test_accuracy"] == full["test_accuracy"]
+
+
+@pytest.mark.parametrize("strategy", ["nas_rl", "random"])
+def test_the_same_seed_gives_the_same_search(tmp_path, strategy, four_children):
+  config = tiny_cifar_config(4, **{"search.strategy": strategy})
+  run(config, str(tmp_path / "a"))
+  run(config, str(tmp_path / "b"))
+  assert records(str(tmp_path / "a")) == records(str(tmp_path / "b"))
+  if strategy == "nas_rl":
+    assert records(str(tmp_path / "a")) == records(four_children)
+
+
+def enas_config():
+  return tiny_cifar_config(1, **{"search.strategy": "enas", "enas.num_layers": 3,
+                                 "enas.channels": 4, "enas.reduce_at": (2,), "enas.epochs": 2,
+                                 "enas.controller_steps": 2, "enas.controller_batch": 2,
+                                 "enas.derive_samples": 3})
+
+
+def enas_run(workdir, **hooks):
+  from nas_tf.search.run import OneShotSearch
+  config = enas_config()
+  lines = []
+  search = OneShotSearch(config, workdir, Cifar10Task(config), log=lines.append, **hooks)
+  search.run()
+  state = [v.numpy() for v in search.strategy.supernet.weights]
+  return [line.split(" | ")[0] for line in lines if line.startswith("[enas epoch")], state
+
+
+def test_enas_is_reproducible_and_resumes_exactly(tmp_path):
+  epochs_a, weights_a = enas_run(str(tmp_path / "a"))
+  epochs_b, weights_b = enas_run(str(tmp_path / "b"))
+  assert epochs_a == epochs_b and len(epochs_a) == 2  # losses, accuracies, rewards
+  for a, b in zip(weights_a, weights_b, strict=True):
+    np.testing.assert_array_equal(a, b)
+  assert records(str(tmp_path / "a")) == records(str(tmp_path / "b"))
+
+  class Stop(Exception):
+    pass
+
+  def stop(epoch):
+    raise Stop()
+  with pytest.raises(Stop):
+    enas_run(str(tmp_path / "c"), after_epoch=stop)
+  epochs_c, weights_c = enas_run(str(tmp_path / "c"))
+  assert epochs_c == epochs_a[1:]
+  for a, c in zip(weights_a, weights_c, strict=True):
+    np.testing.assert_array_equal(a, c)
+  assert records(str(tmp_path / "c")) == records(str(tmp_path / "a"))
