@@ -2,6 +2,7 @@
 # nas-tf helper: makes .venv on first use, then runs a search or the tests.
 #   ./run.sh search cifar10 [nas-tf flags...]   run a search (default config: configs/cifar10.py)
 #   ./run.sh test [pytest args...]             install test deps and run the test suite
+#                                              (NAS_TF_TEST_WORKERS processes, default 2)
 #   ./run.sh setup                             only create/refresh .venv
 #   ./run.sh docker-build                      build the nas-tf image (docker/Dockerfile)
 #   ./run.sh docker-search cifar10 [flags...]  run a search in it on all GPUs (./runs mounted)
@@ -27,10 +28,10 @@ shift || true
 case "$cmd" in
   setup) setup ;;
   search) setup; exec "$VENV/bin/nas-tf" search "$@" ;;
-  test) setup; exec "$VENV/bin/python" -m pytest "$@" ;;
+  test) setup; exec "$VENV/bin/python" -m pytest -n "${NAS_TF_TEST_WORKERS:-2}" --dist loadfile "$@" ;;
   docker-build) exec docker build -t "${NAS_TF_IMAGE:-nas-tf}" -f docker/Dockerfile . ;;
   docker-search)
     mkdir -p runs
     exec docker run --rm --gpus all -v "$PWD/runs:/runs" "${NAS_TF_IMAGE:-nas-tf}" search "$@" ;;
-  *) sed -n '2,7p' "$0"; exit 2 ;;
+  *) sed -n '2,8p' "$0"; exit 2 ;;
 esac

@@ -75,6 +75,7 @@ class CheckpointStore:
       raise WorkdirError(f"{self.pointer} {problem}, and no earlier checkpoint with its state "
                          "is kept; use --overwrite to start afresh")
     self.warn(f"{self.pointer} {problem}; resuming from {candidates[0]['checkpoint']}")
+    atomic_write_json(self.pointer, candidates[0])  # repaired, so the warning is said once
     return candidates[0]
 
   def _kept(self) -> list[dict[str, Any]]:

@@ -209,13 +209,14 @@ def test_a_damaged_checkpoint_pointer_falls_back_to_the_previous_checkpoint(fini
   else:
     open(os.path.join(checkpoints, "latest.json"), "w").write("" if damage == "empty" else "{{x")
   before = records(finished_search)
-  result = rerun(finished_search, "--config.search.num_children=6")
+  result = rerun(finished_search)
   assert result.returncode == 0, result.stderr
   newest_kept = "step-00000001" if damage == "newest deleted" else "step-00000002"
   assert f"warning: {checkpoints}/latest.json " in result.stderr
   assert f"resuming from {newest_kept}" in result.stderr
-  after = records(finished_search)
-  assert after[:4] == before and len(after) == 6  # children 2 and 3 reused, not retrained
+  assert records(finished_search) == before  # children 2 and 3 reused, not retrained
+  latest = wd.read_json(os.path.join(checkpoints, "latest.json"))
+  assert latest["state"]["step"] == 2 and latest["state"]["children"] == 4
 
 
 def damage_middle_line(workdir):
@@ -334,10 +335,11 @@ def test_a_resumed_final_training_equals_an_uninterrupted_one(tmp_path, four_chi
 def test_the_same_seed_gives_the_same_search(tmp_path, strategy, four_children):
   config = tiny_cifar_config(4, **{"search.strategy": strategy})
   run(config, str(tmp_path / "a"))
-  run(config, str(tmp_path / "b"))
-  assert records(str(tmp_path / "a")) == records(str(tmp_path / "b"))
-  if strategy == "nas_rl":
+  if strategy == "nas_rl":  # the module's first nas_rl run is the other
     assert records(str(tmp_path / "a")) == records(four_children)
+  else:
+    run(config, str(tmp_path / "b"))
+    assert records(str(tmp_path / "a")) == records(str(tmp_path / "b"))
 
 
 def enas_config():
@@ -358,12 +360,10 @@ def enas_run(workdir, **hooks):
 
 
 def test_enas_is_reproducible_and_resumes_exactly(tmp_path):
+  """Run c computes its first epoch on its own and resumes for the second: equal to run a,
+  so two runs with one seed are the same run, and so is a resumed one."""
   epochs_a, weights_a = enas_run(str(tmp_path / "a"))
-  epochs_b, weights_b = enas_run(str(tmp_path / "b"))
-  assert epochs_a == epochs_b and len(epochs_a) == 2  # losses, accuracies, rewards
-  for a, b in zip(weights_a, weights_b, strict=True):
-    np.testing.assert_array_equal(a, b)
-  assert records(str(tmp_path / "a")) == records(str(tmp_path / "b"))
+  assert len(epochs_a) == 2
 
   class Stop(Exception):
     pass
@@ -373,7 +373,7 @@ def test_enas_is_reproducible_and_resumes_exactly(tmp_path):
   with pytest.raises(Stop):
     enas_run(str(tmp_path / "c"), after_epoch=stop)
   epochs_c, weights_c = enas_run(str(tmp_path / "c"))
-  assert epochs_c == epochs_a[1:]
+  assert epochs_c == epochs_a[1:]  # losses, accuracies, rewards
   for a, c in zip(weights_a, weights_c, strict=True):
     np.testing.assert_array_equal(a, c)
   assert records(str(tmp_path / "c")) == records(str(tmp_path / "a"))

@@ -130,18 +130,18 @@ def test_run_keys_may_change_on_resume_and_experiment_keys_may_not(tmp_path, cif
 
 def test_extending_a_search_equals_starting_it_with_the_larger_number(tmp_path):
   full_dir, extended_dir = str(tmp_path / "full"), str(tmp_path / "extended")
-  full = run(tiny_cifar_config(6), full_dir)
-  run(tiny_cifar_config(3), extended_dir)  # 3 of 6: the second batch is cut short
+  full = run(tiny_cifar_config(4), full_dir)
+  run(tiny_cifar_config(3), extended_dir)  # 3 of 4: the second batch is cut short
   assert len(records(extended_dir)) == 3
   lines = []
-  extended = run(tiny_cifar_config(6), extended_dir, log=lines.append)
-  assert "extending the search from 3 to 6 children" in lines
+  extended = run(tiny_cifar_config(4), extended_dir, log=lines.append)
+  assert "extending the search from 3 to 4 children" in lines
   assert "resuming with changed run settings: search.num_children" in lines
   assert records(extended_dir) == records(full_dir)
   for got, want in zip(controller_state(extended), controller_state(full), strict=True):
     np.testing.assert_array_equal(got, want)  # bit for bit
   latest = wd.read_json(os.path.join(extended_dir, "checkpoints", "latest.json"))
-  assert latest["state"]["step"] == 3 and latest["state"]["children"] == 6
+  assert latest["state"]["step"] == 2 and latest["state"]["children"] == 4
 
 
 # -- what a search records ------------------------------------------------------------------------
