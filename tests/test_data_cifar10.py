@@ -70,3 +70,30 @@ def _write(directory, name, data):
   with open(path, "wb") as f:
     f.write(data)
   return path
+
+
+def test_each_epoch_is_a_function_of_seed_and_epoch_alone():
+  arrays = cifar10.synthetic(num_train=100)
+  x, y = arrays.train_images, arrays.train_labels
+  full = list(pipeline.train_dataset(x, y, 32, seed=3, num_epochs=3))
+  assert [int(b[0].shape[0]) for b in full] == [32, 32, 32, 4] * 3  # no batch spans epochs
+  resumed = list(pipeline.train_dataset(x, y, 32, seed=3, first_epoch=2, num_epochs=1))
+  for (a, _), (b, _) in zip(full[8:], resumed, strict=True):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  assert not np.array_equal(full[0][1].numpy(), full[4][1].numpy())  # reshuffled each epoch
+  assert sorted(np.concatenate([b[1].numpy() for b in full[:4]]).tolist()) == sorted(y.tolist())
+
+
+def test_batch_augmentation_is_an_exact_padded_crop_and_flip():
+  import tensorflow as tf
+  images = np.random.default_rng(0).integers(0, 256, (32, 32, 32, 3)).astype(np.uint8)
+  out = pipeline._augment_batch(tf.constant(images), tf.constant([1, 2], tf.int64)).numpy()
+  padded = np.pad(images.astype(np.float32), ((0, 0), (4, 4), (4, 4), (0, 0)))
+  flips = 0
+  for k in range(len(images)):
+    windows = [padded[k, dy:dy + 32, dx:dx + 32] for dy in range(9) for dx in range(9)]
+    plain = any(np.array_equal(w, out[k]) for w in windows)
+    flipped = any(np.array_equal(w[:, ::-1], out[k]) for w in windows)
+    assert plain or flipped, k
+    flips += flipped and not plain
+  assert 4 <= flips <= 28  # about half are flipped

@@ -27,7 +27,7 @@ from nas_tf.checkpoints import CheckpointStore
 from nas_tf.errors import BudgetSpent, InfrastructureError, SearchError, WorkerDied
 from nas_tf.search.asynchronous import RetryChild, retry_job, run_async
 from nas_tf.search.budget import Budget
-from nas_tf.search.journal import Journal, SearchResult
+from nas_tf.search.journal import Journal, SearchResult, format_seconds
 from nas_tf.strategies.nas_rl import controller_compiled
 from nas_tf.tasks.executors import make_executor
 
@@ -181,7 +181,8 @@ class Search:
     if not self.task.prepared:
       self.task.prepare()
     mode = "asynchronous" if s.get("async_updates") else "synchronous"
-    budget = f", time budget {self.budget.progress()}" if self.budget.limit else ""
+    budget = (f", time budget {format_seconds(self.budget.limit)} "
+              f"({format_seconds(self.budget.elapsed())} spent)" if self.budget.limit else "")
     self.log(f"search {self.task.name} ({s.strategy}, {mode}): {s.num_children} children, "
              f"m={s.batch_size}, {self.executor.capacity} at once, {self.task.data_summary}"
              f"{budget}, work directory {self.workdir}")
