@@ -277,6 +277,9 @@ def run() -> None:
     quiet.install()  # before anything loads TensorFlow
   import signal
   signal.signal(signal.SIGTERM, _on_sigterm)
+  # Ctrl-C even where the shell started us with SIGINT ignored (`nas-tf ... &` without job
+  # control), which Python would otherwise keep.
+  signal.signal(signal.SIGINT, signal.default_int_handler)
   text = _help_or_version(sys.argv)
   if text is not None:
     print(text)
