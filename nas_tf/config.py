@@ -26,13 +26,19 @@ def to_dict(config: ml_collections.ConfigDict) -> dict[str, Any]:
   return json.loads(config.to_json())
 
 
-def _positive(config, *keys):
+def _check(config, keys, ok, requirement: str, required: bool = True) -> None:
+  """Raises ConfigError for the first of ``keys`` whose value fails ``ok``; a key the config
+  lacks fails only when ``required``."""
   for key in keys:
-    value = config
-    for part in key.split("."):
-      value = value[part]
-    if not value > 0:
-      raise ConfigError(f"{key} must be > 0, got {value}")
+    value = _get(config, key)
+    if value is None and not required:
+      continue
+    if value is None or not ok(value):
+      raise ConfigError(f"{key} must be {requirement}, got {value}")
+
+
+def _positive(config, *keys):
+  _check(config, keys, lambda v: v > 0, "> 0")
 
 
 def _numbers(node, prefix=""):
@@ -69,18 +75,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for key, value in _numbers(config):
     if not math.isfinite(value):
       raise ConfigError(f"{key} must be a finite number, got {value}")
-  for key in _NON_NEGATIVE:
-    value = _get(config, key)
-    if value is not None and value < 0:
-      raise ConfigError(f"{key} must be >= 0 (0 = off), got {value}")
-  for key in _FRACTIONS:
-    value = _get(config, key)
-    if value is not None and not 0.0 <= value < 1.0:
-      raise ConfigError(f"{key} must be in [0, 1), got {value}")
-  for key in ("reward.exponent", "reward.constant", "controller.init_range"):
-    value = _get(config, key)
-    if value is not None and not value > 0:
-      raise ConfigError(f"{key} must be > 0, got {value}")
+  _check(config, _NON_NEGATIVE, lambda v: v >= 0, ">= 0 (0 = off)", required=False)
+  _check(config, _FRACTIONS, lambda v: 0.0 <= v < 1.0, "in [0, 1)", required=False)
+  _check(config, ("reward.exponent", "reward.constant", "controller.init_range"),
+         lambda v: v > 0, "> 0", required=False)
   if config.executor.get("recycle_every", 0) < 0:
     raise ConfigError(f"executor.recycle_every must be >= 0 (0 = in this process), got "
                       f"{config.executor.recycle_every}")

@@ -9,6 +9,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 CIFAR_MINI = os.path.join(SHARED, "cifar10-mini", "cifar-10-python.tar.gz")
 
@@ -114,3 +115,27 @@ def serve_in_tensorflow_only_process(saved_model, x, tmp_path):
   subprocess.run([sys.executable, "-c", SERVE, saved_model, x_path, y_path], check=True,
                  env=env, cwd=str(tmp_path), capture_output=True, timeout=300)
   return np.load(y_path)
+
+
+def run_cli(*args, cwd=ROOT, env=None, tf_log_level="3", **kwargs):
+  """``python -m nas_tf ARGS`` as a user runs it; ``tf_log_level=None`` leaves TensorFlow's
+  C++ logging at its default (to see what nas-tf itself filters)."""
+  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"} | (
+      {"TF_CPP_MIN_LOG_LEVEL": tf_log_level} if tf_log_level else {}) | (env or {})
+  return subprocess.run([sys.executable, "-m", "nas_tf", *args], cwd=cwd, env=env,
+                        capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def records(workdir):
+  """(index, id, reward, status) of each child in children.jsonl: what resume must keep."""
+  from nas_tf import workdir as wd
+  return [(r["index"], r["id"], r["reward"], r["status"])
+          for r in wd.read_jsonl(os.path.join(workdir, "children.jsonl"))]
+
+
+def controller_state(search):
+  """Every number of a nas_rl search's controller: weights, Adam slots, baseline."""
+  return ([v.numpy() for v in search.controller.weights]
+          + [v.numpy() for v in search.reinforce.optimizer.variables]
+          + [search.reinforce.baseline.numpy()])
+

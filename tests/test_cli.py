@@ -1,22 +1,15 @@
 """The ``nas-tf`` command as a user meets it (subprocesses, like a shell)."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 import numpy as np
 
 from conftest import CIFAR_MINI, serve_in_tensorflow_only_process
+from conftest import run_cli as nas_tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def nas_tf(*args, cwd):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  return subprocess.run([sys.executable, "-m", "nas_tf", *args], cwd=cwd, env=env,
-                        capture_output=True, text=True, timeout=300)
 
 
 SMOKE = f"--config={ROOT}/configs/cifar10.py:smoke"

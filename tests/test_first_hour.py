@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import load_config, tiny_cifar_config
+from conftest import controller_state, load_config, records, run_cli, tiny_cifar_config
 from nas_tf import hardware
 from nas_tf import workdir as wd
 from nas_tf.data import DataError, cifar10
@@ -20,10 +20,8 @@ TINY = ["--config.data.source=synthetic", "--config.search.num_children=4",
         "--config.search.start_depth=1", "--config.space.num_filters=(4,8)"]
 
 
-def nas_tf(*args, env=None):
-  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"} | (env or {})
-  return subprocess.run([sys.executable, "-m", "nas_tf", *args], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=300)
+def nas_tf(*args, env=None):  # TensorFlow's own log level: what a user gets
+  return run_cli(*args, env=env, tf_log_level=None)
 
 
 # -- help ----------------------------------------------------------------------------------
@@ -144,11 +142,6 @@ def test_auto_picks_cpu_without_gpus_and_gpu_with_them(monkeypatch):
 
 # -- time budgets ------------------------------------------------------------------------------
 
-def controller_state(search):
-  return ([v.numpy() for v in search.controller.weights]
-          + [v.numpy() for v in search.reinforce.optimizer.variables])
-
-
 def test_a_time_budget_stops_at_a_child_and_a_larger_one_continues_exactly(tmp_path):
   from nas_tf.search.loop import Search
   from nas_tf.tasks.cifar10 import Cifar10Task
@@ -170,9 +163,7 @@ def test_a_time_budget_stops_at_a_child_and_a_larger_one_continues_exactly(tmp_p
   resumed, result, lines = search(workdir, "1h")
   assert not result.stopped and result.children == 4
   assert any("of 1h00m budget" in line for line in lines if line.startswith("[child"))
-  rows = lambda w: [(r["index"], r["id"], r["reward"])  # noqa: E731
-                    for r in wd.read_jsonl(os.path.join(w, "children.jsonl"))]
-  assert rows(workdir) == rows(str(tmp_path / "full"))
+  assert records(workdir) == records(str(tmp_path / "full"))
   for got, want in zip(controller_state(resumed), controller_state(full), strict=True):
     np.testing.assert_array_equal(got, want)
 

@@ -14,7 +14,8 @@ import time
 import numpy as np
 import pytest
 
-from conftest import tiny_cifar_config
+from conftest import records, tiny_cifar_config
+from conftest import run_cli as nas_tf
 from nas_tf import workdir as wd
 from nas_tf.errors import InfrastructureError
 from nas_tf.search.loop import Search
@@ -27,17 +28,6 @@ TINY = ["--config.data.source=synthetic", "--config.search.batch_size=2",
         "--config.child.epochs=1", "--config.data.max_train_examples=64",
         "--config.data.max_val_examples=32", "--config.search.start_depth=1",
         "--config.space.num_filters=(4,8)"]
-
-
-def nas_tf(*args, **kwargs):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  return subprocess.run([sys.executable, "-m", "nas_tf", *args], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=300, **kwargs)
-
-
-def records(workdir):
-  return [(r["index"], r["id"], r["reward"], r["status"])
-          for r in wd.read_jsonl(os.path.join(workdir, "children.jsonl"))]
 
 
 def run(config, workdir, **kwargs):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import tiny_cifar_config
+from conftest import controller_state, records, tiny_cifar_config
 from nas_tf import workdir as wd
 from nas_tf.checkpoints import CheckpointStore
 from nas_tf.errors import SearchError
@@ -36,17 +36,6 @@ def wait_for_children(proc, jsonl, count, timeout=240):
     if os.path.exists(jsonl) and len(open(jsonl).readlines()) >= count:
       return
     time.sleep(0.05)
-
-
-def controller_state(search):
-  return ([v.numpy() for v in search.controller.weights]
-          + [v.numpy() for v in search.reinforce.optimizer.variables]
-          + [search.reinforce.baseline.numpy()])
-
-
-def records(workdir):
-  return [(r["index"], r["id"], r["reward"]) for r in
-          wd.read_jsonl(os.path.join(workdir, "children.jsonl"))]
 
 
 @pytest.fixture(scope="module")

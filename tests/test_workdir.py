@@ -12,7 +12,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from conftest import tiny_cifar_config
+from conftest import controller_state, records, tiny_cifar_config
+from conftest import run_cli as nas_tf
 from nas_tf import workdir as wd
 from nas_tf.errors import ConfigError
 from nas_tf.search.loop import Search
@@ -20,23 +21,6 @@ from nas_tf.tasks.cifar10 import Cifar10Task
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "workdir-v0.1.0")
-
-
-def nas_tf(*args):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  return subprocess.run([sys.executable, "-m", "nas_tf", *args], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=300)
-
-
-def records(workdir):
-  return [(r["index"], r["id"], r["reward"]) for r in
-          wd.read_jsonl(os.path.join(workdir, "children.jsonl"))]
-
-
-def controller_state(search):
-  return ([v.numpy() for v in search.controller.weights]
-          + [v.numpy() for v in search.reinforce.optimizer.variables]
-          + [search.reinforce.baseline.numpy()])
 
 
 def run(config, workdir, log=lambda _: None):

@@ -120,14 +120,10 @@ def _reachable(url: str, timeout: float = 5.0) -> str | None:
 
 
 def _load_tfds(name: str = "cifar10") -> Cifar10Arrays:
-  try:
-    import tensorflow_datasets as tfds  # imported lazily: slow, and unused offline
-  except ImportError as e:
-    raise DataError(f"tfds: tensorflow-datasets cannot be imported (missing module "
-                    f"{e.name!r}; reinstall: pip install -r requirements.txt); or "
-                    f"{_LOCAL_HINT}") from None
-
   def load(download: bool):
+    import tensorflow_datasets as tfds  # imported lazily: slow, and unused offline
+    if download:
+      tfds.disable_progress_bar()
     splits = tfds.load(name, split=["train", "test"], as_supervised=True, download=download)
     arrays = []
     for split in splits:  # whole splits as arrays, in tfds' order
@@ -145,9 +141,8 @@ def _load_tfds(name: str = "cifar10") -> Cifar10Arrays:
         host = TFDS_DOWNLOAD.split("/")[2]
         raise DataError(f"tfds: {name} is not in the TFDS data directory and its download "
                         f"host {host} cannot be reached ({why}); {_LOCAL_HINT}") from None
-      tfds.disable_progress_bar()
       return load(download=True)
-  except ModuleNotFoundError as e:
+  except ImportError as e:  # tensorflow-datasets itself, or a module one of its builders needs
     raise DataError(f"tfds: tensorflow-datasets cannot load {name}: missing module "
                     f"{e.name!r} (reinstall: pip install -r requirements.txt); or "
                     f"{_LOCAL_HINT}") from None

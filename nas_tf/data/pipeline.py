@@ -15,8 +15,9 @@ def normalize(images):
 
 
 def _augment_batch(images, seed):
-  """The training augmentation of a whole batch: zero-pad by 4, crop 32x32 at uniform offsets 0..8 (an
-  exact pixel crop through ``crop_and_resize``), flip half; stateless from ``seed``."""
+  """The training augmentation of a whole batch: zero-pad by 4, crop 32x32 at uniform
+  offsets 0..8 (an exact pixel crop through ``crop_and_resize``), flip half; stateless from
+  ``seed``."""
   n = tf.shape(images)[0]
   height, width = cifar10.IMAGE_SHAPE[:2]
   padded = tf.pad(tf.cast(images, tf.float32), [[0, 0], [4, 4], [4, 4], [0, 0]])

@@ -21,6 +21,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
+from nas_tf import config as config_lib
 from nas_tf import registry, seeds
 from nas_tf import workdir as wd
 from nas_tf.checkpoints import CheckpointStore
@@ -43,7 +44,6 @@ class Search:
   def __init__(self, config: ml_collections.ConfigDict, workdir: str, task,
                log: Callable[[str], None] = print,
                after_child: Callable[[int], None] | None = None):
-    from nas_tf import config as config_lib
     config_lib.validate(config)
     self.config, self.task, self.log, self.workdir = config, task, log, workdir
     self.space = task.space

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import ml_collections
 
+from nas_tf import config as config_lib
 from nas_tf import registry
 from nas_tf import workdir as wd
 from nas_tf.checkpoints import CheckpointStore
@@ -50,7 +51,6 @@ class OneShotSearch:
                log: Callable[[str], None] = print,
                after_epoch: Callable[[int], None] | None = None,
                after_child: Callable[[int], None] | None = None):
-    from nas_tf import config as config_lib
     config_lib.validate(config)
     self.config, self.task, self.log, self.workdir = config, task, log, workdir
     if not task.prepared:

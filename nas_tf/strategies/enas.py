@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from nas_tf import seeds
+from nas_tf.data import pipeline
 from nas_tf.errors import SearchError
 from nas_tf.strategies.base import OneShot
 from nas_tf.strategies.nas_rl import NasRl
@@ -55,7 +56,8 @@ class Enas(OneShot):
                                    input_signature=[images, labels, *arch_spec])
     self._eval_step = tf.function(self._eval_step_fn, autograph=False,
                                   input_signature=[images, labels, *arch_spec])
-    self.steps_per_epoch = -(-task.num_examples("train") // config.child.batch_size)
+    self.steps_per_epoch = pipeline.steps_per_epoch(task.num_examples("train"),
+                                                    config.child.batch_size)
     lr = keras.optimizers.schedules.CosineDecay(e.learning_rate,
                                                 max(1, self.steps_per_epoch * e.epochs))
     self.optimizer = keras.optimizers.SGD(lr, momentum=0.9, nesterov=True,

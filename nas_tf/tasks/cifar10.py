@@ -81,8 +81,9 @@ class Cifar10Task(Task):
                                               c.weight_decay, width=c.get("width", 1.0))
 
   def compile_model(self, model, c: ml_collections.ConfigDict) -> None:
+    from nas_tf.data import pipeline
     from nas_tf.tasks import training
-    steps = -(-self.num_examples() // c.batch_size) * c.epochs
+    steps = pipeline.steps_per_epoch(self.num_examples(), c.batch_size) * c.epochs
     training.compile_classifier(model, c.learning_rate, c.momentum, c.nesterov, steps,
                                 c.lr_schedule, c.jit_compile)
 
