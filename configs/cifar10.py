@@ -6,6 +6,7 @@ Presets, chosen with ``--config=configs/cifar10.py:PRESET``; override any key wi
 
 import ml_collections
 
+from nas_tf import config as config_lib
 from nas_tf import hardware
 
 PRESETS = {
@@ -45,18 +46,12 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.space.strides = (1, 2, 3)
   c.space.search_strides = False
 
-  c.controller = ml_collections.ConfigDict()
-  c.controller.units = 35
-  c.controller.num_layers = 2
-  c.controller.init_range = 0.08
-  c.controller.learning_rate = 6e-4
-  c.controller.baseline_decay = 0.95
-  c.controller.entropy_weight = 0.0
-  c.controller.clip_norm = 0.0  # 0 = no clipping
-  c.controller.compile = "auto"  # "graph" (traced per depth), "eager", or "auto" (decide)
+  c.controller = config_lib.controller_block()
+  # search.strategy=evolution: Real et al. 2019 searched 20k children with P=100, S=25.
+  c.evolution = config_lib.evolution_block(population=100, sample_size=25)
 
   c.search = ml_collections.ConfigDict()
-  c.search.strategy = "nas_rl"   # nas_rl, random (same space, same budget) or enas
+  c.search.strategy = "nas_rl"   # nas_rl, random, evolution (same space, same budget) or enas
   c.search.num_children = 12_800
   c.search.batch_size = 8        # m: children per controller update
   c.search.start_depth = 6
@@ -112,20 +107,7 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.reward.window = 5            # max validation accuracy over the last 5 epochs ...
   c.reward.exponent = 3.0        # ... cubed
 
-  c.executor = ml_collections.ConfigDict()
-  c.executor.kind = "local"      # local, processes (workers on this machine) or ray
-  # Train children in a worker process replaced every N children (0 = in this process for
-  # local): TensorFlow keeps each child's traced graphs alive, so long searches need fresh
-  # processes.
-  c.executor.recycle_every = 50
-  c.executor.workers = 0         # processes: workers (0 = one per GPU x children_per_gpu, or 1);
-                                 # ray: CPUs of the local cluster started here (0 = all)
-  c.executor.children_per_gpu = 1
-  c.executor.threads_per_worker = 0  # processes on CPU: threads each (0 = cores / workers)
-  c.executor.address = ""        # ray: an existing cluster ("auto" or host:port); "" = start one
-  c.executor.cpus_per_child = 1.0
-  c.executor.gpus_per_child = 0.0    # ray: fractional allowed (0.5 = two children per GPU)
-  c.executor.max_retries = 2     # ray: retries of a child whose worker died
+  c.executor = config_lib.executor_block()
 
   if preset == "paper":
     pass
@@ -145,6 +127,7 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
     c.space.num_filters = (24, 36)
     c.search.num_children = 64
     c.search.batch_size = 4
+    c.evolution = config_lib.evolution_block(population=16, sample_size=4)
     c.search.start_depth = 3
     c.search.depth_every = 32
     c.search.depth_step = 1
@@ -165,6 +148,7 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
     c.space.num_filters = (24, 36)
     c.search.num_children = 8
     c.search.batch_size = 4
+    c.evolution = config_lib.evolution_block(population=4, sample_size=2)
     c.search.start_depth = 2
     c.search.depth_every = 4
     c.search.depth_step = 2

@@ -6,6 +6,7 @@ Presets, chosen with ``--config=configs/ptb.py:PRESET``; override any key with
 
 import ml_collections
 
+from nas_tf import config as config_lib
 from nas_tf import hardware
 
 PRESETS = {
@@ -37,15 +38,8 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.space = ml_collections.ConfigDict()
   c.space.base_number = 8         # leaves of the cell tree
 
-  c.controller = ml_collections.ConfigDict()
-  c.controller.units = 35
-  c.controller.num_layers = 2
-  c.controller.init_range = 0.08
-  c.controller.learning_rate = 6e-4
-  c.controller.baseline_decay = 0.95
-  c.controller.entropy_weight = 0.0
-  c.controller.clip_norm = 0.0
-  c.controller.compile = "auto"
+  c.controller = config_lib.controller_block()
+  c.evolution = config_lib.evolution_block(population=50, sample_size=10)  # search.strategy=evolution
 
   c.search = ml_collections.ConfigDict()
   c.search.strategy = "nas_rl"
@@ -84,26 +78,15 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.reward.constant = 80.0        # reward = c / perplexity^2 (the paper's appendix)
   c.reward.window = 1             # best perplexity of the last N epochs
 
-  c.executor = ml_collections.ConfigDict()
-  c.executor.kind = "local"      # local, processes (workers on this machine) or ray
-  # Train children in a worker process replaced every N children (0 = in this process for
-  # local): TensorFlow keeps each child's traced graphs alive, so long searches need fresh
-  # processes.
-  c.executor.recycle_every = 50
-  c.executor.workers = 0         # processes: workers (0 = one per GPU x children_per_gpu, or 1);
-                                 # ray: CPUs of the local cluster started here (0 = all)
-  c.executor.children_per_gpu = 1
-  c.executor.threads_per_worker = 0  # processes on CPU: threads each (0 = cores / workers)
-  c.executor.address = ""        # ray: an existing cluster ("auto" or host:port); "" = start one
-  c.executor.cpus_per_child = 1.0
-  c.executor.gpus_per_child = 0.0    # ray: fractional allowed (0.5 = two children per GPU)
-  c.executor.max_retries = 2     # ray: retries of a child whose worker died
+  c.executor = config_lib.executor_block()
 
   if preset in ("smoke", "cpu"):
     c.executor.recycle_every = 0  # 8 children: not worth a worker's start-up
     c.space.base_number = 2
     c.search.num_children = 8 if preset == "smoke" else 24
     c.search.batch_size = 4
+    c.evolution = config_lib.evolution_block(population=4 if preset == "smoke" else 8,
+                                             sample_size=2)
     c.child.units = 64
     c.child.num_layers = 1
     c.child.dropout = 0.0

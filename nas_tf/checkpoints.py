@@ -68,7 +68,7 @@ class CheckpointStore:
         problem = "is missing"
     except (WorkdirError, KeyError, TypeError):
       problem = "is damaged"
-    candidates = self._kept()
+    candidates = self.kept()
     if not candidates and problem == "is missing":
       return None  # a fresh search
     if not candidates:
@@ -78,7 +78,7 @@ class CheckpointStore:
     atomic_write_json(self.pointer, candidates[0])  # repaired, so the warning is said once
     return candidates[0]
 
-  def _kept(self) -> list[dict[str, Any]]:
+  def kept(self) -> list[dict[str, Any]]:
     """Complete checkpoints with their state (``state.json``), newest first."""
     found = []
     names = os.listdir(self.directory) if os.path.isdir(self.directory) else []

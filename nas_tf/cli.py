@@ -199,6 +199,10 @@ def after_search(command: str, workdir: str | None) -> int:
     row = wd.find_child(workdir, FLAGS.child, task.metric, task.higher_is_better)
     if command == "show":
       return show(workdir, row, task)
+    if task.simulated:
+      raise config_lib.ConfigError(f"'{command}': {config.task} children are looked up in a "
+                                   "table of published results; there is no model to "
+                                   f"{command} (see 'nas-tf show')")
     if command == "train":
       task.prepare()  # bad data fails here, before TensorFlow starts
       from nas_tf.final import train_final

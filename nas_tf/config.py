@@ -99,9 +99,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
                       f"(known: {', '.join(registry.EXECUTORS)})")
   _positive(config, "search.num_children", "search.batch_size",
             "search.max_consecutive_failures", "search.keep_weights",
-            "child.epochs", "child.batch_size",
-            "child.learning_rate", "controller.units", "controller.num_layers",
-            "controller.learning_rate", "reward.window")
+            "controller.units", "controller.num_layers", "controller.learning_rate")
+  if "child" in config:  # tasks that train children (lookup tasks read a table instead)
+    _positive(config, "child.epochs", "child.batch_size", "child.learning_rate",
+              "reward.window")
+  if config.search.strategy == "evolution":
+    _check(config, ("evolution.population",), lambda v: v >= 2, ">= 2")
+    _check(config, ("evolution.sample_size",),
+           lambda v: 1 <= v <= config.evolution.population,
+           f"in 1..evolution.population ({config.evolution.population})")
   if config.controller.compile not in ("auto", "graph", "eager"):
     raise ConfigError("controller.compile must be auto, graph or eager, got "
                       f"{config.controller.compile!r}")
@@ -118,9 +124,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if key in config.data and config.data[key] < 0:
       raise ConfigError(f"data.{key} must be >= 0 (0 = all), got {config.data[key]}")
   for key in ("eval_batch_size", "units", "num_layers", "bptt"):
-    if key in config.child:
+    if key in config.get("child", {}):
       _positive(config, f"child.{key}")
-  if config.child.get("lr_schedule", "cosine") not in ("cosine", "constant"):
+  if config.get("child", {}).get("lr_schedule", "cosine") not in ("cosine", "constant"):
     raise ConfigError(f"child.lr_schedule must be cosine or constant, got "
                       f"{config.child.lr_schedule!r}")
   for block in ("child", "final"):
@@ -131,7 +137,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if settings.get("strategy", "default") not in ("default", "mirrored"):
       raise ConfigError(f"{block}.strategy must be default or mirrored, got "
                         f"{settings.strategy!r}")
-  if "dropout" in config.child and not 0.0 <= config.child.dropout < 1.0:
+  if "dropout" in config.get("child", {}) and not 0.0 <= config.child.dropout < 1.0:
     raise ConfigError(f"child.dropout must be in [0, 1), got {config.child.dropout}")
   if "base_number" in config.get("space", {}):
     b = config.space.base_number
@@ -166,6 +172,49 @@ def validate(config: ml_collections.ConfigDict) -> None:
   parse_duration(config.search.get("time_budget", ""))
   if not str(config.data.source):
     raise ConfigError("data.source must be set ('synthetic' or a path)")
+
+
+# -- blocks every task's config file shares ---------------------------------------------------------
+
+def controller_block(**overrides) -> ml_collections.ConfigDict:
+  """``controller.*``: NAS-RL's controller (Zoph & Le 2017: 2x35 LSTM, uniform +-0.08,
+  Adam 6e-4, baseline decay 0.95)."""
+  c = ml_collections.ConfigDict()
+  c.units = 35
+  c.num_layers = 2
+  c.init_range = 0.08
+  c.learning_rate = 6e-4
+  c.baseline_decay = 0.95
+  c.entropy_weight = 0.0
+  c.clip_norm = 0.0       # 0 = no clipping
+  c.compile = "auto"      # "graph" (traced per depth), "eager", or "auto" (decide)
+  c.update(overrides)
+  return c
+
+
+def evolution_block(population: int, sample_size: int) -> ml_collections.ConfigDict:
+  """``evolution.*``: regularized evolution's population P and tournament sample size S."""
+  return ml_collections.ConfigDict({"population": population, "sample_size": sample_size})
+
+
+def executor_block(**overrides) -> ml_collections.ConfigDict:
+  """``executor.*``: where children train (``nas_tf.tasks.executors``)."""
+  e = ml_collections.ConfigDict()
+  e.kind = "local"          # local, processes (workers on this machine) or ray
+  # Train children in a worker process replaced every N children (0 = in this process for
+  # local): TensorFlow keeps each child's traced graphs alive, so long searches need fresh
+  # processes.
+  e.recycle_every = 50
+  e.workers = 0             # processes: workers (0 = one per GPU x children_per_gpu, or 1);
+                            # ray: CPUs of the local cluster started here (0 = all)
+  e.children_per_gpu = 1
+  e.threads_per_worker = 0  # processes on CPU: threads each (0 = cores / workers)
+  e.address = ""            # ray: an existing cluster ("auto" or host:port); "" = start one
+  e.cpus_per_child = 1.0
+  e.gpus_per_child = 0.0    # ray: fractional allowed (0.5 = two children per GPU)
+  e.max_retries = 2         # ray: retries of a child whose worker died
+  e.update(overrides)
+  return e
 
 
 def child_settings(config: ml_collections.ConfigDict,

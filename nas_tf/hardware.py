@@ -30,16 +30,20 @@ def auto_preset() -> tuple[str, str, int]:
   return "cpu", f"no GPU visible, {os.cpu_count() or 1} CPU cores", 0
 
 
-def choose_preset(preset: str, presets: dict[str, str], expected: dict[str, str]):
+def choose_preset(preset: str, presets: dict[str, str], expected: dict[str, str],
+                  auto: tuple[str, str] | None = None):
   """A config file's preset: ``auto`` resolved for this machine (its ``gpu`` preset, or
-  ``paper`` where the file has none), ``default`` read as ``paper``. Returns (preset, GPU
-  count, the ``about`` block: what was chosen, why, and the expected duration)."""
+  ``paper`` where the file has none) or, for a file that gives ``auto`` = (preset, why), to
+  that preset on any machine; ``default`` read as ``paper``. Returns (preset, GPU count, the
+  ``about`` block: what was chosen, why, and the expected duration)."""
   import ml_collections
   if preset not in presets:
     raise ValueError(f"unknown preset {preset!r} ({', '.join(presets)})")
   reason = f"asked for {preset}"
   gpus = len(visible_gpus()) if preset == "gpu" else 0
-  if preset == "auto":
+  if preset == "auto" and auto is not None:
+    preset, reason = auto
+  elif preset == "auto":
     preset, reason, gpus = auto_preset()
     if preset not in presets:
       preset = "paper"

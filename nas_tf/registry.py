@@ -16,7 +16,7 @@ from typing import Any
 @dataclasses.dataclass(frozen=True)
 class SpaceEntry:
   space: str   # the search-space class (pure Python)
-  models: str  # the module of its Keras builders
+  models: str | None  # the module of its Keras builders (None: a table's space, never built)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,12 +41,16 @@ SPACES = {
                            "nas_tf.models.rnn_cell"),
     "enas_macro": SpaceEntry("nas_tf.spaces.enas_macro:EnasMacroSpace",
                              "nas_tf.models.enas_macro"),
+    "nasbench201": SpaceEntry("nas_tf.spaces.tabular:NasBench201Space", None),
+    "nasbench_macro": SpaceEntry("nas_tf.spaces.tabular:NasBenchMacroSpace", None),
 }
 
 STRATEGIES = {
     "nas_rl": StrategyEntry("nas_tf.strategies.nas_rl:NasRl", "proposer", "NAS-RL"),
     "random": StrategyEntry("nas_tf.strategies.random_search:RandomSearch", "proposer",
                             "random search"),
+    "evolution": StrategyEntry("nas_tf.strategies.evolution:RegularizedEvolution", "proposer",
+                               "regularized evolution"),
     "enas": StrategyEntry("nas_tf.strategies.enas:Enas", "one_shot", "ENAS",
                           spaces={"cifar10": "enas_macro"}),
 }
@@ -54,6 +58,10 @@ STRATEGIES = {
 TASKS = {
     "cifar10": TaskEntry("nas_tf.tasks.cifar10:Cifar10Task", space="cnn", finds="CNNs"),
     "ptb": TaskEntry("nas_tf.tasks.ptb:PtbTask", space="rnn_cell", finds="recurrent cells"),
+    "nasbench201": TaskEntry("nas_tf.tasks.lookup:NasBench201Task", space="nasbench201",
+                             finds="NAS-Bench-201 cells (table lookups)"),
+    "nasbench_macro": TaskEntry("nas_tf.tasks.lookup:NasBenchMacroTask", space="nasbench_macro",
+                                finds="NAS-Bench-Macro networks (table lookups)"),
 }
 
 EXECUTORS = {
@@ -97,7 +105,11 @@ def space_class(name: str):
 
 def models_for(space: str):
   """The module of Keras builders for architectures of ``space`` (``arch["space"]``)."""
-  return load(_lookup(SPACES, space, "search space").models)
+  models = _lookup(SPACES, space, "search space").models
+  if models is None:
+    raise KeyError(f"{space} architectures come from a table of published results; "
+                   "nas-tf builds no model for them")
+  return load(models)
 
 
 def build_space(config):

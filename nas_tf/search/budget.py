@@ -1,10 +1,16 @@
-"""``search.time_budget``: wall-clock seconds a search may run, summed over all its runs (kept
-in ``W/clock.json``), so that rerunning with a larger budget continues where it stopped."""
+"""``search.time_budget``: the seconds a search may run, summed over all its runs, so that
+rerunning with a larger budget continues where it stopped.
+
+Wall-clock seconds are kept in ``W/clock.json``. A lookup task's search (``task.simulated``)
+counts its children's ``simulated_seconds`` instead, from the journal: the benchmark's
+training times, not the milliseconds a lookup takes.
+"""
 
 from __future__ import annotations
 
 import os
 import time
+from typing import Callable
 
 from nas_tf import config as config_lib
 from nas_tf import workdir as wd
@@ -13,20 +19,25 @@ from nas_tf.search.journal import format_seconds
 
 
 class Budget:
-  def __init__(self, workdir: str, time_budget):
+  def __init__(self, workdir: str, time_budget, clock: Callable[[], float] | None = None):
+    """``clock``: simulated seconds spent so far (None: wall-clock seconds)."""
     self.limit = config_lib.parse_duration(time_budget or "")
+    self.clock = clock
     self.path = os.path.join(workdir, "clock.json")
     self.before = wd.read_json(self.path)["seconds"] if os.path.exists(self.path) else 0.0
     self.started = time.monotonic()
 
   def elapsed(self) -> float:
+    if self.clock is not None:
+      return self.clock()
     return self.before + time.monotonic() - self.started
 
   def spent(self) -> bool:
     return self.limit is not None and self.elapsed() >= self.limit
 
   def save(self) -> None:
-    wd.atomic_write_json(self.path, {"seconds": round(self.elapsed(), 3)})
+    if self.clock is None:  # a simulated clock is rebuilt from children.jsonl
+      wd.atomic_write_json(self.path, {"seconds": round(self.elapsed(), 3)})
 
   def check(self) -> None:
     """Raises ``BudgetSpent`` once the budget is spent (call at a boundary)."""
@@ -35,6 +46,7 @@ class Budget:
       raise BudgetSpent(f"time budget spent ({self.progress()})")
 
   def progress(self) -> str:
+    kind = " simulated" if self.clock is not None else ""
     if self.limit is None:
-      return f"{format_seconds(self.elapsed())} elapsed"
-    return f"{format_seconds(self.elapsed())} of {format_seconds(self.limit)} budget"
+      return f"{format_seconds(self.elapsed())}{kind} elapsed"
+    return f"{format_seconds(self.elapsed())} of {format_seconds(self.limit)}{kind} budget"

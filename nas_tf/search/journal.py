@@ -59,6 +59,7 @@ class Journal:
     self.parallel = 1  # children trained at once (for the time-left estimate)
     self.budget = None  # a search.budget.Budget: its progress ends each child's line
     self.finished: dict[int, dict[str, Any]] = {}
+    self.simulated_seconds = 0.0  # lookup tasks: the table's training time of the children
     self.best = None
     self.writer = None
 
@@ -73,6 +74,8 @@ class Journal:
     self.writer = tf.summary.create_file_writer(os.path.join(self.workdir, "tensorboard"))
     self._write_hparams_config()
     self.child_seconds = sum(r.get("seconds", 0.0) for r in self.finished.values())
+    self.simulated_seconds = sum(r.get("simulated_seconds", 0.0)
+                                 for r in self.finished.values())
     self.trained_now, self.time_trained_now = 0, 0.0
 
   def record(self, row: dict[str, Any]) -> None:
@@ -82,6 +85,7 @@ class Journal:
     self.trained_now += 1
     self.time_trained_now += row["seconds"]
     self.child_seconds += row["seconds"]
+    self.simulated_seconds += row.get("simulated_seconds", 0.0)
     if self.better(row, self.best):
       self.best = row
       wd.atomic_write_json(self.best_path, row)
@@ -147,7 +151,8 @@ class Journal:
       tf.summary.scalar("child/seconds", row["seconds"])
       if row["status"] == "ok":
         tf.summary.scalar(f"child/{metric}", value)
-        tf.summary.scalar("child/params", row["params"])
+        if row.get("params") is not None:
+          tf.summary.scalar("child/params", row["params"])
       if best:
         tf.summary.scalar(f"search/best_{metric}", best[metric])
       tf.summary.text("child/architecture", self._arch_text(row))

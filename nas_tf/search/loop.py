@@ -2,11 +2,15 @@
 task and an executor), tell the strategy their rewards, checkpoint.
 
 Resume is exact because everything random is derived from saved state: the proposer's
-sampling seed comes from a numpy generator whose state is checkpointed after every update,
+sampling seed comes from a numpy generator whose state is checkpointed with the strategy,
 and each child's seed is a function of the search seed and the child's index. After a kill,
-the last checkpoint re-samples the batch that was in flight; children of that batch already
-in ``children.jsonl`` are reused, never retrained. Raising ``search.num_children`` extends
-a search exactly as if it had been started with the larger number.
+the last checkpoint re-samples the batches since it was written; children already in
+``children.jsonl`` are reused, never retrained, and their recorded rewards replay the
+strategy's updates. So a checkpoint is written after an update only when the last one is
+``CHECKPOINT_INTERVAL_S`` old (every update, for children that train for minutes; every few
+hundred lookups of a tabular benchmark, where a 50 ms save would dominate), and at the end.
+Raising ``search.num_children`` extends a search exactly as if it had been started with the
+larger number.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from nas_tf.search.journal import Journal, SearchResult, format_seconds
 from nas_tf.strategies.nas_rl import controller_compiled
 from nas_tf.tasks.executors import make_executor
 
+CHECKPOINT_INTERVAL_S = 5.0
+
 
 def one_line(error: BaseException) -> str:
   text = str(error).strip().splitlines()
@@ -50,7 +56,8 @@ class Search:
     self.store = CheckpointStore(os.path.join(workdir, "checkpoints"))
     s = config.search
     self.journal = Journal(workdir, task, s.num_children, s.keep_weights, log, after_child)
-    self.budget = self.journal.budget = Budget(workdir, s.get("time_budget", ""))
+    simulated = (lambda: self.journal.simulated_seconds) if task.simulated else None
+    self.budget = self.journal.budget = Budget(workdir, s.get("time_budget", ""), simulated)
     latest = self.store.latest()
     # Decided once per search: a resumed or extended search keeps the first run's choice.
     saved = (latest or {}).get("state", {}).get("compiled")
@@ -61,6 +68,7 @@ class Search:
     self.retries: dict[int, int] = {}  # child index -> times its worker died
     self.journal.parallel = self.executor.capacity
     self.checkpoint = tf.train.Checkpoint(**self.strategy.trackables())
+    self.last_save, self.unsaved = time.monotonic(), False
 
   @property
   def controller(self):  # nas_rl only
@@ -73,12 +81,24 @@ class Search:
   # -- state -------------------------------------------------------------------------------------
   def _fresh_state(self) -> dict[str, Any]:
     return {"step": 0, "children": 0, "consecutive_failures": 0, "compiled": self.compiled,
-            "rng": seeds.generator(seed=self.config.seed).bit_generator.state}
+            "rng": seeds.generator(seed=self.config.seed).bit_generator.state,
+            "strategy": self.strategy.state()}
 
   def _save(self, state: dict[str, Any]) -> float:
     started = time.perf_counter()
+    state["strategy"] = self.strategy.state()
     self.store.save(state["step"], self.checkpoint, state)
+    self.last_save, self.unsaved = time.monotonic(), False
     return time.perf_counter() - started
+
+  def _save_if_due(self, state: dict[str, Any]) -> float:
+    """Saves when the last checkpoint is old; asynchronous updates (whose in-flight
+    children are part of the state) and batches cut short by num_children always save."""
+    if (self.config.search.get("async_updates") or state.get("partial_batch")
+        or time.monotonic() - self.last_save >= CHECKPOINT_INTERVAL_S):
+      return self._save(state)
+    self.unsaved = True
+    return 0.0
 
   # -- children ----------------------------------------------------------------------------------
   def _start_child(self, index: int, step: int, depth: int, arch: dict[str, Any]):
@@ -153,7 +173,7 @@ class Search:
                         "the last good checkpoint is kept")
     state["step"] += 1
     state["compiled"] = self.compiled
-    self.journal.log_update(state["step"], stats, depth, self._save(state))
+    self.journal.log_update(state["step"], stats, depth, self._save_if_due(state))
 
   def _propose(self, plan, m: int, rng) -> np.ndarray:
     tokens = np.asarray(self.strategy.propose(plan, m, rng.integers(0, 2**31 - 1, size=2)))
@@ -175,18 +195,23 @@ class Search:
     for path in wd.remove_temporaries(self.workdir):
       self.log(f"removed {path}, left by an interrupted write")
     state = self._restore()
-    if state["step"] or state["children"]:
-      self.log(f"resuming at child {state['children']}/{s.num_children} "
-               f"(controller step {state['step']})")
     if not self.task.prepared:
       self.task.prepare()
+    self.journal.open()
+    if state["step"] or state["children"] or self.journal.finished:
+      replayed = len(self.journal.finished) - state["children"]
+      self.log(f"resuming at child {len(self.journal.finished)}/{s.num_children} (checkpoint "
+               f"at child {state['children']}, step {state['step']}"
+               f"{f'; {replayed} later children replay from children.jsonl' if replayed > 0 else ''})")
     mode = "asynchronous" if s.get("async_updates") else "synchronous"
     budget = (f", time budget {format_seconds(self.budget.limit)} "
               f"({format_seconds(self.budget.elapsed())} spent)" if self.budget.limit else "")
     self.log(f"search {self.task.name} ({s.strategy}, {mode}): {s.num_children} children, "
              f"m={s.batch_size}, {self.executor.capacity} at once, {self.task.data_summary}"
              f"{budget}, work directory {self.workdir}")
-    self.journal.open()
+    settings = self.strategy.settings()
+    if settings:
+      self.log(f"{s.strategy} settings: {settings}")
     stopped = ""
     try:
       if s.get("async_updates"):
@@ -195,6 +220,12 @@ class Search:
         self._run_sync(state)
     except BudgetSpent as e:
       stopped = str(e)
+    except SearchError:  # the state is that of the last good update: keep it
+      if self.unsaved:
+        self._save(state)
+      raise
+    if self.unsaved:
+      self._save(state)
     self.budget.save()
     rows, failed = self.journal.close(rows_limit=s.num_children)
     best, metric = self.journal.best, self.task.metric
@@ -256,7 +287,11 @@ class Search:
     if state.get("partial_batch") and self.config.search.num_children > state["children"]:
       self.log(f"extending the search from {state['children']} to "
                f"{self.config.search.num_children} children")
-      if state["step"] == 1:
-        return self._fresh_state()
-      return self.store.restore(self.checkpoint, step=state["step"] - 1)
-    return self.store.restore(self.checkpoint) or self._fresh_state()
+      # Any earlier checkpoint will do: the batches after it replay from children.jsonl.
+      earlier = [k["step"] for k in self.store.kept() if k["step"] < state["step"]]
+      state = (self.store.restore(self.checkpoint, step=earlier[0]) if earlier
+               else self._fresh_state())
+    else:
+      state = self.store.restore(self.checkpoint) or self._fresh_state()
+    self.strategy.load_state(state.get("strategy"))
+    return state

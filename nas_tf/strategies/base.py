@@ -2,7 +2,7 @@
 
 ``Proposer``: asked for architectures and told their rewards by the shared search loop
 (``nas_tf.search.loop``), which trains each child through the task and an executor and
-keeps the journal: NAS-RL, random search (later regularized evolution, PNAS).
+keeps the journal: NAS-RL, random search, regularized evolution (later PNAS).
 
 ``OneShot``: owns its loop (e.g. training a supernet of shared weights) and then
 ``derive``s the architectures it recommends, which the runner scores with ``evaluate`` and
@@ -42,6 +42,23 @@ class Proposer(abc.ABC):
   def trackables(self) -> dict[str, Any]:
     """TensorFlow objects the search's checkpoint holds for this strategy."""
     return {}
+
+  def state(self) -> Any:
+    """Plain-JSON state the search's checkpoint holds besides ``trackables`` (e.g. an
+    evolution's population)."""
+    return None
+
+  def load_state(self, state: Any) -> None:
+    """Restores what ``state`` returned (None: a fresh search)."""
+
+  def settings(self) -> str:
+    """The strategy's settings in one line, for the search's first log lines."""
+    return ""
+
+  def reset(self, seed: int) -> None:
+    """Back to the state of a fresh ``from_config`` with ``config.seed = seed``, reusing
+    what was traced (the tabular benchmark runs hundreds of searches in one process)."""
+    raise NotImplementedError(f"{type(self).__name__} cannot be reset")
 
 
 class OneShot(abc.ABC):

@@ -36,6 +36,7 @@ class NasRl(Proposer):
   def __init__(self, c: ml_collections.ConfigDict, seed: int, token_types: dict[str, int],
                compiled: bool):
     """``c``: the ``controller.*`` settings."""
+    self.c, self.token_types = c, dict(token_types)
     self.controller = Controller(token_types, c.units, c.num_layers, c.init_range,
                                  seed=seed, compiled=compiled)
     self.reinforce = Reinforce(self.controller, c.learning_rate, c.baseline_decay,
@@ -48,6 +49,22 @@ class NasRl(Proposer):
   def trackables(self) -> dict[str, Any]:
     return {"controller": self.controller, "optimizer": self.reinforce.optimizer,
             "baseline": self.reinforce.baseline, "baseline_ready": self.reinforce.baseline_ready}
+
+  def settings(self) -> str:
+    c = self.c
+    return (f"controller {c.num_layers}x{c.units}, Adam lr {c.learning_rate:g}, baseline decay "
+            f"{c.baseline_decay:g}, entropy weight {c.entropy_weight:g}")
+
+  def reset(self, seed: int) -> None:
+    fresh = Controller(self.token_types, self.c.units, self.c.num_layers, self.c.init_range,
+                       seed=seed, compiled=False)
+    for mine, theirs in zip(self.controller.weights, fresh.weights):
+      mine.assign(theirs)
+    for variable in self.reinforce.optimizer.variables:  # steps and moments, not the rate
+      if variable.name != "learning_rate":
+        variable.assign(np.zeros(variable.shape, variable.dtype))
+    self.reinforce.baseline.assign(0.0)
+    self.reinforce.baseline_ready.assign(False)
 
   def propose(self, plan: Plan, m: int, seed: Sequence[int]) -> np.ndarray:
     tokens, _ = self.controller.sample(plan, m, seed)

@@ -25,6 +25,9 @@ class RandomSearch(Proposer):
   def from_config(cls, config, space, compiled: bool = True) -> "RandomSearch":
     return cls(space.token_types)
 
+  def reset(self, seed: int) -> None:
+    pass  # no state of its own: the loop's random state drives it
+
   def propose(self, plan: Plan, m: int, seed: Sequence[int]) -> np.ndarray:
     rng = np.random.default_rng([int(s) for s in seed])
     columns = []

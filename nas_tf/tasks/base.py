@@ -22,6 +22,9 @@ class Task:
   higher_is_better = True
   test_metric = ""
   serving_needs_data = False  # whether export must load the data (e.g. for a vocabulary)
+  # Children looked up in a table of published results (no model is built or trained);
+  # ``search.time_budget`` then counts their ``simulated_seconds``.
+  simulated = False
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config

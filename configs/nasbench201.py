@@ -1,0 +1,66 @@
+"""NAS-Bench-201 lookup search (Dong & Yang, ICLR 2020): every cell's published result, so a
+strategy runs the benchmark's protocol (12,000 simulated seconds, about 110 children) in
+seconds. ``data.source`` is the table (format: README, "Tabular benchmarks").
+
+Presets, chosen with ``--config=configs/nasbench201.py:PRESET``; override any key with
+``--config.a.b=value``.
+"""
+
+import ml_collections
+
+from nas_tf import config as config_lib
+from nas_tf import hardware
+
+PRESETS = {
+    "auto": "the default: small (lookups need no accelerator, so on any machine)",
+    "small": "the benchmark's budget of 12,000 simulated seconds with NAS-RL settings for "
+             "hundreds of children: m=1, Adam 0.02, baseline decay 0.9",
+    "paper": "the same budget with Zoph & Le's exact controller settings (m=8, Adam 6e-4, "
+             "baseline decay 0.95), which were tuned for 12,800 children",
+    "smoke": "small's settings for 1,200 simulated seconds (about 11 children)",
+}
+EXPECTED = {
+    "small": "seconds (12,000 simulated seconds, about 110 children)",
+    "paper": "seconds (12,000 simulated seconds, about 110 children)",
+    "smoke": "seconds",
+}
+
+
+def get_config(preset: str = "auto", task: str = "nasbench201") -> ml_collections.ConfigDict:
+  preset, _, about = hardware.choose_preset(
+      preset, PRESETS, EXPECTED, auto=("small", "lookups need no accelerator"))
+  c = ml_collections.ConfigDict()
+  c.task = task
+  c.seed = 0
+  c.about = about
+
+  c.data = ml_collections.ConfigDict()
+  c.data.source = ""             # the table: nb201_cifar10_cifar100_imagenet16.csv
+  c.data.dataset = "cifar10"     # cifar10 (cifar10-valid), cifar100 or imagenet16
+
+  c.controller = config_lib.controller_block()
+  # search.strategy=evolution: the NAS-Bench-201 paper's REA used P=10, S=3.
+  c.evolution = config_lib.evolution_block(population=10, sample_size=3)
+
+  c.search = ml_collections.ConfigDict()
+  c.search.strategy = "nas_rl"   # nas_rl, random or evolution
+  c.search.num_children = 10_000  # an upper bound: the time budget ends the search first
+  c.search.batch_size = 8
+  c.search.failure_reward = 0.0  # a cell missing from a partial table
+  c.search.max_consecutive_failures = 10
+  c.search.async_updates = False
+  c.search.keep_weights = 5      # (lookups keep no weights)
+  c.search.time_budget = "12000s"  # simulated seconds: the table's training times
+
+  c.reward = ml_collections.ConfigDict()
+  c.reward.exponent = 1.0        # reward = fitness (a fraction) ** exponent
+
+  c.executor = config_lib.executor_block(recycle_every=0)  # a lookup needs no worker
+
+  if preset == "smoke":
+    c.search.time_budget = "1200s"
+  if preset in ("small", "smoke"):
+    c.search.batch_size = 1
+    c.controller.learning_rate = 0.02
+    c.controller.baseline_decay = 0.9
+  return c

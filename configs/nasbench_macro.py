@@ -1,0 +1,29 @@
+"""NAS-Bench-Macro lookup search (Su et al., CVPR 2021): all 6,561 macro chains' published
+results. The benchmark has no validation split (the search signal is the first run's test
+accuracy, the reported number the three runs' mean) and no training times (each query costs
+``data.seconds_per_child`` simulated seconds). ``data.source`` is the JSON table (format:
+README, "Tabular benchmarks").
+
+The presets and every other key are those of ``configs/nasbench201.py``.
+"""
+
+import importlib.util
+import os
+
+import ml_collections
+
+_spec = importlib.util.spec_from_file_location(
+    "nasbench201_config", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                       "nasbench201.py"))
+_nasbench201 = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_nasbench201)
+PRESETS, EXPECTED = _nasbench201.PRESETS, _nasbench201.EXPECTED
+
+
+def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
+  c = _nasbench201.get_config(preset, task="nasbench_macro")
+  del c.data["dataset"]
+  c.data.source = ""             # the table: nas-bench-macro_cifar10.json
+  c.data.seconds_per_child = 100.0  # simulated cost of a query (no published training times)
+  c.search.time_budget = "12000s"   # 120 children at 100 s each
+  return c

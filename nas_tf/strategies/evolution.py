@@ -1,0 +1,117 @@
+"""Regularized evolution (Real et al., AAAI 2019): aging evolution with tournament selection.
+
+The population holds the last P finished children. Until it is full, proposals are uniform
+random architectures; after that each proposal samples S members, takes the fittest, and
+mutates exactly one of its decisions (any token kind: an op, a filter size, an anchor link,
+a cell index). Every finished child joins the population and the *oldest* member dies,
+whatever its fitness: that aging is what "regularized" means.
+
+It works on every space because it only sees plans and tokens. When a space's plan changes
+during a search (the macro CNN grows by two layers every 1,600 children), a parent from the
+older plan keeps the tokens of the decisions both plans share and draws the new ones at
+random. The population is the only state besides the loop's random state; it is saved in
+every checkpoint, so a resumed search proposes exactly what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from nas_tf.spaces.base import Anchor, Choice, Plan
+from nas_tf.strategies.base import Proposer
+from nas_tf.strategies.random_search import RandomSearch
+
+
+def plan_key(plan: Plan) -> str:
+  """A plan as a short string (stored with each member)."""
+  return ",".join(f"c:{d.token_type}" if isinstance(d, Choice) else f"a:{d.layer}"
+                  for d in plan)
+
+
+def token_slots(plan: Plan, token_types: dict[str, int]) -> list[int]:
+  """The number of values of each token position of ``plan``."""
+  slots = []
+  for decision in plan:
+    if isinstance(decision, Choice):
+      slots.append(token_types[decision.token_type])
+    elif isinstance(decision, Anchor):
+      slots += [2] * decision.layer
+  return slots
+
+
+class RegularizedEvolution(Proposer):
+  name = "evolution"
+
+  def __init__(self, token_types: dict[str, int], population_size: int, sample_size: int):
+    if population_size < 2 or not 1 <= sample_size <= population_size:
+      raise ValueError(f"evolution: need population >= 2 and 1 <= sample_size <= population, "
+                       f"got {population_size} and {sample_size}")
+    self.token_types = dict(token_types)
+    self.population_size, self.sample_size = int(population_size), int(sample_size)
+    self.random = RandomSearch(token_types)
+    self.population: list[dict[str, Any]] = []  # oldest first: tokens, reward, plan
+
+  @classmethod
+  def from_config(cls, config, space, compiled: bool = True) -> "RegularizedEvolution":
+    return cls(space.token_types, config.evolution.population, config.evolution.sample_size)
+
+  def settings(self) -> str:
+    return f"population {self.population_size}, sample size {self.sample_size}"
+
+  def state(self) -> dict[str, Any]:
+    return {"population": [dict(m) for m in self.population]}
+
+  def load_state(self, state) -> None:
+    self.population = [dict(m) for m in (state or {}).get("population", [])]
+
+  def reset(self, seed: int) -> None:
+    self.population = []
+
+  def mutate(self, tokens: Sequence[int], plan: Plan, rng: np.random.Generator) -> np.ndarray:
+    """``tokens`` with exactly one position changed to another valid value (unchanged only
+    when no position has a second value)."""
+    tokens = np.array(tokens, dtype=np.int32)
+    slots = token_slots(plan, self.token_types)
+    mutable = [i for i, n in enumerate(slots) if n > 1]
+    if mutable:
+      i = mutable[rng.integers(len(mutable))]
+      tokens[i] = (tokens[i] + rng.integers(1, slots[i])) % slots[i]
+    return tokens
+
+  def _adapt(self, member: dict[str, Any], plan: Plan, rng: np.random.Generator) -> np.ndarray:
+    """A member's tokens for ``plan``: its own when sampled from the same plan; else the
+    decisions the two plans share (in order) are kept and the rest drawn at random."""
+    if member["plan"] == plan_key(plan):
+      return np.array(member["tokens"], dtype=np.int32)
+    fresh = self.random.propose(plan, 1, rng.integers(0, 2**31 - 1, size=2))[0]
+    old = member["plan"].split(",") if member["plan"] else []
+    shared, position = 0, 0
+    for mine, theirs in zip(plan_key(plan).split(","), old):
+      if mine != theirs:
+        break
+      shared += 1
+    for decision in plan[:shared]:
+      position += 1 if isinstance(decision, Choice) else decision.layer
+    fresh[:position] = member["tokens"][:position]
+    return fresh
+
+  def propose(self, plan: Plan, m: int, seed: Sequence[int]) -> np.ndarray:
+    rng = np.random.default_rng([int(s) for s in seed])
+    if len(self.population) < self.population_size:
+      return self.random.propose(plan, m, rng.integers(0, 2**31 - 1, size=2))
+    children = []
+    for _ in range(m):
+      picks = rng.choice(len(self.population), size=self.sample_size, replace=False)
+      # The fittest of the sample; ties go to the younger member (the later index).
+      parent = self.population[max(picks, key=lambda i: (self.population[i]["reward"], i))]
+      children.append(self.mutate(self._adapt(parent, plan, rng), plan, rng))
+    return np.stack(children).astype(np.int32)
+
+  def tell(self, plan: Plan, tokens: np.ndarray, rewards: Sequence[float]) -> dict[str, Any]:
+    key = plan_key(plan)
+    for t, r in zip(tokens, rewards):
+      self.population.append({"tokens": [int(x) for x in t], "reward": float(r), "plan": key})
+    del self.population[:max(0, len(self.population) - self.population_size)]
+    return {"finite": True, "reward": float(np.mean(rewards))}

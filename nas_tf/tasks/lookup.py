@@ -1,0 +1,172 @@
+"""Lookup tasks: a tabular benchmark's published results stand in for training. A "child" costs
+no training: its metrics are the table's row for its architecture, and the table's training
+time is its ``simulated_seconds``, which ``search.time_budget`` counts instead of wall time.
+
+``nasbench201``  NAS-Bench-201 (Dong & Yang, ICLR 2020), one CSV row per cell. Fitness is the
+                 12-epoch validation accuracy of ``data.dataset``; the 200-epoch accuracies are
+                 reported, never shown to the strategy.
+``nasbench_macro`` NAS-Bench-Macro (Su et al., CVPR 2021), a JSON object per 8-digit key. The
+                 benchmark has no validation split: the fitness is the first run's test
+                 accuracy and the reported number the mean over its three runs. It publishes no
+                 training times, so each query costs ``data.seconds_per_child``.
+
+The file formats are documented in the README ("Tabular benchmarks").
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+from typing import Any
+
+from nas_tf.errors import DataError
+from nas_tf.spaces.tabular import nb201_ops
+from nas_tf.tasks.base import Task
+
+# data.dataset -> (fitness, 200-epoch validation, 200-epoch test) columns of the NB201 table.
+NB201_COLUMNS = {
+    "cifar10": ("c10valid12_valid_acc", "c10valid200_valid_acc", "c10_200_test_acc_trainval"),
+    "cifar100": ("c100_12_valid_acc", None, "c100_200_test_acc"),
+    "imagenet16": ("in16_12_valid_acc", None, "in16_200_test_acc"),
+}
+NB201_COST = "approx_12ep_cost_s"  # 12 training epochs + one validation pass, cifar10-valid
+
+
+def _number(value, where: str) -> float:
+  try:
+    number = float(value)
+  except (TypeError, ValueError):
+    number = float("nan")
+  if not math.isfinite(number):
+    raise DataError(f"{where}: not a finite number: {value!r}")
+  return number
+
+
+class LookupTask(Task):
+  simulated = True
+  metric = "val_accuracy"
+  test_metric = "final_test_accuracy"
+
+  def __init__(self, config):
+    super().__init__(config)
+    self.table: dict[str, dict[str, float]] | None = None
+    self._fingerprint = ""
+
+  @property
+  def prepared(self) -> bool:
+    return self.table is not None
+
+  def data_fingerprint(self) -> str:
+    return self._fingerprint
+
+  def prepare(self) -> None:
+    path = os.path.expanduser(str(self.config.data.source))
+    if not os.path.isfile(path):
+      raise DataError(f"data.source: {path}: no such file (the {self.name} table; see the "
+                      "README's 'Tabular benchmarks')")
+    with open(path, "rb") as f:
+      raw = f.read()
+    self._fingerprint = hashlib.sha256(raw).hexdigest()
+    try:
+      text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+      raise DataError(f"data.source: {path}: not a UTF-8 text file") from None
+    self.table = self._parse(text, path)
+    if not self.table:
+      raise DataError(f"data.source: {path}: the table has no architectures")
+    self.path = path
+
+  def _parse(self, text: str, path: str) -> dict[str, dict[str, float]]:
+    raise NotImplementedError
+
+  def key(self, arch: dict[str, Any]) -> str:
+    raise NotImplementedError
+
+  def train_child(self, arch: dict[str, Any], seed: int,
+                  weights_path: str | None = None) -> dict[str, Any]:
+    """The table's row for ``arch`` (a KeyError, recorded as a failed child, when absent)."""
+    key = self.key(arch)
+    if key not in self.table:
+      raise KeyError(f"{key} is not in the table {self.config.data.source}")
+    row = dict(self.table[key])
+    row["reward"] = row[self.metric] ** float(self.config.reward.exponent)
+    return row
+
+
+class NasBench201Task(LookupTask):
+  name = "nasbench201"
+
+  @property
+  def data_summary(self) -> str:
+    fitness = NB201_COLUMNS[self.config.data.dataset][0]
+    return (f"NAS-Bench-201 table, {len(self.table):,} cells, {self.config.data.dataset} "
+            f"(fitness {fitness}, simulated cost {NB201_COST})")
+
+  def key(self, arch: dict[str, Any]) -> str:
+    return arch["arch_str"]
+
+  def _parse(self, text: str, path: str) -> dict[str, dict[str, float]]:
+    dataset = self.config.data.dataset
+    if dataset not in NB201_COLUMNS:
+      raise DataError(f"data.dataset must be one of {', '.join(NB201_COLUMNS)}, got {dataset!r}")
+    fitness, final_val, final_test = NB201_COLUMNS[dataset]
+    reader = csv.DictReader(text.splitlines())
+    needed = ["arch_str", fitness, final_test, NB201_COST] + ([final_val] if final_val else [])
+    missing = [c for c in needed if c not in (reader.fieldnames or [])]
+    if missing:
+      raise DataError(f"data.source: {path}: not a NAS-Bench-201 table: no column "
+                      f"{', '.join(missing)}")
+    table = {}
+    for line, record in enumerate(reader, start=2):
+      where = f"{path}:{line}"
+      try:
+        nb201_ops(record["arch_str"])
+      except (ValueError, AttributeError) as e:
+        raise DataError(f"{where}: bad arch_str: {e}") from None
+      row = {"val_accuracy": _number(record[fitness], where) / 100.0,
+             "final_test_accuracy": _number(record[final_test], where) / 100.0,
+             "simulated_seconds": _number(record[NB201_COST], where)}
+      if final_val:
+        row["final_val_accuracy"] = _number(record[final_val], where) / 100.0
+      table[record["arch_str"]] = row
+    return table
+
+
+class NasBenchMacroTask(LookupTask):
+  name = "nasbench_macro"
+  metric = "run1_test_accuracy"  # the benchmark has no validation split (see the module doc)
+
+  @property
+  def data_summary(self) -> str:
+    return (f"NAS-Bench-Macro table, {len(self.table):,} networks (fitness: the first run's "
+            f"test accuracy; {self.config.data.seconds_per_child:g} simulated s per query)")
+
+  def key(self, arch: dict[str, Any]) -> str:
+    return arch["key"]
+
+  def _parse(self, text: str, path: str) -> dict[str, dict[str, float]]:
+    seconds = float(self.config.data.seconds_per_child)
+    try:
+      data = json.loads(text)
+    except json.JSONDecodeError as e:
+      raise DataError(f"data.source: {path}: not JSON ({e})") from None
+    if not isinstance(data, dict):
+      raise DataError(f"data.source: {path}: expected an object of 8-digit keys")
+    table = {}
+    for key, value in data.items():
+      where = f"{path}: {key!r}"
+      if len(key) != 8 or set(key) - set("012"):
+        raise DataError(f"{where}: a key must be 8 digits of 0, 1, 2")
+      runs = value.get("test_acc") if isinstance(value, dict) else None
+      if not isinstance(runs, list) or not runs or "mean_acc" not in value:
+        raise DataError(f"{where}: expected test_acc (a list of runs) and mean_acc")
+      table[key] = {"run1_test_accuracy": _number(runs[0], where) / 100.0,
+                    "final_test_accuracy": _number(value["mean_acc"], where) / 100.0,
+                    "simulated_seconds": seconds}
+      for extra in ("params", "flops"):
+        if extra in value:
+          table[key][extra] = int(_number(value[extra], where))
+    return table
