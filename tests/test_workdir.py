@@ -149,7 +149,8 @@ def test_a_work_directory_of_v0_1_0_resumes(tmp_path):
   config = ml_collections.ConfigDict(wd.read_json(os.path.join(workdir, "config.json")))
   lines = []
   search = run(config, workdir, log=lines.append)
-  assert any(line.startswith("resuming at child 4/6 (controller step 2)") for line in lines)
+  assert any(line.startswith("resuming at child 5/6 (checkpoint at child 4, step 2; 1 finished "
+                             "after it replay") for line in lines)
   after = wd.read_jsonl(os.path.join(workdir, "children.jsonl"))
   assert after[:5] == before  # nothing retrained, nothing rewritten
   assert [r["index"] for r in after] == list(range(6)) and after[5]["status"] == "ok"

@@ -102,6 +102,13 @@ class Journal:
     return (row[self.metric] > best[self.metric]) if self.task.higher_is_better else \
         (row[self.metric] < best[self.metric])
 
+  def best_text(self) -> str:
+    """The best child in words; with a lookup task's reported result (e.g. the 200-epoch
+    test accuracy), which the strategy never sees."""
+    best, metric, extra = self.best, self.metric, self.task.test_metric
+    reported = f", {extra} {best[extra]:.4f}" if self.task.simulated and extra in best else ""
+    return f"best {metric} {best[metric]:.4f} (child {best['index']}, id {best['id']}){reported}"
+
   def log_update(self, step: int, stats: dict[str, Any], depth, save_seconds: float) -> None:
     """A strategy update's statistics (controller/* scalars)."""
     with self.writer.as_default(step=step):
@@ -144,8 +151,10 @@ class Journal:
               else f"FAILED ({row['error']})")
     best_text = f"{best[metric]:.4f}" if best else "-"
     budget = f" | {self.budget.progress()}" if self.budget and self.budget.limit else ""
+    cost = (f"{row.get('simulated_seconds', 0.0):.0f} simulated s" if self.task.simulated
+            else f"{row['seconds']:.1f}s | left ~{eta}")
     self.log(f"[child {index + 1}/{self.total_children}] {result} | best {best_text} | "
-             f"{row['seconds']:.1f}s | left ~{eta}{budget}")
+             f"{cost}{budget}")
     with self.writer.as_default(step=index):
       tf.summary.scalar("child/reward", row["reward"])
       tf.summary.scalar("child/seconds", row["seconds"])

@@ -7,10 +7,9 @@ and each child's seed is a function of the search seed and the child's index. Af
 the last checkpoint re-samples the batches since it was written; children already in
 ``children.jsonl`` are reused, never retrained, and their recorded rewards replay the
 strategy's updates. So a checkpoint is written after an update only when the last one is
-``CHECKPOINT_INTERVAL_S`` old (every update, for children that train for minutes; every few
-hundred lookups of a tabular benchmark, where a 50 ms save would dominate), and at the end.
-Raising ``search.num_children`` extends a search exactly as if it had been started with the
-larger number.
+``CHECKPOINT_INTERVAL_S`` old (every update when children train for minutes; every few
+hundred table lookups, where a 50 ms save would dominate), and at the end. Raising
+``search.num_children`` extends a search as if it had been started with the larger number.
 """
 
 from __future__ import annotations
@@ -200,9 +199,10 @@ class Search:
     self.journal.open()
     if state["step"] or state["children"] or self.journal.finished:
       replayed = len(self.journal.finished) - state["children"]
+      replay = (f"; {replayed} finished after it replay from children.jsonl"
+                if replayed > 0 else "")
       self.log(f"resuming at child {len(self.journal.finished)}/{s.num_children} (checkpoint "
-               f"at child {state['children']}, step {state['step']}"
-               f"{f'; {replayed} later children replay from children.jsonl' if replayed > 0 else ''})")
+               f"at child {state['children']}, step {state['step']}{replay})")
     mode = "asynchronous" if s.get("async_updates") else "synchronous"
     budget = (f", time budget {format_seconds(self.budget.limit)} "
               f"({format_seconds(self.budget.elapsed())} spent)" if self.budget.limit else "")
@@ -228,18 +228,16 @@ class Search:
       self._save(state)
     self.budget.save()
     rows, failed = self.journal.close(rows_limit=s.num_children)
-    best, metric = self.journal.best, self.task.metric
+    best = self.journal.best
     if stopped:
-      found = (f"best {metric} {best[metric]:.4f} (child {best['index']}, id {best['id']})"
-               if best else "no child finished ok yet")
+      found = self.journal.best_text() if best else "no child finished ok yet"
       self.log(f"stopped: {stopped} after {len(rows)} of {s.num_children} children; {found}. "
                "Rerun the same command with a larger --config.search.time_budget to "
                "continue where it stopped")
       return SearchResult(best, len(rows), failed, time.perf_counter() - started,
                           self.journal.child_seconds, stopped=stopped)
     if best is not None:
-      self.log(f"done: {len(rows)} children ({failed} failed); best {metric} "
-               f"{best[metric]:.4f} (child {best['index']}, id {best['id']}); "
+      self.log(f"done: {len(rows)} children ({failed} failed); {self.journal.best_text()}; "
                f"{self.journal.best_path}")
     else:
       self.log(f"done: {len(rows)} children, none finished ok")

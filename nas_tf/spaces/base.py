@@ -27,13 +27,46 @@ class Anchor:
   layer: int
 
 
-Decision = Union[Choice, Anchor]
+@dataclasses.dataclass(frozen=True)
+class Mark:
+  """Marks a state that later ``Pointer``s can pick (a cell's input, a block's output);
+  consumes no token."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Pointer:
+  """Pick one of the last ``k`` marked states (ENAS's micro controller: a block's input is
+  one of the cell's two inputs or an earlier block); consumes one token in [0, k)."""
+  k: int
+
+
+Decision = Union[Choice, Anchor, Mark, Pointer]
 Plan = tuple  # tuple[Decision, ...]; hashable so compiled controller functions can be cached.
+
+
+def decision_width(decision: Decision) -> int:
+  """Number of tokens a decision consumes."""
+  if isinstance(decision, Anchor):
+    return decision.layer
+  return 0 if isinstance(decision, Mark) else 1
 
 
 def plan_length(plan: Sequence[Decision]) -> int:
   """Number of tokens a plan produces."""
-  return sum(1 if isinstance(d, Choice) else d.layer for d in plan)
+  return sum(decision_width(d) for d in plan)
+
+
+def token_slots(plan: Sequence[Decision], token_types: dict[str, int]) -> list[int]:
+  """The number of values each token position of ``plan`` can take."""
+  slots = []
+  for decision in plan:
+    if isinstance(decision, Choice):
+      slots.append(token_types[decision.token_type])
+    elif isinstance(decision, Pointer):
+      slots.append(decision.k)
+    else:  # an anchor's links are binary; a mark has none
+      slots += [2] * decision_width(decision)
+  return slots
 
 
 def architecture_id(space_name: str, tokens: Sequence[int]) -> str:

@@ -4,7 +4,10 @@ Each decision of a plan (see ``nas_tf.spaces.base``) is one LSTM step. A ``Choic
 type's softmax head and feeds the sampled token's embedding to the next step. An ``Anchor``
 compares this step's hidden state with the anchor states of all earlier layers,
 P(j feeds i) = sigmoid(v^T tanh(W_prev h_j + W_curr h_i)), samples one Bernoulli per earlier
-layer and feeds the mean of the chosen anchor states to the next step (as in ENAS).
+layer and feeds the mean of the chosen anchor states to the next step (as in ENAS). A
+``Mark`` keeps its step's state as a pointer target and feeds the start embedding next; a
+``Pointer`` is a softmax over the same attention scores of the last k marks and feeds the
+chosen mark's state (ENAS's micro controller, choosing a block's inputs).
 
 ``sample`` and ``log_prob`` run the *same* unroll, one drawing tokens and one forcing them, so
 the REINFORCE update recomputes log-probabilities without keeping a tape from sampling time.
@@ -18,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nas_tf.spaces.base import Anchor, Choice, Plan, plan_length
+from nas_tf.spaces.base import Anchor, Choice, Mark, Plan, Pointer, plan_length
 
 
 # The unroll uses the layers' weights with plain TF ops: Keras 3's per-call layer overhead,
@@ -97,6 +100,7 @@ class Controller(keras.Model):
     step_seeds = None if seed is None else tf.random.experimental.stateless_split(
         seed, num=max(len(plan), 1))
     anchors, anchor_keys, tokens, probs = [], [], [], []
+    marks, mark_keys = [], []
     log_prob = tf.zeros([m])
     entropy = tf.zeros([m])
     pos = 0
@@ -145,6 +149,27 @@ class Controller(keras.Model):
           x = zeros  # the first layer has no earlier layer to link to
         anchors.append(h)
         anchor_keys.append(_dense(self.w_prev, h))
+      elif isinstance(decision, Mark):  # ENAS: the step's output becomes a pointer target
+        marks.append(h)
+        mark_keys.append(_dense(self.w_prev, h))
+        x = tf.tile(self.go, [m, 1])
+      elif isinstance(decision, Pointer):  # softmax over the last k marks' attention scores
+        keys = tf.stack(mark_keys[-decision.k:], axis=1)  # [m, k, units]
+        query = _dense(self.w_curr, h)[:, None, :]
+        logits = tf.squeeze(tf.tensordot(tf.tanh(keys + query), self.v.kernel, 1), -1)
+        log_p = tf.nn.log_softmax(logits)
+        if forced is not None:
+          token = forced[:, pos]
+        else:
+          token = tf.cast(tf.random.stateless_categorical(logits, 1, seed=step_seeds[k])[:, 0],
+                          tf.int32)
+        log_prob += tf.gather(log_p, token, batch_dims=1)
+        entropy -= tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1)
+        if keep_probs:
+          probs.append(tf.exp(log_p))
+        x = tf.gather(tf.stack(marks[-decision.k:], axis=1), token, batch_dims=1)
+        tokens.append(token[:, None])
+        pos += 1
       else:
         raise TypeError(f"unknown decision {decision!r}")
     out = tf.concat(tokens, axis=1) if tokens else tf.zeros([m, 0], tf.int32)

@@ -19,26 +19,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from nas_tf.spaces.base import Anchor, Choice, Plan
+from nas_tf.spaces.base import Plan, decision_width, token_slots
 from nas_tf.strategies.base import Proposer
 from nas_tf.strategies.random_search import RandomSearch
 
 
 def plan_key(plan: Plan) -> str:
-  """A plan as a short string (stored with each member)."""
-  return ",".join(f"c:{d.token_type}" if isinstance(d, Choice) else f"a:{d.layer}"
-                  for d in plan)
-
-
-def token_slots(plan: Plan, token_types: dict[str, int]) -> list[int]:
-  """The number of values of each token position of ``plan``."""
-  slots = []
-  for decision in plan:
-    if isinstance(decision, Choice):
-      slots.append(token_types[decision.token_type])
-    elif isinstance(decision, Anchor):
-      slots += [2] * decision.layer
-  return slots
+  """A plan as a string (stored with each member)."""
+  return "|".join(map(repr, plan))
 
 
 class RegularizedEvolution(Proposer):
@@ -86,14 +74,12 @@ class RegularizedEvolution(Proposer):
     if member["plan"] == plan_key(plan):
       return np.array(member["tokens"], dtype=np.int32)
     fresh = self.random.propose(plan, 1, rng.integers(0, 2**31 - 1, size=2))[0]
-    old = member["plan"].split(",") if member["plan"] else []
-    shared, position = 0, 0
-    for mine, theirs in zip(plan_key(plan).split(","), old):
-      if mine != theirs:
+    old = member["plan"].split("|") if member["plan"] else []
+    position = 0
+    for decision, theirs in zip(plan, old):
+      if repr(decision) != theirs:
         break
-      shared += 1
-    for decision in plan[:shared]:
-      position += 1 if isinstance(decision, Choice) else decision.layer
+      position += decision_width(decision)
     fresh[:position] = member["tokens"][:position]
     return fresh
 

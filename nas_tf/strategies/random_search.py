@@ -8,13 +8,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from nas_tf.spaces.base import Anchor, Choice, Plan
+from nas_tf.spaces.base import Plan, token_slots
 from nas_tf.strategies.base import Proposer
 
 
 class RandomSearch(Proposer):
   """Each token type's values equally likely, each anchor link present with probability
-  1/2."""
+  1/2, each pointer's targets equally likely."""
 
   name = "random"
 
@@ -31,11 +31,10 @@ class RandomSearch(Proposer):
   def propose(self, plan: Plan, m: int, seed: Sequence[int]) -> np.ndarray:
     rng = np.random.default_rng([int(s) for s in seed])
     columns = []
-    for decision in plan:
-      if isinstance(decision, Choice):
-        columns.append(rng.integers(0, self.token_types[decision.token_type], size=(m, 1)))
-      elif isinstance(decision, Anchor):
-        columns.append(rng.integers(0, 2, size=(m, decision.layer)))
+    for decision in plan:  # one draw per decision (an anchor's links together)
+      slots = token_slots((decision,), self.token_types)
+      if slots:
+        columns.append(rng.integers(0, slots[0], size=(m, len(slots))))
     return np.concatenate(columns, axis=1).astype(np.int32) if columns else \
         np.zeros((m, 0), np.int32)
 

@@ -82,6 +82,10 @@ class LookupTask(Task):
   def _parse(self, text: str, path: str) -> dict[str, dict[str, float]]:
     raise NotImplementedError
 
+  @property
+  def reward_text(self) -> str:
+    return f"reward {self.metric}^{float(self.config.reward.exponent):g}"
+
   def key(self, arch: dict[str, Any]) -> str:
     raise NotImplementedError
 
@@ -103,7 +107,7 @@ class NasBench201Task(LookupTask):
   def data_summary(self) -> str:
     fitness = NB201_COLUMNS[self.config.data.dataset][0]
     return (f"NAS-Bench-201 table, {len(self.table):,} cells, {self.config.data.dataset} "
-            f"(fitness {fitness}, simulated cost {NB201_COST})")
+            f"(fitness {fitness}, simulated cost {NB201_COST}), {self.reward_text}")
 
   def key(self, arch: dict[str, Any]) -> str:
     return arch["arch_str"]
@@ -142,7 +146,8 @@ class NasBenchMacroTask(LookupTask):
   @property
   def data_summary(self) -> str:
     return (f"NAS-Bench-Macro table, {len(self.table):,} networks (fitness: the first run's "
-            f"test accuracy; {self.config.data.seconds_per_child:g} simulated s per query)")
+            f"test accuracy; {self.config.data.seconds_per_child:g} simulated s per query), "
+            f"{self.reward_text}")
 
   def key(self, arch: dict[str, Any]) -> str:
     return arch["key"]

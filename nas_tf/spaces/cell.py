@@ -1,0 +1,166 @@
+"""The cell space that ENAS's micro search, PNAS and DARTS share (Zoph et al. 2018's NASNet
+space): a cell is a small DAG of B blocks, stacked into a network by ``models/cell.py``.
+
+A cell reads two inputs, h[c-2] and h[c-1] (the two previous cells' outputs). Block i picks
+two inputs among {h[c-2], h[c-1], block 0 .. block i-1} and an op for each; its output is
+op1(in1) + op2(in2). The cell's output concatenates the blocks no other block reads ("loose
+ends", as in NASNet, ENAS and PNAS) or all blocks (DARTS): ``space.cell_output``. There is a
+normal cell and a reduction cell (its ops that read the cell inputs have stride 2); with
+``space.same_cell_for_reduction`` (PNAS) one searched cell serves both.
+
+Inputs are numbered 0 = h[c-2], 1 = h[c-1], 2 + j = block j. Architectures look like::
+
+  {"space": "cell", "ops": [...], "num_blocks": 5, "cell_output": "loose_ends",
+   "same_cell_for_reduction": false,
+   "normal": [[in1, op1, in2, op2], ...], "reduce": [[...], ...]}
+
+The plan follows ENAS's micro controller: two ``Mark``s for the cell inputs, then per block
+``Pointer`` in1, ``Pointer`` in2, op1, op2 and a ``Mark`` for the block's output; the
+reduction cell's decisions follow the normal cell's.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from nas_tf.spaces.base import Choice, Graph, Mark, Plan, Pointer, SearchSpace, architecture_id
+
+OP_SETS = {
+    "enas": ("identity", "sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3"),
+    "pnas": ("identity", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3", "sep_conv_5x5",
+             "sep_conv_7x7", "dil_conv_3x3", "conv_7x1_1x7"),
+    "darts": ("none", "skip_connect", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3",
+              "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"),
+}
+KNOWN_OPS = frozenset(op for ops in OP_SETS.values() for op in ops)
+CELL_OUTPUTS = ("loose_ends", "all")
+INPUT_NAMES = ("h[c-2]", "h[c-1]")
+
+
+def resolve_ops(ops) -> tuple[str, ...]:
+  """``space.ops``: a named set (``enas``, ``pnas``, ``darts``) or a list of op names."""
+  if isinstance(ops, str):
+    if ops not in OP_SETS:
+      raise ValueError(f"space.ops: unknown op set {ops!r} (known: {', '.join(OP_SETS)})")
+    return OP_SETS[ops]
+  ops = tuple(ops)
+  unknown = [op for op in ops if op not in KNOWN_OPS]
+  if unknown or len(ops) < 1 or len(set(ops)) != len(ops):
+    raise ValueError(f"space.ops: {list(ops)}: need distinct ops from "
+                     f"{', '.join(sorted(KNOWN_OPS))}")
+  return ops
+
+
+def output_blocks(blocks: Sequence[Sequence], cell_output: str) -> list[int]:
+  """The blocks the cell's output concatenates: all, or those no block reads."""
+  if cell_output == "all":
+    return list(range(len(blocks)))
+  read = {source - 2 for in1, _, in2, _ in blocks for source in (in1, in2) if source >= 2}
+  return [b for b in range(len(blocks)) if b not in read]
+
+
+def input_name(source: int) -> str:
+  return INPUT_NAMES[source] if source < 2 else f"b{source - 2}"
+
+
+class CellSpace(SearchSpace):
+  name = "cell"
+
+  def __init__(self, ops="enas", num_blocks: int = 5, cell_output: str = "loose_ends",
+               same_cell_for_reduction: bool = False):
+    self.ops = resolve_ops(ops)
+    if num_blocks < 1:
+      raise ValueError(f"space.num_blocks must be >= 1, got {num_blocks}")
+    if cell_output not in CELL_OUTPUTS:
+      raise ValueError(f"space.cell_output must be one of {', '.join(CELL_OUTPUTS)}, "
+                       f"got {cell_output!r}")
+    self.num_blocks, self.cell_output = int(num_blocks), cell_output
+    self.same_cell_for_reduction = bool(same_cell_for_reduction)
+    self.vocab = {"cell_op": self.ops}
+    self.cells = ("normal",) if self.same_cell_for_reduction else ("normal", "reduce")
+
+  @classmethod
+  def from_config(cls, config) -> "CellSpace":
+    s = config.space
+    return cls(s.get("ops", "enas"), s.get("num_blocks", 5), s.get("cell_output", "loose_ends"),
+               s.get("same_cell_for_reduction", False))
+
+  def plan(self, depth: int | None = None) -> Plan:
+    cell = (Mark(), Mark())
+    for i in range(self.num_blocks):
+      cell += (Pointer(2 + i), Pointer(2 + i), Choice("cell_op"), Choice("cell_op"), Mark())
+    return cell * len(self.cells)
+
+  def decode(self, tokens: Sequence[int], depth: int | None = None) -> dict[str, Any]:
+    tokens = self._check_length(tokens, None, f"{self.num_blocks} blocks")
+    arch = {"space": self.name, "id": architecture_id(self.name, tokens), "tokens": tokens,
+            "ops": list(self.ops), "num_blocks": self.num_blocks,
+            "cell_output": self.cell_output,
+            "same_cell_for_reduction": self.same_cell_for_reduction}
+    per_cell = 4 * self.num_blocks
+    for c, name in enumerate(self.cells):
+      part, blocks = tokens[c * per_cell:(c + 1) * per_cell], []
+      for i in range(self.num_blocks):
+        in1, in2, op1, op2 = part[4 * i:4 * i + 4]
+        if not (0 <= in1 < 2 + i and 0 <= in2 < 2 + i):
+          raise ValueError(f"{name} block {i}: inputs must be earlier nodes (< {2 + i}), "
+                           f"got {in1}, {in2}")
+        if not (0 <= op1 < len(self.ops) and 0 <= op2 < len(self.ops)):
+          raise ValueError(f"{name} block {i}: op tokens must be < {len(self.ops)}")
+        blocks.append([in1, self.ops[op1], in2, self.ops[op2]])
+      arch[name] = blocks
+    if self.same_cell_for_reduction:
+      arch["reduce"] = [list(block) for block in arch["normal"]]
+    return arch
+
+  def encode(self, arch: dict[str, Any]) -> list[int]:
+    """Tokens of a (possibly hand-written) architecture of this space."""
+    tokens = []
+    for name in self.cells:
+      for in1, op1, in2, op2 in arch[name]:
+        tokens += [int(in1), int(in2), self.ops.index(op1), self.ops.index(op2)]
+    return tokens
+
+  @staticmethod
+  def describe(arch: dict[str, Any]) -> str:
+    lines = []
+    for name in ("normal", "reduce"):
+      blocks = arch[name]
+      lines.append(f"{name} cell:")
+      for i, (in1, op1, in2, op2) in enumerate(blocks):
+        lines.append(f"  b{i} = {op1}({input_name(in1)}) + {op2}({input_name(in2)})")
+      outputs = ", ".join(f"b{b}" for b in output_blocks(blocks, arch["cell_output"]))
+      lines.append(f"  out = concat({outputs})")
+      if arch.get("same_cell_for_reduction"):
+        lines.append("  (the reduction cell is the same cell with stride 2)")
+        break
+    return "\n".join(lines)
+
+  @staticmethod
+  def hparams(arch: dict[str, Any]) -> dict[str, Any]:
+    return {f"{name}_b{i}": f"{op1}({input_name(in1)})+{op2}({input_name(in2)})"
+            for name in ("normal", "reduce") for i, (in1, op1, in2, op2) in
+            enumerate(arch[name])}
+
+  @staticmethod
+  def graph(arch: dict[str, Any]) -> Graph:
+    """Both cells side by side, each bottom-up: its two inputs, one box per block (its two
+    ops), arrows from the block's inputs, and the concatenated output."""
+    nodes, edges = {}, []
+    for column, name in enumerate(("normal", "reduce")):
+      x0, blocks = 7.0 * column, arch[name]
+      for k, label in enumerate(INPUT_NAMES):
+        nodes[f"{name}_in{k}"] = (x0 - 1.5 + 3.0 * k, 0.0, label, "io")
+      for i, (in1, op1, in2, op2) in enumerate(blocks):
+        node = f"{name}_b{i}"
+        nodes[node] = (x0 + (1.2 if i % 2 else -1.2), 1.5 * (i + 1),
+                       f"b{i}: {op1} + {op2}", "conv")
+        for j, source in enumerate((in1, in2)):
+          start = f"{name}_in{source}" if source < 2 else f"{name}_b{source - 2}"
+          edges.append((start, node, 0.15 * (-1) ** j if in1 == in2 else 0.0, "-"))
+      out = f"{name}_out"
+      nodes[out] = (x0, 1.5 * (len(blocks) + 1), f"{name} cell output (concat)", "head")
+      edges += [(f"{name}_b{b}", out, 0.0, "-")
+                for b in output_blocks(blocks, arch["cell_output"])]
+    return Graph(nodes, edges, width=12.0, height=1.5 + 1.1 * (len(arch["normal"]) + 2),
+                 title=f"cells {arch['id']}")
