@@ -120,7 +120,7 @@ def main(argv):
   ctx = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
   with ctx.Pool(FLAGS.workers) as pool:
     for dataset, runs, budget, children, label in settings:
-      if dataset not in FLAGS.datasets:
+      if dataset not in FLAGS.datasets or not runs:
         continue
       best_val, best_test = optimum(dataset)
       print(f"\n{dataset}, {label}, {runs} runs per method "

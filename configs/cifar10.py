@@ -40,11 +40,17 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.data.augment = True
 
   c.space = ml_collections.ConfigDict()
+  c.space.kind = "cnn"           # cnn: NAS-RL's macro CNN; cell: normal + reduction cells
   c.space.filter_heights = (1, 3, 5, 7)
   c.space.filter_widths = (1, 3, 5, 7)
   c.space.num_filters = (24, 36, 48, 64)
   c.space.strides = (1, 2, 3)
   c.space.search_strides = False
+  # space.kind=cell (Zoph et al. 2018; ENAS micro, PNAS, DARTS): B blocks per cell.
+  c.space.ops = "enas"           # op set: enas, pnas, darts, or a list of op names
+  c.space.num_blocks = 5
+  c.space.cell_output = "loose_ends"  # or "all" (DARTS)
+  c.space.same_cell_for_reduction = False  # True: one cell serves both (PNAS)
 
   c.controller = config_lib.controller_block()
   # search.strategy=evolution: Real et al. 2019 searched 20k children with P=100, S=25.
@@ -76,6 +82,12 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.child.precision = "float32"  # or mixed_float16 (GPU), mixed_bfloat16 (TPU, recent CPUs)
   c.child.strategy = "default"   # "mirrored": one child over all visible GPUs
   c.child.timeout_s = 0.0        # 0 = no limit
+  # Cell networks (space.kind=cell): N cells per stage, C channels in the first stage.
+  c.child.layers_per_stage = 2
+  c.child.channels = 16
+  c.child.drop_path = 0.0        # maximum drop-path rate, reached linearly at the last epoch
+  c.child.auxiliary_weight = 0.0  # weight of the auxiliary head's loss (0 = no head)
+  c.child.cutout = 0             # side of the cutout square, pixels (0 = off)
 
   # ENAS (search.strategy=enas; Pham et al. 2018): one supernet of shared weights, per epoch
   # one pass over the training split (a fresh architecture per minibatch, with child.batch_size)
@@ -102,6 +114,13 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.final.width = 1.0            # filter multiplier (the paper's "more filters" variants)
   c.final.lr_schedule = "cosine"
   c.final.timeout_s = 0.0
+  # Cell networks: ENAS micro's final network (N=6, 20 channels) with the final-training
+  # recipe of DARTS/ENAS/PNAS: drop-path, auxiliary head (0.4), cutout 16.
+  c.final.layers_per_stage = 6
+  c.final.channels = 20
+  c.final.drop_path = 0.2
+  c.final.auxiliary_weight = 0.4
+  c.final.cutout = 16
 
   c.reward = ml_collections.ConfigDict()
   c.reward.window = 5            # max validation accuracy over the last 5 epochs ...
@@ -134,6 +153,10 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
     c.child.epochs = 3
     c.child.batch_size = 64
     c.final.epochs = 20
+    c.child.layers_per_stage = 1
+    c.child.channels = 8
+    c.final.layers_per_stage = 2
+    c.final.channels = 16
     c.enas.num_layers = 6
     c.enas.channels = 24
     c.enas.epochs = 20
@@ -156,6 +179,12 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
     c.child.batch_size = 32
     c.child.learning_rate = 0.05
     c.final.epochs = 5
+    c.space.num_blocks = 3
+    c.child.layers_per_stage = 1
+    c.child.channels = 8
+    c.final.layers_per_stage = 1
+    c.final.channels = 8
+    c.final.drop_path = 0.1
     c.enas.num_layers = 4
     c.enas.channels = 16
     c.enas.epochs = 10

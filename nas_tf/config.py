@@ -77,8 +77,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
       raise ConfigError(f"{key} must be a finite number, got {value}")
   _check(config, _NON_NEGATIVE, lambda v: v >= 0, ">= 0 (0 = off)", required=False)
   _check(config, _FRACTIONS, lambda v: 0.0 <= v < 1.0, "in [0, 1)", required=False)
-  _check(config, ("reward.exponent", "reward.constant", "controller.init_range"),
-         lambda v: v > 0, "> 0", required=False)
+  _check(config, ("reward.constant", "controller.init_range"), lambda v: v > 0, "> 0",
+         required=False)
+  # A lookup task picks the exponent for its fitness's scale when given 0.
+  auto = config.get("task") in registry.TASKS and registry.TASKS[config.task].auto_exponent
+  _check(config, ("reward.exponent",), lambda v: v > 0 or (auto and v == 0),
+         "> 0 (or 0: by dataset)" if auto else "> 0", required=False)
   if config.executor.get("recycle_every", 0) < 0:
     raise ConfigError(f"executor.recycle_every must be >= 0 (0 = in this process), got "
                       f"{config.executor.recycle_every}")
@@ -158,9 +162,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key in ("epochs", "batch_size", "learning_rate", "width"):
       if key in config.final:
         _positive(config, f"final.{key}")
+  kind = registry.space_kind(config)
   if config.get("task") in registry.TASKS and \
-      registry.space_name(config.search.strategy, config.task) is None:
-    raise ConfigError(registry.no_space_message(config.search.strategy, config.task))
+      registry.space_name(config.search.strategy, config.task, kind) is None:
+    raise ConfigError(registry.no_space_message(config.search.strategy, config.task, kind))
+  if kind == "cell":
+    _check_cell_space(config)
   if config.search.strategy == "enas":
     _positive(config, "enas.num_layers", "enas.channels", "enas.epochs", "enas.learning_rate",
               "enas.controller_batch", "enas.derive_samples", "enas.controller_learning_rate")
@@ -215,6 +222,20 @@ def executor_block(**overrides) -> ml_collections.ConfigDict:
   e.max_retries = 2         # ray: retries of a child whose worker died
   e.update(overrides)
   return e
+
+
+def _check_cell_space(config) -> None:
+  try:  # the space checks its own keys (op set, blocks, output)
+    registry.space_class("cell").from_config(config)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  for block in ("child", "final"):
+    _positive(config, *(f"{block}.{k}" for k in ("layers_per_stage", "channels")
+                        if k in config.get(block, {})))
+    _check(config, (f"{block}.drop_path",), lambda v: 0.0 <= v < 1.0, "in [0, 1)",
+           required=False)
+    _check(config, (f"{block}.auxiliary_weight", f"{block}.cutout"), lambda v: v >= 0,
+           ">= 0 (0 = off)", required=False)
 
 
 def child_settings(config: ml_collections.ConfigDict,

@@ -33,6 +33,8 @@ class TaskEntry:
   target: str
   space: str  # the space its proposer strategies search by default
   finds: str  # what its searches find, for messages
+  kinds: tuple[str, ...] = ()  # the spaces ``space.kind`` may pick (the default included)
+  auto_exponent: bool = False  # reward.exponent = 0 means "chosen for the data" (lookups)
 
 
 SPACES = {
@@ -41,6 +43,7 @@ SPACES = {
                            "nas_tf.models.rnn_cell"),
     "enas_macro": SpaceEntry("nas_tf.spaces.enas_macro:EnasMacroSpace",
                              "nas_tf.models.enas_macro"),
+    "cell": SpaceEntry("nas_tf.spaces.cell:CellSpace", "nas_tf.models.cell"),
     "nasbench201": SpaceEntry("nas_tf.spaces.tabular:NasBench201Space", None),
     "nasbench_macro": SpaceEntry("nas_tf.spaces.tabular:NasBenchMacroSpace", None),
 }
@@ -56,12 +59,14 @@ STRATEGIES = {
 }
 
 TASKS = {
-    "cifar10": TaskEntry("nas_tf.tasks.cifar10:Cifar10Task", space="cnn", finds="CNNs"),
+    "cifar10": TaskEntry("nas_tf.tasks.cifar10:Cifar10Task", space="cnn", finds="CNNs",
+                         kinds=("cnn", "cell")),
     "ptb": TaskEntry("nas_tf.tasks.ptb:PtbTask", space="rnn_cell", finds="recurrent cells"),
     "nasbench201": TaskEntry("nas_tf.tasks.lookup:NasBench201Task", space="nasbench201",
-                             finds="NAS-Bench-201 cells (table lookups)"),
+                             finds="NAS-Bench-201 cells (table lookups)", auto_exponent=True),
     "nasbench_macro": TaskEntry("nas_tf.tasks.lookup:NasBenchMacroTask", space="nasbench_macro",
-                                finds="NAS-Bench-Macro networks (table lookups)"),
+                                finds="NAS-Bench-Macro networks (table lookups)",
+                                auto_exponent=True),
 }
 
 EXECUTORS = {
@@ -84,19 +89,33 @@ def _lookup(table: dict[str, Any], name: str, what: str):
   return table[name]
 
 
-def space_name(strategy: str, task: str) -> str | None:
-  """The space ``strategy`` searches for ``task``; None when it has none for that task."""
-  entry = _lookup(STRATEGIES, strategy, "strategy")
+def space_name(strategy: str, task: str, kind: str | None = None) -> str | None:
+  """The space ``strategy`` searches for ``task`` (of ``space.kind`` when the task offers
+  several); None when it has none there."""
+  entry, task_entry = _lookup(STRATEGIES, strategy, "strategy"), _lookup(TASKS, task, "task")
+  if kind and kind != task_entry.space:
+    if kind not in task_entry.kinds:
+      return None
+    return kind if entry.spaces is None else entry.spaces.get(f"{task}:{kind}")
   if entry.spaces is None:
-    return _lookup(TASKS, task, "task").space
+    return task_entry.space
   return entry.spaces.get(task)
 
 
-def no_space_message(strategy: str, task: str) -> str:
-  entry = STRATEGIES[strategy]
-  where = " and ".join(f"{TASKS[t].finds} for {t}" for t in entry.spaces or {})
-  return (f"search.strategy={strategy}: the {task} task has no {entry.label} space; "
+def no_space_message(strategy: str, task: str, kind: str | None = None) -> str:
+  entry, task_entry = STRATEGIES[strategy], TASKS[task]
+  if kind and kind != task_entry.space and kind not in task_entry.kinds:
+    known = ", ".join(task_entry.kinds) or task_entry.space
+    return f"space.kind: the {task} task has no {kind!r} space (known: {known})"
+  where = " and ".join(f"{TASKS[t.split(':')[0]].finds} for {t.split(':')[0]}"
+                       for t in entry.spaces or {})
+  space = f" {kind}" if kind else ""
+  return (f"search.strategy={strategy}: the {task} task has no{space} {entry.label} space; "
           f"{entry.label} searches {where}")
+
+
+def space_kind(config) -> str | None:
+  return config.get("space", {}).get("kind") if "space" in config else None
 
 
 def space_class(name: str):
@@ -114,9 +133,10 @@ def models_for(space: str):
 
 def build_space(config):
   """The search space of a config's task and strategy, built from the config."""
-  name = space_name(config.search.strategy, config.task)
+  kind = space_kind(config)
+  name = space_name(config.search.strategy, config.task, kind)
   if name is None:
-    raise KeyError(no_space_message(config.search.strategy, config.task))
+    raise KeyError(no_space_message(config.search.strategy, config.task, kind))
   return space_class(name).from_config(config)
 
 

@@ -191,6 +191,15 @@ class WorkdirLock:
       os.close(held[0])
 
 
+def _has_key(record: dict[str, Any], dotted: str) -> bool:
+  node = record
+  for part in dotted.split("."):
+    if not isinstance(node, dict) or part not in node:
+      return False
+    node = node[part]
+  return True
+
+
 def claim(directory: str, record: dict[str, Any], overwrite: bool = False,
           name: str = "config.json", run_keys: tuple[str, ...] = (),
           log: Callable[[str], None] | None = None) -> bool:
@@ -208,8 +217,10 @@ def claim(directory: str, record: dict[str, Any], overwrite: bool = False,
         target = os.path.join(directory, entry)
         shutil.rmtree(target) if os.path.isdir(target) else os.remove(target)
   if os.path.exists(path):
-    differing = diff_keys(read_json(path), record)
-    fixed = [k for k in differing if not is_run_key(k, run_keys)]
+    old = read_json(path)
+    differing = diff_keys(old, record)
+    # Keys a newer nas-tf added (absent from the stored record) do not refuse a resume.
+    fixed = [k for k in differing if not is_run_key(k, run_keys) and _has_key(old, k)]
     if fixed:
       raise DirectoryInUse(
           f"{directory} holds a run with different settings (differs in: "

@@ -158,3 +158,13 @@ def test_a_work_directory_of_v0_1_0_resumes(tmp_path):
   assert latest["state"]["step"] == 3 and latest["state"]["children"] == 6
   assert os.path.exists(os.path.join(workdir, "data.json"))
   assert search.strategy.controller is not None
+
+
+def test_keys_added_by_a_newer_version_do_not_refuse_a_resume(tmp_path):
+  wd.claim(str(tmp_path), {"seed": 1, "space": {"kind": "cnn"}})
+  # A newer nas-tf adds keys (absent from the stored record): the search resumes.
+  assert wd.claim(str(tmp_path), {"seed": 1, "space": {"kind": "cnn", "ops": "enas"},
+                                  "evolution": {"population": 10}})
+  with pytest.raises(wd.DirectoryInUse, match=r"differs in: space.kind\)"):
+    wd.claim(str(tmp_path), {"seed": 1, "space": {"kind": "cell", "ops": "enas"},
+                             "evolution": {"population": 10}})

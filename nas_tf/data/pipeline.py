@@ -14,10 +14,23 @@ def normalize(images):
   return (tf.cast(images, tf.float32) - cifar10.MEAN) / cifar10.STD
 
 
-def _augment_batch(images, seed):
+def _cutout(images, size: int, seed):
+  """Cutout (DeVries & Taylor 2017, as DARTS applies it): a ``size`` x ``size`` square at a
+  uniform centre (clipped at the border) set to the mean pixel, i.e. zero once normalized."""
+  n = tf.shape(images)[0]
+  height, width = cifar10.IMAGE_SHAPE[:2]
+  centres = tf.random.stateless_uniform([n, 2], seed=seed, maxval=height, dtype=tf.int32)
+  ys, xs = tf.range(height)[None, :, None], tf.range(width)[None, None, :]
+  cy, cx = centres[:, 0, None, None], centres[:, 1, None, None]
+  inside = ((ys >= cy - size // 2) & (ys < cy + size - size // 2)
+            & (xs >= cx - size // 2) & (xs < cx + size - size // 2))
+  return tf.where(inside[..., None], tf.constant(cifar10.MEAN, tf.float32), images)
+
+
+def _augment_batch(images, seed, cutout: int = 0):
   """The training augmentation of a whole batch: zero-pad by 4, crop 32x32 at uniform
-  offsets 0..8 (an exact pixel crop through ``crop_and_resize``), flip half; stateless from
-  ``seed``."""
+  offsets 0..8 (an exact pixel crop through ``crop_and_resize``), flip half, then cutout
+  when ``cutout`` > 0; stateless from ``seed``."""
   n = tf.shape(images)[0]
   height, width = cifar10.IMAGE_SHAPE[:2]
   padded = tf.pad(tf.cast(images, tf.float32), [[0, 0], [4, 4], [4, 4], [0, 0]])
@@ -29,11 +42,13 @@ def _augment_batch(images, seed):
   crops = tf.image.crop_and_resize(padded, boxes, tf.range(n), [height, width],
                                    method="nearest")
   flip = tf.random.stateless_uniform([n], seed=seed + 1) < 0.5
-  return tf.where(flip[:, None, None, None], tf.reverse(crops, [2]), crops)
+  images = tf.where(flip[:, None, None, None], tf.reverse(crops, [2]), crops)
+  # Its own stream: the crop and flip seeds of neighbouring batches overlap in seed[1].
+  return _cutout(images, cutout, seed + [1_000_003, 0]) if cutout else images
 
 
 def train_dataset(images, labels, batch_size: int, seed: int, augment: bool = True,
-                  first_epoch: int = 0, num_epochs: int | None = None):
+                  first_epoch: int = 0, num_epochs: int | None = None, cutout: int = 0):
   """Shuffled, optionally augmented, normalized batches, epoch after epoch (``num_epochs``
   of them, or without end: pass ``steps_per_epoch`` to ``fit``).
 
@@ -52,7 +67,7 @@ def train_dataset(images, labels, batch_size: int, seed: int, augment: bool = Tr
     if not augment:
       return ds.map(lambda i: (tf.gather(images, i), tf.gather(labels, i)))
     return ds.enumerate().map(
-        lambda b, i: (_augment_batch(tf.gather(images, i), key + 1 + b),
+        lambda b, i: (_augment_batch(tf.gather(images, i), key + 1 + b, cutout),
                       tf.gather(labels, i)),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 

@@ -108,8 +108,11 @@ class Controller(keras.Model):
       for i, cell in enumerate(self.cells):
         x, states[i] = _lstm_step(cell, x, states[i])
       h = x
-      if isinstance(decision, Choice):
-        logits = _dense(self.heads[decision.token_type], h)
+      if isinstance(decision, (Choice, Pointer)):  # one categorical token
+        if isinstance(decision, Choice):
+          logits = _dense(self.heads[decision.token_type], h)
+        else:  # softmax over the attention scores of the last k marks
+          logits = self._attention(mark_keys[-decision.k:], h)
         log_p = tf.nn.log_softmax(logits)
         if forced is not None:
           token = forced[:, pos]
@@ -120,15 +123,16 @@ class Controller(keras.Model):
         entropy -= tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1)
         if keep_probs:
           probs.append(tf.exp(log_p))
-        x = tf.gather(self.embeddings[decision.token_type].embeddings, token)
+        if isinstance(decision, Choice):
+          x = tf.gather(self.embeddings[decision.token_type].embeddings, token)
+        else:  # the chosen mark's state
+          x = tf.gather(tf.stack(marks[-decision.k:], axis=1), token, batch_dims=1)
         tokens.append(token[:, None])
         pos += 1
       elif isinstance(decision, Anchor):
         n = decision.layer
         if n > 0:
-          keys = tf.stack(anchor_keys, axis=1)  # [m, n, units]
-          query = _dense(self.w_curr, h)[:, None, :]
-          logits = tf.squeeze(tf.tensordot(tf.tanh(keys + query), self.v.kernel, 1), -1)  # [m, n]
+          logits = self._attention(anchor_keys, h)  # [m, n]
           if forced is not None:
             links = forced[:, pos:pos + n]
           else:
@@ -153,27 +157,16 @@ class Controller(keras.Model):
         marks.append(h)
         mark_keys.append(_dense(self.w_prev, h))
         x = tf.tile(self.go, [m, 1])
-      elif isinstance(decision, Pointer):  # softmax over the last k marks' attention scores
-        keys = tf.stack(mark_keys[-decision.k:], axis=1)  # [m, k, units]
-        query = _dense(self.w_curr, h)[:, None, :]
-        logits = tf.squeeze(tf.tensordot(tf.tanh(keys + query), self.v.kernel, 1), -1)
-        log_p = tf.nn.log_softmax(logits)
-        if forced is not None:
-          token = forced[:, pos]
-        else:
-          token = tf.cast(tf.random.stateless_categorical(logits, 1, seed=step_seeds[k])[:, 0],
-                          tf.int32)
-        log_prob += tf.gather(log_p, token, batch_dims=1)
-        entropy -= tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1)
-        if keep_probs:
-          probs.append(tf.exp(log_p))
-        x = tf.gather(tf.stack(marks[-decision.k:], axis=1), token, batch_dims=1)
-        tokens.append(token[:, None])
-        pos += 1
       else:
         raise TypeError(f"unknown decision {decision!r}")
     out = tf.concat(tokens, axis=1) if tokens else tf.zeros([m, 0], tf.int32)
     return out, log_prob, entropy, probs
+
+  def _attention(self, keys: list, h):
+    """v^T tanh(W_prev h_j + W_curr h_i) for each earlier key W_prev h_j: [m, len(keys)]."""
+    query = _dense(self.w_curr, h)[:, None, :]
+    return tf.squeeze(tf.tensordot(tf.tanh(tf.stack(keys, axis=1) + query), self.v.kernel, 1),
+                      -1)
 
   def _function(self, kind: str, plan: Plan):
     key = (kind, plan)

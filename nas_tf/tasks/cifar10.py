@@ -1,5 +1,6 @@
 """CIFAR-10 image classification: CNN children of the task's space (the NAS-RL macro space,
-or ENAS's), accuracy reward, and the shared-weights hooks of one-shot strategies."""
+stacked cells, or ENAS's), accuracy reward, and the shared-weights hooks of one-shot
+strategies."""
 
 from __future__ import annotations
 
@@ -71,14 +72,18 @@ class Cifar10Task(Task):
     c = c or self.config.child
     s = self._split
     train = pipeline.train_dataset(s.train_images, s.train_labels, c.batch_size, seed,
-                                   augment=self.config.data.augment, first_epoch=first_epoch)
+                                   augment=self.config.data.augment, first_epoch=first_epoch,
+                                   cutout=c.get("cutout", 0))
     val = pipeline.eval_dataset(s.val_images, s.val_labels, c.eval_batch_size)
     return train, val
 
   def build_model(self, arch: dict[str, Any], c: ml_collections.ConfigDict | None = None):
     c = c or self.config.child
-    return self.models(arch).build_classifier(arch, self.input_shape, self.num_classes,
-                                              c.weight_decay, width=c.get("width", 1.0))
+    models = self.models(arch)
+    # Options of this space's networks (cells: N, C, drop-path, auxiliary head).
+    options = {k: c[k] for k in getattr(models, "OPTIONS", ()) if k in c}
+    return models.build_classifier(arch, self.input_shape, self.num_classes, c.weight_decay,
+                                   width=c.get("width", 1.0), **options)
 
   def compile_model(self, model, c: ml_collections.ConfigDict) -> None:
     from nas_tf.data import pipeline
@@ -92,6 +97,9 @@ class Cifar10Task(Task):
     """Trains; returns the validation accuracy of each epoch run now, and step timing."""
     from nas_tf.data import pipeline
     from nas_tf.tasks import training
+    if c.get("drop_path", 0.0) > 0:
+      from nas_tf.models.cell import DropPathSchedule
+      callbacks = [DropPathSchedule(c.drop_path, c.epochs), *callbacks]
     return training.fit_classifier(model, train, val, c.epochs, c.timeout_s or None,
                                    callbacks, initial_epoch,
                                    pipeline.steps_per_epoch(self.num_examples(), c.batch_size))
