@@ -34,6 +34,8 @@ KEYS_HELP = """\
 main config keys:
   seed                          one seed for everything (same seed, same search on CPU)
   data.source                   tfds | synthetic | a cifar-10-python.tar.gz or folder | ptb folder
+                                | a NAS-Bench table (nasbench201, nasbench_macro)
+  space.kind                    cifar10: cnn (NAS-RL's macro CNN) | cell (normal + reduction cells)
   search.strategy               {strategies}
   search.num_children           children to train; raise it on a finished search to extend it
   search.batch_size             m: children per strategy update
@@ -48,6 +50,7 @@ examples:
   nas-tf search cifar10 --config=configs/cifar10.py:smoke \\
       --config.data.source=~/data/cifar-10-python.tar.gz --workdir=runs/c10
   nas-tf search cifar10 --config.search.strategy=enas --config.search.time_budget=2h
+  nas-tf search nasbench201 --config.data.source=nb201_cifar10_cifar100_imagenet16.csv
   nas-tf train --workdir=runs/c10 && nas-tf export --workdir=runs/c10 --out=exported"""
 
 

@@ -171,8 +171,10 @@ def test_sigterm_stops_like_ctrl_c_and_prints_the_resume_command(tmp_path):
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("searched") / "w")
+  # A checkpoint after every update (step-1 and step-2), however fast the children are.
+  env = {**os.environ, "NAS_TF_CHECKPOINT_INTERVAL_S": "0"}
   result = nas_tf("search", "cifar10", SMOKE, *TINY, "--config.search.num_children=4",
-                  f"--workdir={workdir}")
+                  f"--workdir={workdir}", env=env)
   assert result.returncode == 0, result.stderr
   return workdir
 

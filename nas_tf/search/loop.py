@@ -35,7 +35,8 @@ from nas_tf.search.journal import Journal, SearchResult, format_seconds
 from nas_tf.strategies.nas_rl import controller_compiled
 from nas_tf.tasks.executors import make_executor
 
-CHECKPOINT_INTERVAL_S = 5.0
+# NAS_TF_CHECKPOINT_INTERVAL_S=0: a checkpoint after every update.
+CHECKPOINT_INTERVAL_S = float(os.environ.get("NAS_TF_CHECKPOINT_INTERVAL_S", 5.0))
 
 
 def one_line(error: BaseException) -> str:
@@ -220,9 +221,12 @@ class Search:
         self._run_sync(state)
     except BudgetSpent as e:
       stopped = str(e)
-    except SearchError:  # the state is that of the last good update: keep it
+    except (SearchError, InfrastructureError):  # the state is the last update's: keep it
       if self.unsaved:
-        self._save(state)
+        try:
+          self._save(state)
+        except OSError:  # a full disk: children.jsonl replays what the checkpoint lacks
+          pass
       raise
     if self.unsaved:
       self._save(state)
