@@ -27,6 +27,10 @@ class Budget:
     self.before = wd.read_json(self.path)["seconds"] if os.path.exists(self.path) else 0.0
     self.started = time.monotonic()
 
+  def start(self) -> None:
+    """The clock runs from here (the search's start, not its construction)."""
+    self.started = time.monotonic()
+
   def elapsed(self) -> float:
     if self.clock is not None:
       return self.clock()

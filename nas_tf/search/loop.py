@@ -191,6 +191,7 @@ class Search:
 
   def _run(self) -> SearchResult:
     started = time.perf_counter()
+    self.budget.start()
     s = self.config.search
     for path in wd.remove_temporaries(self.workdir):
       self.log(f"removed {path}, left by an interrupted write")
