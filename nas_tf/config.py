@@ -57,17 +57,28 @@ def _numbers(node, prefix=""):
 # Keys that must be >= 0 (0 often means "off" or "no limit"), and keys in [0, 1).
 _NON_NEGATIVE = ("child.timeout_s", "final.timeout_s", "child.weight_decay", "child.clip_norm",
                  "controller.entropy_weight", "controller.clip_norm", "enas.weight_decay",
-                 "enas.clip_norm", "enas.entropy_weight", "final.weight_decay")
-_FRACTIONS = ("child.momentum", "final.momentum", "enas.baseline_decay")
+                 "enas.clip_norm", "enas.entropy_weight", "final.weight_decay",
+                 "child.auxiliary_weight", "final.auxiliary_weight", "child.cutout",
+                 "final.cutout")
+_FRACTIONS = ("child.momentum", "final.momentum", "enas.baseline_decay", "child.drop_path",
+              "final.drop_path")
+
+
+def _find(node, key: str) -> tuple[bool, Any]:
+  """(whether the dotted ``key`` is in the nested config or dict ``node``, its value)."""
+  for part in key.split("."):
+    if not hasattr(node, "keys") or part not in node:
+      return False, None
+    node = node[part]
+  return True, node
 
 
 def _get(config, key):
-  node = config
-  for part in key.split("."):
-    if part not in node:
-      return None
-    node = node[part]
-  return node
+  return _find(config, key)[1]
+
+
+def has_key(record, key: str) -> bool:
+  return _find(record, key)[0]
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -127,7 +138,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for key in ("max_train_examples", "max_val_examples", "max_train_tokens", "max_valid_tokens"):
     if key in config.data and config.data[key] < 0:
       raise ConfigError(f"data.{key} must be >= 0 (0 = all), got {config.data[key]}")
-  for key in ("eval_batch_size", "units", "num_layers", "bptt"):
+  for key in ("eval_batch_size", "units", "num_layers", "bptt", "layers_per_stage", "channels"):
     if key in config.get("child", {}):
       _positive(config, f"child.{key}")
   if config.get("child", {}).get("lr_schedule", "cosine") not in ("cosine", "constant"):
@@ -159,7 +170,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if unknown:
       raise ConfigError(f"final: unknown keys {', '.join(unknown)} (final.* overrides child.*, "
                         "plus final.width)")
-    for key in ("epochs", "batch_size", "learning_rate", "width"):
+    for key in ("epochs", "batch_size", "learning_rate", "width", "layers_per_stage",
+                "channels"):
       if key in config.final:
         _positive(config, f"final.{key}")
   kind = registry.space_kind(config)
@@ -167,7 +179,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
       registry.space_name(config.search.strategy, config.task, kind) is None:
     raise ConfigError(registry.no_space_message(config.search.strategy, config.task, kind))
   if kind == "cell":
-    _check_cell_space(config)
+    try:  # the space checks its own keys (op set, blocks, output)
+      registry.space_class("cell").from_config(config)
+    except ValueError as e:
+      raise ConfigError(str(e)) from None
   if config.search.strategy == "enas":
     _positive(config, "enas.num_layers", "enas.channels", "enas.epochs", "enas.learning_rate",
               "enas.controller_batch", "enas.derive_samples", "enas.controller_learning_rate")
@@ -222,20 +237,6 @@ def executor_block(**overrides) -> ml_collections.ConfigDict:
   e.max_retries = 2         # ray: retries of a child whose worker died
   e.update(overrides)
   return e
-
-
-def _check_cell_space(config) -> None:
-  try:  # the space checks its own keys (op set, blocks, output)
-    registry.space_class("cell").from_config(config)
-  except ValueError as e:
-    raise ConfigError(str(e)) from None
-  for block in ("child", "final"):
-    _positive(config, *(f"{block}.{k}" for k in ("layers_per_stage", "channels")
-                        if k in config.get(block, {})))
-    _check(config, (f"{block}.drop_path",), lambda v: 0.0 <= v < 1.0, "in [0, 1)",
-           required=False)
-    _check(config, (f"{block}.auxiliary_weight", f"{block}.cutout"), lambda v: v >= 0,
-           ">= 0 (0 = off)", required=False)
 
 
 def child_settings(config: ml_collections.ConfigDict,

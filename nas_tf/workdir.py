@@ -191,15 +191,6 @@ class WorkdirLock:
       os.close(held[0])
 
 
-def _has_key(record: dict[str, Any], dotted: str) -> bool:
-  node = record
-  for part in dotted.split("."):
-    if not isinstance(node, dict) or part not in node:
-      return False
-    node = node[part]
-  return True
-
-
 def claim(directory: str, record: dict[str, Any], overwrite: bool = False,
           name: str = "config.json", run_keys: tuple[str, ...] = (),
           log: Callable[[str], None] | None = None) -> bool:
@@ -209,7 +200,7 @@ def claim(directory: str, record: dict[str, Any], overwrite: bool = False,
   (returns True; changed run keys are logged and stored); one that differs in another key is
   refused with the differing keys, unless ``overwrite`` empties it first.
   """
-  from nas_tf.config import diff_keys, is_run_key
+  from nas_tf.config import diff_keys, has_key, is_run_key
   path = os.path.join(directory, name)
   if os.path.exists(path) and overwrite:
     for entry in os.listdir(directory):  # keeps the directory (and a lock held on it)
@@ -220,7 +211,7 @@ def claim(directory: str, record: dict[str, Any], overwrite: bool = False,
     old = read_json(path)
     differing = diff_keys(old, record)
     # Keys a newer nas-tf added (absent from the stored record) do not refuse a resume.
-    fixed = [k for k in differing if not is_run_key(k, run_keys) and _has_key(old, k)]
+    fixed = [k for k in differing if not is_run_key(k, run_keys) and has_key(old, k)]
     if fixed:
       raise DirectoryInUse(
           f"{directory} holds a run with different settings (differs in: "

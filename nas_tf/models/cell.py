@@ -131,11 +131,9 @@ def sep_conv(x, filters, kernel, stride, name, wd):
 
 def dil_conv(x, filters, kernel, stride, name, wd):
   x = keras.layers.ReLU(name=f"{name}_relu")(x)
+  x = _conv(None, kernel, f"{name}_dw", dilation=2, weight_decay=wd, depthwise=True)(x)
   if stride > 1:  # Keras has no strided dilated conv: dilate, then subsample
-    x = _conv(None, kernel, f"{name}_dw", dilation=2, weight_decay=wd, depthwise=True)(x)
     x = keras.layers.MaxPooling2D(1, strides=stride, name=f"{name}_sub")(x)
-  else:
-    x = _conv(None, kernel, f"{name}_dw", dilation=2, weight_decay=wd, depthwise=True)(x)
   x = _conv(filters, 1, f"{name}_pw", weight_decay=wd)(x)
   return batch_norm(f"{name}_bn")(x)
 

@@ -71,6 +71,7 @@ class OneShotSearch:
 
   def _run(self) -> SearchResult:
     started = time.perf_counter()
+    self.ctx.budget.start()  # as the proposer loop: the clock runs from the search's start
     self.journal.open()
     try:
       self.ctx.budget.check()

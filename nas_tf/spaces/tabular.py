@@ -21,20 +21,28 @@ MACRO_LAYERS = 8
 MACRO_DOWNSAMPLE = (0, 2, 5)  # each stage's (2, 3, 3 layers) first layer has stride 2
 
 
-class NasBench201Space(SearchSpace):
+class _TableSpace(SearchSpace):
+  """A benchmark's fixed space: ``length`` choices of one op vocabulary, nothing to set."""
+
+  length = 0
+
+  @classmethod
+  def from_config(cls, config) -> "_TableSpace":
+    return cls()
+
+  def plan(self, depth: int | None = None) -> Plan:
+    (token_type,) = self.vocab
+    return (Choice(token_type),) * self.length
+
+
+class NasBench201Space(_TableSpace):
   """A cell of 4 nodes; each of its 6 edges is one of 5 ops (15,625 cells). Architectures
   look like ``{"space": "nasbench201", "ops": [6 op names in NB201_EDGES order],
   "arch_str": "|nor_conv_3x3~0|+|...|"}``; ``arch_str`` is the benchmark's own key."""
 
   name = "nasbench201"
   vocab = {"nb201_op": NB201_OPS}
-
-  @classmethod
-  def from_config(cls, config) -> "NasBench201Space":
-    return cls()
-
-  def plan(self, depth: int | None = None) -> Plan:
-    return (Choice("nb201_op"),) * len(NB201_EDGES)
+  length = len(NB201_EDGES)
 
   def decode(self, tokens: Sequence[int], depth: int | None = None) -> dict[str, Any]:
     tokens = self._check_length(tokens, None, "a NAS-Bench-201 cell")
@@ -94,19 +102,13 @@ def nb201_ops(arch_str: str) -> list[str]:
   return ops
 
 
-class NasBenchMacroSpace(SearchSpace):
+class NasBenchMacroSpace(_TableSpace):
   """A chain of 8 searched layers in 3 stages, each layer identity or a MobileNetV2 block
   (6,561 networks). Architectures carry the benchmark's key: ``"key": "02012100"``."""
 
   name = "nasbench_macro"
   vocab = {"macro_op": MACRO_OPS}
-
-  @classmethod
-  def from_config(cls, config) -> "NasBenchMacroSpace":
-    return cls()
-
-  def plan(self, depth: int | None = None) -> Plan:
-    return (Choice("macro_op"),) * MACRO_LAYERS
+  length = MACRO_LAYERS
 
   def decode(self, tokens: Sequence[int], depth: int | None = None) -> dict[str, Any]:
     tokens = self._check_length(tokens, None, "a NAS-Bench-Macro network")

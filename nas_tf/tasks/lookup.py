@@ -77,7 +77,6 @@ class LookupTask(Task):
     self.table = self._parse(text, path)
     if not self.table:
       raise DataError(f"data.source: {path}: the table has no architectures")
-    self.path = path
 
   def _parse(self, text: str, path: str) -> dict[str, dict[str, float]]:
     raise NotImplementedError
@@ -105,7 +104,10 @@ class LookupTask(Task):
 
   @property
   def exponent(self) -> float:
-    return float(self.config.reward.exponent) or self.AUTO_EXPONENT
+    return float(self.config.reward.exponent) or self.auto_exponent()
+
+  def auto_exponent(self) -> float:
+    return self.AUTO_EXPONENT
 
 
 class NasBench201Task(LookupTask):
@@ -113,10 +115,8 @@ class NasBench201Task(LookupTask):
   # Measured best per dataset (12-epoch accuracies around 0.85, 0.65, 0.40).
   DATASET_EXPONENT = {"cifar10": 20.0, "cifar100": 10.0, "imagenet16": 3.0}
 
-  @property
-  def exponent(self) -> float:
-    return (float(self.config.reward.exponent)
-            or self.DATASET_EXPONENT.get(self.config.data.dataset, self.AUTO_EXPONENT))
+  def auto_exponent(self) -> float:
+    return self.DATASET_EXPONENT.get(self.config.data.dataset, self.AUTO_EXPONENT)
 
   @property
   def data_summary(self) -> str:
