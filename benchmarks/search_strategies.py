@@ -1,13 +1,18 @@
-"""Which strategy wins on your data at an equal wall-time budget: random, nas_rl, enas.
+"""Which strategy wins on your data at an equal budget: random, nas_rl, enas, pnas.
 
-For each strategy and seed, a search runs on the smoke preset's spaces until its wall-time
-budget is spent (random and nas_rl stop after the child that crosses it; ENAS stops its
-shared-weight training after the epoch that crosses it, then derives). Each strategy's best
-architecture is then trained from scratch with identical settings, and a table and the
-ratios enas / random and nas_rl / random of the from-scratch accuracies are printed.
+For each strategy and seed, a search runs on the smoke preset's spaces until its budget is
+spent: a wall time (random and nas_rl stop after the child that crosses it; ENAS stops its
+shared-weight training after the epoch that crosses it, then derives) or, with
+``--children=N``, N trained children (PNAS's comparison: its claim is about the number of
+models trained). Each strategy's best architecture is then trained from scratch with
+identical settings, and a table and each strategy's ratio to random search of the
+from-scratch accuracies are printed.
 
     python benchmarks/search_strategies.py [--data=PATH] [--budget=150] [--seeds=0,1]
         [--scratch_epochs=5] [--strategies=random,nas_rl,enas]
+    # PNAS against random and nas_rl on PNAS's cell space, 12 children each (3 rounds of 4):
+    python benchmarks/search_strategies.py --space=cell --children=12 \
+        --strategies=random,nas_rl,pnas --seeds=0,1,2
 
 Uses ../shared/data/cifar10-mini when present, else synthetic images (meaningless numbers).
 """
@@ -30,6 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from nas_tf import workdir as wd  # noqa: E402
+from nas_tf.checkpoints import CheckpointStore  # noqa: E402
 from nas_tf.search.run import OneShotSearch  # noqa: E402
 from nas_tf.search.loop import Search  # noqa: E402
 from nas_tf.tasks.cifar10 import Cifar10Task  # noqa: E402
@@ -41,20 +47,27 @@ class BudgetSpent(Exception):
   pass
 
 
-def smoke_config(data: str, strategy: str, seed: int):
+def smoke_config(data: str, strategy: str, seed: int, space: str = "cnn", children: int = 0):
   spec = importlib.util.spec_from_file_location("cfg", os.path.join(ROOT, "configs", "cifar10.py"))
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   c = module.get_config("smoke")
   c.data.source, c.search.strategy, c.seed = data, strategy, seed
-  c.search.num_children = 10_000  # the budget stops it
+  c.search.num_children = children or 10_000  # else the budget stops it
   c.search.depth_every = 8        # grow 2 -> 4 -> 6 layers as children accumulate
   c.enas.epochs = 1_000
+  c.space.kind = space
+  if space == "cell":  # PNAS's space for every strategy: its ops, one cell for both
+    c.space.ops, c.space.same_cell_for_reduction = "pnas", "true"
+    c.pnas.max_blocks = 0  # space.num_blocks (3 in smoke)
+    c.pnas.beam = max(1, (children or 12) // c.space.num_blocks)
   return c
 
 
 def run_search(config, workdir: str, budget: float) -> tuple[dict, int, float]:
-  """Runs until ``budget`` seconds are spent; returns (best row, architectures, seconds)."""
+  """Runs until ``budget`` seconds are spent (0: until num_children); returns (best row,
+  architectures, seconds)."""
+  budget = budget or float("inf")
   started = time.perf_counter()
   task = Cifar10Task(config)
   if config.search.strategy == "enas":
@@ -76,6 +89,15 @@ def run_search(config, workdir: str, budget: float) -> tuple[dict, int, float]:
   return best, len(rows), time.perf_counter() - started
 
 
+def pnas_rounds(workdir: str) -> str:
+  """Each PNAS round's candidates, best reward and the surrogate's Spearman rho."""
+  state = CheckpointStore(os.path.join(workdir, "checkpoints")).latest()["state"]
+  return "; ".join(f"b={r['blocks']}: {r['candidates']} candidates, best reward "
+                   f"{r.get('best_reward', float('nan')):.4f}, rho "
+                   f"{r.get('spearman', float('nan')):.2f}"
+                   for r in state["strategy"]["rounds"])
+
+
 def from_scratch(config, arch: dict, epochs: int) -> float:
   """The architecture trained from scratch with the smoke child settings, seed 0."""
   config.child.epochs = epochs
@@ -93,10 +115,15 @@ def main():
   parser.add_argument("--seeds", default="0,1")
   parser.add_argument("--scratch_epochs", type=int, default=5)
   parser.add_argument("--strategies", default="random,nas_rl,enas")
+  parser.add_argument("--space", default="cnn", choices=("cnn", "cell"))
+  parser.add_argument("--children", type=int, default=0,
+                      help="trained children per search instead of a wall-time budget")
   args = parser.parse_args()
   seeds = [int(s) for s in args.seeds.split(",")]
   strategies = args.strategies.split(",")
-  print(f"data {args.data}; budget {args.budget:.0f}s per search; seeds {seeds}; "
+  budget = 0.0 if args.children else args.budget
+  what = f"{args.children} children" if args.children else f"budget {args.budget:.0f}s"
+  print(f"data {args.data}; {args.space} space; {what} per search; seeds {seeds}; "
         f"from scratch: {args.scratch_epochs} epochs", flush=True)
   rows = []
   header = (f"{'strategy':8} {'seed':>4} {'archs':>6} {'search acc':>10} {'scratch acc':>11} "
@@ -105,12 +132,14 @@ def main():
   for seed in seeds:
     for strategy in strategies:  # interleaved, so machine-speed drift hits all alike
       with tempfile.TemporaryDirectory() as workdir:
-        config = smoke_config(args.data, strategy, seed)
-        best, count, seconds = run_search(config, workdir, args.budget)
+        config = smoke_config(args.data, strategy, seed, args.space, args.children)
+        best, count, seconds = run_search(config, workdir, budget)
+        if strategy == "pnas":
+          print(f"         pnas rounds: {pnas_rounds(workdir)}", flush=True)
         keras.backend.clear_session()
         t0 = time.perf_counter()
-        scratch = from_scratch(smoke_config(args.data, "random", seed), best["arch"],
-                               args.scratch_epochs)
+        scratch = from_scratch(smoke_config(args.data, "random", seed, args.space),
+                               best["arch"], args.scratch_epochs)
         row = dict(strategy=strategy, seed=seed, archs=count, search=best["val_accuracy"],
                    scratch=scratch, seconds=seconds, scratch_seconds=time.perf_counter() - t0)
         rows.append(row)

@@ -47,17 +47,20 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.space.strides = (1, 2, 3)
   c.space.search_strides = False
   # space.kind=cell (Zoph et al. 2018; ENAS micro, PNAS, DARTS): B blocks per cell.
-  c.space.ops = "enas"           # op set: enas, pnas, darts, or a list of op names
-  c.space.num_blocks = 5
-  c.space.cell_output = "loose_ends"  # or "all" (DARTS)
-  c.space.same_cell_for_reduction = False  # True: one cell serves both (PNAS)
+  # "auto": the paper of search.strategy (PNAS: pnas ops, one cell for
+  # both; DARTS: darts ops, output "all"; otherwise ENAS micro's).
+  c.space.ops = "auto"           # op set: enas, pnas, darts, or op names "a,b,..."
+  c.space.num_blocks = 5         # B (PNAS grows cells to B blocks)
+  c.space.cell_output = "auto"   # loose_ends or all (DARTS)
+  c.space.same_cell_for_reduction = "auto"  # auto, true or false (one cell for both)
 
   c.controller = config_lib.controller_block()
   # search.strategy=evolution: Real et al. 2019 searched 20k children with P=100, S=25.
   c.evolution = config_lib.evolution_block(population=100, sample_size=25)
 
   c.search = ml_collections.ConfigDict()
-  c.search.strategy = "nas_rl"   # nas_rl, random, evolution (same space, same budget) or enas
+  # nas_rl, random, evolution (same space, same budget), pnas (cells) or enas
+  c.search.strategy = "nas_rl"
   c.search.num_children = 12_800
   c.search.batch_size = 8        # m: children per controller update
   c.search.start_depth = 6
@@ -88,6 +91,18 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.child.drop_path = 0.0        # maximum drop-path rate, reached linearly at the last epoch
   c.child.auxiliary_weight = 0.0  # weight of the auxiliary head's loss (0 = no head)
   c.child.cutout = 0             # side of the cutout square, pixels (0 = off)
+
+  # PNAS (search.strategy=pnas, space.kind=cell; Liu et al. 2018): round b trains the top
+  # `beam` b-block cells ranked by a surrogate fitted on every child so far (round 1: every
+  # 1-block cell, 136 with the pnas ops, or a random `beam` of them); paper: K=256, B=5.
+  c.pnas = ml_collections.ConfigDict()
+  c.pnas.beam = 256              # K: cells trained per round
+  c.pnas.max_blocks = 0          # B of the last round (0 = space.num_blocks)
+  c.pnas.predictors = ("lstm", "mlp")  # the surrogate ensemble's members, in turn
+  c.pnas.ensemble = 5            # members, each fitted without one fold of the data
+  c.pnas.epochs = 40
+  c.pnas.units = 64              # embedding and hidden width
+  c.pnas.learning_rate = 0.01    # Adam, L1 loss
 
   # ENAS (search.strategy=enas; Pham et al. 2018): one supernet of shared weights, per epoch
   # one pass over the training split (a fresh architecture per minibatch, with child.batch_size)
@@ -158,6 +173,7 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
     c.child.channels = 8
     c.final.layers_per_stage = 2
     c.final.channels = 16
+    c.pnas.beam = 16
     c.enas.num_layers = 6
     c.enas.channels = 24
     c.enas.epochs = 20
@@ -186,6 +202,8 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
     c.final.layers_per_stage = 1
     c.final.channels = 8
     c.final.drop_path = 0.1
+    c.pnas.beam = 4                # 2 rounds of 4: the 8 children
+    c.pnas.max_blocks = 2
     c.enas.num_layers = 4
     c.enas.channels = 16
     c.enas.epochs = 10

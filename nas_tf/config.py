@@ -183,6 +183,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
       registry.space_class("cell").from_config(config)
     except ValueError as e:
       raise ConfigError(str(e)) from None
+  if config.search.strategy == "pnas":
+    _positive(config, "pnas.beam", "pnas.ensemble", "pnas.epochs", "pnas.units",
+              "pnas.learning_rate")
+    blocks = config.space.get("num_blocks", 5)
+    _check(config, ("pnas.max_blocks",), lambda v: 0 <= v <= blocks,
+           f"in 0..space.num_blocks ({blocks}; 0 = space.num_blocks)")
+    if not list(config.pnas.predictors) or set(config.pnas.predictors) - {"lstm", "mlp"}:
+      raise ConfigError(f"pnas.predictors must be some of lstm, mlp, got "
+                        f"{list(config.pnas.predictors)}")
+    if config.search.get("async_updates"):
+      raise ConfigError("search.async_updates: pnas picks a round's cells once the previous "
+                        "round is done; it runs synchronously")
   if config.search.strategy == "enas":
     _positive(config, "enas.num_layers", "enas.channels", "enas.epochs", "enas.learning_rate",
               "enas.controller_batch", "enas.derive_samples", "enas.controller_learning_rate")

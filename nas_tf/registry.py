@@ -54,6 +54,8 @@ STRATEGIES = {
                             "random search"),
     "evolution": StrategyEntry("nas_tf.strategies.evolution:RegularizedEvolution", "proposer",
                                "regularized evolution"),
+    "pnas": StrategyEntry("nas_tf.strategies.pnas:Pnas", "proposer", "PNAS",
+                          spaces={"cifar10:cell": "cell"}),
     "enas": StrategyEntry("nas_tf.strategies.enas:Enas", "one_shot", "ENAS",
                           spaces={"cifar10": "enas_macro"}),
 }
@@ -108,6 +110,7 @@ def no_space_message(strategy: str, task: str, kind: str | None = None) -> str:
     known = ", ".join(task_entry.kinds) or task_entry.space
     return f"space.kind: the {task} task has no {kind!r} space (known: {known})"
   where = " and ".join(f"{TASKS[t.split(':')[0]].finds} for {t.split(':')[0]}"
+                       + (f" (--config.space.kind={t.split(':')[1]})" if ":" in t else "")
                        for t in entry.spaces or {})
   space = f" {kind}" if kind else ""
   return (f"search.strategy={strategy}: the {task} task has no{space} {entry.label} space; "

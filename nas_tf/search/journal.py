@@ -110,11 +110,14 @@ class Journal:
     return f"best {metric} {best[metric]:.4f} (child {best['index']}, id {best['id']}){reported}"
 
   def log_update(self, step: int, stats: dict[str, Any], depth, save_seconds: float) -> None:
-    """A strategy update's statistics (controller/* scalars)."""
+    """A strategy update's statistics (controller/* scalars and the strategy's own)."""
     with self.writer.as_default(step=step):
       for key in ("reward", "baseline", "loss", "entropy", "grad_norm"):
         if key in stats:
           tf.summary.scalar(f"controller/{key}", stats[key])
+      for key, value in stats.items():  # a strategy's own scalars, e.g. pnas/spearman
+        if "/" in key:
+          tf.summary.scalar(key, value)
       if depth is not None:
         tf.summary.scalar("controller/depth", depth)
       tf.summary.scalar("controller/checkpoint_seconds", save_seconds)

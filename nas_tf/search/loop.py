@@ -64,6 +64,7 @@ class Search:
     self.compiled = controller_compiled(config) if saved is None else saved
     self.strategy = registry.strategy_class(s.strategy).from_config(config, self.space,
                                                                     self.compiled)
+    self.strategy.log = log
     self.executor = make_executor(config, task)
     self.retries: dict[int, int] = {}  # child index -> times its worker died
     self.journal.parallel = self.executor.capacity
@@ -176,10 +177,7 @@ class Search:
     self.journal.log_update(state["step"], stats, depth, self._save_if_due(state))
 
   def _propose(self, plan, m: int, rng) -> np.ndarray:
-    tokens = np.asarray(self.strategy.propose(plan, m, rng.integers(0, 2**31 - 1, size=2)))
-    if len(tokens) == 0:
-      raise SearchError(f"strategy {self.config.search.strategy} proposed no architecture")
-    return tokens
+    return np.asarray(self.strategy.propose(plan, m, rng.integers(0, 2**31 - 1, size=2)))
 
   # -- the loop ----------------------------------------------------------------------------------
   def run(self) -> SearchResult:
@@ -255,11 +253,13 @@ class Search:
     s, finished = self.config.search, self.journal.finished
     while state["children"] < s.num_children:
       first = state["children"]
-      depth = self.task.depth_at(first)
+      depth = self.strategy.plan_depth(self.task.depth_at(first))
       plan = self.space.plan(depth)
       rng = seeds.generator(state["rng"])
       tokens = self._propose(plan, s.batch_size, rng)
       m = len(tokens)
+      if m == 0:  # nothing left to propose (PNAS after its last round)
+        break
       archs = [self.space.decode(tokens[k], depth) for k in range(m)]
       for k, arch in enumerate(archs):
         row = finished.get(first + k)

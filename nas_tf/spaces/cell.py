@@ -16,7 +16,12 @@ Inputs are numbered 0 = h[c-2], 1 = h[c-1], 2 + j = block j. Architectures look 
 
 The plan follows ENAS's micro controller: two ``Mark``s for the cell inputs, then per block
 ``Pointer`` in1, ``Pointer`` in2, op1, op2 and a ``Mark`` for the block's output; the
-reduction cell's decisions follow the normal cell's.
+reduction cell's decisions follow the normal cell's. A plan's depth is its number of blocks
+(None: ``num_blocks``), which PNAS grows one block per round.
+
+``space.ops``, ``space.cell_output`` and ``space.same_cell_for_reduction`` default to
+"auto": the settings of the paper whose method ``search.strategy`` names (``METHOD_DEFAULTS``),
+so that ``--config.search.strategy=pnas`` searches PNAS's space unless told otherwise.
 """
 
 from __future__ import annotations
@@ -35,10 +40,35 @@ OP_SETS = {
 KNOWN_OPS = frozenset(op for ops in OP_SETS.values() for op in ops)
 CELL_OUTPUTS = ("loose_ends", "all")
 INPUT_NAMES = ("h[c-2]", "h[c-1]")
+# What "auto" means per search strategy: each paper's own cell space.
+METHOD_DEFAULTS = {
+    "pnas": {"ops": "pnas", "cell_output": "loose_ends", "same_cell_for_reduction": True},
+    "darts": {"ops": "darts", "cell_output": "all", "same_cell_for_reduction": False},
+}
+DEFAULTS = {"ops": "enas", "cell_output": "loose_ends", "same_cell_for_reduction": False}
+
+
+def space_settings(space, strategy: str) -> dict[str, Any]:
+  """``space.ops/cell_output/same_cell_for_reduction`` with "auto" (or None) resolved for
+  ``strategy``."""
+  defaults = METHOD_DEFAULTS.get(strategy, DEFAULTS)
+  settings = {}
+  for key, default in defaults.items():
+    value = space.get(key, "auto")
+    settings[key] = default if isinstance(value, str) and value == "auto" else value
+  same = settings["same_cell_for_reduction"]
+  if isinstance(same, str):  # the flag's "true"/"false" (the key holds a string: "auto")
+    if same.lower() not in ("true", "false"):
+      raise ValueError(f"space.same_cell_for_reduction must be auto, true or false, got {same!r}")
+    settings["same_cell_for_reduction"] = same.lower() == "true"
+  return settings
 
 
 def resolve_ops(ops) -> tuple[str, ...]:
-  """``space.ops``: a named set (``enas``, ``pnas``, ``darts``) or a list of op names."""
+  """``space.ops``: a named set (``enas``, ``pnas``, ``darts``) or op names, as a list or
+  comma-separated (``identity,max_pool_3x3``: the flag's form)."""
+  if isinstance(ops, str) and "," in ops:
+    ops = [op.strip() for op in ops.split(",") if op.strip()]
   if isinstance(ops, str):
     if ops not in OP_SETS:
       raise ValueError(f"space.ops: unknown op set {ops!r} (known: {', '.join(OP_SETS)})")
@@ -81,26 +111,34 @@ class CellSpace(SearchSpace):
 
   @classmethod
   def from_config(cls, config) -> "CellSpace":
-    s = config.space
-    return cls(s.get("ops", "enas"), s.get("num_blocks", 5), s.get("cell_output", "loose_ends"),
-               s.get("same_cell_for_reduction", False))
+    settings = space_settings(config.space, config.get("search", {}).get("strategy", ""))
+    return cls(settings["ops"], config.space.get("num_blocks", 5), settings["cell_output"],
+               settings["same_cell_for_reduction"])
+
+  def blocks(self, depth: int | None) -> int:
+    if depth is None:
+      return self.num_blocks
+    if not 1 <= depth <= self.num_blocks:
+      raise ValueError(f"a cell of this space has 1..{self.num_blocks} blocks, got {depth}")
+    return int(depth)
 
   def plan(self, depth: int | None = None) -> Plan:
     cell = (Mark(), Mark())
-    for i in range(self.num_blocks):
+    for i in range(self.blocks(depth)):
       cell += (Pointer(2 + i), Pointer(2 + i), Choice("cell_op"), Choice("cell_op"), Mark())
     return cell * len(self.cells)
 
   def decode(self, tokens: Sequence[int], depth: int | None = None) -> dict[str, Any]:
-    tokens = self._check_length(tokens, None, f"{self.num_blocks} blocks")
+    num_blocks = self.blocks(depth)
+    tokens = self._check_length(tokens, depth, f"{num_blocks} blocks")
     arch = {"space": self.name, "id": architecture_id(self.name, tokens), "tokens": tokens,
-            "ops": list(self.ops), "num_blocks": self.num_blocks,
+            "ops": list(self.ops), "num_blocks": num_blocks,
             "cell_output": self.cell_output,
             "same_cell_for_reduction": self.same_cell_for_reduction}
-    per_cell = 4 * self.num_blocks
+    per_cell = 4 * num_blocks
     for c, name in enumerate(self.cells):
       part, blocks = tokens[c * per_cell:(c + 1) * per_cell], []
-      for i in range(self.num_blocks):
+      for i in range(num_blocks):
         in1, in2, op1, op2 = part[4 * i:4 * i + 4]
         if not (0 <= in1 < 2 + i and 0 <= in2 < 2 + i):
           raise ValueError(f"{name} block {i}: inputs must be earlier nodes (< {2 + i}), "

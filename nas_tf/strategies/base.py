@@ -2,7 +2,7 @@
 
 ``Proposer``: asked for architectures and told their rewards by the shared search loop
 (``nas_tf.search.loop``), which trains each child through the task and an executor and
-keeps the journal: NAS-RL, random search, regularized evolution (later PNAS).
+keeps the journal: NAS-RL, random search, regularized evolution, PNAS.
 
 ``OneShot``: owns its loop (e.g. training a supernet of shared weights) and then
 ``derive``s the architectures it recommends, which the runner scores with ``evaluate`` and
@@ -38,6 +38,14 @@ class Proposer(abc.ABC):
   def tell(self, plan: Plan, tokens: np.ndarray, rewards: Sequence[float]) -> dict[str, Any]:
     """Learns from finished children; returns statistics with at least ``finite`` (False:
     the update was not applied and the search stops)."""
+
+  def plan_depth(self, depth: int | None) -> int | None:
+    """The depth of the next proposals' plan: the task's schedule (``depth``) unless the
+    strategy sets its own (PNAS: the current round's number of blocks)."""
+    return depth
+
+  def log(self, message: str) -> None:
+    """Progress lines; the search loop points this at its log."""
 
   def trackables(self) -> dict[str, Any]:
     """TensorFlow objects the search's checkpoint holds for this strategy."""
