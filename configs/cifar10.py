@@ -48,9 +48,9 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.space.search_strides = False
   # space.kind=cell (Zoph et al. 2018; ENAS micro, PNAS, DARTS): B blocks per cell.
   # "auto": the paper of search.strategy (PNAS: pnas ops, one cell for
-  # both; DARTS: darts ops, output "all"; otherwise ENAS micro's).
+  # both; DARTS: darts ops, output "all", 4 nodes; otherwise ENAS micro's).
   c.space.ops = "auto"           # op set: enas, pnas, darts, or op names "a,b,..."
-  c.space.num_blocks = 5         # B (PNAS grows cells to B blocks)
+  c.space.num_blocks = 0         # B; 0 = auto: 5, DARTS 4 (PNAS grows cells to B blocks)
   c.space.cell_output = "auto"   # loose_ends or all (DARTS)
   c.space.same_cell_for_reduction = "auto"  # auto, true or false (one cell for both)
 
@@ -59,7 +59,7 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.evolution = config_lib.evolution_block(population=100, sample_size=25)
 
   c.search = ml_collections.ConfigDict()
-  # nas_rl, random, evolution (same space, same budget), pnas (cells) or enas
+  # nas_rl, random, evolution (same space, same budget), pnas or darts (cells), or enas
   c.search.strategy = "nas_rl"
   c.search.num_children = 12_800
   c.search.batch_size = 8        # m: children per controller update
@@ -103,6 +103,22 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.pnas.epochs = 40
   c.pnas.units = 64              # embedding and hidden width
   c.pnas.learning_rate = 0.01    # Adam, L1 loss
+
+  # DARTS (search.strategy=darts, space.kind=cell; Liu et al. 2019, quark0/darts): a supernet
+  # of mixed ops, weights by SGD on half the training images, alpha by Adam on the other half.
+  c.darts = ml_collections.ConfigDict()
+  c.darts.order = 1              # 1: first-order; 2: the unrolled second-order gradient
+  c.darts.epochs = 50
+  c.darts.layers_per_stage = 2   # N: 3N+2 cells (8, reductions at 1/3 and 2/3)
+  c.darts.channels = 16
+  c.darts.batch_size = 64
+  c.darts.learning_rate = 0.025  # SGD, cosine-annealed per epoch to learning_rate_min
+  c.darts.learning_rate_min = 0.001
+  c.darts.momentum = 0.9
+  c.darts.weight_decay = 3e-4    # added to the gradient (torch's weight_decay)
+  c.darts.clip_norm = 5.0
+  c.darts.arch_learning_rate = 3e-4  # Adam, betas (0.5, 0.999)
+  c.darts.arch_weight_decay = 1e-3
 
   # ENAS (search.strategy=enas; Pham et al. 2018): one supernet of shared weights, per epoch
   # one pass over the training split (a fresh architecture per minibatch, with child.batch_size)
@@ -174,6 +190,9 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
     c.final.layers_per_stage = 2
     c.final.channels = 16
     c.pnas.beam = 16
+    c.darts.epochs = 10
+    c.darts.layers_per_stage = 1
+    c.darts.channels = 8
     c.enas.num_layers = 6
     c.enas.channels = 24
     c.enas.epochs = 20
@@ -204,6 +223,10 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
     c.final.drop_path = 0.1
     c.pnas.beam = 4                # 2 rounds of 4: the 8 children
     c.pnas.max_blocks = 2
+    c.darts.epochs = 2
+    c.darts.layers_per_stage = 1
+    c.darts.channels = 4
+    c.darts.batch_size = 32
     c.enas.num_layers = 4
     c.enas.channels = 16
     c.enas.epochs = 10

@@ -180,21 +180,32 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(registry.no_space_message(config.search.strategy, config.task, kind))
   if kind == "cell":
     try:  # the space checks its own keys (op set, blocks, output)
-      registry.space_class("cell").from_config(config)
+      space = registry.space_class("cell").from_config(config)
     except ValueError as e:
       raise ConfigError(str(e)) from None
-  if config.search.strategy == "pnas":
+  if config.search.strategy == "pnas" and kind == "cell":
     _positive(config, "pnas.beam", "pnas.ensemble", "pnas.epochs", "pnas.units",
               "pnas.learning_rate")
-    blocks = config.space.get("num_blocks", 5)
-    _check(config, ("pnas.max_blocks",), lambda v: 0 <= v <= blocks,
-           f"in 0..space.num_blocks ({blocks}; 0 = space.num_blocks)")
+    _check(config, ("pnas.max_blocks",), lambda v: 0 <= v <= space.num_blocks,
+           f"in 0..space.num_blocks ({space.num_blocks}; 0 = space.num_blocks)")
     if not list(config.pnas.predictors) or set(config.pnas.predictors) - {"lstm", "mlp"}:
       raise ConfigError(f"pnas.predictors must be some of lstm, mlp, got "
                         f"{list(config.pnas.predictors)}")
     if config.search.get("async_updates"):
-      raise ConfigError("search.async_updates: pnas picks a round's cells once the previous "
-                        "round is done; it runs synchronously")
+      raise ConfigError("search.async_updates: pnas runs synchronously (a round's cells are "
+                        "picked once the previous round is done)")
+  if config.search.strategy == "darts" and kind == "cell":
+    _positive(config, *(f"darts.{k}" for k in ("epochs", "layers_per_stage", "channels",
+                                               "batch_size", "learning_rate",
+                                               "arch_learning_rate")))
+    _check(config, ("darts.order",), lambda v: v in (1, 2), "1 or 2")
+    _check(config, tuple(f"darts.{k}" for k in ("learning_rate_min", "momentum", "weight_decay",
+                                                "clip_norm", "arch_weight_decay")),
+           lambda v: v >= 0, ">= 0")
+    if space.same_cell_for_reduction or space.cell_output != "all":
+      raise ConfigError("darts searches a normal and a reduction cell whose output is all "
+                        "nodes: leave space.same_cell_for_reduction and space.cell_output "
+                        "at auto")
   if config.search.strategy == "enas":
     _positive(config, "enas.num_layers", "enas.channels", "enas.epochs", "enas.learning_rate",
               "enas.controller_batch", "enas.derive_samples", "enas.controller_learning_rate")
@@ -278,19 +289,3 @@ def parse_duration(text) -> float | None:
     raise ConfigError(f"search.time_budget must be a duration like 90s, 45m, 8h or 2d, "
                       f"got {text!r}")
   return seconds
-
-
-def is_run_key(key: str, run_keys=RUN_KEYS) -> bool:
-  return any(key == k or key.startswith(k + ".") for k in run_keys)
-
-
-def diff_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
-  """Dotted keys whose values differ between two nested dicts."""
-  keys = []
-  for key in sorted(set(old) | set(new)):
-    a, b = old.get(key), new.get(key)
-    if isinstance(a, dict) and isinstance(b, dict):
-      keys += diff_keys(a, b, f"{prefix}{key}.")
-    elif a != b:
-      keys.append(f"{prefix}{key}")
-  return keys

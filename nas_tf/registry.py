@@ -56,6 +56,8 @@ STRATEGIES = {
                                "regularized evolution"),
     "pnas": StrategyEntry("nas_tf.strategies.pnas:Pnas", "proposer", "PNAS",
                           spaces={"cifar10:cell": "cell"}),
+    "darts": StrategyEntry("nas_tf.strategies.darts:Darts", "one_shot", "DARTS",
+                           spaces={"cifar10:cell": "cell"}),
     "enas": StrategyEntry("nas_tf.strategies.enas:Enas", "one_shot", "ENAS",
                           spaces={"cifar10": "enas_macro"}),
 }

@@ -200,7 +200,7 @@ def claim(directory: str, record: dict[str, Any], overwrite: bool = False,
   (returns True; changed run keys are logged and stored); one that differs in another key is
   refused with the differing keys, unless ``overwrite`` empties it first.
   """
-  from nas_tf.config import diff_keys, has_key, is_run_key
+  from nas_tf.config import has_key
   path = os.path.join(directory, name)
   if os.path.exists(path) and overwrite:
     for entry in os.listdir(directory):  # keeps the directory (and a lock held on it)
@@ -252,3 +252,18 @@ def claim_search(workdir: str, config, task, overwrite: bool = False,
     atomic_write_json(data_path, {"fingerprint": fingerprint, "summary": task.data_summary})
   return resumed
 
+
+def is_run_key(key: str, run_keys=()) -> bool:
+  return any(key == k or key.startswith(k + ".") for k in run_keys)
+
+
+def diff_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+  """Dotted keys whose values differ between two nested dicts."""
+  keys = []
+  for key in sorted(set(old) | set(new)):
+    a, b = old.get(key), new.get(key)
+    if isinstance(a, dict) and isinstance(b, dict):
+      keys += diff_keys(a, b, f"{prefix}{key}.")
+    elif a != b:
+      keys.append(f"{prefix}{key}")
+  return keys

@@ -123,7 +123,7 @@ def test_a_pnas_search_killed_mid_round_resumes_to_the_same_result(tmp_path):
 def test_pnas_configs_are_checked():
   c = pnas_config()
   c.search.async_updates = True
-  with pytest.raises(config_lib.ConfigError, match="pnas .* runs synchronously"):
+  with pytest.raises(config_lib.ConfigError, match="pnas runs synchronously"):
     config_lib.validate(c)
   c = pnas_config()
   c.pnas.predictors = ("gru",)

@@ -103,12 +103,12 @@ def _conv(filters, kernel, name, strides=1, dilation=1, weight_decay=0.0, depthw
                              name=name)
 
 
-def relu_conv_bn(x, filters, name, wd):
+def relu_conv_bn(x, filters, name, wd, affine=True):
   x = keras.layers.ReLU(name=f"{name}_relu")(x)
-  return batch_norm(f"{name}_bn")(_conv(filters, 1, f"{name}_conv", weight_decay=wd)(x))
+  return batch_norm(f"{name}_bn", affine)(_conv(filters, 1, f"{name}_conv", weight_decay=wd)(x))
 
 
-def factorized_reduce(x, filters, name, wd):
+def factorized_reduce(x, filters, name, wd, affine=True):
   """Halves H and W without losing every other pixel: two stride-2 1x1 convs, one offset by
   a pixel, concatenated (DARTS' FactorizedReduce)."""
   x = keras.layers.ReLU(name=f"{name}_relu")(x)
@@ -116,59 +116,68 @@ def factorized_reduce(x, filters, name, wd):
   shifted = keras.layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"{name}_pad")(x)
   shifted = keras.layers.Cropping2D(((1, 0), (1, 0)), name=f"{name}_shift")(shifted)
   b = _conv(filters - filters // 2, 1, f"{name}_conv_b", strides=2, weight_decay=wd)(shifted)
-  return batch_norm(f"{name}_bn")(keras.layers.Concatenate(name=f"{name}_cat")([a, b]))
+  return batch_norm(f"{name}_bn", affine)(keras.layers.Concatenate(name=f"{name}_cat")([a, b]))
 
 
-def sep_conv(x, filters, kernel, stride, name, wd):
+def sep_conv(x, filters, kernel, stride, name, wd, affine=True):
   for k in range(2):
     x = keras.layers.ReLU(name=f"{name}_relu{k}")(x)
     x = _conv(None, kernel, f"{name}_dw{k}", strides=stride if k == 0 else 1, weight_decay=wd,
               depthwise=True)(x)
     x = _conv(filters, 1, f"{name}_pw{k}", weight_decay=wd)(x)
-    x = batch_norm(f"{name}_bn{k}")(x)
+    x = batch_norm(f"{name}_bn{k}", affine)(x)
   return x
 
 
-def dil_conv(x, filters, kernel, stride, name, wd):
+def dil_conv(x, filters, kernel, stride, name, wd, affine=True):
   x = keras.layers.ReLU(name=f"{name}_relu")(x)
   x = _conv(None, kernel, f"{name}_dw", dilation=2, weight_decay=wd, depthwise=True)(x)
   if stride > 1:  # Keras has no strided dilated conv: dilate, then subsample
     x = keras.layers.MaxPooling2D(1, strides=stride, name=f"{name}_sub")(x)
   x = _conv(filters, 1, f"{name}_pw", weight_decay=wd)(x)
-  return batch_norm(f"{name}_bn")(x)
+  return batch_norm(f"{name}_bn", affine)(x)
 
 
-def apply_op(op: str, x, filters: int, stride: int, name: str, wd: float):
+def apply_op(op: str, x, filters: int, stride: int, name: str, wd: float, search: bool = False):
+  """``op`` on ``x``; ``search``: as in DARTS' search network (BN without scale and shift,
+  and a BN after each pool)."""
+  affine = not search
   if op in ("identity", "skip_connect"):
-    return x if stride == 1 else factorized_reduce(x, filters, name, wd)
+    return x if stride == 1 else factorized_reduce(x, filters, name, wd, affine)
   if op == "none":
     zero = keras.layers.Lambda(lambda t: ops.zeros_like(t[:, ::stride, ::stride]),
                                name=f"{name}_zero")
     return zero(x)
   if op in ("avg_pool_3x3", "max_pool_3x3"):
     pool = keras.layers.AveragePooling2D if op.startswith("avg") else keras.layers.MaxPooling2D
-    return pool(3, strides=stride, padding="same", name=f"{name}_pool")(x)
+    x = pool(3, strides=stride, padding="same", name=f"{name}_pool")(x)
+    return batch_norm(f"{name}_pool_bn", affine=False)(x) if search else x
   kind, _, size = op.rpartition("_")
   if kind == "sep_conv":
-    return sep_conv(x, filters, int(size[0]), stride, name, wd)
+    return sep_conv(x, filters, int(size[0]), stride, name, wd, affine)
   if kind == "dil_conv":
-    return dil_conv(x, filters, int(size[0]), stride, name, wd)
+    return dil_conv(x, filters, int(size[0]), stride, name, wd, affine)
   if op == "conv_7x1_1x7":
     x = keras.layers.ReLU(name=f"{name}_relu")(x)
     x = _conv(filters, (1, 7), f"{name}_1x7", strides=(1, stride), weight_decay=wd)(x)
     x = _conv(filters, (7, 1), f"{name}_7x1", strides=(stride, 1), weight_decay=wd)(x)
-    return batch_norm(f"{name}_bn")(x)
+    return batch_norm(f"{name}_bn", affine)(x)
   raise ValueError(f"unknown cell op {op!r}")
+
+
+def cell_inputs(prev_prev, prev, filters: int, name: str, wd: float, affine: bool = True):
+  """The two previous cells' outputs mapped to ``filters`` channels at h[c-1]'s size."""
+  if prev_prev.shape[1] != prev.shape[1]:
+    s0 = factorized_reduce(prev_prev, filters, f"{name}_pre0", wd, affine)
+  else:
+    s0 = relu_conv_bn(prev_prev, filters, f"{name}_pre0", wd, affine)
+  return [s0, relu_conv_bn(prev, filters, f"{name}_pre1", wd, affine)]
 
 
 def cell(blocks, cell_output: str, prev_prev, prev, filters: int, reduction: bool, name: str,
          wd: float, drop_path: bool):
   """One cell; returns its output (len(outputs) x ``filters`` channels)."""
-  if prev_prev.shape[1] != prev.shape[1]:
-    s0 = factorized_reduce(prev_prev, filters, f"{name}_pre0", wd)
-  else:
-    s0 = relu_conv_bn(prev_prev, filters, f"{name}_pre0", wd)
-  states = [s0, relu_conv_bn(prev, filters, f"{name}_pre1", wd)]
+  states = cell_inputs(prev_prev, prev, filters, name, wd)
   for i, (in1, op1, in2, op2) in enumerate(blocks):
     branches = []
     for j, (source, op) in enumerate(((in1, op1), (in2, op2))):
@@ -199,15 +208,11 @@ def auxiliary_head(x, num_classes: int, wd: float):
   return keras.layers.Dense(num_classes, dtype="float32", name="aux_logits")(x)
 
 
-def build_classifier(arch: dict[str, Any], input_shape=(32, 32, 3), num_classes: int = 10,
-                     weight_decay: float = 3e-4, width: float = 1.0, layers_per_stage: int = 2,
-                     channels: int = 16, drop_path: float = 0.0,
-                     auxiliary_weight: float = 0.0) -> keras.Model:
-  """The stacked network of ``arch`` (logits); ``CellClassifier`` when it has an auxiliary
-  head. ``width`` multiplies ``channels``. With ``drop_path`` > 0 the network has
-  ``DropPath`` layers (rate 0 until ``DropPathSchedule`` raises it)."""
-  filters = max(2, int(round(channels * width)))
-  image = keras.Input(shape=input_shape, name="image")
+def stack(image, make_cell, filters: int, layers_per_stage: int, num_classes: int,
+          weight_decay: float, auxiliary_head=None):
+  """Stem, 3 stages of N cells with a reduction cell between stages, pooling and a linear
+  classifier; ``make_cell(kind, prev_prev, prev, filters, reduction, name)`` builds each cell.
+  Returns (logits, the auxiliary head's logits after the second reduction, or None)."""
   x = _conv(3 * filters, 3, "stem_conv", weight_decay=weight_decay)(image)
   x = batch_norm("stem_bn")(x)
   prev_prev, prev, auxiliary = x, x, None
@@ -218,15 +223,33 @@ def build_classifier(arch: dict[str, Any], input_shape=(32, 32, 3), num_classes:
       if reduction:
         filters *= 2
       kind = "reduce" if reduction else "normal"
-      name = f"c{stage}_{k}_{kind}"
-      out = cell(arch[kind], arch["cell_output"], prev_prev, prev, filters, reduction, name,
-                 weight_decay, drop_path > 0)
+      out = make_cell(kind, prev_prev, prev, filters, reduction, f"c{stage}_{k}_{kind}")
       prev_prev, prev = prev, out
-      if reduction and stage == 1 and auxiliary_weight:
-        auxiliary = auxiliary_head(out, num_classes, weight_decay)
+      if reduction and stage == 1 and auxiliary_head is not None:
+        auxiliary = auxiliary_head(out)
   x = keras.layers.GlobalAveragePooling2D(name="pool")(prev)
+  regularizer = keras.regularizers.L2(weight_decay) if weight_decay else None
   logits = keras.layers.Dense(num_classes, dtype="float32", name="logits",
-                              kernel_regularizer=keras.regularizers.L2(weight_decay))(x)
+                              kernel_regularizer=regularizer)(x)
+  return logits, auxiliary
+
+
+def build_classifier(arch: dict[str, Any], input_shape=(32, 32, 3), num_classes: int = 10,
+                     weight_decay: float = 3e-4, width: float = 1.0, layers_per_stage: int = 2,
+                     channels: int = 16, drop_path: float = 0.0,
+                     auxiliary_weight: float = 0.0) -> keras.Model:
+  """The stacked network of ``arch`` (logits); ``CellClassifier`` when it has an auxiliary
+  head. ``width`` multiplies ``channels``. With ``drop_path`` > 0 the network has
+  ``DropPath`` layers (rate 0 until ``DropPathSchedule`` raises it)."""
+  filters = max(2, int(round(channels * width)))
+  image = keras.Input(shape=input_shape, name="image")
+
+  def make_cell(kind, prev_prev, prev, filters, reduction, name):
+    return cell(arch[kind], arch["cell_output"], prev_prev, prev, filters, reduction, name,
+                weight_decay, drop_path > 0)
+  head = (lambda x: auxiliary_head(x, num_classes, weight_decay)) if auxiliary_weight else None
+  logits, auxiliary = stack(image, make_cell, filters, layers_per_stage, num_classes,
+                            weight_decay, head)
   name = f"child_{arch.get('id', 'cell')}"
   if auxiliary is None:
     return keras.Model(image, logits, name=name)

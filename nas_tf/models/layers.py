@@ -33,8 +33,11 @@ def pad_and_concat(tensors: Sequence[Any], name: str):
 BN_MOMENTUM = 0.9
 
 
-def batch_norm(name: str) -> keras.layers.BatchNormalization:
-  return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=name)
+def batch_norm(name: str, affine: bool = True) -> keras.layers.BatchNormalization:
+  """``affine=False``: no learned scale and shift (DARTS' search network, whose ops are
+  weighted by the architecture instead)."""
+  return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, center=affine, scale=affine,
+                                         name=name)
 
 
 @keras.saving.register_keras_serializable(package="nas_tf")

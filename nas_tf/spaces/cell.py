@@ -19,8 +19,8 @@ The plan follows ENAS's micro controller: two ``Mark``s for the cell inputs, the
 reduction cell's decisions follow the normal cell's. A plan's depth is its number of blocks
 (None: ``num_blocks``), which PNAS grows one block per round.
 
-``space.ops``, ``space.cell_output`` and ``space.same_cell_for_reduction`` default to
-"auto": the settings of the paper whose method ``search.strategy`` names (``METHOD_DEFAULTS``),
+``space.ops``, ``space.cell_output``, ``space.same_cell_for_reduction`` and
+``space.num_blocks`` default to "auto" (0 blocks): the settings of the paper whose method ``search.strategy`` names (``METHOD_DEFAULTS``),
 so that ``--config.search.strategy=pnas`` searches PNAS's space unless told otherwise.
 """
 
@@ -42,10 +42,13 @@ CELL_OUTPUTS = ("loose_ends", "all")
 INPUT_NAMES = ("h[c-2]", "h[c-1]")
 # What "auto" means per search strategy: each paper's own cell space.
 METHOD_DEFAULTS = {
-    "pnas": {"ops": "pnas", "cell_output": "loose_ends", "same_cell_for_reduction": True},
-    "darts": {"ops": "darts", "cell_output": "all", "same_cell_for_reduction": False},
+    "pnas": {"ops": "pnas", "cell_output": "loose_ends", "same_cell_for_reduction": True,
+             "num_blocks": 5},
+    "darts": {"ops": "darts", "cell_output": "all", "same_cell_for_reduction": False,
+              "num_blocks": 4},
 }
-DEFAULTS = {"ops": "enas", "cell_output": "loose_ends", "same_cell_for_reduction": False}
+DEFAULTS = {"ops": "enas", "cell_output": "loose_ends", "same_cell_for_reduction": False,
+            "num_blocks": 5}
 
 
 def space_settings(space, strategy: str) -> dict[str, Any]:
@@ -55,7 +58,8 @@ def space_settings(space, strategy: str) -> dict[str, Any]:
   settings = {}
   for key, default in defaults.items():
     value = space.get(key, "auto")
-    settings[key] = default if isinstance(value, str) and value == "auto" else value
+    auto = (isinstance(value, str) and value == "auto") or (key == "num_blocks" and value == 0)
+    settings[key] = default if auto else value
   same = settings["same_cell_for_reduction"]
   if isinstance(same, str):  # the flag's "true"/"false" (the key holds a string: "auto")
     if same.lower() not in ("true", "false"):
@@ -112,7 +116,7 @@ class CellSpace(SearchSpace):
   @classmethod
   def from_config(cls, config) -> "CellSpace":
     settings = space_settings(config.space, config.get("search", {}).get("strategy", ""))
-    return cls(settings["ops"], config.space.get("num_blocks", 5), settings["cell_output"],
+    return cls(settings["ops"], settings["num_blocks"], settings["cell_output"],
                settings["same_cell_for_reduction"])
 
   def blocks(self, depth: int | None) -> int:

@@ -147,15 +147,23 @@ class Cifar10Task(Task):
     return (tf.TensorSpec([None, *self.input_shape], tf.float32),
             tf.TensorSpec([None], tf.int32))
 
-  def shared_data(self, split: str, batch_size: int, seed: int | None = None):
+  def shared_data(self, split: str, batch_size: int, seed: int | None = None,
+                  part: tuple[int, int] = (0, 1)):
     """One pass over ``split``: training batches shuffled and augmented from ``seed``,
-    validation batches in order."""
+    validation batches in order. ``part=(k, n)``: only the k-th of n equal contiguous parts
+    of the split (DARTS trains weights on the first half of the training split and the
+    architecture on the second)."""
     from nas_tf.data import pipeline
     s = self._split
+    images, labels = (s.train_images, s.train_labels) if split == "train" else (
+        s.val_images, s.val_labels)
+    k, n = part
+    bounds = [len(labels) * i // n for i in range(n + 1)]
+    images, labels = images[bounds[k]:bounds[k + 1]], labels[bounds[k]:bounds[k + 1]]
     if split == "train":
-      return pipeline.train_dataset(s.train_images, s.train_labels, batch_size, seed,
+      return pipeline.train_dataset(images, labels, batch_size, seed,
                                     augment=self.config.data.augment, num_epochs=1)
-    return pipeline.eval_dataset(s.val_images, s.val_labels, batch_size)
+    return pipeline.eval_dataset(images, labels, batch_size)
 
   def shared_train_step(self, model, optimizer, images, labels, weight_decay: float, *arch):
     """One SGD step of ``model(images, *arch)``; returns (mean loss, correct count)."""

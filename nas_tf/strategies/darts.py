@@ -1,0 +1,291 @@
+"""DARTS (Liu, Simonyan & Yang, ICLR 2019): the cell space relaxed to a supernet of mixed ops
+(``nas_tf.models.darts``), the architecture alpha learned by gradient descent.
+
+Each step, as quark0/darts ``train_search.py`` and ``architect.py``:
+1. alpha: Adam (lr 3e-4, betas 0.5/0.999, L2 1e-3 added to the gradient as torch's
+   ``weight_decay``) on the loss of a minibatch of the training split's second half, with
+   the gradient ``darts.order`` 1: d/dalpha L_val(w, alpha), or 2: the unrolled
+   d/dalpha L_val(w - xi dL_train/dw, alpha), whose Hessian-vector term is the paper's
+   finite difference (eps = 0.01 / |dL_val/dw'|, w+- = w +- eps dL_val/dw');
+2. w: SGD (momentum 0.9, L2 3e-4 added to the clipped gradient, torch's semantics written
+   out) on a minibatch of the first half, gradient norm clipped at 5, the learning rate
+   cosine-annealed per epoch from 0.025 to 0.001; the unrolled step's xi is that rate.
+
+Both are one ``tf.function`` with a fixed input signature: traced once for the whole
+search (``traces`` counts it). Every epoch ends with a checkpoint (w with BN statistics,
+alpha, the momentum buffers, Adam's slots; the data order is a function of the epoch) and
+TensorBoard logs of softmax(alpha) (heat map and text) and the derived genotype. The
+derivation keeps, per node, the two incoming edges whose strongest non-``none`` op weighs
+most, with that op: a cell of the shared cell space.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nas_tf import seeds
+from nas_tf.errors import SearchError
+from nas_tf.models import darts as supernet
+from nas_tf.strategies.base import OneShot
+
+KINDS = ("normal", "reduce")
+
+
+def derive_cell(weights: np.ndarray, ops, num_nodes: int) -> list[list]:
+  """DARTS' genotype of one cell from softmax(alpha) [edges, ops]: per node its two
+  strongest edges (strength: the edge's largest non-``none`` weight), each with that op, as
+  blocks [in1, op1, in2, op2] (strongest edge first; ties to the earlier edge)."""
+  candidates = [k for k, op in enumerate(ops) if op != "none"]
+  blocks = []
+  for node in range(num_nodes):
+    edges = weights[supernet.edge_offset(node):supernet.edge_offset(node) + 2 + node]
+    best_op = [max(candidates, key=lambda k: (edge[k], -k)) for edge in edges]
+    strength = [edge[k] for edge, k in zip(edges, best_op)]
+    first, second = sorted(range(len(edges)), key=lambda j: (-strength[j], j))[:2]
+    blocks.append([first, ops[best_op[first]], second, ops[best_op[second]]])
+  return blocks
+
+
+def softmax(alpha: np.ndarray) -> np.ndarray:
+  e = np.exp(alpha - alpha.max(axis=-1, keepdims=True))
+  return e / e.sum(axis=-1, keepdims=True)
+
+
+class Darts(OneShot):
+  name = "darts"
+  num_derived = 1
+
+  def __init__(self, config, space, task):
+    d = self.settings = config.darts
+    if getattr(space, "name", "") != "cell" or space.same_cell_for_reduction \
+        or space.cell_output != "all":
+      raise ValueError("darts searches the cell space with a normal and a reduction cell and "
+                       "the output of all nodes (space.same_cell_for_reduction and "
+                       "space.cell_output: auto)")
+    self.config, self.space, self.task = config, space, task
+    self.ops, self.nodes = space.ops, space.num_blocks
+    keras.utils.set_random_seed(config.seed)
+    self.model = supernet.build_supernet(self.ops, self.nodes, task.input_shape,
+                                         task.num_classes, d.channels, d.layers_per_stage)
+    shape = (1, supernet.num_edges(self.nodes), len(self.ops))
+    rng = np.random.default_rng([config.seed, 7])
+    # DARTS' initialization: 1e-3 * N(0, 1).
+    self.alphas = [tf.Variable(1e-3 * rng.standard_normal(shape), dtype=tf.float32,
+                               name=f"alpha_{kind}") for kind in KINDS]
+    self.weights = list(self.model.trainable_variables)
+    self.momentum = [tf.Variable(tf.zeros_like(w), trainable=False) for w in self.weights]
+    self.learning_rate = tf.Variable(d.learning_rate, dtype=tf.float32, trainable=False)
+    self.alpha_optimizer = keras.optimizers.Adam(d.arch_learning_rate, beta_1=0.5,
+                                                 beta_2=0.999, epsilon=1e-8)
+    self.alpha_optimizer.build(self.alphas)
+    self.checkpoint = tf.train.Checkpoint(model_variables=list(self.model.weights),
+                                          alphas=self.alphas, momentum=self.momentum,
+                                          alpha_optimizer=self.alpha_optimizer)
+    images, labels = task.input_spec()
+    self.traces = 0  # how often the search step was traced
+    self.steps = 0   # search steps run by this process
+    self._step = tf.function(self._step_fn, autograph=False,
+                             input_signature=[images, labels, images, labels])
+    self._eval_step = tf.function(self._eval_fn, autograph=False,
+                                  input_signature=[images, labels])
+
+  @classmethod
+  def from_config(cls, config, space, task) -> "Darts":
+    return cls(config, space, task)
+
+  # -- the compute ---------------------------------------------------------------------------
+  def loss(self, images, labels, training: bool = True):
+    logits = self.model([images, self.alphas[0], self.alphas[1]], training=training)
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+    return loss, logits
+
+  def alpha_gradients(self, images, labels):
+    with tf.GradientTape() as tape:
+      loss, _ = self.loss(images, labels)
+    return loss, tape.gradient(loss, self.alphas)
+
+  def _alpha_gradients_at(self, images, labels, base, direction, scale):
+    for w, b, v in zip(self.weights, base, direction):
+      w.assign(b + scale * v)
+    return self.alpha_gradients(images, labels)[1]
+
+  def hessian_vector(self, images, labels, vector, epsilon):
+    """(d/dalpha L(w + eps v) - d/dalpha L(w - eps v)) / 2 eps: the paper's finite-difference
+    estimate of d2L/(dalpha dw) . v on (images, labels); w is restored afterwards."""
+    base = [tf.identity(w) for w in self.weights]
+    plus = self._alpha_gradients_at(images, labels, base, vector, epsilon)
+    minus = self._alpha_gradients_at(images, labels, base, vector, -epsilon)
+    for w, b in zip(self.weights, base):
+      w.assign(b)
+    return [(p - m) / (2.0 * epsilon) for p, m in zip(plus, minus)]
+
+  def unrolled_alpha_gradients(self, train_x, train_y, val_x, val_y):
+    """d/dalpha L_val(w', alpha), w' = w - xi (momentum + dL_train/dw + wd w) (DARTS'
+    virtual step), minus xi times the Hessian-vector term."""
+    d = self.settings
+    with tf.GradientTape() as tape:
+      loss, _ = self.loss(train_x, train_y)
+    grads = tape.gradient(loss, self.weights)
+    base = [tf.identity(w) for w in self.weights]
+    for w, g, m, b in zip(self.weights, grads, self.momentum, base):
+      w.assign(b - self.learning_rate * (d.momentum * m + g + d.weight_decay * b))
+    with tf.GradientTape() as tape:
+      val_loss, _ = self.loss(val_x, val_y)
+    grads = tape.gradient(val_loss, self.alphas + self.weights)
+    d_alpha, d_w = grads[:len(self.alphas)], grads[len(self.alphas):]
+    for w, b in zip(self.weights, base):  # back to w: the Hessian is taken there
+      w.assign(b)
+    epsilon = 0.01 / tf.linalg.global_norm(d_w)
+    implicit = self.hessian_vector(train_x, train_y, d_w, epsilon)
+    return val_loss, [a - self.learning_rate * h for a, h in zip(d_alpha, implicit)]
+
+  def _step_fn(self, train_x, train_y, val_x, val_y):
+    self.traces += 1  # Python side effect: once per trace
+    d = self.settings
+    if d.order == 2:
+      val_loss, d_alpha = self.unrolled_alpha_gradients(train_x, train_y, val_x, val_y)
+    else:
+      val_loss, d_alpha = self.alpha_gradients(val_x, val_y)
+    d_alpha = [g + d.arch_weight_decay * a for g, a in zip(d_alpha, self.alphas)]
+    self.alpha_optimizer.apply_gradients(zip(d_alpha, self.alphas))
+    with tf.GradientTape() as tape:
+      loss, logits = self.loss(train_x, train_y)
+    grads = tape.gradient(loss, self.weights)
+    if d.clip_norm:
+      grads, _ = tf.clip_by_global_norm(grads, d.clip_norm)
+    for w, g, m in zip(self.weights, grads, self.momentum):  # torch SGD with weight decay
+      m.assign(d.momentum * m + g + d.weight_decay * w)
+      w.assign_sub(self.learning_rate * m)
+    correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
+                                             train_y), tf.float32))
+    return loss, val_loss, correct
+
+  def _eval_fn(self, images, labels):
+    _, logits = self.loss(images, labels, training=False)
+    return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
+                                          labels), tf.float32))
+
+  # -- the search ----------------------------------------------------------------------------
+  def learning_rate_at(self, epoch: int) -> float:
+    d = self.settings
+    return d.learning_rate_min + 0.5 * (d.learning_rate - d.learning_rate_min) * (
+        1.0 + math.cos(math.pi * epoch / d.epochs))
+
+  def genotype(self) -> dict[str, list]:
+    return {kind: derive_cell(softmax(a.numpy()[0]), self.ops, self.nodes)
+            for kind, a in zip(KINDS, self.alphas)}
+
+  def run(self, ctx) -> None:
+    d, seed = self.settings, self.config.seed
+    state = ctx.store.restore(self.checkpoint) or {"epoch": 0}
+    if state["epoch"]:
+      ctx.log(f"resuming DARTS at epoch {state['epoch']}/{d.epochs}")
+    ctx.log(f"search {self.task.name} (darts, order {d.order}): {d.epochs} epochs, "
+            f"{3 * d.layers_per_stage + 2} cells of "
+            f"{supernet.num_edges(self.nodes)} mixed edges x {len(self.ops)} ops, "
+            f"{d.channels} channels, batch {d.batch_size}, {self.task.data_summary} (weights "
+            f"on the first half of the training images, alpha on the second), "
+            f"work directory {ctx.workdir}")
+    while state["epoch"] < d.epochs:
+      epoch, started = state["epoch"], time.perf_counter()
+      self.learning_rate.assign(self.learning_rate_at(epoch))
+      halves = [self.task.shared_data("train", d.batch_size,
+                                      seeds.child_seed(seed, 2 * epoch + k), part=(k, 2))
+                for k in range(2)]
+      losses, val_losses, correct, seen = [], [], 0.0, 0
+      for (train_x, train_y), (val_x, val_y) in zip(*halves):
+        loss, val_loss, right = self._step(train_x, tf.cast(train_y, tf.int32), val_x,
+                                           tf.cast(val_y, tf.int32))
+        self.steps += 1
+        losses.append(float(loss))
+        val_losses.append(float(val_loss))
+        correct, seen = correct + float(right), seen + int(train_y.shape[0])
+      if not (np.all(np.isfinite(losses)) and np.all(np.isfinite(val_losses))):
+        raise SearchError(f"DARTS epoch {epoch}: non-finite loss; the last good checkpoint "
+                          "is kept")
+      state["epoch"] = epoch + 1
+      ctx.store.save(state["epoch"], self.checkpoint, state)
+      self._log_epoch(ctx, epoch, float(np.mean(losses)), float(np.mean(val_losses)),
+                      correct / max(seen, 1), time.perf_counter() - started)
+      ctx.epoch_done(epoch)
+
+  def _log_epoch(self, ctx, epoch: int, loss: float, val_loss: float, accuracy: float,
+                 seconds: float) -> None:
+    weights = {kind: softmax(a.numpy()[0]) for kind, a in zip(KINDS, self.alphas)}
+    genotype = self.genotype()
+    text = self.space.describe({**genotype, "cell_output": "all"})
+    with ctx.journal.writer.as_default(step=epoch + 1):
+      tf.summary.scalar("darts/train_loss", loss)
+      tf.summary.scalar("darts/alpha_loss", val_loss)
+      tf.summary.scalar("darts/train_accuracy", accuracy)
+      tf.summary.scalar("darts/epoch_seconds", seconds)
+      tf.summary.scalar("darts/learning_rate", float(self.learning_rate.numpy()))
+      tf.summary.text("darts/genotype", f"```\n{text}\n```")
+      for kind, w in weights.items():
+        tf.summary.text(f"darts/alpha_{kind}", self._alpha_table(w))
+      tf.summary.image("darts/alpha", self._alpha_picture(weights)[None])
+    ctx.journal.writer.flush()
+    normal = "; ".join(f"{op1}({a})+{op2}({b})"
+                       for a, op1, b, op2 in genotype["normal"])
+    ctx.log(f"[darts epoch {epoch + 1}/{self.settings.epochs}] train loss {loss:.4f}, "
+            f"accuracy {accuracy:.4f}, alpha loss {val_loss:.4f} | normal cell {normal} | "
+            f"{seconds:.1f}s | {self.traces} trace(s)")
+
+  def _alpha_table(self, weights: np.ndarray) -> str:
+    header = "| edge | " + " | ".join(self.ops) + " |\n|" + " --- |" * (len(self.ops) + 1)
+    rows = []
+    for node in range(self.nodes):
+      for j in range(2 + node):
+        w = weights[supernet.edge_offset(node) + j]
+        rows.append(f"| {self._edge_name(node, j)} | " + " | ".join(f"{x:.3f}" for x in w)
+                    + " |")
+    return "\n".join([header, *rows])
+
+  @staticmethod
+  def _edge_name(node: int, source: int) -> str:
+    return f"{('h[c-2]', 'h[c-1]')[source] if source < 2 else f'n{source - 2}'}->n{node}"
+
+  def _alpha_picture(self, weights: dict[str, np.ndarray]) -> tf.Tensor:
+    """softmax(alpha) of both cells as heat maps (edges x ops), an RGBA image tensor."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    edges = [self._edge_name(n, j) for n in range(self.nodes) for j in range(2 + n)]
+    figure, axes = plt.subplots(1, 2, figsize=(11, 0.3 * len(edges) + 1.8))
+    for ax, (kind, w) in zip(axes, weights.items()):
+      image = ax.imshow(w, cmap="viridis", vmin=0.0, aspect="auto")
+      ax.set_title(f"{kind} cell: softmax(alpha)")
+      ax.set_xticks(range(len(self.ops)), self.ops, rotation=60, ha="right", fontsize=7)
+      ax.set_yticks(range(len(edges)), edges, fontsize=7)
+      figure.colorbar(image, ax=ax, fraction=0.046)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    plt.close(figure)
+    return tf.image.decode_png(buffer.getvalue(), channels=4)
+
+  # -- derivation ----------------------------------------------------------------------------
+  def derive(self, ctx) -> list[dict[str, Any]]:
+    genotype = self.genotype()
+    tokens = self.space.encode(genotype)
+    return [self.space.decode(tokens)]
+
+  def evaluate(self, ctx, arch: dict[str, Any]) -> dict[str, Any]:
+    """The supernet's accuracy (alpha-weighted, BN moving statistics) on the validation
+    split: DARTS' own figure for its search; the derived cell is trained by ``train``."""
+    correct = total = 0.0
+    for images, labels in self.task.shared_data("val", self.config.child.eval_batch_size):
+      correct += float(self._eval_step(images, tf.cast(labels, tf.int32)))
+      total += int(labels.shape[0])
+    accuracy = correct / max(total, 1.0)
+    alphas = {kind: np.round(softmax(a.numpy()[0]), 5).tolist()
+              for kind, a in zip(KINDS, self.alphas)}
+    return {self.task.metric: accuracy, "reward": accuracy, "derived": True,
+            "alpha_softmax": alphas}
