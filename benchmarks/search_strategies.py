@@ -57,7 +57,13 @@ def smoke_config(data: str, strategy: str, seed: int, space: str = "cnn", childr
   c.search.depth_every = 8        # grow 2 -> 4 -> 6 layers as children accumulate
   c.enas.epochs = 1_000
   c.space.kind = space
-  if space == "cell":  # PNAS's space for every strategy: its ops, one cell for both
+  if strategy in ("darts", "darts2"):  # DARTS' own cell space; random search searches it too
+    c.search.strategy, c.darts.order = "darts", 1 + strategy.endswith("2")
+    c.darts.epochs = 1_000  # the budget stops it
+  if space == "darts":
+    c.space.kind = "cell"
+    c.space.ops, c.space.cell_output, c.space.same_cell_for_reduction = "darts", "all", "false"
+  elif space == "cell":  # PNAS's space for every strategy: its ops, one cell for both
     c.space.ops, c.space.same_cell_for_reduction = "pnas", "true"
     c.pnas.max_blocks = 0  # space.num_blocks (3 in smoke)
     c.pnas.beam = max(1, (children or 12) // c.space.num_blocks)
@@ -69,11 +75,13 @@ def run_search(config, workdir: str, budget: float) -> tuple[dict, int, float]:
   architectures, seconds)."""
   budget = budget or float("inf")
   started = time.perf_counter()
+  epoch_ends = []  # one-shot strategies: when each epoch's checkpoint was written
   task = Cifar10Task(config)
-  if config.search.strategy == "enas":
+  if config.search.strategy in ("enas", "darts"):
     def after_epoch(epoch):
+      epoch_ends.append(time.perf_counter())
       if time.perf_counter() - started > budget:
-        config.enas.epochs = epoch + 1  # the loop ends here and derives
+        config[config.search.strategy].epochs = epoch + 1  # the loop ends here and derives
     OneShotSearch(config, workdir, task, log=lambda _: None, after_epoch=after_epoch).run()
   else:
     def after_child(index):
@@ -86,6 +94,11 @@ def run_search(config, workdir: str, budget: float) -> tuple[dict, int, float]:
   rows = [r for r in wd.read_jsonl(os.path.join(workdir, "children.jsonl"))
           if r["status"] == "ok"]
   best = max(rows, key=lambda r: r["val_accuracy"])
+  if epoch_ends:
+    seconds = np.diff([started, *epoch_ends])
+    print(f"         {config.search.strategy}: {len(seconds)} epochs, {np.median(seconds):.1f} s "
+          f"per epoch (median; the first, with start-up and trace, {seconds[0]:.1f} s)",
+          flush=True)
   return best, len(rows), time.perf_counter() - started
 
 
@@ -115,7 +128,11 @@ def main():
   parser.add_argument("--seeds", default="0,1")
   parser.add_argument("--scratch_epochs", type=int, default=5)
   parser.add_argument("--strategies", default="random,nas_rl,enas")
-  parser.add_argument("--space", default="cnn", choices=("cnn", "cell"))
+  parser.add_argument("--space", default="cnn", choices=("cnn", "cell", "darts"),
+                      help="cell: PNAS's cell space; darts: DARTS' (for darts, darts2)")
+  parser.add_argument("--one_shot_budget", type=float, default=0.0,
+                      help="seconds for enas/darts/darts2 (default --budget): a tenth of "
+                      "--budget asks whether they match random search in 1/10 of its time")
   parser.add_argument("--children", type=int, default=0,
                       help="trained children per search instead of a wall-time budget")
   args = parser.parse_args()
@@ -133,7 +150,9 @@ def main():
     for strategy in strategies:  # interleaved, so machine-speed drift hits all alike
       with tempfile.TemporaryDirectory() as workdir:
         config = smoke_config(args.data, strategy, seed, args.space, args.children)
-        best, count, seconds = run_search(config, workdir, budget)
+        one_shot = strategy in ("enas", "darts", "darts2") and args.one_shot_budget
+        best, count, seconds = run_search(config, workdir,
+                                          args.one_shot_budget if one_shot else budget)
         if strategy == "pnas":
           print(f"         pnas rounds: {pnas_rounds(workdir)}", flush=True)
         keras.backend.clear_session()

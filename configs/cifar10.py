@@ -122,7 +122,7 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
 
   # ENAS (search.strategy=enas; Pham et al. 2018): one supernet of shared weights, per epoch
   # one pass over the training split (a fresh architecture per minibatch, with child.batch_size)
-  # then controller_steps REINFORCE steps rewarded by validation-minibatch accuracy.
+  # then controller.steps REINFORCE steps rewarded by validation-minibatch accuracy.
   c.enas = ml_collections.ConfigDict()
   c.enas.num_layers = 12
   c.enas.channels = 36
@@ -131,11 +131,16 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.enas.learning_rate = 0.05    # SGD, Nesterov momentum 0.9, cosine decay
   c.enas.weight_decay = 1e-4
   c.enas.clip_norm = 5.0
-  c.enas.controller_steps = 50   # REINFORCE steps per epoch
-  c.enas.controller_batch = 1    # architectures per REINFORCE step
-  c.enas.controller_learning_rate = 3.5e-4
-  c.enas.entropy_weight = 1e-4
-  c.enas.baseline_decay = 0.99
+  # ENAS's controller (the paper's settings; its scripts use tanh 1.5, no temperature and
+  # Adam 1e-3): a 64-unit LSTM, +-0.1 init, logits 2.5 * tanh(logits / 5), links sampled from
+  # ENAS's two logits with a KL penalty (weight 0.8) toward a 0.4 link rate, the entropy
+  # bonus on the reward, and 20 architectures aggregated per step.
+  c.enas.controller = config_lib.controller_block(
+      units=64, num_layers=1, init_range=0.1, learning_rate=3.5e-4, baseline_decay=0.99,
+      entropy_weight=1e-4, temperature=5.0, tanh_constant=2.5, enas_links=True,
+      entropy_in_reward=True, skip_target=0.4, skip_weight=0.8)
+  c.enas.controller.steps = 50   # REINFORCE steps per epoch
+  c.enas.controller.batch = 20   # architectures aggregated per REINFORCE step
   c.enas.derive_samples = 100    # architectures sampled and scored at the end
 
   # Final training of the found architecture (nas-tf train): overrides child.* keys.
@@ -196,7 +201,8 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
     c.enas.num_layers = 6
     c.enas.channels = 24
     c.enas.epochs = 20
-    c.enas.controller_steps = 20
+    c.enas.controller.steps = 20
+    c.enas.controller.batch = 4
     c.enas.derive_samples = 32
   elif preset == "smoke":
     c.executor.recycle_every = 0  # 8 children: not worth a worker's start-up
@@ -230,7 +236,7 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
     c.enas.num_layers = 4
     c.enas.channels = 16
     c.enas.epochs = 10
-    c.enas.controller_steps = 10
-    c.enas.controller_batch = 2
+    c.enas.controller.steps = 10
+    c.enas.controller.batch = 2
     c.enas.derive_samples = 8
   return c

@@ -57,11 +57,11 @@ def _numbers(node, prefix=""):
 # Keys that must be >= 0 (0 often means "off" or "no limit"), and keys in [0, 1).
 _NON_NEGATIVE = ("child.timeout_s", "final.timeout_s", "child.weight_decay", "child.clip_norm",
                  "controller.entropy_weight", "controller.clip_norm", "enas.weight_decay",
-                 "enas.clip_norm", "enas.entropy_weight", "final.weight_decay",
+                 "enas.clip_norm", "enas.controller.entropy_weight", "final.weight_decay",
                  "child.auxiliary_weight", "final.auxiliary_weight", "child.cutout",
                  "final.cutout")
-_FRACTIONS = ("child.momentum", "final.momentum", "enas.baseline_decay", "child.drop_path",
-              "final.drop_path")
+_FRACTIONS = ("child.momentum", "final.momentum", "enas.controller.baseline_decay",
+              "child.drop_path", "final.drop_path")
 
 
 def _find(node, key: str) -> tuple[bool, Any]:
@@ -208,9 +208,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
                         "at auto")
   if config.search.strategy == "enas":
     _positive(config, "enas.num_layers", "enas.channels", "enas.epochs", "enas.learning_rate",
-              "enas.controller_batch", "enas.derive_samples", "enas.controller_learning_rate")
-    if config.enas.controller_steps < 0:
-      raise ConfigError(f"enas.controller_steps must be >= 0, got {config.enas.controller_steps}")
+              "enas.derive_samples", *(f"enas.controller.{k}" for k in (
+                  "batch", "learning_rate", "units", "num_layers")))
+    _check(config, tuple(f"enas.controller.{k}" for k in ("steps", "temperature",
+                                                          "tanh_constant", "skip_weight")),
+           lambda v: v >= 0, ">= 0")
+    _check(config, ("enas.controller.skip_target",), lambda v: 0 <= v < 1, "in [0, 1)")
     if any(not 0 < r < config.enas.num_layers for r in config.enas.reduce_at):
       raise ConfigError(f"enas.reduce_at must be layers in 1..{config.enas.num_layers - 1}, got "
                         f"{list(config.enas.reduce_at)}")
@@ -233,6 +236,11 @@ def controller_block(**overrides) -> ml_collections.ConfigDict:
   c.entropy_weight = 0.0
   c.clip_norm = 0.0       # 0 = no clipping
   c.compile = "auto"      # "graph" (traced per depth), "eager", or "auto" (decide)
+  # ENAS's options (Pham et al. 2018), off (0/False) for NAS-RL: logits shaped to
+  # tanh_constant * tanh(logits / temperature), links sampled from ENAS's two logits, the
+  # entropy bonus on the reward, a KL penalty (skip_weight) of the link rate from skip_target.
+  c.update(dict(temperature=0.0, tanh_constant=0.0, enas_links=False, entropy_in_reward=False,
+                skip_target=0.0, skip_weight=0.0))
   c.update(overrides)
   return c
 

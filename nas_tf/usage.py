@@ -50,6 +50,7 @@ examples:
   nas-tf search cifar10 --config=configs/cifar10.py:smoke \\
       --config.data.source=~/data/cifar-10-python.tar.gz --workdir=runs/c10
   nas-tf search cifar10 --config.search.strategy=enas --config.search.time_budget=2h
+  nas-tf search cifar10 --config.space.kind=cell --config.search.strategy=darts   (or pnas)
   nas-tf search nasbench201 --config.data.source=nb201_cifar10_cifar100_imagenet16.csv
   nas-tf train --workdir=runs/c10 && nas-tf export --workdir=runs/c10 --out=exported"""
 

@@ -101,3 +101,53 @@ def test_lstm_step_matches_keras_cell():
   got, (gh, gc) = _lstm_step(cell, x, [h, c])
   np.testing.assert_allclose(got, expected, atol=1e-6)
   np.testing.assert_allclose(gc, ec, atol=1e-6)
+
+
+def test_enas_temperature_and_tanh_constant_shape_the_logits_as_specified(space):
+  import tensorflow as tf
+  from nas_tf.strategies.controller import _dense, _lstm_step
+  plan = (Choice("filter_height"),)
+  plain = Controller(space.token_types, units=16, num_layers=1, init_range=0.5, seed=3)
+  enas = Controller(space.token_types, units=16, num_layers=1, init_range=0.5, seed=3,
+                    temperature=5.0, tanh_constant=2.5)
+  # The first decision's raw logits, from the (shared) weights by hand.
+  h, _ = _lstm_step(plain.cells[0], plain.go, [tf.zeros([1, 16]), tf.zeros([1, 16])])
+  raw = _dense(plain.heads["filter_height"], h).numpy()[0]
+  tokens = np.zeros((1, 1), np.int32)
+  for controller, logits in ((plain, raw), (enas, 2.5 * np.tanh(raw / 5.0))):
+    expected = np.exp(logits) / np.exp(logits).sum()
+    np.testing.assert_allclose(controller.distributions(plan, tokens)[0][0], expected,
+                               rtol=1e-5)
+  # ENAS's links come from two logits (-q, q) with q within +-c: P in [sigmoid(-2c), sigmoid(2c)].
+  bounded = Controller(space.token_types, units=16, num_layers=1, init_range=3.0, seed=1,
+                       tanh_constant=1.5, enas_links=True)
+  links = space.plan(6)
+  tokens, _ = bounded.sample(links, 64, seed=[1, 2])
+  p = np.concatenate([q.ravel() for d, q in zip([d for d in links if not (
+      isinstance(d, Anchor) and d.layer == 0)], bounded.distributions(links, tokens))
+      if isinstance(d, Anchor)])
+  sigmoid = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+  assert p.min() >= sigmoid(-3.0) - 1e-6 and p.max() <= sigmoid(3.0) + 1e-6
+  assert p.max() - p.min() > 0.3  # the large init really spreads the link scores
+
+
+def test_the_skip_penalty_pulls_the_link_rate_to_its_target(space):
+  plan = space.plan(6)
+  controller = Controller(space.token_types, units=16, num_layers=1, init_range=0.1, seed=0,
+                          tanh_constant=2.5, temperature=5.0, enas_links=True,
+                          skip_target=0.4)
+  reinforce = Reinforce(controller, learning_rate=0.02, skip_weight=0.8,
+                        entropy_in_reward=True, entropy_weight=1e-4)
+
+  def link_rate(tokens):
+    anchors = [d for d in plan if not (isinstance(d, Anchor) and d.layer == 0)]
+    return float(np.mean(np.concatenate([q.ravel() for d, q in zip(
+        anchors, controller.distributions(plan, tokens)) if isinstance(d, Anchor)])))
+  tokens, _ = controller.sample(plan, 20, seed=[0, 0])
+  before = link_rate(tokens)
+  for step in range(60):  # a constant reward: only the penalty has a gradient
+    tokens, _ = controller.sample(plan, 20, seed=[step, 1])
+    stats = reinforce.update(plan, tokens, np.full(20, 0.5))
+  assert abs(before - 0.4) > 0.05
+  assert abs(link_rate(tokens) - 0.4) < 0.02
+  assert stats["skip_penalty"] < 0.01

@@ -337,7 +337,7 @@ def test_the_same_seed_gives_the_same_search(tmp_path, strategy, four_children):
 def enas_config():
   return tiny_cifar_config(1, **{"search.strategy": "enas", "enas.num_layers": 3,
                                  "enas.channels": 4, "enas.reduce_at": (2,), "enas.epochs": 2,
-                                 "enas.controller_steps": 2, "enas.controller_batch": 2,
+                                 "enas.controller.steps": 2, "enas.controller.batch": 2,
                                  "enas.derive_samples": 3})
 
 

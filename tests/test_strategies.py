@@ -67,8 +67,8 @@ def test_supernet_equals_the_stand_alone_child_with_copied_weights():
 def enas_config(**overrides):
   config = tiny_cifar_config(1, **{"search.strategy": "enas", "enas.num_layers": 3,
                                    "enas.channels": 4, "enas.reduce_at": (2,),
-                                   "enas.epochs": 2, "enas.controller_steps": 2,
-                                   "enas.controller_batch": 2, "enas.derive_samples": 3,
+                                   "enas.epochs": 2, "enas.controller.steps": 2,
+                                   "enas.controller.batch": 2, "enas.derive_samples": 3,
                                    **overrides})
   return config
 

@@ -11,6 +11,15 @@ chosen mark's state (ENAS's micro controller, choosing a block's inputs).
 
 ``sample`` and ``log_prob`` run the *same* unroll, one drawing tokens and one forcing them, so
 the REINFORCE update recomputes log-probabilities without keeping a tape from sampling time.
+
+ENAS's controller settings (Pham et al. 2018; melodyguan/enas ``general_controller.py``) are
+options, off by default (NAS-RL): ``temperature`` T and ``tanh_constant`` c reshape every
+logit to c * tanh(logit / T); ``enas_links`` samples a link from ENAS's two logits
+(-q, q), i.e. P(link) = sigmoid(2q) on the reshaped score q; and ``skip_target`` makes
+``score`` return, per sequence, the KL divergence of Bernoulli(P(link)) from
+Bernoulli(skip_target), summed over a layer's links and averaged over layers (ENAS's skip
+penalty; its code takes the KL of sigmoid(q) while sampling sigmoid(2q), so under the
+penalty alone its link rate settles near 0.31 for a 0.4 target: here it settles at 0.4).
 """
 
 from __future__ import annotations
@@ -45,11 +54,19 @@ class Controller(keras.Model):
   """Stacked-LSTM policy over the decisions of a search space."""
 
   def __init__(self, token_types: dict[str, int], units: int = 35, num_layers: int = 2,
-               init_range: float = 0.08, seed: int = 0, compiled: bool = True, **kwargs):
+               init_range: float = 0.08, seed: int = 0, compiled: bool = True,
+               temperature: float = 0.0, tanh_constant: float = 0.0, enas_links: bool = False,
+               skip_target: float = 0.0, **kwargs):
     """``compiled``: run sampling and scoring as traced graphs (one trace per plan, seconds
-    each; worth it when a plan is reused many times) or eagerly."""
+    each; worth it when a plan is reused many times) or eagerly. ``temperature``,
+    ``tanh_constant``, ``skip_target``: 0 = off."""
     super().__init__(**kwargs)
     self.compiled = bool(compiled)
+    if temperature < 0 or tanh_constant < 0 or not 0.0 <= skip_target < 1.0:
+      raise ValueError("controller: temperature and tanh_constant must be >= 0 and skip_target "
+                       f"in [0, 1), got {temperature}, {tanh_constant}, {skip_target}")
+    self.temperature, self.tanh_constant = float(temperature), float(tanh_constant)
+    self.enas_links, self.skip_target = bool(enas_links), float(skip_target)
     if units < 1 or num_layers < 1:
       raise ValueError(f"controller: units and num_layers must be >= 1, got {units}, {num_layers}")
     self.units, self.num_layers = int(units), int(num_layers)
@@ -86,12 +103,21 @@ class Controller(keras.Model):
     self._compiled = {}
 
   # -- the unroll shared by sampling and scoring ------------------------------------------------
+  def shape_logits(self, logits):
+    """ENAS's logit shaping: c * tanh(logits / T) (either part off when 0)."""
+    if self.temperature:
+      logits = logits / self.temperature
+    if self.tanh_constant:
+      logits = self.tanh_constant * tf.tanh(logits)
+    return logits
+
   def _unroll(self, plan: Plan, batch_size, forced=None, seed=None, keep_probs=False):
     """Runs the controller over ``plan``.
 
     Either ``forced`` (int32 [m, T]) gives the tokens, or ``seed`` (int32 [2]) drives stateless
-    sampling. Returns tokens [m, T], summed log-probabilities [m], summed entropies [m] and,
-    with ``keep_probs``, the per-decision probabilities.
+    sampling. Returns tokens [m, T], summed log-probabilities [m], summed entropies [m],
+    with ``keep_probs`` the per-decision probabilities, and the skip penalty [m] (zeros
+    without ``skip_target`` or links).
     """
     m = batch_size
     zeros = tf.zeros([m, self.units])
@@ -103,6 +129,7 @@ class Controller(keras.Model):
     marks, mark_keys = [], []
     log_prob = tf.zeros([m])
     entropy = tf.zeros([m])
+    skip_kl, linked_layers = tf.zeros([m]), 0
     pos = 0
     for k, decision in enumerate(plan):
       for i, cell in enumerate(self.cells):
@@ -113,6 +140,7 @@ class Controller(keras.Model):
           logits = _dense(self.heads[decision.token_type], h)
         else:  # softmax over the attention scores of the last k marks
           logits = self._attention(mark_keys[-decision.k:], h)
+        logits = self.shape_logits(logits)
         log_p = tf.nn.log_softmax(logits)
         if forced is not None:
           token = forced[:, pos]
@@ -132,7 +160,13 @@ class Controller(keras.Model):
       elif isinstance(decision, Anchor):
         n = decision.layer
         if n > 0:
-          logits = self._attention(anchor_keys, h)  # [m, n]
+          score = self.shape_logits(self._attention(anchor_keys, h))  # [m, n]
+          logits = 2.0 * score if self.enas_links else score
+          if self.skip_target:  # on the probability links are sampled with
+            p, t = tf.sigmoid(logits), self.skip_target
+            skip_kl += tf.reduce_sum(p * tf.math.log(p / t)
+                                     + (1.0 - p) * tf.math.log((1.0 - p) / (1.0 - t)), axis=-1)
+            linked_layers += 1
           if forced is not None:
             links = forced[:, pos:pos + n]
           else:
@@ -160,7 +194,7 @@ class Controller(keras.Model):
       else:
         raise TypeError(f"unknown decision {decision!r}")
     out = tf.concat(tokens, axis=1) if tokens else tf.zeros([m, 0], tf.int32)
-    return out, log_prob, entropy, probs
+    return out, log_prob, entropy, probs, skip_kl / max(linked_layers, 1)
 
   def _attention(self, keys: list, h):
     """v^T tanh(W_prev h_j + W_curr h_i) for each earlier key W_prev h_j: [m, len(keys)]."""
@@ -174,13 +208,14 @@ class Controller(keras.Model):
       length = plan_length(plan)
       if kind == "sample":
         def fn(batch_size, seed):
-          tokens, log_prob, entropy, _ = self._unroll(plan, batch_size, seed=seed)
+          tokens, log_prob, entropy, _, _ = self._unroll(plan, batch_size, seed=seed)
           return tokens, log_prob, entropy
         sig = [tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int32)]
       else:
         def fn(tokens):
-          _, log_prob, entropy, _ = self._unroll(plan, tf.shape(tokens)[0], forced=tokens)
-          return log_prob, entropy
+          _, log_prob, entropy, _, skip_kl = self._unroll(plan, tf.shape(tokens)[0],
+                                                          forced=tokens)
+          return log_prob, entropy, skip_kl
         sig = [tf.TensorSpec([None, length], tf.int32)]
       self._compiled[key] = (tf.function(fn, input_signature=sig, autograph=False)
                              if self.compiled else fn)
@@ -195,14 +230,18 @@ class Controller(keras.Model):
 
   def log_prob(self, plan: Plan, tokens):
     """Log-probability and entropy of given token sequences (differentiable; graph-friendly)."""
+    return self.score(plan, tokens)[:2]
+
+  def score(self, plan: Plan, tokens):
+    """(log-probability, entropy, skip penalty) of given token sequences, each [m]."""
     tokens = tf.convert_to_tensor(tokens, tf.int32)
     if tf.inside_function():
-      _, log_prob, entropy, _ = self._unroll(plan, tf.shape(tokens)[0], forced=tokens)
-      return log_prob, entropy
+      _, log_prob, entropy, _, skip_kl = self._unroll(plan, tf.shape(tokens)[0], forced=tokens)
+      return log_prob, entropy, skip_kl
     return self._function("score", plan)(tokens)
 
   def distributions(self, plan: Plan, tokens) -> list[np.ndarray]:
     """Per-decision probabilities along given sequences (softmax rows; link probabilities)."""
     tokens = tf.convert_to_tensor(tokens, tf.int32)
-    *_, probs = self._unroll(plan, tokens.shape[0], forced=tokens, keep_probs=True)
+    probs = self._unroll(plan, tokens.shape[0], forced=tokens, keep_probs=True)[3]
     return [p.numpy() for p in probs]

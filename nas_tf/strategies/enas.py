@@ -3,7 +3,7 @@
 Every architecture of the space is a path through one supernet (``nas_tf.models``) that runs
 any architecture from tensors, so the training step is traced once for the whole search.
 Each epoch: (a) one pass over the training split, a freshly sampled architecture per
-minibatch; (b) ``enas.controller_steps`` REINFORCE steps (the same ``Controller`` and
+minibatch; (b) ``enas.controller.steps`` REINFORCE steps (the same ``Controller`` and
 ``Reinforce`` as NAS-RL, with ENAS's settings), each rewarded by the sampled architectures'
 scores on a validation minibatch under the shared weights. The per-step compute (loss,
 score, data, input shapes) comes from the task's one-shot hooks. After the last epoch,
@@ -34,12 +34,8 @@ class Enas(OneShot):
     e = config.enas
     self.config, self.space, self.task = config, space, task
     self.num_derived = e.derive_samples
-    controller = ml_collections.ConfigDict(config.controller.to_dict())
-    controller.learning_rate = e.controller_learning_rate
-    controller.entropy_weight = e.entropy_weight
-    controller.baseline_decay = e.baseline_decay
-    self.nas_rl = NasRl(controller, config.seed, space.token_types,
-                        compiled=config.controller.compile != "eager")
+    self.nas_rl = NasRl(e.controller, config.seed, space.token_types,
+                        compiled=e.controller.compile != "eager")
     self.controller = self.nas_rl.controller
     self.plan = space.plan()
     models = task.models({"space": space.name})
@@ -117,8 +113,8 @@ class Enas(OneShot):
       # (b) controller: REINFORCE on validation minibatches under the shared weights
       val_iter = iter(val_minibatches.repeat())
       stats_all = []
-      for _ in range(e.controller_steps):
-        tokens_c, _ = self.controller.sample(self.plan, e.controller_batch,
+      for _ in range(e.controller.steps):
+        tokens_c, _ = self.controller.sample(self.plan, e.controller.batch,
                                              rng.integers(0, 2**31 - 1, size=2))
         images, labels = next(val_iter)
         labels = tf.cast(labels, tf.int32)

@@ -37,10 +37,19 @@ class NasRl(Proposer):
                compiled: bool):
     """``c``: the ``controller.*`` settings."""
     self.c, self.token_types = c, dict(token_types)
-    self.controller = Controller(token_types, c.units, c.num_layers, c.init_range,
-                                 seed=seed, compiled=compiled)
+    self.controller = self._controller(seed, compiled)
     self.reinforce = Reinforce(self.controller, c.learning_rate, c.baseline_decay,
-                               c.entropy_weight, c.clip_norm or None, compiled=compiled)
+                               c.entropy_weight, c.clip_norm or None, compiled=compiled,
+                               entropy_in_reward=c.get("entropy_in_reward", False),
+                               skip_weight=c.get("skip_weight", 0.0))
+
+  def _controller(self, seed: int, compiled: bool) -> Controller:
+    c = self.c
+    return Controller(self.token_types, c.units, c.num_layers, c.init_range, seed=seed,
+                      compiled=compiled, temperature=c.get("temperature", 0.0),
+                      tanh_constant=c.get("tanh_constant", 0.0),
+                      enas_links=c.get("enas_links", False),
+                      skip_target=c.get("skip_target", 0.0))
 
   @classmethod
   def from_config(cls, config, space, compiled: bool = True) -> "NasRl":
@@ -56,8 +65,7 @@ class NasRl(Proposer):
             f"{c.baseline_decay:g}, entropy weight {c.entropy_weight:g}")
 
   def reset(self, seed: int) -> None:
-    fresh = Controller(self.token_types, self.c.units, self.c.num_layers, self.c.init_range,
-                       seed=seed, compiled=False)
+    fresh = self._controller(seed, compiled=False)
     for mine, theirs in zip(self.controller.weights, fresh.weights):
       mine.assign(theirs)
     for variable in self.reinforce.optimizer.variables:  # steps and moments, not the rate

@@ -1,9 +1,12 @@
 """REINFORCE with a moving-average baseline (Williams 1992; Zoph & Le 2017, section 3.2).
 
 loss = -1/m sum_k (R_k - b) log P(a_k) - entropy_weight * mean_k H(a_k)
+       + skip_weight * mean_k KL_k
 
 b is an exponential moving average of earlier rewards (initialised with the first batch's
-mean, so the first update does not push every sampled architecture up).
+mean, so the first update does not push every sampled architecture up). ENAS's variant
+(``entropy_in_reward``) adds entropy_weight * H(a_k) to the reward R_k instead of the loss,
+and ``skip_weight`` adds its skip penalty KL_k (see ``Controller``; 0 = off).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ class Reinforce:
 
   def __init__(self, controller: Controller, learning_rate: float = 6e-4,
                baseline_decay: float = 0.95, entropy_weight: float = 0.0,
-               clip_norm: float | None = None, compiled: bool = True):
+               clip_norm: float | None = None, compiled: bool = True,
+               entropy_in_reward: bool = False, skip_weight: float = 0.0):
     if not 0.0 <= baseline_decay < 1.0:
       raise ValueError(f"reinforce: baseline_decay must be in [0, 1), got {baseline_decay}")
     self.controller = controller
@@ -31,6 +35,7 @@ class Reinforce:
     self.baseline_ready = tf.Variable(False, trainable=False, name="baseline_ready")
     self.baseline_decay = float(baseline_decay)
     self.entropy_weight = float(entropy_weight)
+    self.entropy_in_reward, self.skip_weight = bool(entropy_in_reward), float(skip_weight)
     self.clip_norm = clip_norm
     self.compiled = bool(compiled)  # trace the step per plan (see Controller) or run eagerly
     self._steps = {}
@@ -38,13 +43,17 @@ class Reinforce:
   def _step_fn(self, plan: Plan):
     if plan not in self._steps:
       def step(tokens, rewards):
-        mean_reward = tf.reduce_mean(rewards)
-        baseline = tf.where(self.baseline_ready, self.baseline, mean_reward)
-        advantage = rewards - baseline
         with tf.GradientTape() as tape:
-          log_prob, entropy = self.controller.log_prob(plan, tokens)
+          log_prob, entropy, skip_kl = self.controller.score(plan, tokens)
+          if self.entropy_in_reward:  # ENAS: a bonus on the reward, not a loss term
+            rewards = rewards + self.entropy_weight * tf.stop_gradient(entropy)
+          mean_reward = tf.reduce_mean(rewards)
+          baseline = tf.where(self.baseline_ready, self.baseline, mean_reward)
+          advantage = rewards - baseline
+          entropy_term = 0.0 if self.entropy_in_reward else self.entropy_weight
           loss = (-tf.reduce_mean(advantage * log_prob)
-                  - self.entropy_weight * tf.reduce_mean(entropy))
+                  - entropy_term * tf.reduce_mean(entropy)
+                  + self.skip_weight * tf.reduce_mean(skip_kl))
         # Weights a space never uses (the anchor attention in the cell space) get no gradient.
         pairs = [(g, v) for g, v in zip(tape.gradient(loss, self.controller.trainable_variables),
                                          self.controller.trainable_variables) if g is not None]
@@ -64,7 +73,8 @@ class Reinforce:
         # A non-finite step is reported, never applied: the controller stays as it was.
         tf.cond(finite, apply, lambda: tf.constant(False))
         return {"loss": loss, "entropy": tf.reduce_mean(entropy), "grad_norm": grad_norm,
-                "baseline": baseline, "reward": mean_reward, "finite": finite}
+                "baseline": baseline, "reward": mean_reward, "finite": finite,
+                "skip_penalty": tf.reduce_mean(skip_kl)}
       length = plan_length(plan)
       # autograph off: the unroll's loops run over a static plan and need no conversion,
       # and converting them dominated the trace time (seconds per depth).
