@@ -47,14 +47,14 @@ def by_hand(c: int, n: int, weight_decay: float = 3e-4) -> keras.Model:
   """DARTS V2 written out directly (no nas_tf), the network ``build_classifier`` makes
   (with the same L2 weight decay on every kernel)."""
   L = keras.layers
-  l2 = {"kernel_regularizer": keras.regularizers.L2(weight_decay)}
+  l2 = {"kernel_regularizer": keras.regularizers.L2(weight_decay / 2)}
 
   def conv(f, k, s=1):
     return L.Conv2D(f, k, s, padding="same", use_bias=False, **l2)
 
   def dw(k, s=1, d=1):
     return L.DepthwiseConv2D(k, s, "same", dilation_rate=d, use_bias=False,
-                             depthwise_regularizer=keras.regularizers.L2(weight_decay))
+                             depthwise_regularizer=keras.regularizers.L2(weight_decay / 2))
 
   def bn(x):
     return L.BatchNormalization(momentum=0.9)(x)

@@ -25,7 +25,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from nas_tf.models.layers import batch_norm
+from nas_tf.models.layers import batch_norm, decay
 from nas_tf.spaces.cell import output_blocks
 
 # Options the task passes from child.* / final.* (``Cifar10Task.build_model``).
@@ -93,7 +93,7 @@ class CellClassifier(keras.Model):
 
 
 def _conv(filters, kernel, name, strides=1, dilation=1, weight_decay=0.0, depthwise=False):
-  regularizer = keras.regularizers.L2(weight_decay) if weight_decay else None
+  regularizer = decay(weight_decay)
   if depthwise:
     return keras.layers.DepthwiseConv2D(kernel, strides=strides, dilation_rate=dilation,
                                         padding="same", use_bias=False, name=name,
@@ -202,7 +202,7 @@ def auxiliary_head(x, num_classes: int, wd: float):
   x = keras.layers.ReLU(name="aux_relu1")(batch_norm("aux_bn0")(
       _conv(128, 1, "aux_conv0", weight_decay=wd)(x)))
   x = keras.layers.Conv2D(768, x.shape[1:3], padding="valid", use_bias=False, name="aux_conv1",
-                          kernel_regularizer=keras.regularizers.L2(wd) if wd else None)(x)
+                          kernel_regularizer=decay(wd))(x)
   x = keras.layers.ReLU(name="aux_relu2")(batch_norm("aux_bn1")(x))
   x = keras.layers.Flatten(name="aux_flat")(x)
   return keras.layers.Dense(num_classes, dtype="float32", name="aux_logits")(x)
@@ -228,9 +228,8 @@ def stack(image, make_cell, filters: int, layers_per_stage: int, num_classes: in
       if reduction and stage == 1 and auxiliary_head is not None:
         auxiliary = auxiliary_head(out)
   x = keras.layers.GlobalAveragePooling2D(name="pool")(prev)
-  regularizer = keras.regularizers.L2(weight_decay) if weight_decay else None
   logits = keras.layers.Dense(num_classes, dtype="float32", name="logits",
-                              kernel_regularizer=regularizer)(x)
+                              kernel_regularizer=decay(weight_decay))(x)
   return logits, auxiliary
 
 

@@ -13,14 +13,14 @@ from typing import Any
 
 import keras
 
-from nas_tf.models.layers import batch_norm, pad_and_concat
+from nas_tf.models.layers import batch_norm, decay, pad_and_concat
 
 
 def conv_bn_relu(x, spec: dict[str, Any], weight_decay: float, name: str, width: float = 1.0):
   filters = max(1, int(round(spec["filters"] * width)))
   x = keras.layers.Conv2D(filters, (spec["filter_height"], spec["filter_width"]),
                           strides=spec["stride"], padding="same", use_bias=False,
-                          kernel_regularizer=keras.regularizers.L2(weight_decay),
+                          kernel_regularizer=decay(weight_decay),
                           name=f"{name}_conv")(x)
   x = batch_norm(f"{name}_bn")(x)
   return keras.layers.ReLU(name=f"{name}_relu")(x)
@@ -51,7 +51,7 @@ def build_cnn(arch: dict[str, Any], input_shape=(32, 32, 3), num_classes: int = 
   x = pad_and_concat(dangling, "final")
   x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
   # float32 logits under a mixed-precision policy: a stable softmax and loss.
-  logits = keras.layers.Dense(num_classes, kernel_regularizer=keras.regularizers.L2(weight_decay),
+  logits = keras.layers.Dense(num_classes, kernel_regularizer=decay(weight_decay),
                               dtype="float32", name="logits")(x)
   return keras.Model(image, logits, name=name or f"child_{arch.get('id', 'cnn')}")
 

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nas_tf.models.layers import batch_norm
+from nas_tf.models.layers import batch_norm, decay
 from nas_tf.spaces.enas_macro import OPERATIONS, EnasMacroSpace
 
 
@@ -115,7 +115,7 @@ def build_child(arch: dict[str, Any], input_shape=(32, 32, 3), num_classes: int 
       for layer in layers:
         for attr in ("kernel_regularizer", "depthwise_regularizer", "pointwise_regularizer"):
           if hasattr(layer, attr):
-            setattr(layer, attr, keras.regularizers.L2(weight_decay))
+            setattr(layer, attr, decay(weight_decay))
     y = x
     for layer in layers:
       y = layer(y)

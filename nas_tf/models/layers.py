@@ -33,6 +33,13 @@ def pad_and_concat(tensors: Sequence[Any], name: str):
 BN_MOMENTUM = 0.9
 
 
+def decay(weight_decay: float):
+  """The kernel regularizer of weight decay ``weight_decay`` as the papers define it (and
+  torch's SGD applies it): a gradient of weight_decay * w. Keras' L2(l) adds l * sum(w^2),
+  whose gradient is 2 l w, so this is L2(weight_decay / 2). None for 0."""
+  return keras.regularizers.L2(weight_decay / 2) if weight_decay else None
+
+
 def batch_norm(name: str, affine: bool = True) -> keras.layers.BatchNormalization:
   """``affine=False``: no learned scale and shift (DARTS' search network, whose ops are
   weighted by the architecture instead)."""

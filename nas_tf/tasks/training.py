@@ -246,15 +246,16 @@ def correct_count(logits, labels):
 
 
 def classifier_train_step(model, optimizer, images, labels, weight_decay: float, arch=()):
-  """One step of softmax cross-entropy plus L2 on the kernels, for ``model(images, *arch)``;
-  weights the architecture does not use get no gradient and are left alone."""
+  """One step of softmax cross-entropy plus weight decay on the kernels (gradient
+  weight_decay * w, the papers' definition), for ``model(images, *arch)``; weights the
+  architecture does not use get no gradient and are left alone."""
   import tensorflow as tf
   variables = model.trainable_variables
   with tf.GradientTape() as tape:
     logits = model(images, *arch, training=True)
     loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
     decay = tf.add_n([tf.reduce_sum(tf.square(v)) for v in variables if "kernel" in v.name])
-    total = loss + weight_decay * decay
+    total = loss + 0.5 * weight_decay * decay
   grads = tape.gradient(total, variables)
   optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
   return loss, correct_count(logits, labels)
