@@ -92,6 +92,14 @@ def _within_thread_share(ds):
   return ds
 
 
+def shuffled_eval_dataset(images, labels, batch_size: int, seed: int):
+  """Unaugmented batches in a seeded order, reshuffled on every pass, full batches only
+  (unless the split is smaller than one): a one-shot controller's reward minibatches."""
+  ds = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(len(labels), seed=seed)
+  ds = ds.batch(batch_size, drop_remainder=len(labels) >= batch_size)
+  return _within_thread_share(ds.map(lambda x, y: (normalize(x), y)).prefetch(tf.data.AUTOTUNE))
+
+
 def eval_dataset(images, labels, batch_size: int):
   ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
   return _within_thread_share(

@@ -93,7 +93,6 @@ class Enas(OneShot):
     ctx.log(f"search {self.task.name} (enas): {e.epochs} epochs of shared-weight training, "
             f"{self.space.describe_size()}, {self.task.data_summary}, work directory "
             f"{ctx.workdir}")
-    val_minibatches = self.task.shared_data("val", c.batch_size)
     while state["epoch"] < e.epochs:
       epoch, epoch_started = state["epoch"], time.perf_counter()
       # (a) shared weights: one pass, a fresh architecture for every minibatch
@@ -110,16 +109,19 @@ class Enas(OneShot):
       if not np.all(np.isfinite(losses)):
         raise SearchError(f"ENAS epoch {epoch}: non-finite shared-weights loss; the last "
                           "good checkpoint is kept")
-      # (b) controller: REINFORCE on validation minibatches under the shared weights
-      val_iter = iter(val_minibatches.repeat())
+      # (b) controller: REINFORCE on shuffled validation minibatches (a fresh one per
+      # architecture, as ENAS's aggregated steps) under the shared weights
+      val_iter = iter(self.task.shared_data(
+          "val", c.batch_size, seeds.child_seed(self.config.seed, 1_000_000 + epoch)).repeat())
       stats_all = []
       for _ in range(e.controller.steps):
         tokens_c, _ = self.controller.sample(self.plan, e.controller.batch,
                                              rng.integers(0, 2**31 - 1, size=2))
-        images, labels = next(val_iter)
-        labels = tf.cast(labels, tf.int32)
-        rewards = [float(self._eval_step(images, labels, *self._arch_tensors(t)))
-                   / int(labels.shape[0]) for t in tokens_c]
+        rewards = []
+        for t in tokens_c:
+          images, labels = next(val_iter)
+          rewards.append(float(self._eval_step(images, tf.cast(labels, tf.int32),
+                                               *self._arch_tensors(t))) / int(labels.shape[0]))
         stats = self.nas_rl.tell(self.plan, tokens_c, rewards)
         if not stats["finite"]:
           raise SearchError(f"non-finite controller update in ENAS epoch {epoch}")

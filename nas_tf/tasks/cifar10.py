@@ -149,8 +149,9 @@ class Cifar10Task(Task):
 
   def shared_data(self, split: str, batch_size: int, seed: int | None = None,
                   part: tuple[int, int] = (0, 1)):
-    """One pass over ``split``: training batches shuffled and augmented from ``seed``,
-    validation batches in order. ``part=(k, n)``: only the k-th of n equal contiguous parts
+    """One pass over ``split``: training batches shuffled and augmented from ``seed``;
+    validation batches in order, or with a ``seed`` shuffled (full batches only, reshuffled on
+    every pass: reward minibatches). ``part=(k, n)``: only the k-th of n equal contiguous parts
     of the split (DARTS trains weights on the first half of the training split and the
     architecture on the second)."""
     from nas_tf.data import pipeline
@@ -163,6 +164,8 @@ class Cifar10Task(Task):
     if split == "train":
       return pipeline.train_dataset(images, labels, batch_size, seed,
                                     augment=self.config.data.augment, num_epochs=1)
+    if seed is not None:
+      return pipeline.shuffled_eval_dataset(images, labels, batch_size, seed)
     return pipeline.eval_dataset(images, labels, batch_size)
 
   def shared_train_step(self, model, optimizer, images, labels, weight_decay: float, *arch):
@@ -172,7 +175,7 @@ class Cifar10Task(Task):
 
   def shared_eval_step(self, model, images, labels, *arch):
     """The score of a batch: the number of correct predictions of ``model(images, *arch)``
-    (batch statistics, as ENAS does: an operation's moving BN averages see only the few
-    minibatches it was sampled for, and would score every architecture near chance)."""
+    in inference mode, BN with its moving statistics (ENAS's ``build_valid_rl`` scores with
+    ``is_training=False``; batch statistics would also overwrite the moving ones)."""
     from nas_tf.tasks import training
-    return training.correct_count(model(images, *arch, training=True), labels)
+    return training.correct_count(model(images, *arch, training=False), labels)
