@@ -20,8 +20,9 @@ reduction cell's decisions follow the normal cell's. A plan's depth is its numbe
 (None: ``num_blocks``), which PNAS grows one block per round.
 
 ``space.ops``, ``space.cell_output``, ``space.same_cell_for_reduction`` and
-``space.num_blocks`` default to "auto" (0 blocks): the settings of the paper whose method ``search.strategy`` names (``METHOD_DEFAULTS``),
-so that ``--config.search.strategy=pnas`` searches PNAS's space unless told otherwise.
+``space.num_blocks`` default to "auto" (0 blocks): the settings of the paper whose method
+``search.strategy`` names (``METHOD_DEFAULTS``), so that ``--config.search.strategy=pnas``
+searches PNAS's space unless told otherwise.
 """
 
 from __future__ import annotations

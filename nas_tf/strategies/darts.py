@@ -260,7 +260,7 @@ class Darts(OneShot):
     edges = [self._edge_name(n, j) for n in range(self.nodes) for j in range(2 + n)]
     figure, axes = plt.subplots(1, 2, figsize=(11, 0.3 * len(edges) + 1.8))
     for ax, (kind, w) in zip(axes, weights.items()):
-      image = ax.imshow(w, cmap="viridis", vmin=0.0, aspect="auto")
+      image = ax.imshow(w, cmap="viridis", aspect="auto")  # auto range: early alphas differ little
       ax.set_title(f"{kind} cell: softmax(alpha)")
       ax.set_xticks(range(len(self.ops)), self.ops, rotation=60, ha="right", fontsize=7)
       ax.set_yticks(range(len(edges)), edges, fontsize=7)
