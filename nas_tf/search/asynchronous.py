@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from nas_tf import seeds
+from nas_tf.errors import SearchError
 
 
 class RetryChild(Exception):
@@ -49,7 +50,11 @@ def run_async(search, state: dict[str, Any]) -> None:
         if index in taken:
           continue
         depth = search.task.depth_at(index)
-        tokens = search._propose(space.plan(depth), 1, rng)[0]
+        proposed = search._propose(space.plan(depth), 1, rng)
+        if len(proposed) == 0:  # a strategy that runs out (PNAS) needs synchronous updates
+          raise SearchError(f"strategy {search.config.search.strategy} proposed no "
+                            "architecture")
+        tokens = proposed[0]
         job = (index, state["step"], depth, space.decode(tokens, depth))
       future, info = search._start_child(*job)
       in_flight[future] = info

@@ -53,8 +53,8 @@ DEFAULTS = {"ops": "enas", "cell_output": "loose_ends", "same_cell_for_reduction
 
 
 def space_settings(space, strategy: str) -> dict[str, Any]:
-  """``space.ops/cell_output/same_cell_for_reduction`` with "auto" (or None) resolved for
-  ``strategy``."""
+  """``space.ops/cell_output/same_cell_for_reduction/num_blocks`` with "auto" (0 blocks)
+  resolved for ``strategy``, and the flag's "true"/"false" as a bool."""
   defaults = METHOD_DEFAULTS.get(strategy, DEFAULTS)
   settings = {}
   for key, default in defaults.items():

@@ -163,9 +163,11 @@ class Controller(keras.Model):
           score = self.shape_logits(self._attention(anchor_keys, h))  # [m, n]
           logits = 2.0 * score if self.enas_links else score
           if self.skip_target:  # on the probability links are sampled with
+            # log-sigmoids: finite however saturated the link probability is
             p, t = tf.sigmoid(logits), self.skip_target
-            skip_kl += tf.reduce_sum(p * tf.math.log(p / t)
-                                     + (1.0 - p) * tf.math.log((1.0 - p) / (1.0 - t)), axis=-1)
+            skip_kl += tf.reduce_sum(p * (tf.math.log_sigmoid(logits) - np.log(t))
+                                     + (1.0 - p) * (tf.math.log_sigmoid(-logits) - np.log(1.0 - t)),
+                                     axis=-1)
             linked_layers += 1
           if forced is not None:
             links = forced[:, pos:pos + n]

@@ -58,6 +58,11 @@ def softmax(alpha: np.ndarray) -> np.ndarray:
   return e / e.sum(axis=-1, keepdims=True)
 
 
+def correct_count(logits, labels):
+  return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels),
+                               tf.float32))
+
+
 class Darts(OneShot):
   name = "darts"
   num_derived = 1
@@ -163,14 +168,10 @@ class Darts(OneShot):
     for w, g, m in zip(self.weights, grads, self.momentum):  # torch SGD with weight decay
       m.assign(d.momentum * m + g + d.weight_decay * w)
       w.assign_sub(self.learning_rate * m)
-    correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
-                                             train_y), tf.float32))
-    return loss, val_loss, correct
+    return loss, val_loss, correct_count(logits, train_y)
 
   def _eval_fn(self, images, labels):
-    _, logits = self.loss(images, labels, training=False)
-    return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
-                                          labels), tf.float32))
+    return correct_count(self.loss(images, labels, training=False)[1], labels)
 
   # -- the search ----------------------------------------------------------------------------
   def learning_rate_at(self, epoch: int) -> float:
@@ -178,9 +179,13 @@ class Darts(OneShot):
     return d.learning_rate_min + 0.5 * (d.learning_rate - d.learning_rate_min) * (
         1.0 + math.cos(math.pi * epoch / d.epochs))
 
-  def genotype(self) -> dict[str, list]:
-    return {kind: derive_cell(softmax(a.numpy()[0]), self.ops, self.nodes)
-            for kind, a in zip(KINDS, self.alphas)}
+  def alpha_weights(self) -> dict[str, np.ndarray]:
+    """softmax(alpha) per cell kind, [edges, ops]."""
+    return {kind: softmax(a.numpy()[0]) for kind, a in zip(KINDS, self.alphas)}
+
+  def genotype(self, weights: dict[str, np.ndarray] | None = None) -> dict[str, list]:
+    weights = weights or self.alpha_weights()
+    return {kind: derive_cell(weights[kind], self.ops, self.nodes) for kind in KINDS}
 
   def run(self, ctx) -> None:
     d, seed = self.settings, self.config.seed
@@ -218,8 +223,8 @@ class Darts(OneShot):
 
   def _log_epoch(self, ctx, epoch: int, loss: float, val_loss: float, accuracy: float,
                  seconds: float) -> None:
-    weights = {kind: softmax(a.numpy()[0]) for kind, a in zip(KINDS, self.alphas)}
-    genotype = self.genotype()
+    weights = self.alpha_weights()
+    genotype = self.genotype(weights)
     text = self.space.describe({**genotype, "cell_output": "all"})
     with ctx.journal.writer.as_default(step=epoch + 1):
       tf.summary.scalar("darts/train_loss", loss)
@@ -285,7 +290,6 @@ class Darts(OneShot):
       correct += float(self._eval_step(images, tf.cast(labels, tf.int32)))
       total += int(labels.shape[0])
     accuracy = correct / max(total, 1.0)
-    alphas = {kind: np.round(softmax(a.numpy()[0]), 5).tolist()
-              for kind, a in zip(KINDS, self.alphas)}
+    alphas = {kind: np.round(w, 5).tolist() for kind, w in self.alpha_weights().items()}
     return {self.task.metric: accuracy, "reward": accuracy, "derived": True,
             "alpha_softmax": alphas}

@@ -113,11 +113,11 @@ class Pnas(Proposer):
 
   # -- rounds --------------------------------------------------------------------------------
   def _begin(self) -> None:
-    cells = blocks_at(0, self.num_ops)
-    if len(cells) > self.beam_size:  # no data yet: a seeded random subset
+    every = cells = blocks_at(0, self.num_ops)
+    if len(every) > self.beam_size:  # no data yet: a seeded random subset
       rng = np.random.default_rng([self.seed, 1])
-      cells = [cells[i] for i in sorted(rng.choice(len(cells), self.beam_size, replace=False))]
-    self._new_round(1, cells, None, len(blocks_at(0, self.num_ops)), 0.0)
+      cells = [every[i] for i in sorted(rng.choice(len(every), self.beam_size, replace=False))]
+    self._new_round(1, cells, None, len(every), 0.0)
 
   def _grow(self) -> None:
     from nas_tf.strategies.surrogate import Surrogate  # TensorFlow, only once a round ends
@@ -169,12 +169,12 @@ class Pnas(Proposer):
     if self.told == len(self.beam):  # the round is done: how well the surrogate ranked it
       record = self.rounds[-1]
       stats["pnas/candidates"] = record["candidates"]
+      actual = [h["reward"] for h in self.history[-len(self.beam):]]
       if self.predicted is not None:
-        actual = [h["reward"] for h in self.history[-len(self.beam):]]
         rho = spearman(self.predicted, actual)
         if np.isfinite(rho):  # nan for a 1-cell round or constant rewards
           record["spearman"] = stats["pnas/spearman"] = rho
-      record["best_reward"] = max(h["reward"] for h in self.history[-len(self.beam):])
+      record["best_reward"] = max(actual)
       rho = (f", surrogate's Spearman rho {record['spearman']:.3f} on them"
              if "spearman" in record else "")
       self.log(f"pnas round {self.blocks} done: best reward {record['best_reward']:.4f}{rho}")
