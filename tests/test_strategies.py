@@ -56,12 +56,32 @@ def test_supernet_equals_the_stand_alone_child_with_copied_weights():
   images = rng.normal(size=(3, 32, 32, 3)).astype(np.float32)
   for tokens in RandomSearch(space.token_types).propose(space.plan(), 5, [0, 1]):
     arch = space.decode(tokens)
-    child = enas_models.build_child(arch)
+    child = enas_models.build_child(arch, form="search")
     enas_models.copy_shared_weights(supernet, child, arch)
+    assert {v.path for v in child.weights} <= {v.path for v in supernet.weights}
     ops, skips = space.as_tensors(arch)
     shared = supernet(images, ops, skips, training=False).numpy()
     alone = child(images, training=False).numpy()
     np.testing.assert_allclose(shared, alone, rtol=1e-4, atol=1e-4)
+
+
+def test_enas_final_child_concatenates_skips_and_doubles_channels_at_reductions():
+  space = small_space()  # 4 layers of 8 channels, a reduction before layer 2
+  # L1: skip from the stem; L2: conv5x5; L3: skips from the stem and L1 (not L2, its input).
+  tokens = [0, 2, 1, 1, 0, 0, 3, 1, 0, 1]
+  arch = space.decode(tokens)
+  assert [layer["inputs"] for layer in arch["layers"]] == [[], [-1], [], [-1, 1]]
+  assert "L3: sep5x5 + skip from stem,L1" in space.describe(arch)
+  child = enas_models.build_child(arch)
+  assert child.get_layer("l1_skip_concat").output.shape[-1] == 16  # skip + op, concatenated
+  assert child.get_layer("l1_skip_conv").output.shape[-1] == 8
+  assert child.get_layer("l3_skip_concat").output.shape[1:] == (16, 16, 48)  # doubled
+  assert child.get_layer("l2_reduce_stem").output.shape[1:] == (16, 16, 16)
+  with_pool = enas_models.build_child(arch, form="search")
+  assert with_pool.get_layer("l3_skip_sum").output.shape[1:] == (16, 16, 8)
+  supernet = enas_models.Supernet(space)
+  supernet.build_all()
+  assert enas_models.child_params(supernet, arch) == child.count_params()
 
 
 def enas_config(**overrides):

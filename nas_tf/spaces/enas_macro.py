@@ -1,7 +1,8 @@
 """The ENAS macro CNN space (Pham et al. 2018, section 2.3): ``num_layers`` layers of
 ``channels`` channels, each one of six operations on the previous layer's output plus skip
 connections chosen by an anchor point, with fixed 2x reductions before the ``reduce_at``
-layers."""
+layers. As in the authors' ``general_child.py``, layer i's skip candidates are the stem and
+layers 0..i-2: every earlier output except its own input."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ OPERATIONS = ("conv3x3", "conv5x5", "sep3x3", "sep5x5", "maxpool3x3", "avgpool3x
 
 class EnasMacroSpace(SearchSpace):
   """``{"space": "enas_macro", "layers": [{"operation": "sep5x5", "inputs": [0, 2]}, ...],
-  "channels": 36, "reduce_at": [4, 8]}``; ``inputs`` are the skip connections (layer i-1
-  always feeds layer i's operation)."""
+  "channels": 36, "reduce_at": [4, 8]}``; ``inputs`` are the skip connections, layers in
+  -1..i-2 with -1 the stem (layer i-1 always feeds layer i's operation)."""
 
   name = "enas_macro"
 
@@ -55,7 +56,7 @@ class EnasMacroSpace(SearchSpace):
     layers, pos = [], 0
     for layer in range(self.num_layers):
       operation = OPERATIONS[tokens[pos]]
-      inputs = [j for j in range(layer) if tokens[pos + 1 + j]]
+      inputs = [c - 1 for c in range(layer) if tokens[pos + 1 + c]]  # candidate 0: the stem
       layers.append({"operation": operation, "inputs": inputs})
       pos += 1 + layer
     return {"space": self.name, "id": architecture_id(self.name, tokens), "tokens": tokens,
@@ -65,7 +66,8 @@ class EnasMacroSpace(SearchSpace):
   def describe(arch: dict[str, Any]) -> str:
     lines = []
     for i, layer in enumerate(arch["layers"]):
-      skips = f" + skip from {','.join(map(str, layer['inputs']))}" if layer["inputs"] else ""
+      skips = (f" + skip from {','.join('stem' if j < 0 else f'L{j}' for j in layer['inputs'])}"
+               if layer["inputs"] else "")
       reduce = "reduce, " if i in arch["reduce_at"] else ""
       lines.append(f"L{i}: {reduce}{layer['operation']}{skips}")
     return "\n".join(lines)
@@ -79,11 +81,13 @@ class EnasMacroSpace(SearchSpace):
 
   @staticmethod
   def graph(arch: dict[str, Any]) -> Graph:
-    """The previous layer always feeds a layer's operation; its inputs are averaged skips."""
+    """The previous layer always feeds a layer's operation; its inputs are skips (the stem,
+    -1, drawn from the image)."""
     layers = arch["layers"]
     labels = [f"L{i}: {'2x pool, ' if i in arch['reduce_at'] else ''}{s['operation']}, "
               f"{arch['channels']} channels" for i, s in enumerate(layers)]
-    sources = [sorted({i - 1, *s["inputs"]}) if i else [None] for i, s in enumerate(layers)]
+    sources = [[i - 1 if i else None] + [None if j < 0 else j for j in s["inputs"]]
+               for i, s in enumerate(layers)]
     return layer_stack_graph(labels, sources, [len(layers) - 1],
                              "global avg pool -> dense -> softmax",
                              f"CNN {arch.get('id', '')[:10]}: {len(layers)} layers")
@@ -96,9 +100,10 @@ class EnasMacroSpace(SearchSpace):
     return [((self.num_layers,), "int32"), ((self.num_layers, self.num_layers), "float32")]
 
   def as_tensors(self, arch: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(operation index per layer [L], skip matrix [L, L] with 1 where j feeds i)."""
+    """(operation index per layer [L], skip matrix [L, L] with 1 where candidate c feeds
+    layer i: c = 0 the stem, c = j + 1 layer j)."""
     ops = np.array([OPERATIONS.index(layer["operation"]) for layer in arch["layers"]], np.int32)
     skips = np.zeros((self.num_layers, self.num_layers), np.float32)
     for i, layer in enumerate(arch["layers"]):
-      skips[i, layer["inputs"]] = 1.0
+      skips[i, [j + 1 for j in layer["inputs"]]] = 1.0
     return ops, skips
