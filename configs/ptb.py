@@ -66,6 +66,10 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.child.precision = "float32"  # or mixed_float16 (GPU), mixed_bfloat16 (TPU, recent CPUs)
   c.child.strategy = "default"   # "mirrored": one child over all visible GPUs
   c.child.timeout_s = 0.0
+  # ENAS cells (search.strategy=enas): variational dropout of every node's input, and
+  # dropout of whole word types in the embedding (ENAS's h and e masks).
+  c.child.recurrent_dropout = 0.0
+  c.child.embedding_dropout = 0.0
 
   # Final training of the found cell (nas-tf train): overrides child.* keys.
   c.final = ml_collections.ConfigDict()
@@ -80,6 +84,25 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
 
   c.executor = config_lib.executor_block()
 
+  # ENAS (search.strategy=enas; Pham et al. 2018, section 2.1): a supernet of the ENAS cell
+  # (a DAG of num_nodes highway nodes, W_ij for every pair) trained with truncated BPTT, a
+  # freshly sampled cell per minibatch; then controller steps rewarded by c / perplexity
+  # on a validation minibatch. The child.* settings size the supernet's language model.
+  c.enas = ml_collections.ConfigDict()
+  c.enas.num_nodes = 12
+  c.enas.epochs = 150
+  c.enas.learning_rate = 20.0    # plain SGD (momentum 0), cosine decay
+  c.enas.momentum = 0.0
+  c.enas.weight_decay = 1e-7
+  c.enas.clip_norm = 0.25
+  c.enas.reward_constant = 80.0  # reward = c / validation perplexity
+  c.enas.controller = config_lib.controller_block(
+      units=64, num_layers=1, init_range=0.1, learning_rate=3.5e-4, baseline_decay=0.99,
+      entropy_weight=1e-4, temperature=5.0, tanh_constant=2.5, entropy_in_reward=True)
+  c.enas.controller.steps = 100  # REINFORCE steps per epoch (ENAS's ptb_search.sh)
+  c.enas.controller.batch = 10   # architectures aggregated per REINFORCE step
+  c.enas.derive_samples = 100    # cells sampled and scored at the end
+
   if preset in ("smoke", "cpu"):
     c.executor.recycle_every = 0  # 8 children: not worth a worker's start-up
     c.space.base_number = 2
@@ -93,4 +116,9 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
     c.child.epochs = 2
     c.final.epochs = 3
     c.final.dropout = 0.0
+    c.enas.num_nodes = 4
+    c.enas.epochs = 4 if preset == "smoke" else 10
+    c.enas.controller.steps = 10
+    c.enas.controller.batch = 2
+    c.enas.derive_samples = 8 if preset == "smoke" else 16
   return c

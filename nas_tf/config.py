@@ -178,9 +178,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.get("task") in registry.TASKS and \
       registry.space_name(config.search.strategy, config.task, kind) is None:
     raise ConfigError(registry.no_space_message(config.search.strategy, config.task, kind))
-  if kind == "cell":
-    try:  # the space checks its own keys (op set, blocks, output)
-      space = registry.space_class("cell").from_config(config)
+  if kind == "cell" or config.search.strategy == "enas":
+    try:  # the space checks its own keys (op set, blocks, output; ENAS's layers, nodes)
+      space = registry.build_space(config)
     except ValueError as e:
       raise ConfigError(str(e)) from None
   if config.search.strategy == "pnas" and kind == "cell":
@@ -207,16 +207,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
                         "nodes: leave space.same_cell_for_reduction and space.cell_output "
                         "at auto")
   if config.search.strategy == "enas":
-    _positive(config, "enas.num_layers", "enas.channels", "enas.epochs", "enas.learning_rate",
-              "enas.derive_samples", *(f"enas.controller.{k}" for k in (
-                  "batch", "learning_rate", "units", "num_layers")))
+    sizes = [f"enas.{k}" for k in ("num_layers", "channels", "num_nodes") if k in config.enas]
+    _positive(config, *sizes, "enas.epochs", "enas.learning_rate", "enas.derive_samples",
+              *(f"enas.controller.{k}" for k in ("batch", "learning_rate", "units",
+                                                 "num_layers")))
     _check(config, tuple(f"enas.controller.{k}" for k in ("steps", "temperature",
                                                           "tanh_constant", "skip_weight")),
            lambda v: v >= 0, ">= 0")
     _check(config, ("enas.controller.skip_target",), lambda v: 0 <= v < 1, "in [0, 1)")
-    if any(not 0 < r < config.enas.num_layers for r in config.enas.reduce_at):
-      raise ConfigError(f"enas.reduce_at must be layers in 1..{config.enas.num_layers - 1}, got "
-                        f"{list(config.enas.reduce_at)}")
   parse_duration(config.search.get("time_budget", ""))
   if not str(config.data.source):
     raise ConfigError("data.source must be set ('synthetic' or a path)")

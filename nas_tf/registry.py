@@ -17,6 +17,8 @@ from typing import Any
 class SpaceEntry:
   space: str   # the search-space class (pure Python)
   models: str | None  # the module of its Keras builders (None: a table's space, never built)
+  # The module of its shared-weights supernet (ENAS): make_supernet, child_params.
+  supernet: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,8 +44,11 @@ SPACES = {
     "rnn_cell": SpaceEntry("nas_tf.spaces.rnn_cell:RNNCellSearchSpace",
                            "nas_tf.models.rnn_cell"),
     "enas_macro": SpaceEntry("nas_tf.spaces.enas_macro:EnasMacroSpace",
-                             "nas_tf.models.enas_macro"),
-    "cell": SpaceEntry("nas_tf.spaces.cell:CellSpace", "nas_tf.models.cell"),
+                             "nas_tf.models.enas_macro", "nas_tf.models.enas_macro"),
+    "enas_rnn": SpaceEntry("nas_tf.spaces.enas_rnn:EnasRnnSpace", "nas_tf.models.enas_rnn",
+                           "nas_tf.models.enas_rnn"),
+    "cell": SpaceEntry("nas_tf.spaces.cell:CellSpace", "nas_tf.models.cell",
+                       "nas_tf.models.enas_micro"),
     "nasbench201": SpaceEntry("nas_tf.spaces.tabular:NasBench201Space", None),
     "nasbench_macro": SpaceEntry("nas_tf.spaces.tabular:NasBenchMacroSpace", None),
 }
@@ -59,7 +64,8 @@ STRATEGIES = {
     "darts": StrategyEntry("nas_tf.strategies.darts:Darts", "one_shot", "DARTS",
                            spaces={"cifar10:cell": "cell"}),
     "enas": StrategyEntry("nas_tf.strategies.enas:Enas", "one_shot", "ENAS",
-                          spaces={"cifar10": "enas_macro"}),
+                          spaces={"cifar10": "enas_macro", "cifar10:cell": "cell",
+                                  "ptb": "enas_rnn"}),
 }
 
 TASKS = {
@@ -134,6 +140,14 @@ def models_for(space: str):
     raise KeyError(f"{space} architectures come from a table of published results; "
                    "nas-tf builds no model for them")
   return load(models)
+
+
+def supernet_for(space: str):
+  """The module of ``space``'s shared-weights supernet (for ENAS)."""
+  supernet = _lookup(SPACES, space, "search space").supernet
+  if supernet is None:
+    raise KeyError(f"the {space} space has no shared-weights supernet")
+  return load(supernet)
 
 
 def build_space(config):

@@ -181,5 +181,6 @@ def test_unknown_names_say_what_is_known():
   from nas_tf import registry
   with pytest.raises(KeyError, match="unknown strategy 'hill_climbing' .known: nas_rl, random"):
     registry.strategy_class("hill_climbing")
-  assert registry.space_name("enas", "ptb") is None
-  assert "ENAS searches CNNs for cifar10" in registry.no_space_message("enas", "ptb")
+  assert registry.space_name("enas", "ptb") == "enas_rnn"
+  assert registry.space_name("darts", "ptb") is None
+  assert "DARTS searches CNNs for cifar10" in registry.no_space_message("darts", "ptb")

@@ -136,6 +136,9 @@ class Supernet(keras.Model):
       outputs.append(y)
     return self.classifier(self.pool(outputs[-1]))
 
+  def describe(self) -> str:
+    return self.space.describe_size()
+
   def build_all(self, input_shape=(32, 32, 3)) -> None:
     """Creates every weight eagerly (variables cannot be created inside a switch branch)."""
     self.input_shape_ = tuple(input_shape)
@@ -152,6 +155,12 @@ class Supernet(keras.Model):
     def skip_sum(i, candidates):
       return tf.einsum("c,cnhwk->nhwk", skips[i, :i], tf.stack(candidates))
     return self._layers_out(images, training, chosen_operation, skip_sum)
+
+
+def make_supernet(space: EnasMacroSpace, config, task) -> Supernet:
+  supernet = Supernet(space, task.num_classes)
+  supernet.build_all(task.input_shape)
+  return supernet
 
 
 def _last_use(arch: dict[str, Any]) -> dict[int, int]:

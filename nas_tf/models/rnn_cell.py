@@ -108,16 +108,45 @@ class TiedOutput(keras.layers.Layer):
     return ops.matmul(x, ops.transpose(self.embedding.embeddings)) + self.bias
 
 
+@keras.saving.register_keras_serializable(package="nas_tf")
+class WordDropout(keras.layers.Layer):
+  """Embedding dropout (Gal & Ghahramani 2016): in training, every occurrence of a dropped
+  word type in the minibatch gets a zero embedding; the rest are scaled by 1/(1-rate)."""
+
+  def __init__(self, rate: float, vocab_size: int, seed: int | None = None, **kwargs):
+    super().__init__(**kwargs)
+    self.rate, self.vocab_size, self.seed = float(rate), int(vocab_size), seed
+    self.seed_generator = keras.random.SeedGenerator(seed)
+
+  def call(self, inputs, training=False):
+    tokens, embedded = inputs
+    if not training or not self.rate:
+      return embedded
+    keep = keras.random.uniform((self.vocab_size,), seed=self.seed_generator) >= self.rate
+    scale = ops.cast(keep, embedded.dtype) / (1.0 - self.rate)
+    return embedded * ops.expand_dims(ops.take(scale, tokens), -1)
+
+  def get_config(self):
+    return {**super().get_config(), "rate": self.rate, "vocab_size": self.vocab_size,
+            "seed": self.seed}
+
+
 def build_language_model(arch: dict[str, Any], vocab_size: int, units: int, num_layers: int = 1,
                          batch_size: int | None = None, dropout: float = 0.0,
                          tie_weights: bool = True, stateful: bool = True,
-                         name: str | None = None) -> keras.Model:
-  """token ids [N, T] -> next-token logits [N, T, V]: embedding, ``num_layers`` RNN(NASCell),
-  variational dropout (one mask per sequence) on the embedding and every RNN output."""
+                         name: str | None = None, make_cell=None,
+                         embedding_dropout: float = 0.0) -> keras.Model:
+  """token ids [N, T] -> next-token logits [N, T, V]: embedding, ``num_layers`` RNN(cell),
+  variational dropout (one mask per sequence) on the embedding and every RNN output, and
+  ``embedding_dropout`` of whole word types. ``make_cell(name)`` builds each layer's cell
+  (default: ``NASCell(arch, units)``)."""
+  make_cell = make_cell or (lambda cell_name: NASCell(arch, units, name=cell_name))
   tokens = keras.Input(shape=(None,), batch_size=batch_size if stateful else None,
                        dtype="int32", name="tokens")
   embedding = keras.layers.Embedding(vocab_size, units, name="embedding")
   x = embedding(tokens)
+  if embedding_dropout:
+    x = WordDropout(embedding_dropout, vocab_size, name="embedding_dropout")([tokens, x])
 
   def drop(x, tag):
     if not dropout:
@@ -126,11 +155,16 @@ def build_language_model(arch: dict[str, Any], vocab_size: int, units: int, num_
 
   x = drop(x, "input")
   for i in range(num_layers):
-    x = keras.layers.RNN(NASCell(arch, units, name=f"cell_{i}"), return_sequences=True,
-                         stateful=stateful, name=f"rnn_{i}")(x)
+    x = keras.layers.RNN(make_cell(f"cell_{i}"), return_sequences=True, stateful=stateful,
+                         name=f"rnn_{i}")(x)
     x = drop(x, f"rnn_{i}")
   if tie_weights:
     logits = TiedOutput(embedding, dtype="float32", name="logits")(x)
   else:
     logits = keras.layers.Dense(vocab_size, dtype="float32", name="logits")(x)
   return keras.Model(tokens, logits, name=name or f"lm_{arch.get('id', 'cell')}")
+
+
+def make_cell(arch: dict[str, Any], units: int, name: str = "cell") -> keras.layers.Layer:
+  """The searched cell alone (for export)."""
+  return NASCell(arch, units, name=name)

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
+
 from nas_tf.spaces.base import Choice, Graph, Mark, Plan, Pointer, SearchSpace, architecture_id
 
 OP_SETS = {
@@ -163,6 +165,24 @@ class CellSpace(SearchSpace):
       for in1, op1, in2, op2 in arch[name]:
         tokens += [int(in1), int(in2), self.ops.index(op1), self.ops.index(op2)]
     return tokens
+
+  def tensor_specs(self) -> list[tuple[tuple[int, ...], str]]:
+    """(shape, dtype) of each tensor ``as_tensors`` returns (ENAS micro's supernet inputs)."""
+    b = self.num_blocks
+    return [((b, 4), "int32"), ((b,), "float32")] * 2
+
+  def as_tensors(self, arch: dict[str, Any]) -> list[np.ndarray]:
+    """Per cell (normal, reduce): its blocks [B, 4] (in1, op1, in2, op2; ops as indices of
+    ``self.ops``) and a [B] mask of the blocks its output concatenates."""
+    tensors = []
+    for name in ("normal", "reduce"):
+      blocks = arch[name]
+      tensors.append(np.array([[in1, self.ops.index(op1), in2, self.ops.index(op2)]
+                               for in1, op1, in2, op2 in blocks], np.int32).reshape(-1, 4))
+      mask = np.zeros(len(blocks), np.float32)
+      mask[output_blocks(blocks, arch["cell_output"])] = 1.0
+      tensors.append(mask)
+    return tensors
 
   @staticmethod
   def describe(arch: dict[str, Any]) -> str:

@@ -20,9 +20,8 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
-from nas_tf import seeds
-from nas_tf.data import pipeline
-from nas_tf.errors import SearchError
+from nas_tf import registry, seeds
+from nas_tf.errors import ConfigError, SearchError
 from nas_tf.strategies.base import OneShot
 from nas_tf.strategies.nas_rl import NasRl
 
@@ -38,10 +37,12 @@ class Enas(OneShot):
                         compiled=e.controller.compile != "eager")
     self.controller = self.nas_rl.controller
     self.plan = space.plan()
-    models = task.models({"space": space.name})
+    models = registry.supernet_for(space.name)
     keras.utils.set_random_seed(config.seed)  # the supernet's initial weights: same seed, same run
-    self.supernet = models.Supernet(space, task.num_classes)
-    self.supernet.build_all(task.input_shape)
+    try:
+      self.supernet = models.make_supernet(space, config, task)
+    except ValueError as e:  # e.g. an op the supernet lacks
+      raise ConfigError(str(e)) from None
     self.params = lambda arch: models.child_params(self.supernet, arch)
     self._val = None
     self.traces = 0  # how often the shared-weights training step was traced
@@ -52,11 +53,11 @@ class Enas(OneShot):
                                    input_signature=[images, labels, *arch_spec])
     self._eval_step = tf.function(self._eval_step_fn, autograph=False,
                                   input_signature=[images, labels, *arch_spec])
-    self.steps_per_epoch = pipeline.steps_per_epoch(task.num_examples("train"),
-                                                    config.child.batch_size)
+    self.steps_per_epoch = task.shared_steps(config.child.batch_size)
     lr = keras.optimizers.schedules.CosineDecay(e.learning_rate,
                                                 max(1, self.steps_per_epoch * e.epochs))
-    self.optimizer = keras.optimizers.SGD(lr, momentum=0.9, nesterov=True,
+    momentum = e.get("momentum", 0.9)  # ENAS-RNN: plain SGD
+    self.optimizer = keras.optimizers.SGD(lr, momentum=momentum, nesterov=momentum > 0,
                                           global_clipnorm=e.clip_norm or None)
     self.optimizer.build(self.supernet.trainable_variables)
     # Every variable by position: tf.train.Checkpoint does not see Keras 3 layers kept in
@@ -91,7 +92,7 @@ class Enas(OneShot):
     if state["epoch"]:
       ctx.log(f"resuming ENAS at epoch {state['epoch']}/{e.epochs}")
     ctx.log(f"search {self.task.name} (enas): {e.epochs} epochs of shared-weight training, "
-            f"{self.space.describe_size()}, {self.task.data_summary}, work directory "
+            f"{self.supernet.describe()}, {self.task.data_summary}, work directory "
             f"{ctx.workdir}")
     while state["epoch"] < e.epochs:
       epoch, epoch_started = state["epoch"], time.perf_counter()
@@ -100,12 +101,14 @@ class Enas(OneShot):
                                                                             epoch))
       tokens, _ = self.controller.sample(self.plan, self.steps_per_epoch,
                                          rng.integers(0, 2**31 - 1, size=2))
-      losses, correct, seen = [], 0.0, 0
-      for step, (images, labels) in enumerate(train):
-        loss, right = self._train_step(images, tf.cast(labels, tf.int32),
-                                       *self._arch_tensors(tokens[step]))
+      if hasattr(self.supernet, "reset_states"):  # a language model: carried state, masks
+        self.supernet.reset_states(epoch)
+      losses, score, seen = [], 0.0, 0
+      for step, (inputs, labels) in enumerate(train):
+        loss, right, count = self._train_step(inputs, tf.cast(labels, tf.int32),
+                                              *self._arch_tensors(tokens[step]))
         losses.append(float(loss))
-        correct, seen = correct + float(right), seen + int(labels.shape[0])
+        score, seen = score + float(right), seen + int(count)
       if not np.all(np.isfinite(losses)):
         raise SearchError(f"ENAS epoch {epoch}: non-finite shared-weights loss; the last "
                           "good checkpoint is kept")
@@ -119,9 +122,10 @@ class Enas(OneShot):
                                              rng.integers(0, 2**31 - 1, size=2))
         rewards = []
         for t in tokens_c:
-          images, labels = next(val_iter)
-          rewards.append(float(self._eval_step(images, tf.cast(labels, tf.int32),
-                                               *self._arch_tensors(t))) / int(labels.shape[0]))
+          inputs, labels = next(val_iter)
+          right, count = self._eval_step(inputs, tf.cast(labels, tf.int32),
+                                         *self._arch_tensors(t))
+          rewards.append(self.task.shared_result(float(right), int(count))["reward"])
         stats = self.nas_rl.tell(self.plan, tokens_c, rewards)
         if not stats["finite"]:
           raise SearchError(f"non-finite controller update in ENAS epoch {epoch}")
@@ -129,15 +133,16 @@ class Enas(OneShot):
       state["epoch"] = epoch + 1
       state["rng"] = rng.bit_generator.state
       ctx.store.save(state["epoch"], self.checkpoint, state)
-      self._log_epoch(ctx, epoch, losses, correct / max(seen, 1), stats_all,
+      self._log_epoch(ctx, epoch, losses, self.task.shared_result(score, seen), stats_all,
                       time.perf_counter() - epoch_started)
       ctx.epoch_done(epoch)
 
-  def _log_epoch(self, ctx, epoch, losses, accuracy, stats_all, seconds) -> None:
-    e = self.config.enas
+  def _log_epoch(self, ctx, epoch, losses, train, stats_all, seconds) -> None:
+    e, metric = self.config.enas, self.task.metric
+    train_metric = train[metric]
     with ctx.journal.writer.as_default(step=epoch + 1):
       tf.summary.scalar("enas/train_loss", float(np.mean(losses)))
-      tf.summary.scalar("enas/train_accuracy", accuracy)
+      tf.summary.scalar(f"enas/train_{metric.removeprefix('val_')}", train_metric)
       tf.summary.scalar("enas/epoch_seconds", seconds)
       for key in ("reward", "baseline", "loss", "entropy", "grad_norm"):
         if stats_all:
@@ -145,7 +150,8 @@ class Enas(OneShot):
     ctx.journal.writer.flush()
     reward = np.mean([s["reward"] for s in stats_all]) if stats_all else float("nan")
     ctx.log(f"[enas epoch {epoch + 1}/{e.epochs}] shared loss {np.mean(losses):.4f}, "
-            f"train accuracy {accuracy:.4f}, controller reward {reward:.4f} | "
+            f"train {metric.removeprefix('val_')} {train_metric:.4f}, controller reward "
+            f"{reward:.4f} | "
             f"{seconds:.1f}s | {self.traces} trace(s)")
 
   # -- derivation --------------------------------------------------------------------------------
@@ -158,13 +164,13 @@ class Enas(OneShot):
     return [self.space.decode(t) for t in tokens]
 
   def evaluate(self, ctx, arch: dict[str, Any]) -> dict[str, Any]:
-    """Accuracy on the whole validation split with the shared weights."""
+    """The metric on the whole validation split with the shared weights."""
     arch_tensors = self.space.as_tensors(arch)
     if self._val is None:  # built once: its cache keeps the normalized images
-      self._val = self.task.shared_data("val", self.config.child.eval_batch_size)
-    correct = total = 0.0
-    for images, labels in self._val:
-      correct += float(self._eval_step(images, tf.cast(labels, tf.int32), *arch_tensors))
-      total += int(labels.shape[0])
-    accuracy = correct / max(total, 1.0)
-    return {self.task.metric: accuracy, "reward": accuracy, "params": self.params(arch)}
+      c = self.config.child
+      self._val = self.task.shared_data("val", c.get("eval_batch_size", c.batch_size))
+    score, total = 0.0, 0
+    for inputs, labels in self._val:
+      right, count = self._eval_step(inputs, tf.cast(labels, tf.int32), *arch_tensors)
+      score, total = score + float(right), total + int(count)
+    return {**self.task.shared_result(score, total), "params": self.params(arch)}

@@ -169,13 +169,29 @@ class Cifar10Task(Task):
     return pipeline.eval_dataset(images, labels, batch_size)
 
   def shared_train_step(self, model, optimizer, images, labels, weight_decay: float, *arch):
-    """One SGD step of ``model(images, *arch)``; returns (mean loss, correct count)."""
+    """One SGD step of ``model(images, *arch)``; returns (mean loss, correct count, images)."""
+    import tensorflow as tf
     from nas_tf.tasks import training
-    return training.classifier_train_step(model, optimizer, images, labels, weight_decay, arch)
+    loss, correct = training.classifier_train_step(model, optimizer, images, labels,
+                                                   weight_decay, arch)
+    return loss, correct, tf.shape(labels)[0]
+
+  def shared_steps(self, batch_size: int) -> int:
+    """Minibatches in one pass of ``shared_data("train", batch_size)``."""
+    from nas_tf.data import pipeline
+    return pipeline.steps_per_epoch(self.num_examples("train"), batch_size)
+
+  def shared_result(self, score: float, count: int) -> dict[str, float]:
+    """The metric and the reward of summed ``shared_eval_step`` scores over ``count``
+    examples: accuracy, and accuracy."""
+    accuracy = score / max(count, 1)
+    return {self.metric: accuracy, "reward": accuracy}
 
   def shared_eval_step(self, model, images, labels, *arch):
-    """The score of a batch: the number of correct predictions of ``model(images, *arch)``
-    in inference mode, BN with its moving statistics (ENAS's ``build_valid_rl`` scores with
-    ``is_training=False``; batch statistics would also overwrite the moving ones)."""
+    """(score, count) of a batch: the correct predictions of ``model(images, *arch)`` and the
+    images, in inference mode, BN with its moving statistics (ENAS's ``build_valid_rl``
+    scores with ``is_training=False``; batch statistics would overwrite the moving ones)."""
+    import tensorflow as tf
     from nas_tf.tasks import training
-    return training.correct_count(model(images, *arch, training=False), labels)
+    return (training.correct_count(model(images, *arch, training=False), labels),
+            tf.shape(labels)[0])

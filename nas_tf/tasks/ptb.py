@@ -69,10 +69,13 @@ class PtbTask(Task):
   def build_model(self, arch: dict[str, Any], c: ml_collections.ConfigDict | None = None,
                   stateful: bool = True):
     c = c or self.config.child
-    return self.models(arch).build_language_model(
+    models = self.models(arch)
+    # Options of this space's cells (ENAS: recurrent and embedding dropout).
+    options = {k: c[k] for k in getattr(models, "OPTIONS", ()) if k in c and stateful}
+    return models.build_language_model(
         arch, len(self.corpus.vocab), c.units, c.num_layers,
         batch_size=c.batch_size if stateful else None, dropout=c.dropout if stateful else 0.0,
-        tie_weights=c.tie_weights, stateful=stateful)
+        tie_weights=c.tie_weights, stateful=stateful, **options)
 
   def compile_model(self, model, c: ml_collections.ConfigDict) -> None:
     from nas_tf.tasks import training
@@ -112,6 +115,57 @@ class PtbTask(Task):
             "formula": self.space.describe(arch),
             **timing}
 
+  # -- the one-shot hooks (ENAS) ------------------------------------------------------------------
+  def input_spec(self):
+    """(tokens, targets) TensorSpecs of a minibatch of [batch, bptt] windows."""
+    import tensorflow as tf
+    return (tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.int32))
+
+  def shared_steps(self, batch_size: int) -> int:
+    return len(ptb.batchify(self._train_ids, batch_size, self.config.child.bptt)[0])
+
+  def shared_data(self, split: str, batch_size: int, seed: int | None = None):
+    """[batch, bptt] windows of ``split``: training windows in stream order (the state is
+    carried across them); validation windows in order, or with a ``seed`` shuffled (reward
+    minibatches, each scored from a zero state as ENAS's ``valid_rl``)."""
+    import tensorflow as tf
+    ids = self._train_ids if split == "train" else self._valid_ids
+    windows = tf.data.Dataset.from_tensor_slices(ptb.batchify(ids, batch_size,
+                                                              self.config.child.bptt))
+    if split != "train" and seed is not None:
+      windows = windows.shuffle(len(windows), seed=seed, reshuffle_each_iteration=True)
+    return windows
+
+  def shared_train_step(self, model, optimizer, tokens, targets, weight_decay: float, *arch):
+    """One step of truncated BPTT from the carried state, which it then advances; returns
+    (mean loss, summed token losses, tokens)."""
+    import tensorflow as tf
+    variables = model.trainable_variables
+    with tf.GradientTape() as tape:
+      logits, last = model(tokens, *arch, initial_state=model.train_state, training=True)
+      loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits))
+      decay = tf.add_n([tf.reduce_sum(tf.square(v)) for v in variables if "kernel" in v.path])
+      total = loss + 0.5 * weight_decay * decay
+    grads = tape.gradient(total, variables)
+    optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
+    model.train_state.assign(tf.stop_gradient(last))
+    count = tf.size(targets)
+    return loss, loss * tf.cast(count, tf.float32), count
+
+  def shared_eval_step(self, model, tokens, targets, *arch):
+    """(summed token losses, tokens) of a window from a zero state, without dropout."""
+    import tensorflow as tf
+    logits, _ = model(tokens, *arch, training=False)
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits)
+    return tf.reduce_sum(losses), tf.size(targets)
+
+  def shared_result(self, score: float, count: int) -> dict[str, float]:
+    """Perplexity of summed token losses, and ENAS's reward c / perplexity."""
+    from nas_tf.tasks import training
+    perplexity = training.perplexity(score / max(count, 1))
+    return {self.metric: perplexity,
+            "reward": self.config.enas.get("reward_constant", 80.0) / perplexity}
+
   def serving_models(self, arch: dict[str, Any], weights: str, settings) -> dict[str, Any]:
     """The language model (token ids -> log-probabilities) and the first layer's cell alone
     in ``keras.layers.RNN``, stateless and without dropout, with the trained weights."""
@@ -126,7 +180,7 @@ class PtbTask(Task):
     language_model = keras.Model(tokens, log_probs, name="nas_tf_language_model")
     units, v = settings.units, len(self.corpus.vocab)
     inputs = keras.Input((None, units), name="inputs")
-    cell = self.models(arch).NASCell(arch, units, name="cell")
+    cell = self.models(arch).make_cell(arch, units, name="cell")
     rnn = keras.layers.RNN(cell, return_sequences=True, name="rnn")
     cell_model = keras.Model(inputs, rnn(inputs), name="nas_tf_cell")
     rnn.cell.set_weights(trained.get_layer("rnn_0").cell.get_weights())

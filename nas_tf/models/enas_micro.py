@@ -1,0 +1,242 @@
+"""ENAS micro search's supernet (Pham et al. 2018, section 2.4; melodyguan/enas
+``micro_child.py``) on the cell space: one set of weights per (cell position, block, input
+slot, op), the cell architecture given as tensors, so one traced step serves every sampled
+cell pair.
+
+The network is the cell network of ``models/cell.py`` (stem, 3 stages of N cells, two
+reduction cells), computed so that it equals the stand-alone child of any architecture:
+- each slot's input is gathered from the cell's states by the pointer, and its op picked by
+  ``tf.switch_case``; in a reduction cell the ops on the two cell inputs run at stride 2;
+- a cell's output is the concatenation of *all* its blocks times a channel mask of the
+  architecture's output blocks (loose ends). The layers that read it (the next cells'
+  1x1 input convs, the classifier) hold rows for every block; masked rows read zeros, so
+  they equal the child's layers that hold only the output blocks' rows (``copy_weights``
+  copies those rows). ENAS instead gathers a 1x1 conv's weights per output block
+  (``final_conv``); the sums are the same.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nas_tf.models import cell as cell_models
+from nas_tf.models.layers import batch_norm
+from nas_tf.spaces.cell import CellSpace, output_blocks
+
+# The ops this supernet implements (an op at stride 1 or 2 from the same weights).
+SUPPORTED_OPS = ("identity", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "sep_conv_7x7",
+                 "avg_pool_3x3", "max_pool_3x3")
+
+
+class SharedOp(keras.layers.Layer):
+  """One op's weights, applied at stride 1 or 2 as ``models/cell.apply_op`` builds it.
+  ``child_layers`` maps the child's layer-name suffixes to these sublayers. The kind
+  ``relu_conv_bn`` is a cell's 1x1 input conv; ``identity`` at stride 2 is the factorized
+  reduction, whose weights exist only when ``strided`` (in reduction cells)."""
+
+  def __init__(self, kind: str, channels: int, strided: bool = False, **kwargs):
+    super().__init__(**kwargs)
+    self.kind, self.channels = kind, int(channels)
+    conv = functools.partial(keras.layers.Conv2D, kernel_size=1, use_bias=False)
+    self.child_layers = {}
+    if kind.startswith("sep_conv"):
+      size = int(kind[-1])
+      for t in range(2):
+        self.child_layers.update({
+            f"_dw{t}": keras.layers.DepthwiseConv2D(size, padding="same", use_bias=False,
+                                                    name=f"dw{t}"),
+            f"_pw{t}": conv(self.channels, name=f"pw{t}"), f"_bn{t}": batch_norm(f"bn{t}")})
+    elif kind in ("identity", "skip_connect") and strided:
+      self.child_layers = {"_conv_a": conv(self.channels // 2, name="conv_a"),
+                           "_conv_b": conv(self.channels - self.channels // 2, name="conv_b"),
+                           "_bn": batch_norm("bn")}
+    elif kind == "relu_conv_bn":
+      self.child_layers = {"_conv": conv(self.channels, name="conv"), "_bn": batch_norm("bn")}
+    elif kind not in ("identity", "skip_connect", "avg_pool_3x3", "max_pool_3x3"):
+      raise ValueError(f"ENAS micro supports the ops {', '.join(SUPPORTED_OPS)}; got {kind!r}")
+    self.parts = list(self.child_layers.values())  # tracked by Keras
+
+  def build(self, input_shape):
+    for suffix, layer in self.child_layers.items():  # 1x1 input convs read the input
+      reads_input = suffix in ("_conv", "_conv_a", "_conv_b")
+      layer.build((None, None, None, input_shape[-1] if reads_input else self.channels))
+
+  def call(self, x, stride: int = 1, training=False):
+    kind, layers = self.kind, self.child_layers
+    if kind.endswith("pool_3x3"):
+      pool = keras.ops.average_pool if kind.startswith("avg") else keras.ops.max_pool
+      return pool(x, 3, stride, "same")
+    if kind in ("identity", "skip_connect"):
+      if stride == 1:
+        return x
+      x = keras.ops.relu(x)
+      shifted = keras.ops.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]])[:, 1:, 1:, :]
+      both = keras.ops.concatenate([layers["_conv_a"](x[:, ::2, ::2, :]),
+                                    layers["_conv_b"](shifted[:, ::2, ::2, :])], axis=-1)
+      return layers["_bn"](both, training=training)
+    if kind == "relu_conv_bn":
+      return layers["_bn"](layers["_conv"](keras.ops.relu(x)), training=training)
+    for t in range(2):
+      x = keras.ops.depthwise_conv(keras.ops.relu(x), layers[f"_dw{t}"].kernel,
+                                   strides=stride if t == 0 else 1, padding="same")
+      x = layers[f"_bn{t}"](layers[f"_pw{t}"](x), training=training)
+    return x
+
+
+def cell_positions(layers_per_stage: int, channels: int) -> list[tuple[str, str, bool, int]]:
+  """(name, "normal"/"reduce", reduction, filters) per cell, in ``cell.stack``'s order."""
+  positions, filters, n = [], channels, int(layers_per_stage)
+  for stage in range(3):
+    for k in range(n + (1 if stage < 2 else 0)):
+      reduction = k == n
+      filters *= 2 if reduction else 1
+      kind = "reduce" if reduction else "normal"
+      positions.append((f"c{stage}_{k}_{kind}", kind, reduction, filters))
+  return positions
+
+
+class Supernet(keras.Model):
+  """``call(images, normal, normal_out, reduce, reduce_out)``: the cell pair given as
+  [B, 4] int32 (in1, op1, in2, op2; ops index ``space.ops``) and [B] float32 output masks
+  (``CellSpace.as_tensors``)."""
+
+  def __init__(self, space: CellSpace, num_classes: int = 10, channels: int = 16,
+               layers_per_stage: int = 2, **kwargs):
+    super().__init__(**kwargs)
+    unsupported = [op for op in space.ops if op not in SUPPORTED_OPS]
+    if unsupported:
+      raise ValueError(f"ENAS micro search supports the ops {', '.join(SUPPORTED_OPS)}; "
+                       f"space.ops has {', '.join(unsupported)}")
+    self.space, self.num_classes = space, num_classes
+    self.channels, self.layers_per_stage = int(channels), int(layers_per_stage)
+    self.positions = cell_positions(layers_per_stage, channels)
+    self.stem_conv = keras.layers.Conv2D(3 * self.channels, 3, padding="same", use_bias=False,
+                                         name="stem_conv")
+    self.stem_bn = batch_norm("stem_bn")
+    reduced_input = [False] + [p[2] for p in self.positions[:-1]]  # h[c-2] is twice h[c-1]
+    self.pre0 = [SharedOp("identity" if r else "relu_conv_bn", f, True, name=f"{name}_pre0")
+                 for (name, _, _, f), r in zip(self.positions, reduced_input)]
+    self.pre1 = [SharedOp("relu_conv_bn", f, name=f"{name}_pre1")
+                 for name, _, _, f in self.positions]
+    self.ops = [[[[SharedOp(op, f, reduction, name=f"{name}_b{i}_{slot}_{op}")
+                   for op in space.ops] for slot in range(2)] for i in range(space.num_blocks)]
+                for name, _, reduction, f in self.positions]
+    self.pool = keras.layers.GlobalAveragePooling2D(name="pool")
+    self.classifier = keras.layers.Dense(num_classes, name="logits")
+    self.input_shape_ = (32, 32, 3)
+
+  def _network(self, images, training, slot_output, output_mask):
+    prev_prev = prev = self.stem_bn(self.stem_conv(images), training=training)
+    for p, (_, kind, reduction, filters) in enumerate(self.positions):
+      states = [self.pre0[p](prev_prev, stride=2 if self.pre0[p].kind == "identity" else 1,
+                             training=training),
+                self.pre1[p](prev, training=training)]
+      for i in range(self.space.num_blocks):
+        states.append(slot_output(p, kind, reduction, i, 0, states)
+                      + slot_output(p, kind, reduction, i, 1, states))
+      prev_prev, prev = prev, tf.concat(states[2:], axis=-1) * output_mask(kind, filters)
+    return self.classifier(self.pool(prev))
+
+  def describe(self) -> str:
+    return (f"{len(self.positions)} cells (N={self.layers_per_stage}) of "
+            f"{self.space.num_blocks} blocks, {self.channels} channels")
+
+  def build_all(self, input_shape=(32, 32, 3)) -> None:
+    """Creates every weight eagerly (variables cannot be created inside a switch branch)."""
+    self.input_shape_ = tuple(input_shape)
+
+    def every_op(p, kind, reduction, i, slot, states):
+      outs = [op(states[1], stride=2 if reduction else 1) for op in self.ops[p][i][slot]]
+      return outs[0]
+    self._network(tf.zeros((1, *input_shape)), False, every_op, lambda kind, filters: 1.0)
+    self.built = True
+
+  def call(self, images, normal, normal_out, reduce, reduce_out, training=False):
+    cells = {"normal": (normal, normal_out), "reduce": (reduce, reduce_out)}
+
+    def chosen_op(p, kind, reduction, i, slot, states):
+      blocks = cells[kind][0]
+      source, op = blocks[i, 2 * slot], blocks[i, 2 * slot + 1]
+      layers = self.ops[p][i][slot]
+      if not reduction:
+        every = tf.stack(states)
+        return tf.switch_case(op, [lambda layer=layer: layer(tf.gather(every, source),
+                                                             training=training)
+                                   for layer in layers])
+      # Reduction cell: stride 2 on the cell inputs, stride 1 on (already reduced) blocks.
+      inputs, made, branches = tf.stack(states[:2]), i and tf.stack(states[2:]), []
+      for layer in layers:
+        branches.append(lambda layer=layer: layer(tf.gather(inputs, source), stride=2,
+                                                  training=training))
+        if i:
+          branches.append(lambda layer=layer: layer(tf.gather(made, source - 2),
+                                                    training=training))
+      return tf.switch_case(2 * op + tf.cast(source >= 2, tf.int32) if i else op, branches)
+
+    def output_mask(kind, filters):
+      return tf.repeat(cells[kind][1], filters)
+    return self._network(images, training, chosen_op, output_mask)
+
+
+def make_supernet(space: CellSpace, config, task) -> Supernet:
+  """The supernet of ``config`` (ENAS micro's network is the cell network: ``child.*``)."""
+  supernet = Supernet(space, task.num_classes, config.child.channels,
+                      config.child.layers_per_stage)
+  supernet.build_all(task.input_shape)
+  return supernet
+
+
+def _rows(arch: dict[str, Any], kind: str, filters: int) -> np.ndarray:
+  """The rows of the full block concatenation that ``arch``'s ``kind`` cell outputs."""
+  return np.concatenate([np.arange(b * filters, (b + 1) * filters)
+                         for b in output_blocks(arch[kind], arch["cell_output"])])
+
+
+def copy_weights(supernet: Supernet, child: keras.Model, arch: dict[str, Any]) -> None:
+  """Loads ``arch``'s path through the supernet into ``models.cell.build_classifier``'s
+  network of the same N and C (the equivalence test; the child of a derived cell)."""
+  ops = list(supernet.space.ops)
+
+  def take(layer, name, rows=None):
+    weights = layer.get_weights()
+    if rows is not None:  # a 1x1 conv or dense layer reading a cell output: its blocks' rows
+      kernel = weights[0][..., rows, :] if weights[0].ndim == 4 else weights[0][rows]
+      weights = [kernel, *weights[1:]]
+    child.get_layer(name).set_weights(weights)
+
+  take(supernet.stem_conv, "stem_conv")
+  take(supernet.stem_bn, "stem_bn")
+  names = {layer.name for layer in child.layers}
+  rows = [None]  # rows of each position's output that the child keeps (None: the stem)
+  for p, (name, kind, _, filters) in enumerate(supernet.positions):
+    for pre, source in ((supernet.pre0[p], rows[p - 1] if p else None),
+                        (supernet.pre1[p], rows[p])):
+      for suffix, layer in pre.child_layers.items():
+        take(layer, f"{pre.name}{suffix}", source if "conv" in suffix else None)
+    for i, block in enumerate(arch[kind]):
+      for slot in range(2):
+        shared = supernet.ops[p][i][slot][ops.index(block[2 * slot + 1])]
+        for suffix, layer in shared.child_layers.items():
+          if f"{name}_b{i}_{slot}{suffix}" in names:
+            take(layer, f"{name}_b{i}_{slot}{suffix}")
+    rows.append(_rows(arch, kind, filters))
+  take(supernet.classifier, "logits", rows[-1])
+
+
+@functools.lru_cache(maxsize=4096)
+def _params(arch_json: str, input_shape, num_classes, layers_per_stage, channels) -> int:
+  return int(cell_models.build_classifier(json.loads(arch_json), input_shape, num_classes,
+                                          layers_per_stage=layers_per_stage,
+                                          channels=channels).count_params())
+
+
+def child_params(supernet: Supernet, arch: dict[str, Any]) -> int:
+  """Parameters of ``arch``'s stand-alone network at the supernet's N and C."""
+  return _params(json.dumps(arch, sort_keys=True), supernet.input_shape_, supernet.num_classes,
+                 supernet.layers_per_stage, supernet.channels)

@@ -1,0 +1,221 @@
+"""ENAS recurrent cells (Pham et al. 2018, section 2.1; melodyguan/enas ``src/ptb``).
+
+- ``EnasCell``: the cell of one architecture as a Keras 3 RNN cell (like ``NASCell``), with
+  ENAS's variational dropout of its input and of every node's input (one mask per sequence).
+  Node 0 computes highway(f0, [x_t, h_{t-1}] W_0) with carry h_{t-1}; node i computes
+  highway(f_i, h_j W_{i,j}) with carry h_j, where highway(f, z) = carry + sigmoid(z_c) *
+  (f(z_h) - carry) and z = [z_h, z_c]; h_t averages the loose ends.
+- ``build_language_model``: the NAS-RL language model (``rnn_cell.build_language_model``)
+  around ``EnasCell``, plus embedding dropout.
+- ``Supernet``: the same language model with W_{i,j} for every pair j < i and the
+  architecture as tensors, the time loop a ``tf.scan``: one traced step serves every cell.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell  # Keras 3's cell mixin
+
+from nas_tf.models import rnn_cell
+from nas_tf.spaces.enas_rnn import ACTIVATIONS, EnasRnnSpace, loose_ends
+
+# Options the PTB task passes from child.* / final.* (``PtbTask.build_model``).
+OPTIONS = ("recurrent_dropout", "embedding_dropout")
+FUNCTIONS = {"tanh": ops.tanh, "relu": ops.relu, "identity": lambda z: z, "sigmoid": ops.sigmoid}
+INIT = keras.initializers.RandomUniform(-0.04, 0.04)  # ENAS's init_range
+
+
+def highway(z, function, carry):
+  """carry + sigmoid(gate) * (function(candidate) - carry), z = [candidate, gate]."""
+  candidate, gate = ops.split(z, 2, axis=-1)
+  return carry + ops.sigmoid(gate) * (function(candidate) - carry)
+
+
+@keras.saving.register_keras_serializable(package="nas_tf")
+class EnasCell(DropoutRNNCell, keras.layers.Layer):
+  """The ENAS cell of ``arch`` (``EnasRnnSpace``): state [h]; ``dropout`` masks x_t,
+  ``recurrent_dropout`` masks every node's input in its matmul (ENAS's x and h masks)."""
+
+  def __init__(self, arch: dict[str, Any], units: int, dropout: float = 0.0,
+               recurrent_dropout: float = 0.0, seed: int | None = None, **kwargs):
+    super().__init__(**kwargs)
+    self.arch = {"nodes": [dict(node) for node in arch["nodes"]]}
+    self.units, self.seed = int(units), seed
+    self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
+    self.seed_generator = keras.random.SeedGenerator(seed)
+    self.state_size, self.output_size = [self.units], self.units
+    self._outputs = loose_ends(self.arch["nodes"])
+
+  def build(self, input_shape):
+    u2 = 2 * self.units
+    self.kernel_x = self.add_weight((input_shape[-1], u2), INIT, name="kernel_x")
+    self.kernel_h = self.add_weight((self.units, u2), INIT, name="kernel_h")
+    self.node_kernels = [self.add_weight((self.units, u2), INIT,
+                                         name=f"kernel_{i}_from_{node['input']}")
+                         for i, node in enumerate(self.arch["nodes"]) if i]
+    self.built = True
+
+  def call(self, inputs, states, training=False):
+    h_prev = states[0] if isinstance(states, (list, tuple)) else states
+    x_mask = self.get_dropout_mask(inputs) if training and self.dropout else None
+    h_mask = (self.get_recurrent_dropout_mask(h_prev)
+              if training and self.recurrent_dropout else None)
+    masked = lambda t, mask: t if mask is None else t * mask  # noqa: E731
+    nodes = self.arch["nodes"]
+    z = (ops.matmul(masked(inputs, x_mask), self.kernel_x)
+         + ops.matmul(masked(h_prev, h_mask), self.kernel_h))
+    values = [highway(z, FUNCTIONS[nodes[0]["activation"]], h_prev)]
+    for i in range(1, len(nodes)):
+      source = values[nodes[i]["input"]]
+      z = ops.matmul(masked(source, h_mask), self.node_kernels[i - 1])
+      values.append(highway(z, FUNCTIONS[nodes[i]["activation"]], source))
+    h = ops.mean(ops.stack([values[k] for k in self._outputs]), axis=0)
+    return h, [h]
+
+  def get_config(self):
+    return {**super().get_config(), "arch": self.arch, "units": self.units,
+            "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed}
+
+
+def make_cell(arch: dict[str, Any], units: int, name: str = "cell", **kwargs) -> EnasCell:
+  return EnasCell(arch, units, name=name, **kwargs)
+
+
+def build_language_model(arch: dict[str, Any], vocab_size: int, units: int, num_layers: int = 1,
+                         batch_size: int | None = None, dropout: float = 0.0,
+                         tie_weights: bool = True, stateful: bool = True,
+                         name: str | None = None, recurrent_dropout: float = 0.0,
+                         embedding_dropout: float = 0.0) -> keras.Model:
+  """The language model of ``rnn_cell.build_language_model`` around ``EnasCell``."""
+  return rnn_cell.build_language_model(
+      arch, vocab_size, units, num_layers, batch_size, dropout, tie_weights, stateful,
+      name or f"enas_lm_{arch.get('id', 'cell')}", embedding_dropout=embedding_dropout,
+      make_cell=lambda cell_name: make_cell(arch, units, cell_name,
+                                            recurrent_dropout=recurrent_dropout))
+
+
+class Supernet(keras.Model):
+  """``call(tokens, inputs, activations, outputs, initial_state)`` -> (logits [N, T, V], the
+  last h): the language model of the cell given by ``EnasRnnSpace.as_tensors``. The training
+  state carried across minibatches lives in ``train_state`` (``reset_states`` zeroes it)."""
+
+  def __init__(self, space: EnasRnnSpace, vocab_size: int, units: int, batch_size: int,
+               dropout: float = 0.0, recurrent_dropout: float = 0.0,
+               embedding_dropout: float = 0.0, tie_weights: bool = True, seed: int = 0,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.space, self.vocab_size, self.units = space, int(vocab_size), int(units)
+    self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
+    self.tie_weights = tie_weights
+    self.embedding = keras.layers.Embedding(vocab_size, units, name="embedding")
+    self.word_dropout = rnn_cell.WordDropout(embedding_dropout, vocab_size, seed,
+                                             name="embedding_dropout")
+    self.output_layer = (rnn_cell.TiedOutput(self.embedding, name="logits") if tie_weights
+                         else keras.layers.Dense(vocab_size, name="logits"))
+    self.seed, self.seed_generator = int(seed), keras.random.SeedGenerator(seed)
+    # Not a Keras weight: per-epoch state, never checkpointed (an epoch starts from zero).
+    self.train_state = tf.Variable(tf.zeros((batch_size, units)), trainable=False)
+
+  def describe(self) -> str:
+    return f"cells of {self.space.num_nodes} nodes, {self.units} units"
+
+  def build_all(self) -> None:
+    u2, n = 2 * self.units, self.space.num_nodes
+    self.kernel_x = self.add_weight((self.units, u2), INIT, name="kernel_x")
+    self.kernel_h = self.add_weight((self.units, u2), INIT, name="kernel_h")
+    # W_{i,j} for every pair: node i's kernels stacked over its possible inputs j < i.
+    self.node_kernels = [self.add_weight((i, self.units, u2), INIT, name=f"node_{i}_kernels")
+                         for i in range(1, n)]
+    self.output_layer(self.embedding(tf.zeros((1, 1), tf.int32)))
+    self.built = True
+
+  def reset_states(self, epoch: int) -> None:
+    """Zeroes the carried state and reseeds the dropout masks from (seed, epoch), so that a
+    search resumed at an epoch boundary draws the masks of an uninterrupted one."""
+    self.train_state.assign(tf.zeros_like(self.train_state))
+    for k, generator in enumerate((self.seed_generator, self.word_dropout.seed_generator)):
+      generator.state.assign(np.array([self.seed, 1_000 * epoch + k], np.int64).astype(
+          generator.state.dtype))
+
+  def _mask(self, shape, rate):
+    keep = keras.random.uniform(shape, seed=self.seed_generator) >= rate
+    return tf.cast(keep, tf.float32) / (1.0 - rate)
+
+  def call(self, tokens, inputs, activations, outputs, initial_state=None, training=False):
+    x = self.embedding(tokens)
+    x = self.word_dropout([tokens, x], training=training)
+    batch = tf.shape(tokens)[0]
+    x_mask = self._mask((batch, 1, self.units), self.dropout) if training and self.dropout \
+        else None
+    h_mask = self._mask((batch, self.units), self.recurrent_dropout) \
+        if training and self.recurrent_dropout else None
+    if x_mask is not None:  # the embedding dropout (``dropout_input``) is the cell's x mask
+      x = x * x_mask
+    masked = lambda t: t if h_mask is None else t * h_mask  # noqa: E731
+    functions = [FUNCTIONS[a] for a in ACTIVATIONS]
+
+    def select(z, activation, carry):
+      candidate, gate = tf.split(z, 2, axis=-1)
+      applied = tf.gather(tf.stack([f(candidate) for f in functions]), activation)
+      return carry + tf.sigmoid(gate) * (applied - carry)
+
+    def step(h_prev, x_t):
+      z = tf.matmul(x_t, self.kernel_x) + tf.matmul(masked(h_prev), self.kernel_h)
+      values = [select(z, activations[0], h_prev)]
+      for i in range(1, self.space.num_nodes):
+        source = tf.gather(tf.stack(values), inputs[i])
+        kernel = tf.gather(self.node_kernels[i - 1], inputs[i])
+        values.append(select(tf.matmul(masked(source), kernel), activations[i], source))
+      weights = outputs / tf.reduce_sum(outputs)
+      return tf.einsum("n,nbu->bu", weights, tf.stack(values))
+
+    h0 = tf.zeros((batch, self.units)) if initial_state is None else initial_state
+    hs = tf.scan(step, tf.transpose(x, [1, 0, 2]), initializer=h0)
+    y = tf.transpose(hs, [1, 0, 2])
+    if x_mask is not None:  # output dropout: the same rate, its own mask (``dropout_rnn_0``)
+      y = y * self._mask((batch, 1, self.units), self.dropout)
+    return self.output_layer(y), hs[-1]
+
+
+def make_supernet(space: EnasRnnSpace, config, task) -> Supernet:
+  c = config.child
+  supernet = Supernet(space, len(task.corpus.vocab), c.units, c.batch_size, c.dropout,
+                      c.get("recurrent_dropout", 0.0), c.get("embedding_dropout", 0.0),
+                      c.tie_weights, seed=config.seed)
+  supernet.build_all()
+  supernet.child_settings = (c.units, c.num_layers, c.tie_weights)
+  return supernet
+
+
+def copy_weights(supernet: Supernet, model: keras.Model, arch: dict[str, Any]) -> None:
+  """Loads ``arch``'s weights from the supernet into a one-layer ``build_language_model``."""
+  model.get_layer("embedding").set_weights(supernet.embedding.get_weights())
+  model.get_layer("logits").set_weights(supernet.output_layer.get_weights())
+  cell = model.get_layer("rnn_0").cell
+  cell.kernel_x.assign(supernet.kernel_x)
+  cell.kernel_h.assign(supernet.kernel_h)
+  for i, node in enumerate(arch["nodes"][1:], start=1):
+    cell.node_kernels[i - 1].assign(supernet.node_kernels[i - 1][node["input"]])
+
+
+@functools.lru_cache(maxsize=4096)
+def _params(arch_json: str, vocab_size: int, units: int, num_layers: int, tie: bool) -> int:
+  model = build_language_model(json.loads(arch_json), vocab_size, units, num_layers,
+                               tie_weights=tie, stateful=False)
+  return int(model.count_params())
+
+
+def child_params(supernet: Supernet, arch: dict[str, Any]) -> int:
+  """Parameters of ``arch``'s language model with the search's child settings."""
+  units, layers, tie = supernet.child_settings
+  return _params(json.dumps(arch, sort_keys=True), supernet.vocab_size, units, layers, tie)
+
+

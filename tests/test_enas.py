@@ -1,0 +1,183 @@
+"""ENAS micro search (the cell space) and ENAS recurrent cells: supernet equals the
+stand-alone child, one trace per search, resume equals an uninterrupted run."""
+
+import os
+
+import numpy as np
+import pytest
+
+from conftest import records, tiny_cifar_config
+from nas_tf import workdir as wd
+from nas_tf.errors import ConfigError
+from nas_tf.models import cell as cell_models
+from nas_tf.models import enas_micro
+from nas_tf.search.run import OneShotSearch
+from nas_tf.spaces.cell import CellSpace
+from nas_tf.strategies.random_search import RandomSearch
+from nas_tf.tasks.cifar10 import Cifar10Task
+
+
+def randomize(model, seed=0):
+  """Non-trivial weights and BN statistics, so that a wrong copy shows."""
+  rng = np.random.default_rng(seed)
+  for v in model.weights:
+    v.assign(rng.uniform(0.5, 1.5, v.shape).astype(np.float32) if "variance" in v.path
+             else rng.normal(0.0, 0.3, v.shape).astype(np.float32))
+
+
+@pytest.mark.parametrize("cell_output", ["loose_ends", "all"])
+def test_micro_supernet_equals_the_stand_alone_cell_network_with_copied_weights(cell_output):
+  space = CellSpace("enas", num_blocks=3, cell_output=cell_output)
+  supernet = enas_micro.Supernet(space, channels=4, layers_per_stage=1)
+  supernet.build_all()
+  randomize(supernet)
+  images = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype(np.float32)
+  for tokens in RandomSearch(space.token_types).propose(space.plan(), 3, [0, 1]):
+    arch = space.decode(tokens)
+    child = cell_models.build_classifier(arch, layers_per_stage=1, channels=4)
+    enas_micro.copy_weights(supernet, child, arch)
+    for training in (False, True):  # moving statistics, and batch statistics
+      shared = supernet(images, *space.as_tensors(arch), training=training).numpy()
+      alone = child(images, training=training).numpy()
+      np.testing.assert_allclose(shared, alone, rtol=1e-4, atol=1e-4)
+    assert enas_micro.child_params(supernet, arch) == child.count_params()
+
+
+def test_cell_tensors_mark_the_output_blocks():
+  space = CellSpace("enas", num_blocks=3)
+  arch = space.decode(space.encode({
+      "normal": [[0, "identity", 1, "sep_conv_3x3"], [2, "max_pool_3x3", 0, "identity"],
+                 [1, "avg_pool_3x3", 1, "sep_conv_5x5"]],
+      "reduce": [[1, "sep_conv_5x5", 0, "identity"], [2, "identity", 2, "identity"],
+                 [3, "max_pool_3x3", 0, "identity"]]}))
+  normal, normal_out, reduce, reduce_out = space.as_tensors(arch)
+  np.testing.assert_array_equal(normal[0], [0, 0, 1, 1])
+  np.testing.assert_array_equal(normal_out, [0, 1, 1])  # b0 is read by b1
+  np.testing.assert_array_equal(reduce_out, [0, 0, 1])
+
+
+def micro_config(**overrides):
+  return tiny_cifar_config(1, **{
+      # Three ops keep the trace short (each op is a switch branch per slot and cell).
+      "search.strategy": "enas", "space.kind": "cell", "space.num_blocks": 2,
+      "space.ops": "identity,sep_conv_3x3,max_pool_3x3",
+      "child.layers_per_stage": 1, "child.channels": 4, "enas.epochs": 2,
+      "enas.controller.steps": 2, "enas.controller.batch": 2, "enas.derive_samples": 3,
+      **overrides})
+
+
+def run_micro(workdir, **hooks):
+  config = micro_config()
+  lines = []
+  search = OneShotSearch(config, workdir, Cifar10Task(config), log=lines.append, **hooks)
+  result = search.run()
+  return search, result, [line.split(" | ")[0] for line in lines if "[enas epoch" in line]
+
+
+def test_enas_micro_search_traces_once_resumes_exactly_and_its_cell_trains(tmp_path):
+  search, result, epochs = run_micro(str(tmp_path / "a"))
+  assert search.strategy.traces == 1 and len(epochs) == 2  # every minibatch a new cell pair
+
+  class Stop(Exception):
+    pass
+
+  def stop(epoch):
+    raise Stop()
+  with pytest.raises(Stop):
+    run_micro(str(tmp_path / "b"), after_epoch=stop)
+  resumed, _, epochs_b = run_micro(str(tmp_path / "b"))
+  assert epochs_b == epochs[1:]
+  for a, b in zip(search.strategy.supernet.weights, resumed.strategy.supernet.weights,
+                  strict=True):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  assert records(str(tmp_path / "b")) == records(str(tmp_path / "a"))
+  rows = wd.read_jsonl(os.path.join(str(tmp_path / "b"), "children.jsonl"))
+  assert all(r["arch"]["space"] == "cell" and 0 <= r["val_accuracy"] <= 1 for r in rows)
+  config = micro_config()
+  task = Cifar10Task(config)
+  task.prepare()
+  metrics = task.train_child(result.best["arch"], seed=0)
+  assert metrics["params"] == result.best["params"]
+
+
+def test_enas_micro_rejects_ops_its_supernet_lacks():
+  config = micro_config(**{"space.ops": "pnas"})
+  with pytest.raises(ConfigError, match="conv_7x1_1x7"):
+    OneShotSearch(config, "/nonexistent-unused", Cifar10Task(config), log=lambda _: None)
+
+
+# -- ENAS recurrent cells ------------------------------------------------------------------------
+
+def test_enas_rnn_space_decodes_pointers_and_loose_ends():
+  from nas_tf.spaces.enas_rnn import EnasRnnSpace
+  space = EnasRnnSpace(num_nodes=4)
+  # n0 tanh; n1 reads n0 (relu); n2 reads n0 (identity); n3 reads n2 (sigmoid)
+  arch = space.decode([0, 0, 1, 0, 2, 2, 3])
+  assert [n["input"] for n in arch["nodes"]] == [-1, 0, 0, 2]
+  assert space.describe(arch).splitlines()[-1] == "h = mean(n1, n3)"
+  inputs, activations, outputs = space.as_tensors(arch)
+  np.testing.assert_array_equal(outputs, [0, 1, 0, 1])
+  np.testing.assert_array_equal(activations, [0, 1, 2, 3])
+  with pytest.raises(ValueError, match="earlier node"):
+    space.decode([0, 1, 1, 0, 2, 2, 3])
+
+
+def test_enas_rnn_supernet_equals_the_stand_alone_language_model_with_copied_weights():
+  from nas_tf.models import enas_rnn
+  from nas_tf.spaces.enas_rnn import EnasRnnSpace
+  space = EnasRnnSpace(num_nodes=4)
+  supernet = enas_rnn.Supernet(space, vocab_size=30, units=8, batch_size=3)
+  supernet.build_all()
+  randomize(supernet)
+  tokens = np.random.default_rng(2).integers(0, 30, size=(3, 6)).astype(np.int32)
+  for t in RandomSearch(space.token_types).propose(space.plan(), 4, [0, 1]):
+    arch = space.decode(t)
+    model = enas_rnn.build_language_model(arch, 30, 8, stateful=False)
+    enas_rnn.copy_weights(supernet, model, arch)
+    shared, _ = supernet(tokens, *space.as_tensors(arch), training=False)
+    np.testing.assert_allclose(shared.numpy(), model(tokens).numpy(), rtol=1e-4, atol=1e-4)
+
+
+def rnn_config(**overrides):
+  from conftest import tiny_ptb_config
+  c = tiny_ptb_config()
+  c.search.strategy = "enas"
+  c.enas.epochs, c.enas.controller.steps, c.enas.controller.batch = 2, 2, 2
+  c.enas.derive_samples = 3
+  c.child.recurrent_dropout, c.child.embedding_dropout, c.child.dropout = 0.2, 0.1, 0.2
+  for key, value in overrides.items():
+    c[key] = value
+  return c
+
+
+def test_enas_rnn_search_traces_once_resumes_exactly_and_its_cell_trains(tmp_path):
+  from nas_tf.tasks.ptb import PtbTask
+
+  def run(workdir, **hooks):
+    config = rnn_config()
+    lines = []
+    search = OneShotSearch(config, workdir, PtbTask(config), log=lines.append, **hooks)
+    result = search.run()
+    return search, result, [line.split(" | ")[0] for line in lines if "[enas epoch" in line]
+  search, result, epochs = run(str(tmp_path / "a"))
+  assert search.strategy.traces == 1 and len(epochs) == 2
+  assert "train perplexity" in epochs[0]
+
+  class Stop(Exception):
+    pass
+
+  def stop(epoch):
+    raise Stop()
+  with pytest.raises(Stop):
+    run(str(tmp_path / "b"), after_epoch=stop)
+  resumed, _, epochs_b = run(str(tmp_path / "b"))
+  assert epochs_b == epochs[1:]
+  assert records(str(tmp_path / "b")) == records(str(tmp_path / "a"))
+  rows = wd.read_jsonl(os.path.join(str(tmp_path / "a"), "children.jsonl"))
+  for r in rows:
+    assert r["arch"]["space"] == "enas_rnn" and r["val_perplexity"] > 1
+    assert np.isclose(r["reward"], 80.0 / r["val_perplexity"])
+  task = PtbTask(rnn_config())
+  task.prepare()
+  metrics = task.train_child(result.best["arch"], seed=0)
+  assert metrics["params"] == result.best["params"] and metrics["val_perplexity"] > 1
