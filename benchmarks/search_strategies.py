@@ -10,6 +10,9 @@ from-scratch accuracies are printed.
 
     python benchmarks/search_strategies.py [--data=PATH] [--budget=150] [--seeds=0,1]
         [--scratch_epochs=5] [--strategies=random,nas_rl,enas]
+    # ENAS macro / micro against random search on ENAS's space, ENAS given a tenth of the time:
+    python benchmarks/search_strategies.py --space=enas_macro --strategies=random,enas \
+        --budget=600 --one_shot_budget=60 --seeds=0,1,2
     # PNAS against random and nas_rl on PNAS's cell space, 12 children each (3 rounds of 4):
     python benchmarks/search_strategies.py --space=cell --children=12 \
         --strategies=random,nas_rl,pnas --seeds=0,1,2
@@ -63,6 +66,10 @@ def smoke_config(data: str, strategy: str, seed: int, space: str = "cnn", childr
   if space == "darts":
     c.space.kind = "cell"
     c.space.ops, c.space.cell_output, c.space.same_cell_for_reduction = "darts", "all", "false"
+  elif space == "enas_cell":  # ENAS micro's space for every strategy: enas ops, two cells
+    c.space.kind, c.space.ops, c.space.same_cell_for_reduction = "cell", "enas", "false"
+  elif space == "enas_macro":  # ENAS's macro space for every strategy
+    c.enas.num_layers, c.enas.channels = 6, 16
   elif space == "cell":  # PNAS's space for every strategy: its ops, one cell for both
     c.space.ops, c.space.same_cell_for_reduction = "pnas", "true"
     c.pnas.max_blocks = 0  # space.num_blocks (3 in smoke)
@@ -70,13 +77,14 @@ def smoke_config(data: str, strategy: str, seed: int, space: str = "cnn", childr
   return c
 
 
-def run_search(config, workdir: str, budget: float) -> tuple[dict, int, float]:
+def run_search(config, workdir: str, budget: float, task_class=Cifar10Task
+               ) -> tuple[dict, int, float]:
   """Runs until ``budget`` seconds are spent (0: until num_children); returns (best row,
   architectures, seconds)."""
   budget = budget or float("inf")
   started = time.perf_counter()
   epoch_ends = []  # one-shot strategies: when each epoch's checkpoint was written
-  task = Cifar10Task(config)
+  task = task_class(config)
   if config.search.strategy in ("enas", "darts"):
     def after_epoch(epoch):
       epoch_ends.append(time.perf_counter())
@@ -93,7 +101,8 @@ def run_search(config, workdir: str, budget: float) -> tuple[dict, int, float]:
       pass
   rows = [r for r in wd.read_jsonl(os.path.join(workdir, "children.jsonl"))
           if r["status"] == "ok"]
-  best = max(rows, key=lambda r: r["val_accuracy"])
+  sign = 1 if task.higher_is_better else -1
+  best = max(rows, key=lambda r: sign * r[task.metric])
   if epoch_ends:
     seconds = np.diff([started, *epoch_ends])
     print(f"         {config.search.strategy}: {len(seconds)} epochs, {np.median(seconds):.1f} s "
@@ -128,8 +137,10 @@ def main():
   parser.add_argument("--seeds", default="0,1")
   parser.add_argument("--scratch_epochs", type=int, default=5)
   parser.add_argument("--strategies", default="random,nas_rl,enas")
-  parser.add_argument("--space", default="cnn", choices=("cnn", "cell", "darts"),
-                      help="cell: PNAS's cell space; darts: DARTS' (for darts, darts2)")
+  parser.add_argument("--space", default="cnn",
+                      choices=("cnn", "cell", "darts", "enas_macro", "enas_cell"),
+                      help="cell: PNAS's cell space; darts: DARTS' (for darts, darts2); "
+                      "enas_macro, enas_cell: ENAS's macro and micro spaces")
   parser.add_argument("--one_shot_budget", type=float, default=0.0,
                       help="seconds for enas/darts/darts2 (default --budget): a tenth of "
                       "--budget asks whether they match random search in 1/10 of its time")

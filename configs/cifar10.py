@@ -40,7 +40,8 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.data.augment = True
 
   c.space = ml_collections.ConfigDict()
-  c.space.kind = "cnn"           # cnn: NAS-RL's macro CNN; cell: normal + reduction cells
+  c.space.kind = "cnn"           # cnn: NAS-RL's macro CNN; cell: normal + reduction cells;
+  # enas_macro: ENAS's macro space (enas.num_layers etc.), what ENAS searches by default
   c.space.filter_heights = (1, 3, 5, 7)
   c.space.filter_widths = (1, 3, 5, 7)
   c.space.num_filters = (24, 36, 48, 64)

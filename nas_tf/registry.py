@@ -64,13 +64,14 @@ STRATEGIES = {
     "darts": StrategyEntry("nas_tf.strategies.darts:Darts", "one_shot", "DARTS",
                            spaces={"cifar10:cell": "cell"}),
     "enas": StrategyEntry("nas_tf.strategies.enas:Enas", "one_shot", "ENAS",
-                          spaces={"cifar10": "enas_macro", "cifar10:cell": "cell",
+                          spaces={"cifar10": "enas_macro", "cifar10:enas_macro": "enas_macro",
+                                  "cifar10:cell": "cell",
                                   "ptb": "enas_rnn"}),
 }
 
 TASKS = {
     "cifar10": TaskEntry("nas_tf.tasks.cifar10:Cifar10Task", space="cnn", finds="CNNs",
-                         kinds=("cnn", "cell")),
+                         kinds=("cnn", "cell", "enas_macro")),
     "ptb": TaskEntry("nas_tf.tasks.ptb:PtbTask", space="rnn_cell", finds="recurrent cells"),
     "nasbench201": TaskEntry("nas_tf.tasks.lookup:NasBench201Task", space="nasbench201",
                              finds="NAS-Bench-201 cells (table lookups)", auto_exponent=True),

@@ -181,3 +181,36 @@ def test_enas_rnn_search_traces_once_resumes_exactly_and_its_cell_trains(tmp_pat
   task.prepare()
   metrics = task.train_child(result.best["arch"], seed=0)
   assert metrics["params"] == result.best["params"] and metrics["val_perplexity"] > 1
+
+
+PTB_MINI = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "ptb-mini")
+
+
+@pytest.mark.skipif(not os.path.isdir(PTB_MINI), reason="../shared/data/ptb-mini absent")
+def test_enas_rnn_cli_searches_trains_exports_and_serves_real_ptb(tmp_path):
+  import json
+  from conftest import run_cli, serve_in_tensorflow_only_process
+  from nas_tf.data import ptb
+  w = str(tmp_path / "w")
+  searched = run_cli("search", "ptb", "--config=configs/ptb.py:smoke",
+                     "--config.search.strategy=enas", f"--config.data.source={PTB_MINI}",
+                     "--config.data.max_train_tokens=20000", "--config.enas.epochs=2",
+                     "--config.enas.derive_samples=2", "--config.final.epochs=1",
+                     f"--workdir={w}")
+  assert searched.returncode == 0, searched.stderr
+  best = wd.read_json(os.path.join(w, "best.json"))
+  assert best["arch"]["space"] == "enas_rnn" and best["val_perplexity"] < 5521 / 3
+  trained = run_cli("train", f"--workdir={w}")
+  assert trained.returncode == 0, trained.stderr
+  out = tmp_path / "out"
+  exported = run_cli("export", f"--workdir={w}", f"--out={out}")
+  assert exported.returncode == 0, exported.stderr
+  tokens = ptb.load(PTB_MINI).test[:2 * 21].reshape(2, 21).astype(np.int32)
+  log_probs = serve_in_tensorflow_only_process(str(out / "language_model"), tokens[:, :-1],
+                                               tmp_path)
+  nll = -np.take_along_axis(log_probs, tokens[:, 1:, None], axis=-1).mean()
+  assert np.exp(nll) < 5521 / 2, np.exp(nll)  # below a uniform guess over the vocabulary
+  units = json.load(open(os.path.join(w, "config.json")))["child"]["units"]
+  states = serve_in_tensorflow_only_process(str(out / "cell"),
+                                            np.ones((2, 3, units), np.float32), tmp_path)
+  assert states.shape == (2, 3, units) and np.all(np.isfinite(states))

@@ -4,7 +4,8 @@
   ENAS's variational dropout of its input and of every node's input (one mask per sequence).
   Node 0 computes highway(f0, [x_t, h_{t-1}] W_0) with carry h_{t-1}; node i computes
   highway(f_i, h_j W_{i,j}) with carry h_j, where highway(f, z) = carry + sigmoid(z_c) *
-  (f(z_h) - carry) and z = [z_h, z_c]; h_t averages the loose ends.
+  (f(z_h) - carry) and [z_h, z_c] = normalize(z) (``normalize``); h_t averages the loose
+  ends.
 - ``build_language_model``: the NAS-RL language model (``rnn_cell.build_language_model``)
   around ``EnasCell``, plus embedding dropout.
 - ``Supernet``: the same language model with W_{i,j} for every pair j < i and the
@@ -32,9 +33,21 @@ FUNCTIONS = {"tanh": ops.tanh, "relu": ops.relu, "identity": lambda z: z, "sigmo
 INIT = keras.initializers.RandomUniform(-0.04, 0.04)  # ENAS's init_range
 
 
+def normalize(z):
+  """Layer normalization without learned parameters. ENAS's search code batch-normalizes each
+  node's pre-activation for the same reason: relu and identity chains are unbounded, and
+  with the highway's carry h_t can grow without limit over the time steps (seen within
+  three steps here at learning rate 20). Normalized, the candidate is bounded and h_t stays a
+  convex mix of bounded values. Unlike BN it needs no batch statistics, so the stand-alone
+  cell and the supernet compute the same."""
+  mean = ops.mean(z, axis=-1, keepdims=True)
+  variance = ops.mean(ops.square(z - mean), axis=-1, keepdims=True)
+  return (z - mean) * ops.rsqrt(variance + 1e-5)
+
+
 def highway(z, function, carry):
-  """carry + sigmoid(gate) * (function(candidate) - carry), z = [candidate, gate]."""
-  candidate, gate = ops.split(z, 2, axis=-1)
+  """carry + sigmoid(gate) * (function(candidate) - carry), [candidate, gate] = normalize(z)."""
+  candidate, gate = ops.split(normalize(z), 2, axis=-1)
   return carry + ops.sigmoid(gate) * (function(candidate) - carry)
 
 
@@ -163,7 +176,7 @@ class Supernet(keras.Model):
     functions = [FUNCTIONS[a] for a in ACTIVATIONS]
 
     def select(z, activation, carry):
-      candidate, gate = tf.split(z, 2, axis=-1)
+      candidate, gate = tf.split(normalize(z), 2, axis=-1)
       applied = tf.gather(tf.stack([f(candidate) for f in functions]), activation)
       return carry + tf.sigmoid(gate) * (applied - carry)
 

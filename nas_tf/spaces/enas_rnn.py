@@ -88,7 +88,7 @@ class EnasRnnSpace(SearchSpace):
       nodes[f"n{i}"] = (1.2 * (-1) ** i if i else 0.0, 1.2 * (i + 1),
                         f"n{i}: {node['activation']}", "conv")
       start = "in" if node["input"] < 0 else f"n{node['input']}"
-      edges.append((start, f"n{i}", 0.0 if node["input"] == i - 1 else 0.3, "-"))
+      edges.append((start, f"n{i}", 0.0, "-"))
     top = 1.2 * (len(arch["nodes"]) + 1)
     nodes["out"] = (0.0, top, "h_t = mean of loose ends", "head")
     edges += [(f"n{i}", "out", 0.0, "-") for i in loose_ends(arch["nodes"])]
