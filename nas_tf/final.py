@@ -104,7 +104,8 @@ def _train_final(config, workdir, task, child, overwrite, log, after_epoch) -> d
   best_val = max(curve) if task.higher_is_better else min(curve)
   result = {"child": row["index"], "id": row["id"], "arch": row["arch"],
             "search_" + task.metric: row[task.metric], task.metric: best_val,
-            "last_" + task.metric: curve[-1], task.test_metric: round(test, 5),
+            "last_" + task.metric: curve[-1],
+            task.test_metric: None if test != test else round(test, 5),  # None: no test split
             "curve": curve, "epochs": c.epochs, "params": int(model.count_params()),
             "width": c.get("width", 1.0), "settings": c.to_dict(),
             "train_seconds": round(state["seconds"], 2), "weights": "model.weights.h5"}
@@ -114,5 +115,7 @@ def _train_final(config, workdir, task, child, overwrite, log, after_epoch) -> d
 
 
 def _summary(task, result: dict[str, Any]) -> str:
-  return (f"{task.test_metric} {result[task.test_metric]:.4f}, best {task.metric} "
+  test = result[task.test_metric]
+  tested = f"{task.test_metric} {test:.4f}" if test is not None else "no test split"
+  return (f"{tested}, best {task.metric} "
           f"{result[task.metric]:.4f} over {result['epochs']} epochs")

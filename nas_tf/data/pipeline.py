@@ -10,29 +10,33 @@ import tensorflow as tf
 from nas_tf.data import cifar10
 
 
-def normalize(images):
-  return (tf.cast(images, tf.float32) - cifar10.MEAN) / cifar10.STD
+CIFAR10_STATS = (cifar10.MEAN, cifar10.STD)
 
 
-def _cutout(images, size: int, seed):
+def normalize(images, stats=CIFAR10_STATS):
+  """(pixels - mean) / std per channel; ``stats`` = (mean, std), in pixel units."""
+  return (tf.cast(images, tf.float32) - stats[0]) / stats[1]
+
+
+def _cutout(images, size: int, seed, mean):
   """Cutout (DeVries & Taylor 2017, as DARTS applies it): a ``size`` x ``size`` square at a
   uniform centre (clipped at the border) set to the mean pixel, i.e. zero once normalized."""
   n = tf.shape(images)[0]
-  height, width = cifar10.IMAGE_SHAPE[:2]
+  height, width = images.shape[1], images.shape[2]
   centres = tf.random.stateless_uniform([n, 2], seed=seed, maxval=height, dtype=tf.int32)
   ys, xs = tf.range(height)[None, :, None], tf.range(width)[None, None, :]
   cy, cx = centres[:, 0, None, None], centres[:, 1, None, None]
   inside = ((ys >= cy - size // 2) & (ys < cy + size - size // 2)
             & (xs >= cx - size // 2) & (xs < cx + size - size // 2))
-  return tf.where(inside[..., None], tf.constant(cifar10.MEAN, tf.float32), images)
+  return tf.where(inside[..., None], tf.constant(mean, tf.float32), images)
 
 
-def _augment_batch(images, seed, cutout: int = 0):
-  """The training augmentation of a whole batch: zero-pad by 4, crop 32x32 at uniform
-  offsets 0..8 (an exact pixel crop through ``crop_and_resize``), flip half, then cutout
-  when ``cutout`` > 0; stateless from ``seed``."""
+def _augment_batch(images, seed, cutout: int = 0, mean=cifar10.MEAN):
+  """The training augmentation of a whole batch: zero-pad by 4, crop back to H x W at
+  uniform offsets 0..8 (an exact pixel crop through ``crop_and_resize``), flip half, then
+  cutout when ``cutout`` > 0; stateless from ``seed``."""
   n = tf.shape(images)[0]
-  height, width = cifar10.IMAGE_SHAPE[:2]
+  height, width = images.shape[1], images.shape[2]
   padded = tf.pad(tf.cast(images, tf.float32), [[0, 0], [4, 4], [4, 4], [0, 0]])
   offsets = tf.cast(tf.random.stateless_uniform([n, 2], seed=seed, maxval=9, dtype=tf.int32),
                     tf.float32)
@@ -44,11 +48,12 @@ def _augment_batch(images, seed, cutout: int = 0):
   flip = tf.random.stateless_uniform([n], seed=seed + 1) < 0.5
   images = tf.where(flip[:, None, None, None], tf.reverse(crops, [2]), crops)
   # Its own stream: the crop and flip seeds of neighbouring batches overlap in seed[1].
-  return _cutout(images, cutout, seed + [1_000_003, 0]) if cutout else images
+  return _cutout(images, cutout, seed + [1_000_003, 0], mean) if cutout else images
 
 
 def train_dataset(images, labels, batch_size: int, seed: int, augment: bool = True,
-                  first_epoch: int = 0, num_epochs: int | None = None, cutout: int = 0):
+                  first_epoch: int = 0, num_epochs: int | None = None, cutout: int = 0,
+                  stats=CIFAR10_STATS):
   """Shuffled, optionally augmented, normalized batches, epoch after epoch (``num_epochs``
   of them, or without end: pass ``steps_per_epoch`` to ``fit``).
 
@@ -67,13 +72,13 @@ def train_dataset(images, labels, batch_size: int, seed: int, augment: bool = Tr
     if not augment:
       return ds.map(lambda i: (tf.gather(images, i), tf.gather(labels, i)))
     return ds.enumerate().map(
-        lambda b, i: (_augment_batch(tf.gather(images, i), key + 1 + b, cutout),
+        lambda b, i: (_augment_batch(tf.gather(images, i), key + 1 + b, cutout, stats[0]),
                       tf.gather(labels, i)),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
   last = first_epoch + num_epochs if num_epochs is not None else 2**62
   ds = tf.data.Dataset.range(first_epoch, last).flat_map(epoch)
-  ds = ds.map(lambda x, y: (normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.map(lambda x, y: (normalize(x, stats), y), num_parallel_calls=tf.data.AUTOTUNE)
   return _within_thread_share(ds.prefetch(tf.data.AUTOTUNE))
 
 
@@ -92,15 +97,16 @@ def _within_thread_share(ds):
   return ds
 
 
-def shuffled_eval_dataset(images, labels, batch_size: int, seed: int):
+def shuffled_eval_dataset(images, labels, batch_size: int, seed: int, stats=CIFAR10_STATS):
   """Unaugmented batches in a seeded order, reshuffled on every pass, full batches only
   (unless the split is smaller than one): a one-shot controller's reward minibatches."""
   ds = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(len(labels), seed=seed)
   ds = ds.batch(batch_size, drop_remainder=len(labels) >= batch_size)
-  return _within_thread_share(ds.map(lambda x, y: (normalize(x), y)).prefetch(tf.data.AUTOTUNE))
+  return _within_thread_share(
+      ds.map(lambda x, y: (normalize(x, stats), y)).prefetch(tf.data.AUTOTUNE))
 
 
-def eval_dataset(images, labels, batch_size: int):
+def eval_dataset(images, labels, batch_size: int, stats=CIFAR10_STATS):
   ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
   return _within_thread_share(
-      ds.map(lambda x, y: (normalize(x), y)).cache().prefetch(tf.data.AUTOTUNE))
+      ds.map(lambda x, y: (normalize(x, stats), y)).cache().prefetch(tf.data.AUTOTUNE))

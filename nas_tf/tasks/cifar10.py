@@ -26,6 +26,7 @@ class Cifar10Task(Task):
   test_metric = "test_accuracy"
   input_shape = cifar10.IMAGE_SHAPE
   num_classes = cifar10.NUM_CLASSES
+  stats = (cifar10.MEAN, cifar10.STD)  # per-channel normalization, pixel units
 
   def __init__(self, config: ml_collections.ConfigDict):
     super().__init__(config)
@@ -37,6 +38,9 @@ class Cifar10Task(Task):
     self._arrays = cifar10.load(d.source)
     self._split = cifar10.split(self._arrays, d.val_fraction, self.config.seed,
                                 d.max_train_examples, d.max_val_examples)
+    self._check_batch_sizes()
+
+  def _check_batch_sizes(self) -> None:
     train = len(self._split.train_labels)
     for block in ("child", "final"):
       size = self.config.get(block, {}).get("batch_size")
@@ -73,8 +77,8 @@ class Cifar10Task(Task):
     s = self._split
     train = pipeline.train_dataset(s.train_images, s.train_labels, c.batch_size, seed,
                                    augment=self.config.data.augment, first_epoch=first_epoch,
-                                   cutout=c.get("cutout", 0))
-    val = pipeline.eval_dataset(s.val_images, s.val_labels, c.eval_batch_size)
+                                   cutout=c.get("cutout", 0), stats=self.stats)
+    val = pipeline.eval_dataset(s.val_images, s.val_labels, c.eval_batch_size, self.stats)
     return train, val
 
   def build_model(self, arch: dict[str, Any], c: ml_collections.ConfigDict | None = None):
@@ -112,7 +116,7 @@ class Cifar10Task(Task):
     """Accuracy on the CIFAR-10 test split (never seen by the search)."""
     from nas_tf.data import pipeline
     a = self._arrays
-    test = pipeline.eval_dataset(a.test_images, a.test_labels, c.eval_batch_size)
+    test = pipeline.eval_dataset(a.test_images, a.test_labels, c.eval_batch_size, self.stats)
     return float(model.evaluate(test, verbose=0, return_dict=True)["accuracy"])
 
   def train_child(self, arch: dict[str, Any], seed: int,
@@ -133,11 +137,11 @@ class Cifar10Task(Task):
     child = self.build_model(arch, settings)
     child.load_weights(weights)
     images = keras.Input(self.input_shape, dtype="uint8", name="images")
-    x = Standardize(cifar10.MEAN, cifar10.STD, name="standardize")(images)
+    x = Standardize(*self.stats, name="standardize")(images)
     probabilities = keras.layers.Softmax(name="probabilities")(child(x))
     model = keras.Model(images, probabilities, name="nas_tf_cnn")
     return {"model": (model, tf.TensorSpec([None, *self.input_shape], tf.uint8),
-                      {"input": "uint8 images [N, 32, 32, 3]",
+                      {"input": f"uint8 images [N, {', '.join(map(str, self.input_shape))}]",
                        "output": f"class probabilities [N, {self.num_classes}]"})}
 
   # -- one-shot hooks: shared weights, one minibatch per step ----------------------------------
@@ -163,10 +167,11 @@ class Cifar10Task(Task):
     images, labels = images[bounds[k]:bounds[k + 1]], labels[bounds[k]:bounds[k + 1]]
     if split == "train":
       return pipeline.train_dataset(images, labels, batch_size, seed,
-                                    augment=self.config.data.augment, num_epochs=1)
+                                    augment=self.config.data.augment, num_epochs=1,
+                                    stats=self.stats)
     if seed is not None:
-      return pipeline.shuffled_eval_dataset(images, labels, batch_size, seed)
-    return pipeline.eval_dataset(images, labels, batch_size)
+      return pipeline.shuffled_eval_dataset(images, labels, batch_size, seed, self.stats)
+    return pipeline.eval_dataset(images, labels, batch_size, self.stats)
 
   def shared_train_step(self, model, optimizer, images, labels, weight_decay: float, *arch):
     """One SGD step of ``model(images, *arch)``; returns (mean loss, correct count, images)."""

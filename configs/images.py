@@ -1,0 +1,28 @@
+"""Image classification on your own images (``nas-tf search images``): the CIFAR-10 config
+(same presets, spaces and strategies) with the data taken from ``data.source``.
+
+    nas-tf search images --config=configs/images.py:smoke --config.data.source=SOURCE
+
+SOURCE: ``tfds:NAME`` (any tensorflow-datasets image classification dataset), a folder with
+one subfolder per class (or ``train/`` and ``test/`` subfolders holding them), or an .npz
+with ``x_train, y_train[, x_test, y_test, class_names]``.
+"""
+
+import importlib.util
+import os
+
+_spec = importlib.util.spec_from_file_location(
+    "nas_tf_config_cifar10", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                          "cifar10.py"))
+_cifar10 = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_cifar10)
+PRESETS, EXPECTED = _cifar10.PRESETS, _cifar10.EXPECTED
+
+
+def get_config(preset: str = "auto"):
+  c = _cifar10.get_config(preset)
+  c.task = "images"
+  c.data.source = ""        # required: tfds:NAME, a class-folder tree or an .npz
+  c.data.image_size = 0     # resize every image to this square side (0: keep; one size needed)
+  c.data.splits = ""        # tfds: "train_split,test_split" (default train,test)
+  return c
