@@ -30,7 +30,7 @@ sys.path.insert(0, ROOT)
 from nas_tf.models import cnn_macro as child_cnn  # noqa: E402
 from nas_tf.tasks import training as child_trainer  # noqa: E402
 from nas_tf.data import cifar10, pipeline  # noqa: E402
-from nas_tf.search.loop import Search  # noqa: E402
+from nas_tf.runner.loop import Search  # noqa: E402
 from nas_tf.tasks.cifar10 import Cifar10Task  # noqa: E402
 
 MINI = os.path.join(ROOT, "..", "shared", "data", "cifar10-mini", "cifar-10-python.tar.gz")

@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from nas_tf import workdir as wd  # noqa: E402
-from nas_tf.search.loop import Search  # noqa: E402
+from nas_tf.runner.loop import Search  # noqa: E402
 from nas_tf.tasks.cifar10 import Cifar10Task  # noqa: E402
 
 MINI = os.path.join(ROOT, "..", "shared", "data", "cifar10-mini", "cifar-10-python.tar.gz")

@@ -39,8 +39,8 @@ sys.path.insert(0, ROOT)
 
 from nas_tf import workdir as wd  # noqa: E402
 from nas_tf.checkpoints import CheckpointStore  # noqa: E402
-from nas_tf.search.run import OneShotSearch  # noqa: E402
-from nas_tf.search.loop import Search  # noqa: E402
+from nas_tf.runner.run import OneShotSearch  # noqa: E402
+from nas_tf.runner.loop import Search  # noqa: E402
 from nas_tf.tasks.cifar10 import Cifar10Task  # noqa: E402
 
 MINI = os.path.join(ROOT, "..", "shared", "data", "cifar10-mini", "cifar-10-python.tar.gz")

@@ -9,7 +9,7 @@ CIFAR-100 and ImageNet16-120 (whose table has no 200-epoch validation column: te
 
 The strategies are nas-tf's own classes with the settings of ``--config`` (default: the
 ``nasbench201`` config's default preset, the settings users get), driven in memory by
-``nas_tf.search.tabular.simulate`` (the search loop's rules without its work directory).
+``nas_tf.runner.tabular.simulate`` (the search loop's rules without its work directory).
 
     python benchmarks/tabular.py [--table=PATH] [--runs=500] [--long_runs=100]
         [--workers=2] [--methods=random,nas_rl,evolution] [--datasets=cifar10,...]
@@ -56,7 +56,7 @@ def _runs(job) -> list[dict]:
   """One worker's share: (config json, method, dataset, budget, children, seeds)."""
   config_json, method, dataset, budget, children, run_seeds = job
   from nas_tf import registry
-  from nas_tf.search.tabular import chosen, simulate
+  from nas_tf.runner.tabular import chosen, simulate
   config = ConfigDict(json.loads(config_json))
   config.search.strategy, config.data.dataset = method, dataset
   if dataset not in _CACHE:

@@ -1,3 +1,10 @@
 """nas-tf: Neural Architecture Search with reinforcement learning in TensorFlow 2 / Keras 3."""
 
 __version__ = "0.1.0"
+
+
+def search(*args, **kwargs):
+  """A search from Python (``nas_tf.api.search``): the package's one facade, imported only
+  when called, so that ``import nas_tf`` stays light."""
+  from nas_tf.api import search as run
+  return run(*args, **kwargs)

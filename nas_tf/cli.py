@@ -158,7 +158,7 @@ def search(task_name: str, workdir: str | None) -> int:
     task.prepare()  # bad data fails here, before TensorFlow starts
     with wd.WorkdirLock(workdir):
       wd.claim_search(workdir, config, task, FLAGS.overwrite)
-      from nas_tf.search.run import make_search  # TensorFlow starts here
+      from nas_tf.runner.run import make_search  # TensorFlow starts here
       result = make_search(config, workdir, task).run()
   except KeyboardInterrupt as e:
     return _interrupted(f"finished children are saved in {workdir}", e)
@@ -232,7 +232,7 @@ def show(workdir: str, row, task) -> int:
   print(f"child {row['index']} ({task.metric} {row[task.metric]:.4f}): "
         f"{paths['png']}, {paths['svg']}")
   import tensorflow as tf
-  from nas_tf.search.journal import log_picture
+  from nas_tf.runner.journal import log_picture
   writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
   log_picture(writer, "show/architecture", row)
   writer.close()

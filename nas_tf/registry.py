@@ -67,7 +67,7 @@ STRATEGIES = {
                           spaces={"cifar10": "enas_macro", "cifar10:enas_macro": "enas_macro",
                                   "cifar10:cell": "cell", "images": "enas_macro",
                                   "images:enas_macro": "enas_macro", "images:cell": "cell",
-                                  "ptb": "enas_rnn"}),
+                                  "ptb": "enas_rnn", "text": "enas_rnn"}),
 }
 
 TASKS = {
@@ -76,6 +76,8 @@ TASKS = {
     "images": TaskEntry("nas_tf.tasks.images:ImagesTask", space="cnn",
                         finds="CNNs for your images", kinds=("cnn", "cell", "enas_macro")),
     "ptb": TaskEntry("nas_tf.tasks.ptb:PtbTask", space="rnn_cell", finds="recurrent cells"),
+    "text": TaskEntry("nas_tf.tasks.ptb:TextTask", space="rnn_cell",
+                      finds="recurrent cells for your text"),
     "nasbench201": TaskEntry("nas_tf.tasks.lookup:NasBench201Task", space="nasbench201",
                              finds="NAS-Bench-201 cells (table lookups)", auto_exponent=True),
     "nasbench_macro": TaskEntry("nas_tf.tasks.lookup:NasBenchMacroTask", space="nasbench_macro",
@@ -155,8 +157,11 @@ def supernet_for(space: str):
 
 
 def build_space(config):
-  """The search space of a config's task and strategy, built from the config."""
+  """The search space of a config's task and strategy, built from the config (a custom
+  task, ``module:Class``, searches ``space.kind``)."""
   kind = space_kind(config)
+  if config.task not in TASKS:
+    return space_class(kind).from_config(config)
   name = space_name(config.search.strategy, config.task, kind)
   if name is None:
     raise KeyError(no_space_message(config.search.strategy, config.task, kind))
@@ -168,6 +173,9 @@ def strategy_class(name: str):
 
 
 def task_class(name: str):
+  """A registered task, or a custom one by ``module:Class`` (``nas_tf.tasks.custom``)."""
+  if ":" in name and name not in TASKS:
+    return load(name)
   return load(_lookup(TASKS, name, "task").target)
 
 

@@ -199,7 +199,7 @@ def test_derivation_keeps_each_nodes_two_strongest_edges_and_ops():
 
 
 def run_search(config, workdir, **hooks):
-  from nas_tf.search.run import OneShotSearch
+  from nas_tf.runner.run import OneShotSearch
   from nas_tf.tasks.cifar10 import Cifar10Task
   search = OneShotSearch(config, workdir, Cifar10Task(config), log=lambda _: None, **hooks)
   return search, search.run()

@@ -11,7 +11,7 @@ from nas_tf import workdir as wd
 from nas_tf.errors import ConfigError
 from nas_tf.models import cell as cell_models
 from nas_tf.models import enas_micro
-from nas_tf.search.run import OneShotSearch
+from nas_tf.runner.run import OneShotSearch
 from nas_tf.spaces.cell import CellSpace
 from nas_tf.strategies.random_search import RandomSearch
 from nas_tf.tasks.cifar10 import Cifar10Task

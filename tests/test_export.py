@@ -12,7 +12,7 @@ from conftest import serve_in_tensorflow_only_process, tiny_cifar_config, tiny_p
 from nas_tf import export as export_lib
 from nas_tf import workdir as wd
 from nas_tf.final import train_final
-from nas_tf.search.loop import Search
+from nas_tf.runner.loop import Search
 from nas_tf.tasks.cifar10 import Cifar10Task
 from nas_tf.tasks.ptb import PtbTask
 

@@ -77,7 +77,7 @@ def test_the_stderr_filter_drops_start_up_lines_and_keeps_the_rest():
 
 def test_tfds_branch_trains_a_child_from_mocked_tensorflow_datasets(tmp_path):
   import tensorflow_datasets as tfds
-  from nas_tf.search.loop import Search
+  from nas_tf.runner.loop import Search
   from nas_tf.tasks.cifar10 import Cifar10Task
   config = tiny_cifar_config(2, **{"data.source": "tfds", "data.max_train_examples": 0,
                                    "data.max_val_examples": 0})
@@ -143,7 +143,7 @@ def test_auto_picks_cpu_without_gpus_and_gpu_with_them(monkeypatch):
 # -- time budgets ------------------------------------------------------------------------------
 
 def test_a_time_budget_stops_at_a_child_and_a_larger_one_continues_exactly(tmp_path):
-  from nas_tf.search.loop import Search
+  from nas_tf.runner.loop import Search
   from nas_tf.tasks.cifar10 import Cifar10Task
 
   def search(workdir, budget):

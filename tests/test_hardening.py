@@ -18,7 +18,7 @@ from conftest import records, tiny_cifar_config
 from conftest import run_cli as nas_tf
 from nas_tf import workdir as wd
 from nas_tf.errors import InfrastructureError
-from nas_tf.search.loop import Search
+from nas_tf.runner.loop import Search
 from nas_tf.tasks import training
 from nas_tf.tasks.cifar10 import Cifar10Task
 
@@ -342,7 +342,7 @@ def enas_config():
 
 
 def enas_run(workdir, **hooks):
-  from nas_tf.search.run import OneShotSearch
+  from nas_tf.runner.run import OneShotSearch
   config = enas_config()
   lines = []
   search = OneShotSearch(config, workdir, Cifar10Task(config), log=lines.append, **hooks)

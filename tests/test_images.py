@@ -76,7 +76,7 @@ def test_folder_npz_and_tfds_sources_load_with_the_data_s_shape_and_classes(tmp_
 
 def test_a_search_reads_an_npz_through_the_images_task(tmp_path):
   from conftest import load_config
-  from nas_tf.search.loop import Search
+  from nas_tf.runner.loop import Search
   from nas_tf.tasks.images import ImagesTask
   rng = np.random.default_rng(0)
   y = rng.integers(0, 2, 48)

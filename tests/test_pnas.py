@@ -82,7 +82,7 @@ def pnas_config(num_children=40):
 
 
 def make_search(config, workdir, **kwargs):
-  from nas_tf.search.loop import Search
+  from nas_tf.runner.loop import Search
   from nas_tf.tasks.cifar10 import Cifar10Task
   os.makedirs(workdir, exist_ok=True)
   return Search(config, workdir, Cifar10Task(config), log=lambda _: None, **kwargs)

@@ -9,7 +9,7 @@ import pytest
 from conftest import SHARED, serve_in_tensorflow_only_process, tiny_ptb_config
 from nas_tf import workdir as wd
 from nas_tf.data import DataError, ptb
-from nas_tf.search.loop import Search
+from nas_tf.runner.loop import Search
 from nas_tf.tasks.ptb import PtbTask
 
 PTB_MINI = os.path.join(SHARED, "ptb-mini")
@@ -100,3 +100,27 @@ def test_cli_search_on_real_ptb_learns(tmp_path):
   states = serve_in_tensorflow_only_process(
       str(out / "cell"), np.ones((2, 3, units), np.float32), tmp_path)
   assert states.shape == (2, 3, units) and np.all(np.isfinite(states))
+
+
+def test_the_text_task_searches_any_folder_of_train_valid_test_txt(tmp_path):
+  from conftest import run_cli
+  folder = tmp_path / "corpus"
+  folder.mkdir()
+  rng = np.random.default_rng(0)
+  words = [f"w{k}" for k in range(30)]
+  for split, lines in (("train", 300), ("valid", 60), ("test", 60)):
+    text = "\n".join(" ".join(rng.choice(words, 8)) for _ in range(lines))
+    (folder / f"{split}.txt").write_text(text + "\n")
+  assert ptb.load(str(folder)).vocab[0] == "<eos>"  # train.txt names, not ptb.train.txt
+  w = tmp_path / "w"
+  result = run_cli("search", "text", "--config=configs/text.py:smoke",
+                   f"--config.data.source={folder}", "--config.search.num_children=2",
+                   "--config.search.batch_size=2", "--config.child.epochs=1",
+                   "--config.child.units=16", "--config.child.batch_size=8",
+                   "--config.child.bptt=10", f"--workdir={w}")
+  assert result.returncode == 0, result.stderr
+  rows = wd.read_jsonl(str(w / "children.jsonl"))
+  assert [r["status"] for r in rows] == ["ok", "ok"] and rows[0]["val_perplexity"] > 1
+  missing = run_cli("search", "text", "--config=configs/text.py:smoke",
+                    f"--config.data.source={tmp_path}", f"--workdir={tmp_path / 'v'}")
+  assert missing.returncode == 2 and "missing train.txt" in missing.stderr

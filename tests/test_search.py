@@ -4,7 +4,7 @@ import os
 import numpy as np
 
 from conftest import tiny_cifar_config
-from nas_tf.search.loop import Search
+from nas_tf.runner.loop import Search
 from nas_tf.spaces.cnn_macro import depth_at
 from nas_tf.tasks.cifar10 import Cifar10Task
 from nas_tf import workdir as wd

@@ -9,7 +9,7 @@ from PIL import Image
 from conftest import tiny_cifar_config
 from nas_tf import diagrams
 from nas_tf import workdir as wd
-from nas_tf.search.loop import Search
+from nas_tf.runner.loop import Search
 from nas_tf.spaces.base import plan_length
 from nas_tf.spaces.cnn_macro import CNNSearchSpace
 from nas_tf.spaces.rnn_cell import RNNCellSearchSpace

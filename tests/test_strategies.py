@@ -8,8 +8,8 @@ import pytest
 from conftest import tiny_cifar_config
 from nas_tf.models import enas_macro as enas_models
 from nas_tf import workdir as wd
-from nas_tf.search.loop import Search
-from nas_tf.search.run import OneShotSearch
+from nas_tf.runner.loop import Search
+from nas_tf.runner.run import OneShotSearch
 from nas_tf.spaces.cnn_macro import CNNSearchSpace
 from nas_tf.spaces.enas_macro import EnasMacroSpace
 from nas_tf.strategies.random_search import RandomSearch

@@ -13,7 +13,7 @@ from conftest import ROOT, load_config, records, run_cli
 from nas_tf import registry
 from nas_tf import workdir as wd
 from nas_tf.errors import DataError
-from nas_tf.search.tabular import chosen, simulate
+from nas_tf.runner.tabular import chosen, simulate
 from nas_tf.spaces.base import Anchor, Choice
 from nas_tf.spaces.tabular import NB201_OPS, nb201_arch_str, nb201_ops
 from nas_tf.spaces.base import token_slots
@@ -122,7 +122,7 @@ def test_bad_tables_fail_with_one_line(tmp_path):
 
 
 def test_the_simulated_clock_stops_the_search_at_the_budget(tmp_path, full_table):
-  from nas_tf.search.loop import Search
+  from nas_tf.runner.loop import Search
   config = nb201_config(full_table, strategy="random", budget="250s", batch_size=2)
   result = Search(config, str(tmp_path), prepared(config), log=lambda s: None).run()
   rows = wd.read_jsonl(os.path.join(str(tmp_path), "children.jsonl"))
@@ -173,7 +173,7 @@ def test_evolution_carries_parents_into_a_grown_plan():
 
 @pytest.mark.parametrize("strategy", ["evolution", "nas_rl"])
 def test_kill_then_resume_equals_an_uninterrupted_search(tmp_path, full_table, strategy):
-  from nas_tf.search.loop import Search
+  from nas_tf.runner.loop import Search
   config = nb201_config(full_table, strategy=strategy, budget="3000s", batch_size=2)
   config.evolution.population, config.evolution.sample_size = 6, 3
   whole = str(tmp_path / "whole")
@@ -194,7 +194,7 @@ def test_kill_then_resume_equals_an_uninterrupted_search(tmp_path, full_table, s
 
 @pytest.mark.parametrize("strategy", ["evolution", "nas_rl", "random"])
 def test_the_benchmark_driver_picks_what_the_search_loop_picks(tmp_path, full_table, strategy):
-  from nas_tf.search.loop import Search
+  from nas_tf.runner.loop import Search
   config = nb201_config(full_table, strategy=strategy, budget="2000s", batch_size=3)
   config.evolution.population, config.evolution.sample_size = 5, 2
   task = prepared(config)
@@ -213,7 +213,7 @@ def test_the_benchmark_driver_picks_what_the_search_loop_picks(tmp_path, full_ta
 
 @pytest.mark.skipif(not os.path.exists(NB201), reason="no ../shared/data/nasbench")
 def test_the_controller_learns_on_nas_bench_201(tmp_path):
-  from nas_tf.search.loop import Search
+  from nas_tf.runner.loop import Search
   config = nb201_config(NB201, budget="", num_children=1_000)
   Search(config, str(tmp_path), prepared(config), log=lambda s: None).run()
   fitness = [r["val_accuracy"] for r in wd.read_jsonl(str(tmp_path / "children.jsonl"))]

@@ -16,7 +16,7 @@ from conftest import controller_state, records, tiny_cifar_config
 from conftest import run_cli as nas_tf
 from nas_tf import workdir as wd
 from nas_tf.errors import ConfigError
-from nas_tf.search.loop import Search
+from nas_tf.runner.loop import Search
 from nas_tf.tasks.cifar10 import Cifar10Task
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

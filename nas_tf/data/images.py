@@ -30,12 +30,15 @@ SHOWN = 3  # files named in an error
 
 @dataclasses.dataclass
 class ImageArrays:
-  """uint8 images [N, H, W, C], int32 labels; the test split may be empty."""
+  """uint8 images [N, H, W, C], int32 labels; the test split may be empty; a validation
+  split given with the data (an .npz's x_val, y_val) replaces the seeded one."""
   train_images: np.ndarray
   train_labels: np.ndarray
   test_images: np.ndarray
   test_labels: np.ndarray
   class_names: list[str]
+  val_images: np.ndarray | None = None
+  val_labels: np.ndarray | None = None
 
 
 def _names(paths) -> str:
@@ -137,28 +140,31 @@ def _load_npz(path: str, image_size: int) -> ImageArrays:
     raise DataError(f"{path}: missing {', '.join(missing)} (has {', '.join(arrays) or 'none'})")
   x = _resize(_as_images(arrays["x_train"], f"{path}: x_train"), image_size)
   y = arrays["y_train"].reshape(-1)
-  has_test = "x_test" in arrays and "y_test" in arrays
-  xt = _resize(_as_images(arrays["x_test"], f"{path}: x_test"), image_size) if has_test \
-      else x[:0]
-  yt = arrays["y_test"].reshape(-1) if has_test else y[:0]
-  for name, images, labels in (("train", x, y), ("test", xt, yt)):
+  def other(split):
+    if f"x_{split}" not in arrays or f"y_{split}" not in arrays:
+      return x[:0], y[:0]
+    return (_resize(_as_images(arrays[f"x_{split}"], f"{path}: x_{split}"), image_size),
+            arrays[f"y_{split}"].reshape(-1))
+  (xt, yt), (xv, yv) = other("test"), other("val")
+  for name, images, labels in (("train", x, y), ("test", xt, yt), ("val", xv, yv)):
     if len(images) != len(labels):
       raise DataError(f"{path}: x_{name} has {len(images)} images but y_{name} "
                       f"{len(labels)} labels")
     if labels.size and not np.issubdtype(labels.dtype, np.integer):
       raise DataError(f"{path}: y_{name} must hold integer class ids, got {labels.dtype}")
-  if has_test and xt.shape[1:] != x.shape[1:]:
-    raise DataError(f"{path}: x_test images are {list(xt.shape[1:])}, x_train "
-                    f"{list(x.shape[1:])}")
+    if len(images) and images.shape[1:] != x.shape[1:]:
+      raise DataError(f"{path}: x_{name} images are {list(images.shape[1:])}, x_train "
+                      f"{list(x.shape[1:])}")
   names = [str(n) for n in arrays["class_names"]] if "class_names" in arrays else None
   num_classes = len(names) if names else int(y.max()) + 1 if y.size else 0
-  for name, labels in (("y_train", y), ("y_test", yt)):
+  for name, labels in (("y_train", y), ("y_test", yt), ("y_val", yv)):
     bad = labels[(labels < 0) | (labels >= num_classes)]
     if bad.size:
       raise DataError(f"{path}: {name} has labels out of range 0..{num_classes - 1} "
                       f"(e.g. {int(bad[0])})")
   return ImageArrays(x, y.astype(np.int32), xt, yt.astype(np.int32),
-                     names or [str(k) for k in range(num_classes)])
+                     names or [str(k) for k in range(num_classes)],
+                     xv if len(yv) else None, yv.astype(np.int32) if len(yv) else None)
 
 
 def _load_tfds(name: str, splits: str, image_size: int) -> ImageArrays:

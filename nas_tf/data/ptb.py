@@ -52,14 +52,18 @@ def build_vocab(words: list[str]) -> list[str]:
 
 
 def load(source: str) -> Corpus:
-  """Reads ``ptb.{train,valid,test}.txt`` from the folder ``source``, or ``synthetic``."""
+  """Reads ``ptb.{train,valid,test}.txt`` (or any corpus's ``{train,valid,test}.txt``)
+  from the folder ``source``, or ``synthetic``."""
   if source == "synthetic":
     return synthetic()
   folder = os.path.expanduser(source)
   if not os.path.isdir(folder):
-    raise DataError(f"{source}: no such folder (expected a folder holding "
-                    "ptb.train.txt, ptb.valid.txt and ptb.test.txt, or 'synthetic')")
-  paths = {s: os.path.join(folder, f"ptb.{s}.txt") for s in SPLITS}
+    raise DataError(f"{source}: no such folder (expected a folder holding train.txt, "
+                    "valid.txt and test.txt, or PTB's ptb.train.txt, ..., or 'synthetic')")
+  # PTB's names when any ptb.*.txt is there, else any corpus's train.txt, valid.txt, ...
+  ptb_names = any(os.path.isfile(os.path.join(folder, f"ptb.{s}.txt")) for s in SPLITS)
+  prefix = "ptb." if ptb_names else ""
+  paths = {s: os.path.join(folder, f"{prefix}{s}.txt") for s in SPLITS}
   missing = [os.path.basename(p) for p in paths.values() if not os.path.isfile(p)]
   if missing:
     raise DataError(f"{source}: missing {', '.join(missing)}")

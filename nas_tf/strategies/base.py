@@ -1,7 +1,7 @@
 """The two families of search strategies.
 
 ``Proposer``: asked for architectures and told their rewards by the shared search loop
-(``nas_tf.search.loop``), which trains each child through the task and an executor and
+(``nas_tf.runner.loop``), which trains each child through the task and an executor and
 keeps the journal: NAS-RL, random search, regularized evolution, PNAS.
 
 ``OneShot``: owns its loop (e.g. training a supernet of shared weights) and then
@@ -79,7 +79,7 @@ class OneShot(abc.ABC):
 
   @abc.abstractmethod
   def run(self, ctx) -> None:
-    """The strategy's own search loop (``ctx``: ``nas_tf.search.run.OneShotContext``):
+    """The strategy's own search loop (``ctx``: ``nas_tf.runner.run.OneShotContext``):
     resumable from ``ctx.store``, calling ``ctx.epoch_done(epoch)`` after each checkpoint
     (which stops the search once its time budget is spent)."""
 

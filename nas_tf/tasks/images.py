@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 
 import ml_collections
-import numpy as np
 
 from nas_tf.data import cifar10, images
 from nas_tf.tasks.cifar10 import Cifar10Task
@@ -29,8 +28,14 @@ class ImagesTask(Cifar10Task):
     self.num_classes = len(self.class_names)
     self.input_shape = tuple(int(k) for k in self._arrays.train_images.shape[1:])
     self.stats = images.channel_statistics(self._arrays.train_images)
-    self._split = cifar10.split(self._arrays, d.val_fraction, self.config.seed,
-                                d.max_train_examples, d.max_val_examples)
+    a = self._arrays
+    if a.val_labels is not None:  # the validation split given with the data
+      n, m = d.max_train_examples or None, d.max_val_examples or None
+      self._split = cifar10.Split(a.train_images[:n], a.train_labels[:n],
+                                  a.val_images[:m], a.val_labels[:m])
+    else:
+      self._split = cifar10.split(a, d.val_fraction, self.config.seed, d.max_train_examples,
+                                  d.max_val_examples)
     self._check_batch_sizes()
 
   @property
@@ -42,6 +47,8 @@ class ImagesTask(Cifar10Task):
   def data_fingerprint(self) -> str:
     digest = hashlib.sha1(super().data_fingerprint().encode())
     digest.update("\n".join(self.class_names).encode())
+    if self._arrays.val_labels is not None:
+      digest.update(self._arrays.val_images.tobytes() + self._arrays.val_labels.tobytes())
     return digest.hexdigest()
 
   def evaluate_test(self, model, c: ml_collections.ConfigDict) -> float:

@@ -194,3 +194,9 @@ class PtbTask(Task):
     """Files written beside the SavedModels: the vocabulary (line k is token id k)."""
     return {"vocab.txt": "\n".join(self.corpus.vocab) + "\n"}
 
+
+
+class TextTask(PtbTask):
+  """A word-level language-model search on any folder with ``train.txt``, ``valid.txt`` and
+  ``test.txt`` (one sentence per line): PTB's task, under its own name."""
+  name = "text"

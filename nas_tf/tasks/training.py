@@ -193,6 +193,20 @@ def fit_classifier(model: keras.Model, train_ds, val_ds, epochs: int,
   return curve, guard.timing()
 
 
+def fit_curve(model: keras.Model, train_ds, val_ds, epochs: int, metric: str,
+              timeout_s: float | None = None) -> tuple[list[float], dict[str, float]]:
+  """Trains ``epochs`` epochs; returns the validation history's ``metric`` per epoch and the
+  step timing (a custom task's default ``fit``)."""
+  history, guard = _fit(model, train_ds, val_ds, epochs, timeout_s)
+  if metric not in history.history:
+    raise ChildFailure(f"the validation history has no {metric!r} (has "
+                       f"{', '.join(history.history)})")
+  curve = [float(v) for v in history.history[metric]]
+  if not all(math.isfinite(v) for v in curve):
+    raise ChildFailure(f"non-finite {metric}: {curve}")
+  return curve, guard.timing()
+
+
 class ResetStates(keras.callbacks.Callback):
   """Stateful RNNs carry their state across batches; each epoch and each evaluation starts
   from zeros."""

@@ -22,8 +22,8 @@ from nas_tf import registry
 from nas_tf import workdir as wd
 from nas_tf.checkpoints import CheckpointStore
 from nas_tf.errors import BudgetSpent
-from nas_tf.search.budget import Budget
-from nas_tf.search.journal import Journal, SearchResult
+from nas_tf.runner.budget import Budget
+from nas_tf.runner.journal import Journal, SearchResult
 
 
 @dataclasses.dataclass
@@ -104,6 +104,6 @@ def make_search(config: ml_collections.ConfigDict, workdir: str, task, **hooks):
   family = registry.STRATEGIES[config.search.strategy].family
   if family == "one_shot":
     return OneShotSearch(config, workdir, task, **hooks)
-  from nas_tf.search.loop import Search
+  from nas_tf.runner.loop import Search
   hooks.pop("after_epoch", None)
   return Search(config, workdir, task, **hooks)

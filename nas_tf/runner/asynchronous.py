@@ -28,7 +28,7 @@ def retry_job(row: dict[str, Any]) -> tuple[int, int, int, dict[str, Any]]:
 
 
 def run_async(search, state: dict[str, Any]) -> None:
-  """``search``: a ``nas_tf.search.loop.Search``."""
+  """``search``: a ``nas_tf.runner.loop.Search``."""
   s, finished, space = search.config.search, search.journal.finished, search.space
   capacity = search.executor.capacity
   used = set(state.get("used", []))

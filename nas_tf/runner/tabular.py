@@ -1,7 +1,7 @@
 """Many short searches of a lookup task in memory, for ``benchmarks/tabular.py``.
 
 ``simulate`` asks a proposer for architectures and tells it their rewards exactly as the
-search loop (``nas_tf.search.loop``) does for a lookup task: the same random stream, batches,
+search loop (``nas_tf.runner.loop``) does for a lookup task: the same random stream, batches,
 budget rule (a child starts while the simulated clock is under the budget; a batch cut short
 by the budget is not learned from) and failure rewards. It skips the work directory, the
 journal and the checkpoints, which cost more than the lookups, so that hundreds of searches

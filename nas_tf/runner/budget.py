@@ -15,7 +15,7 @@ from typing import Callable
 from nas_tf import config as config_lib
 from nas_tf import workdir as wd
 from nas_tf.errors import BudgetSpent
-from nas_tf.search.journal import format_seconds
+from nas_tf.runner.journal import format_seconds
 
 
 class Budget:

@@ -29,9 +29,9 @@ from nas_tf import registry, seeds
 from nas_tf import workdir as wd
 from nas_tf.checkpoints import CheckpointStore
 from nas_tf.errors import BudgetSpent, InfrastructureError, SearchError, WorkerDied
-from nas_tf.search.asynchronous import RetryChild, retry_job, run_async
-from nas_tf.search.budget import Budget
-from nas_tf.search.journal import Journal, SearchResult, format_seconds
+from nas_tf.runner.asynchronous import RetryChild, retry_job, run_async
+from nas_tf.runner.budget import Budget
+from nas_tf.runner.journal import Journal, SearchResult, format_seconds
 from nas_tf.strategies.nas_rl import controller_compiled
 from nas_tf.tasks.executors import make_executor
 

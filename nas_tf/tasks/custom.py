@@ -1,0 +1,66 @@
+"""The protocol of a task you write yourself, for your own data and objective.
+
+Subclass ``KerasTask``, name the space it searches (``space_kind``: ``cnn``, ``cell`` or
+``enas_macro``), and give the hooks the runner uses: ``prepare`` (load the data),
+``build_inputs`` (train and validation datasets), ``build_model`` (a Keras model of an
+architecture: ``self.models(arch).build_classifier`` builds the space's network with any
+number of outputs) and ``compile_model``; set ``metric`` (a key of Keras' validation
+history, e.g. ``val_mse``) and ``higher_is_better``. ``fit`` and ``train_child`` have
+defaults: the curve of ``metric`` over ``child.epochs``, and its best value as the metric
+and the reward (negated when lower is better). Every strategy then searches for it, in this
+process or in worker processes (which import the class by its module and name).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from nas_tf.tasks.base import Task
+
+
+class KerasTask(Task):
+  space_kind = "cnn"
+
+  def __init__(self, config):
+    super().__init__(config)
+    self._prepared = False
+
+  def prepare(self) -> None:
+    self._prepared = True
+
+  @property
+  def prepared(self) -> bool:
+    return self._prepared
+
+  @property
+  def data_summary(self) -> str:
+    return f"{type(self).__name__} data"
+
+  def data_fingerprint(self) -> str:
+    return hashlib.sha1(f"{type(self).__module__}.{type(self).__qualname__}".encode()).hexdigest()
+
+  def build_inputs(self, seed: int):
+    raise NotImplementedError
+
+  def build_model(self, arch: dict[str, Any]):
+    raise NotImplementedError
+
+  def compile_model(self, model, c) -> None:
+    raise NotImplementedError
+
+  def fit(self, model, train, val, c):
+    """Trains ``c.epochs`` epochs; returns the curve of ``metric`` and the step timing."""
+    from nas_tf.tasks import training
+    return training.fit_curve(model, train, val, c.epochs, self.metric, c.timeout_s or None)
+
+  def reward(self, value: float) -> float:
+    return value if self.higher_is_better else -value
+
+  def train_child(self, arch: dict[str, Any], seed: int,
+                  weights_path: str | None = None) -> dict[str, Any]:
+    from nas_tf.tasks import training
+    model, curve, timing = training.train_and_save(self, arch, seed, weights_path)
+    best = max(curve) if self.higher_is_better else min(curve)
+    return {self.metric: best, "reward": self.reward(best), "val_curve": curve,
+            "params": int(model.count_params()), **timing}
