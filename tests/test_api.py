@@ -5,6 +5,7 @@ import os
 import re
 
 import numpy as np
+import pytest
 
 from conftest import ROOT
 from nas_tf import workdir as wd
@@ -48,11 +49,14 @@ def test_a_custom_regression_task_searches_through_worker_processes(tmp_path):
   assert best["reward"] == -best["val_mean_absolute_error"]
 
 
-def test_in_memory_data_reaches_worker_processes_without_a_path(tmp_path):
+@pytest.mark.parametrize("executor", ["processes", "ray"])
+def test_in_memory_data_reaches_worker_processes_without_a_path(tmp_path, executor):
   """A tf.data.Dataset given from Python is written to the work directory once, and the
-  worker processes of executor.kind=processes train on it."""
+  worker processes (of this machine's pool, or Ray's) train on it."""
   import nas_tf
   import tensorflow as tf
+  if executor == "ray":
+    ray = pytest.importorskip("ray")
   rng = np.random.default_rng(0)
   labels = rng.integers(0, 2, 64)
   images = np.clip(rng.normal(70 + 100 * labels[:, None, None, None], 20, (64, 10, 10, 3)),
@@ -62,7 +66,9 @@ def test_in_memory_data_reaches_worker_processes_without_a_path(tmp_path):
                          log=lambda _: None,
                          overrides={"search.num_children": 2, "search.batch_size": 2,
                                     "child.epochs": 1, "child.batch_size": 8,
-                                    "executor.kind": "processes", "executor.workers": 2})
+                                    "executor.kind": executor, "executor.workers": 2})
+  if executor == "ray" and ray.is_initialized():
+    ray.shutdown()
   rows = wd.read_jsonl(os.path.join(str(tmp_path / "w"), "children.jsonl"))
   assert [r["status"] for r in rows] == ["ok", "ok"]
   assert result.config.data.source.startswith(os.path.join(str(tmp_path / "w"), "data-"))
