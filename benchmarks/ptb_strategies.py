@@ -30,7 +30,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 from nas_tf.tasks.ptb import PtbTask  # noqa: E402
-from search_strategies import run_search  # noqa: E402
+from search_strategies import from_scratch, run_search  # noqa: E402
 
 MINI = os.path.join(ROOT, "..", "shared", "data", "ptb-mini")
 
@@ -44,15 +44,6 @@ def smoke_config(data: str, strategy: str, seed: int):
   c.search.num_children = 10_000  # the budget stops it
   c.enas.epochs = 1_000
   return c
-
-
-def from_scratch(config, arch: dict, epochs: int) -> float:
-  config.child.epochs = epochs
-  task = PtbTask(config)
-  task.prepare()
-  metrics = task.train_child(arch, seed=0)
-  keras.backend.clear_session()
-  return metrics["val_perplexity"]
 
 
 def main():
@@ -76,7 +67,7 @@ def main():
         best, count, seconds = run_search(config, workdir, args.budget, PtbTask)
         keras.backend.clear_session()
         scratch = from_scratch(smoke_config(args.data, "nas_rl", seed), best["arch"],
-                               args.scratch_epochs)
+                               args.scratch_epochs, PtbTask)
         rows.append(dict(strategy=strategy, scratch=scratch))
         print(f"{strategy:8} {seed:>4} {count:>6} {best['val_perplexity']:>10.1f} "
               f"{scratch:>11.1f} {seconds:>8.0f}", flush=True)

@@ -8,14 +8,9 @@ one subfolder per class (or ``train/`` and ``test/`` subfolders holding them), o
 with ``x_train, y_train[, x_test, y_test, class_names]``.
 """
 
-import importlib.util
-import os
+from nas_tf.usage import config_module
 
-_spec = importlib.util.spec_from_file_location(
-    "nas_tf_config_cifar10", os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                          "cifar10.py"))
-_cifar10 = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_cifar10)
+_cifar10 = config_module("cifar10")
 PRESETS, EXPECTED = _cifar10.PRESETS, _cifar10.EXPECTED
 
 

@@ -7,16 +7,11 @@ README, "Tabular benchmarks").
 The presets and every other key are those of ``configs/nasbench201.py``.
 """
 
-import importlib.util
-import os
-
 import ml_collections
 
-_spec = importlib.util.spec_from_file_location(
-    "nasbench201_config", os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                       "nasbench201.py"))
-_nasbench201 = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_nasbench201)
+from nas_tf.usage import config_module
+
+_nasbench201 = config_module("nasbench201")
 PRESETS, EXPECTED = _nasbench201.PRESETS, _nasbench201.EXPECTED
 
 

@@ -5,13 +5,9 @@ Treebank config (same presets, cells and strategies) with ``data.source`` a fold
     nas-tf search text --config=configs/text.py:smoke --config.data.source=FOLDER
 """
 
-import importlib.util
-import os
+from nas_tf.usage import config_module
 
-_spec = importlib.util.spec_from_file_location(
-    "nas_tf_config_ptb", os.path.join(os.path.dirname(os.path.abspath(__file__)), "ptb.py"))
-_ptb = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_ptb)
+_ptb = config_module("ptb")
 PRESETS, EXPECTED = _ptb.PRESETS, _ptb.EXPECTED
 
 

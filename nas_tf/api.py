@@ -18,7 +18,6 @@ path from you.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 from typing import Any, Callable
 
@@ -28,15 +27,9 @@ import numpy as np
 from nas_tf import config as config_lib
 from nas_tf import registry
 from nas_tf import workdir as wd
-from nas_tf.usage import CONFIG_DIR
+from nas_tf.usage import config_module
 
 
-def _preset_config(task: str, preset: str) -> ml_collections.ConfigDict:
-  spec = importlib.util.spec_from_file_location(f"nas_tf_config_{task}",
-                                                os.path.join(CONFIG_DIR, f"{task}.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(preset)
 
 
 def _arrays(data, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -136,7 +129,7 @@ def search(task="images", data=None, validation_data=None, *, space: str | None 
   name = f"{task.__module__}:{task.__qualname__}" if custom else str(task)
   if not custom and name not in registry.TASKS:
     raise config_lib.ConfigError(f"unknown task {name!r} (known: {', '.join(registry.TASKS)})")
-  config = config or _preset_config("images" if custom else name, preset)
+  config = config or config_module("images" if custom else name).get_config(preset)
   config.task = name
   if custom:
     config.space.kind = space or task.space_kind

@@ -55,15 +55,20 @@ examples:
   nas-tf train --workdir=runs/c10 && nas-tf export --workdir=runs/c10 --out=exported"""
 
 
-def presets(task: str) -> dict[str, str]:
-  """A task config file's PRESETS (name -> description); {} when it has none."""
-  path = os.path.join(CONFIG_DIR, f"{task}.py")
-  if not os.path.exists(path):
-    return {}
-  spec = importlib.util.spec_from_file_location(f"nas_tf_config_{task}", path)
+def config_module(task: str):
+  """The module of ``configs/<task>.py`` (config files build on one another with it)."""
+  spec = importlib.util.spec_from_file_location(f"nas_tf_config_{task}",
+                                                os.path.join(CONFIG_DIR, f"{task}.py"))
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  return getattr(module, "PRESETS", {})
+  return module
+
+
+def presets(task: str) -> dict[str, str]:
+  """A task config file's PRESETS (name -> description); {} when it has none."""
+  if not os.path.exists(os.path.join(CONFIG_DIR, f"{task}.py")):
+    return {}
+  return getattr(config_module(task), "PRESETS", {})
 
 
 def suggest(name: str, known) -> str:

@@ -56,6 +56,19 @@ def test_cell_tensors_mark_the_output_blocks():
   np.testing.assert_array_equal(reduce_out, [0, 0, 1])
 
 
+def killed_and_resumed(run, workdir):
+  """``run(workdir, after_epoch=...)`` stopped after its first epoch, then rerun: returns the
+  rerun's (search, result, epoch lines)."""
+  class Stop(Exception):
+    pass
+
+  def stop(epoch):
+    raise Stop()
+  with pytest.raises(Stop):
+    run(workdir, after_epoch=stop)
+  return run(workdir)
+
+
 def micro_config(**overrides):
   return tiny_cifar_config(1, **{
       # Three ops keep the trace short (each op is a switch branch per slot and cell).
@@ -77,15 +90,7 @@ def run_micro(workdir, **hooks):
 def test_enas_micro_search_traces_once_resumes_exactly_and_its_cell_trains(tmp_path):
   search, result, epochs = run_micro(str(tmp_path / "a"))
   assert search.strategy.traces == 1 and len(epochs) == 2  # every minibatch a new cell pair
-
-  class Stop(Exception):
-    pass
-
-  def stop(epoch):
-    raise Stop()
-  with pytest.raises(Stop):
-    run_micro(str(tmp_path / "b"), after_epoch=stop)
-  resumed, _, epochs_b = run_micro(str(tmp_path / "b"))
+  resumed, _, epochs_b = killed_and_resumed(run_micro, str(tmp_path / "b"))
   assert epochs_b == epochs[1:]
   for a, b in zip(search.strategy.supernet.weights, resumed.strategy.supernet.weights,
                   strict=True):
@@ -162,15 +167,7 @@ def test_enas_rnn_search_traces_once_resumes_exactly_and_its_cell_trains(tmp_pat
   search, result, epochs = run(str(tmp_path / "a"))
   assert search.strategy.traces == 1 and len(epochs) == 2
   assert "train perplexity" in epochs[0]
-
-  class Stop(Exception):
-    pass
-
-  def stop(epoch):
-    raise Stop()
-  with pytest.raises(Stop):
-    run(str(tmp_path / "b"), after_epoch=stop)
-  resumed, _, epochs_b = run(str(tmp_path / "b"))
+  resumed, _, epochs_b = killed_and_resumed(run, str(tmp_path / "b"))
   assert epochs_b == epochs[1:]
   assert records(str(tmp_path / "b")) == records(str(tmp_path / "a"))
   rows = wd.read_jsonl(os.path.join(str(tmp_path / "a"), "children.jsonl"))
