@@ -154,3 +154,18 @@ def test_real_cifar_images_as_a_class_folder_tree_and_as_npz(tmp_path, form):
   best = wd.read_json(os.path.join(w, "best.json"))
   print(f"{form}: best val_accuracy {best['val_accuracy']:.4f}")
   assert best["val_accuracy"] > 0.1  # chance: 0.10
+
+
+def test_a_tfds_dataset_other_than_cifar10_searches_from_python(tmp_path):
+  """tfds:mnist (mocked offline: tfds.testing.mock_data) through nas_tf.search: 28x28x1
+  inputs and mnist's 10 class names, from the dataset's metadata."""
+  import nas_tf
+  import tensorflow_datasets as tfds
+  with tfds.testing.mock_data(num_examples=64):
+    result = nas_tf.search("images", data="tfds:mnist", workdir=str(tmp_path / "w"),
+                           preset="smoke", log=lambda _: None,
+                           overrides={"search.num_children": 1, "search.batch_size": 1,
+                                      "child.epochs": 1, "child.batch_size": 8})
+  assert result.task.input_shape == (28, 28, 1)
+  assert result.task.class_names == [str(k) for k in range(10)]
+  assert result.best["status"] == "ok"
