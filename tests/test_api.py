@@ -47,6 +47,8 @@ def test_a_custom_regression_task_searches_through_worker_processes(tmp_path):
   best = result.best
   assert best["val_mean_absolute_error"] == min(r["val_mean_absolute_error"] for r in rows)
   assert best["reward"] == -best["val_mean_absolute_error"]
+  manifest = result.export(str(tmp_path / "out"))  # search-time weights, float32 in
+  assert manifest["weights"] == "search" and os.path.isdir(tmp_path / "out" / "model")
 
 
 @pytest.mark.parametrize("executor", ["processes", "ray"])

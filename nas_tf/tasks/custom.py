@@ -4,7 +4,8 @@ Subclass ``KerasTask``, name the space it searches (``space_kind``: ``cnn``, ``c
 ``enas_macro``), and give the hooks the runner uses: ``prepare`` (load the data),
 ``build_inputs`` (train and validation datasets), ``build_model`` (a Keras model of an
 architecture: ``self.models(arch).build_classifier`` builds the space's network with any
-number of outputs) and ``compile_model``; set ``metric`` (a key of Keras' validation
+number of outputs) and ``compile_model``; set ``input_shape`` (what ``export`` serves) and
+``metric`` (a key of Keras' validation
 history, e.g. ``val_mse``) and ``higher_is_better``. ``fit`` and ``train_child`` have
 defaults: the curve of ``metric`` over ``child.epochs``, and its best value as the metric
 and the reward (negated when lower is better). Every strategy then searches for it, in this
@@ -53,6 +54,15 @@ class KerasTask(Task):
     """Trains ``c.epochs`` epochs; returns the curve of ``metric`` and the step timing."""
     from nas_tf.tasks import training
     return training.fit_curve(model, train, val, c.epochs, self.metric, c.timeout_s or None)
+
+  def serving_models(self, arch: dict[str, Any], weights: str, settings) -> dict[str, Any]:
+    """The model as ``build_model`` makes it, float32 inputs of ``input_shape``."""
+    import tensorflow as tf
+    model = self.build_model(arch)
+    model.load_weights(weights)
+    shape = [None, *self.input_shape]
+    return {"model": (model, tf.TensorSpec(shape, tf.float32),
+                      {"input": f"float32 {shape}", "output": "the model's output"})}
 
   def reward(self, value: float) -> float:
     return value if self.higher_is_better else -value
