@@ -211,3 +211,15 @@ def test_enas_rnn_cli_searches_trains_exports_and_serves_real_ptb(tmp_path):
   states = serve_in_tensorflow_only_process(str(out / "cell"),
                                             np.ones((2, 3, units), np.float32), tmp_path)
   assert states.shape == (2, 3, units) and np.all(np.isfinite(states))
+
+
+def test_a_found_enas_cell_trains_under_a_nas_rl_config():
+  """train_child describes an architecture with its own space, not the config's."""
+  from conftest import tiny_ptb_config
+  from nas_tf.spaces.enas_rnn import EnasRnnSpace
+  from nas_tf.tasks.ptb import PtbTask
+  arch = EnasRnnSpace(3).decode([0, 0, 1, 1, 2])
+  task = PtbTask(tiny_ptb_config())  # search.strategy nas_rl: the NAS-RL tree space
+  task.prepare()
+  metrics = task.train_child(arch, seed=0)
+  assert metrics["formula"].endswith("h = mean(n2)") and metrics["val_perplexity"] > 1

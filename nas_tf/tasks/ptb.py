@@ -9,6 +9,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
+from nas_tf import registry
 from nas_tf.data import ptb
 from nas_tf.tasks.base import Task
 
@@ -112,7 +113,7 @@ class PtbTask(Task):
     return {"val_perplexity": min(curve[-r.window:]),
             "reward": training.perplexity_reward(curve, r.constant, r.window),
             "val_curve": [round(p, 3) for p in curve], "params": int(model.count_params()),
-            "formula": self.space.describe(arch),
+            "formula": registry.space_class(arch["space"]).describe(arch),  # its own space
             **timing}
 
   # -- the one-shot hooks (ENAS) ------------------------------------------------------------------
