@@ -30,6 +30,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 from nas_tf.tasks.ptb import PtbTask  # noqa: E402
+from nas_tf.tasks.training import ChildFailure  # noqa: E402
 from search_strategies import from_scratch, run_search  # noqa: E402
 
 MINI = os.path.join(ROOT, "..", "shared", "data", "ptb-mini")
@@ -66,16 +67,20 @@ def main():
         config = smoke_config(args.data, strategy, seed)
         best, count, seconds = run_search(config, workdir, args.budget, PtbTask)
         keras.backend.clear_session()
-        scratch = from_scratch(smoke_config(args.data, "nas_rl", seed), best["arch"],
-                               args.scratch_epochs, PtbTask)
+        try:
+          scratch = from_scratch(smoke_config(args.data, "nas_rl", seed), best["arch"],
+                                 args.scratch_epochs, PtbTask)
+        except ChildFailure as e:  # a diverging cell is a result too: reported, not fatal
+          print(f"         from scratch: failed ({e})", flush=True)
+          scratch = float("nan")
         rows.append(dict(strategy=strategy, scratch=scratch))
         print(f"{strategy:8} {seed:>4} {count:>6} {best['val_perplexity']:>10.1f} "
               f"{scratch:>11.1f} {seconds:>8.0f}", flush=True)
         cell = "; ".join(PtbTask(config).space.describe(best["arch"]).splitlines())
         print(f"         best cell: {cell}", flush=True)
-  mean = {s: float(np.mean([r["scratch"] for r in rows if r["strategy"] == s]))
+  mean = {s: float(np.nanmean([r["scratch"] for r in rows if r["strategy"] == s]))
           for s in strategies}
-  print("\nmean from-scratch validation perplexity: "
+  print("\nmean from-scratch validation perplexity (diverged runs left out): "
         + ", ".join(f"{s} {mean[s]:.1f}" for s in strategies))
   if "nas_rl" in mean:
     for s in strategies:
