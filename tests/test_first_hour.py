@@ -40,7 +40,7 @@ def test_help_lists_commands_tasks_presets_keys_and_examples():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["search", "cifr10"], "unknown task 'cifr10' (known: cifar10, ptb, nasbench201, nasbench_macro); did you mean 'cifar10'?"),
+    (["search", "cifr10"], "unknown task 'cifr10' (known: cifar10, images, ptb, text, nasbench201, nasbench_macro); did you mean 'cifar10'?"),
     (["serch", "cifar10"], "did you mean 'search'?"),
 ])
 def test_typos_get_the_closest_name(args, message):

@@ -18,7 +18,7 @@ def normalize(images, stats=CIFAR10_STATS):
   return (tf.cast(images, tf.float32) - stats[0]) / stats[1]
 
 
-def _cutout(images, size: int, seed, mean):
+def _cutout(images, size: int, seed, mean=cifar10.MEAN):
   """Cutout (DeVries & Taylor 2017, as DARTS applies it): a ``size`` x ``size`` square at a
   uniform centre (clipped at the border) set to the mean pixel, i.e. zero once normalized."""
   n = tf.shape(images)[0]
