@@ -21,7 +21,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from nas_tf import __version__, quiet, usage
+from nas_tf import __version__, interrupts, quiet, usage
 
 USAGE = ("usage: nas-tf search TASK [--workdir=DIR] [--config=FILE[:PRESET]] "
          "[--config.KEY=VALUE] | nas-tf train|export|show --workdir=DIR [--child=ID] [--out=DIR]"
@@ -50,23 +50,15 @@ def _fail(message: str, code: int = 2):
   sys.exit(code)
 
 
-class Terminated(KeyboardInterrupt):
-  """SIGTERM (docker stop, cluster schedulers), handled like Ctrl-C."""
-
-
-def _on_sigterm(signum, frame):
-  raise Terminated()
-
-
 def _interrupted(saved: str, error: KeyboardInterrupt):
   command = " ".join(shlex.quote(a) for a in sys.argv)
-  what = "terminated (SIGTERM)" if isinstance(error, Terminated) else "interrupted"
+  what = "terminated (SIGTERM)" if isinstance(error, interrupts.Terminated) else "interrupted"
   print(f"\n{what}; {saved}. Resume with:\n  {command}", file=sys.stderr)
   sys.stdout.flush()
   sys.stderr.flush()
   # Everything is on disk (atomic writes, fsynced); exit now rather than risk an interpreter
   # shutdown that waits on TensorFlow threads interrupted mid-call.
-  os._exit(143 if isinstance(error, Terminated) else 130)
+  os._exit(143 if isinstance(error, interrupts.Terminated) else 130)
 
 
 def _report(error: Exception, bad_input: tuple, stopped: tuple, prefix: str = "",
@@ -159,7 +151,8 @@ def search(task_name: str, workdir: str | None) -> int:
     with wd.WorkdirLock(workdir):
       wd.claim_search(workdir, config, task, FLAGS.overwrite)
       from nas_tf.runner.run import make_search  # TensorFlow starts here
-      result = make_search(config, workdir, task).run()
+      result = make_search(config, workdir, task, after_child=interrupts.raise_if_received,
+                           after_epoch=interrupts.raise_if_received).run()
   except KeyboardInterrupt as e:
     return _interrupted(f"finished children are saved in {workdir}", e)
   except Exception as e:
@@ -279,11 +272,7 @@ def run() -> None:
   """Console-script entry point."""
   if "--verbose" not in sys.argv:
     quiet.install()  # before anything loads TensorFlow
-  import signal
-  signal.signal(signal.SIGTERM, _on_sigterm)
-  # Ctrl-C even where the shell started us with SIGINT ignored (`nas-tf ... &` without job
-  # control), which Python would otherwise keep.
-  signal.signal(signal.SIGINT, signal.default_int_handler)
+  interrupts.install()
   text = _help_or_version(sys.argv)
   if text is not None:
     print(text)

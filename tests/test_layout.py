@@ -26,7 +26,7 @@ LEVELS = [
     ({"nas_tf.runner"}, 4),
     ({"nas_tf.final"}, 5),
     ({"nas_tf.export"}, 6),
-    ({"nas_tf.cli", "nas_tf.usage", "nas_tf.api"}, 7),
+    ({"nas_tf.cli", "nas_tf.usage", "nas_tf.api", "nas_tf.interrupts"}, 7),
     ({"nas_tf.__main__"}, 8),
 ]
 
