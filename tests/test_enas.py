@@ -202,7 +202,8 @@ def test_enas_rnn_cli_searches_trains_exports_and_serves_real_ptb(tmp_path):
   out = tmp_path / "out"
   exported = run_cli("export", f"--workdir={w}", f"--out={out}")
   assert exported.returncode == 0, exported.stderr
-  tokens = ptb.load(PTB_MINI).test[:2 * 21].reshape(2, 21).astype(np.int32)
+  # 800 predicted tokens: a few dozen vary too much with the first sentences' rare words.
+  tokens = ptb.load(PTB_MINI).test[:8 * 101].reshape(8, 101).astype(np.int32)
   log_probs = serve_in_tensorflow_only_process(str(out / "language_model"), tokens[:, :-1],
                                                tmp_path)
   nll = -np.take_along_axis(log_probs, tokens[:, 1:, None], axis=-1).mean()
