@@ -98,7 +98,8 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.enas.reward_constant = 80.0  # reward = c / validation perplexity
   c.enas.controller = config_lib.controller_block(
       units=64, num_layers=1, init_range=0.1, learning_rate=3.5e-4, baseline_decay=0.99,
-      entropy_weight=1e-4, temperature=5.0, tanh_constant=2.5, entropy_in_reward=True)
+      entropy_weight=1e-4, temperature=5.0, tanh_constant=2.5, entropy_in_reward=True,
+      baseline_per_architecture=True)
   c.enas.controller.steps = 100  # REINFORCE steps per epoch (ENAS's ptb_search.sh)
   c.enas.controller.batch = 10   # architectures aggregated per REINFORCE step
   c.enas.derive_samples = 100    # cells sampled and scored at the end

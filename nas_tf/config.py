@@ -236,9 +236,10 @@ def controller_block(**overrides) -> ml_collections.ConfigDict:
   c.compile = "auto"      # "graph" (traced per depth), "eager", or "auto" (decide)
   # ENAS's options (Pham et al. 2018), off (0/False) for NAS-RL: logits shaped to
   # tanh_constant * tanh(logits / temperature), links sampled from ENAS's two logits, the
-  # entropy bonus on the reward, a KL penalty (skip_weight) of the link rate from skip_target.
+  # entropy bonus on the reward, a KL penalty (skip_weight) of the link rate from skip_target,
+  # a baseline that starts at 0 and moves after every architecture, its reward included.
   c.update(dict(temperature=0.0, tanh_constant=0.0, enas_links=False, entropy_in_reward=False,
-                skip_target=0.0, skip_weight=0.0))
+                skip_target=0.0, skip_weight=0.0, baseline_per_architecture=False))
   c.update(overrides)
   return c
 

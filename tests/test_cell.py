@@ -96,6 +96,31 @@ def test_every_op_runs_in_both_cell_types(ops):
   assert out.shape == (2, 10) and np.all(np.isfinite(out))
 
 
+@pytest.mark.parametrize("size", [32, 31])
+def test_every_op_at_stride_2_puts_a_delta_on_the_same_output_pixel(size):
+  # The ops of a reduction block are summed, so each must map input pixel p to the output
+  # pixel a "same" stride-2 conv centres on p: on an even size TF centres on odd pixels, on
+  # an odd size on even ones. A dilated conv subsampled at the wrong pixels is shifted by one
+  # (and a delta on the pixel it skips vanishes).
+  ops = sorted(set(OP_SETS["pnas"]) | set(OP_SETS["darts"]) - {"none"})
+  image = keras.Input((size, size, 3))
+  model = keras.Model(image, [cell_models.apply_op(op, image, 6, 2, f"op{k}", 0.0)
+                              for k, op in enumerate(ops)])
+  for w in model.weights:  # positive weights: no ReLU can hide a pixel the delta reaches
+    w.assign(np.abs(np.random.default_rng(0).normal(size=w.shape)).astype("float32") + 0.1)
+  centre = 7
+  pixel = 2 * centre + (1 if size % 2 == 0 else 0)
+  delta = np.zeros((1, size, size, 3), "float32")
+  delta[0, pixel, pixel, :] = 1.0
+  for op, hit, rest in zip(ops, model(delta), model(np.zeros_like(delta))):
+    reached = np.abs(np.asarray(hit) - np.asarray(rest)).sum(axis=(0, 3)) > 1e-6
+    rows, cols = np.nonzero(reached)
+    assert rows.size, f"{op}: the delta at pixel {pixel} reached no output pixel"
+    # The reached pixels are symmetric about the centre: the op is not shifted.
+    assert rows.min() + rows.max() == 2 * centre and cols.min() + cols.max() == 2 * centre, (
+        op, sorted(set(rows)), sorted(set(cols)))
+
+
 def test_pointer_log_probabilities_match_sampling_and_sum_to_one():
   space = CellSpace("enas", num_blocks=3)
   plan = space.plan()

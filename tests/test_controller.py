@@ -90,6 +90,30 @@ def test_baseline_is_moving_average_of_rewards(space):
   assert float(trainer.baseline.numpy()) == pytest.approx(0.5 * 0.3 + 0.5 * 1.0)
 
 
+def test_enas_baseline_moves_after_every_architecture_its_own_reward_included(space):
+  # melodyguan/enas general_controller.py build_trainer (run once per sampled architecture,
+  # main.py's train_steps * num_aggregate loop): b -= (1 - bl_dec) (b - R), then the loss
+  # uses R - b with that updated b. It starts at 0.
+  controller = Controller(space.token_types, seed=2)
+  trainer = Reinforce(controller, learning_rate=1e-6, baseline_decay=0.9,
+                      baseline_per_architecture=True)
+  plan = space.plan(2)
+  tokens, _ = controller.sample(plan, 3, seed=[0, 0])
+  rewards = [0.5, 0.1, 0.8]
+  log_prob = np.asarray(controller.log_prob(plan, tokens)[0])
+  b, baselines = 0.0, []
+  for r in rewards:
+    b = 0.9 * b + 0.1 * r
+    baselines.append(b)
+  stats = trainer.update(plan, tokens, rewards)
+  expected = -np.mean((np.array(rewards) - baselines) * log_prob)
+  assert stats["loss"] == pytest.approx(expected, rel=1e-5)
+  assert float(trainer.baseline.numpy()) == pytest.approx(baselines[-1])
+  # The next step continues from there, architecture by architecture.
+  trainer.update(plan, tokens[:1], [1.0])
+  assert float(trainer.baseline.numpy()) == pytest.approx(0.9 * baselines[-1] + 0.1)
+
+
 def test_lstm_step_matches_keras_cell():
   import keras
   from nas_tf.strategies.controller import _lstm_step

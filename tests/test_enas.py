@@ -43,6 +43,44 @@ def test_micro_supernet_equals_the_stand_alone_cell_network_with_copied_weights(
     assert enas_micro.child_params(supernet, arch) == child.count_params()
 
 
+def test_micro_scores_with_batch_statistics_as_enas_and_macro_with_moving_ones(monkeypatch):
+  # ENAS micro (micro_child.py lines 244 and 804) scores with is_training=True; ENAS macro
+  # (general_child.py build_valid_rl) with is_training=False. So the micro reward must not
+  # depend on the BN moving statistics, and the macro reward must.
+  from nas_tf.models import enas_macro
+  from nas_tf.spaces.enas_macro import EnasMacroSpace
+  from nas_tf.tasks import training
+  scored = []
+  monkeypatch.setattr(training, "correct_count",
+                      lambda logits, labels: scored.append(np.asarray(logits)) or 0)
+  task = Cifar10Task(tiny_cifar_config())
+  rng = np.random.default_rng(3)
+  images = rng.normal(size=(16, 32, 32, 3)).astype(np.float32)
+  labels = rng.integers(0, 10, 16).astype(np.int32)
+  space = CellSpace("enas", num_blocks=2)
+  micro = enas_micro.Supernet(space, channels=4, layers_per_stage=1)
+  micro.build_all()
+  macro_space = EnasMacroSpace(num_layers=3, channels=4, reduce_at=[2])
+  macro = enas_macro.Supernet(macro_space)
+  arch = space.as_tensors(space.decode(
+      RandomSearch(space.token_types).propose(space.plan(), 1, [0, 1])[0]))
+  macro_arch = macro_space.as_tensors(macro_space.decode(
+      RandomSearch(macro_space.token_types).propose(macro_space.plan(), 1, [0, 1])[0]))
+  macro(images, *macro_arch)  # builds it
+  for model, tensors, moving_statistics_matter in ((micro, arch, False),
+                                                   (macro, macro_arch, True)):
+    scored.clear()
+    for moving in (0.0, 3.0):
+      randomize(model, 0)  # the same trainable weights both times
+      for v in model.weights:
+        if "moving" in v.path:
+          v.assign(np.full(v.shape, moving + (1.0 if "variance" in v.path else 0.0),
+                           np.float32))
+      task.shared_eval_step(model, images, labels, *tensors)
+    same = np.allclose(scored[0], scored[1], atol=1e-5)
+    assert same != moving_statistics_matter, type(model).__module__
+
+
 def test_cell_tensors_mark_the_output_blocks():
   space = CellSpace("enas", num_blocks=3)
   arch = space.decode(space.encode({

@@ -158,9 +158,16 @@ def test_evolution_keeps_the_last_p_and_picks_tournament_winners():
   evolution.tell(plan, np.array([[0, 0, 0], [1, 1, 1], [2, 2, 2], [3, 3, 3]]),
                  [0.1, 0.9, 0.5, 0.2])
   assert [m["tokens"] for m in evolution.population] == [[1, 1, 1], [2, 2, 2], [3, 3, 3]]
-  # S = P: every tournament is won by the fittest member, so each child is one step from it.
-  for child in evolution.propose(plan, 20, [0, 1]):
-    assert np.sum(child != [1, 1, 1]) == 1
+  # Each child is one step from its parent, so its majority token names the parent.
+  children = evolution.propose(plan, 3000, [0, 1])
+  assert all(np.sum(child != np.bincount(child).argmax()) == 1 for child in children)
+  parents = np.array([np.bincount(child).argmax() for child in children])
+  # The sample is drawn with replacement (Real et al.'s Algorithm 1; NAS-Bench-201 R_EA.py
+  # line 204: random.choice S times): with S = P = 3 the fittest (reward 0.9) is missed with
+  # probability (2/3)^3, so it wins 19/27 of tournaments, 0.5 wins 7/27 and 0.2 wins 1/27.
+  # Without replacement the fittest would win all of them.
+  observed = [np.mean(parents == k) for k in (1, 2, 3)]
+  np.testing.assert_allclose(observed, [19 / 27, 7 / 27, 1 / 27], atol=0.03)
 
 
 def test_evolution_carries_parents_into_a_grown_plan():

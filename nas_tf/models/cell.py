@@ -129,11 +129,25 @@ def sep_conv(x, filters, kernel, stride, name, wd, affine=True):
   return x
 
 
+def subsample_like_same_padding(x, stride: int, name: str):
+  """Every ``stride``-th pixel of a stride-1 "same" output, at the pixels a stride-``stride``
+  "same" conv or pool centres on. TF pads such ops at the end first: on an even size they
+  centre on odd pixels (1, 3, ...), on an odd size on even ones (0, 2, ...). Subsampling at
+  other pixels would shift this op's output by a pixel against the convs and pools it is
+  summed with in a reduction cell."""
+  # An odd window's centre sits ceil((size - 1 - (out - 1) * stride) / 2) pixels past
+  # stride * o, whatever the window's size (TF's padding rule, out = ceil(size / stride)).
+  offsets = [-(-(size - 1 - (-(-size // stride) - 1) * stride) // 2) for size in x.shape[1:3]]
+  if any(offsets):
+    x = keras.layers.Cropping2D(((offsets[0], 0), (offsets[1], 0)), name=f"{name}_crop")(x)
+  return keras.layers.MaxPooling2D(1, strides=stride, name=name)(x)
+
+
 def dil_conv(x, filters, kernel, stride, name, wd, affine=True):
   x = keras.layers.ReLU(name=f"{name}_relu")(x)
   x = _conv(None, kernel, f"{name}_dw", dilation=2, weight_decay=wd, depthwise=True)(x)
   if stride > 1:  # Keras has no strided dilated conv: dilate, then subsample
-    x = keras.layers.MaxPooling2D(1, strides=stride, name=f"{name}_sub")(x)
+    x = subsample_like_same_padding(x, stride, f"{name}_sub")
   x = _conv(filters, 1, f"{name}_pw", weight_decay=wd)(x)
   return batch_norm(f"{name}_bn", affine)(x)
 

@@ -106,6 +106,13 @@ class Supernet(keras.Model):
   [B, 4] int32 (in1, op1, in2, op2; ops index ``space.ops``) and [B] float32 output masks
   (``CellSpace.as_tensors``)."""
 
+  # ENAS scores micro architectures with batch statistics: micro_child.py's _model forces
+  # is_training=True for the search (line 244) and build_valid_rl passes it (line 804). A BN
+  # of a (slot, op) is shared by whichever input the pointer picks, and the next cell's
+  # input BN sees a differently masked mix per architecture, so moving averages mix
+  # architectures and fit none.
+  scores_with_batch_statistics = True
+
   def __init__(self, space: CellSpace, num_classes: int = 10, channels: int = 16,
                layers_per_stage: int = 2, **kwargs):
     super().__init__(**kwargs)

@@ -4,7 +4,8 @@ space): a cell is a small DAG of B blocks, stacked into a network by ``models/ce
 A cell reads two inputs, h[c-2] and h[c-1] (the two previous cells' outputs). Block i picks
 two inputs among {h[c-2], h[c-1], block 0 .. block i-1} and an op for each; its output is
 op1(in1) + op2(in2). The cell's output concatenates the blocks no other block reads ("loose
-ends", as in NASNet, ENAS and PNAS) or all blocks (DARTS): ``space.cell_output``. There is a
+ends", as in NASNet and ENAS) or all blocks (DARTS, and PNAS: its PNASNet-5 cell marks only
+the cell inputs as used): ``space.cell_output``. There is a
 normal cell and a reduction cell (its ops that read the cell inputs have stride 2); with
 ``space.same_cell_for_reduction`` (PNAS) one searched cell serves both.
 
@@ -45,7 +46,7 @@ CELL_OUTPUTS = ("loose_ends", "all")
 INPUT_NAMES = ("h[c-2]", "h[c-1]")
 # What "auto" means per search strategy: each paper's own cell space.
 METHOD_DEFAULTS = {
-    "pnas": {"ops": "pnas", "cell_output": "loose_ends", "same_cell_for_reduction": True,
+    "pnas": {"ops": "pnas", "cell_output": "all", "same_cell_for_reduction": True,
              "num_blocks": 5},
     "darts": {"ops": "darts", "cell_output": "all", "same_cell_for_reduction": False,
               "num_blocks": 4},

@@ -1,7 +1,8 @@
 """Regularized evolution (Real et al., AAAI 2019): aging evolution with tournament selection.
 
 The population holds the last P finished children. Until it is full, proposals are uniform
-random architectures; after that each proposal samples S members, takes the fittest, and
+random architectures; after that each proposal samples S members (with replacement, as the
+paper's Algorithm 1), takes the fittest, and
 mutates exactly one of its decisions (any token kind: an op, a filter size, an anchor link,
 a cell index). Every finished child joins the population and the *oldest* member dies,
 whatever its fitness: that aging is what "regularized" means.
@@ -89,9 +90,11 @@ class RegularizedEvolution(Proposer):
       return self.random.propose(plan, m, rng.integers(0, 2**31 - 1, size=2))
     children = []
     for _ in range(m):
-      picks = rng.choice(len(self.population), size=self.sample_size, replace=False)
-      # The fittest of the sample; ties go to the younger member (the later index).
-      parent = self.population[max(picks, key=lambda i: (self.population[i]["reward"], i))]
+      # S members drawn *with* replacement, as Real et al.'s Algorithm 1 and NAS-Bench-201's
+      # R_EA.py (random.choice S times); the fittest wins, ties to the first drawn
+      # (Python's max, as there).
+      picks = rng.integers(len(self.population), size=self.sample_size)
+      parent = self.population[max(picks, key=lambda i: self.population[i]["reward"])]
       children.append(self.mutate(self._adapt(parent, plan, rng), plan, rng))
     return np.stack(children).astype(np.int32)
 

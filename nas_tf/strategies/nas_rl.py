@@ -41,7 +41,9 @@ class NasRl(Proposer):
     self.reinforce = Reinforce(self.controller, c.learning_rate, c.baseline_decay,
                                c.entropy_weight, c.clip_norm or None, compiled=compiled,
                                entropy_in_reward=c.get("entropy_in_reward", False),
-                               skip_weight=c.get("skip_weight", 0.0))
+                               skip_weight=c.get("skip_weight", 0.0),
+                               baseline_per_architecture=c.get("baseline_per_architecture",
+                                                               False))
 
   def _controller(self, seed: int, compiled: bool) -> Controller:
     c = self.c

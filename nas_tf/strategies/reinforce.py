@@ -4,7 +4,10 @@ loss = -1/m sum_k (R_k - b) log P(a_k) - entropy_weight * mean_k H(a_k)
        + skip_weight * mean_k KL_k
 
 b is an exponential moving average of earlier rewards (initialised with the first batch's
-mean, so the first update does not push every sampled architecture up). ENAS's variant
+mean, so the first update does not push every sampled architecture up). With
+``baseline_per_architecture`` (ENAS: melodyguan/enas ``general_controller.py`` build_trainer,
+run once per sampled architecture) b starts at 0 and moves after *every* architecture, its
+own reward included: b_k = decay b_{k-1} + (1 - decay) R_k and R_k - b_k is its advantage. ENAS's variant
 (``entropy_in_reward``) adds entropy_weight * H(a_k) to the reward R_k instead of the loss,
 and ``skip_weight`` adds its skip penalty KL_k (see ``Controller``; 0 = off).
 """
@@ -25,7 +28,8 @@ class Reinforce:
   def __init__(self, controller: Controller, learning_rate: float = 6e-4,
                baseline_decay: float = 0.95, entropy_weight: float = 0.0,
                clip_norm: float | None = None, compiled: bool = True,
-               entropy_in_reward: bool = False, skip_weight: float = 0.0):
+               entropy_in_reward: bool = False, skip_weight: float = 0.0,
+               baseline_per_architecture: bool = False):
     if not 0.0 <= baseline_decay < 1.0:
       raise ValueError(f"reinforce: baseline_decay must be in [0, 1), got {baseline_decay}")
     self.controller = controller
@@ -36,6 +40,7 @@ class Reinforce:
     self.baseline_decay = float(baseline_decay)
     self.entropy_weight = float(entropy_weight)
     self.entropy_in_reward, self.skip_weight = bool(entropy_in_reward), float(skip_weight)
+    self.baseline_per_architecture = bool(baseline_per_architecture)
     self.clip_norm = clip_norm
     self.compiled = bool(compiled)  # trace the step per plan (see Controller) or run eagerly
     self._steps = {}
@@ -48,8 +53,15 @@ class Reinforce:
           if self.entropy_in_reward:  # ENAS: a bonus on the reward, not a loss term
             rewards = rewards + self.entropy_weight * tf.stop_gradient(entropy)
           mean_reward = tf.reduce_mean(rewards)
-          baseline = tf.where(self.baseline_ready, self.baseline, mean_reward)
-          advantage = rewards - baseline
+          decay = self.baseline_decay
+          if self.baseline_per_architecture:
+            baselines = tf.scan(lambda b, r: decay * b + (1.0 - decay) * r, rewards,
+                                initializer=tf.identity(self.baseline))
+            baseline, next_baseline = tf.reduce_mean(baselines), baselines[-1]
+          else:
+            baselines = baseline = tf.where(self.baseline_ready, self.baseline, mean_reward)
+            next_baseline = decay * baseline + (1.0 - decay) * mean_reward
+          advantage = rewards - baselines
           entropy_term = 0.0 if self.entropy_in_reward else self.entropy_weight
           loss = (-tf.reduce_mean(advantage * log_prob)
                   - entropy_term * tf.reduce_mean(entropy)
@@ -65,8 +77,7 @@ class Reinforce:
 
         def apply():
           self.optimizer.apply_gradients(zip(grads, variables))
-          self.baseline.assign(self.baseline_decay * baseline
-                               + (1.0 - self.baseline_decay) * mean_reward)
+          self.baseline.assign(next_baseline)
           self.baseline_ready.assign(True)
           return tf.constant(True)
 

@@ -194,9 +194,11 @@ class Cifar10Task(Task):
 
   def shared_eval_step(self, model, images, labels, *arch):
     """(score, count) of a batch: the correct predictions of ``model(images, *arch)`` and the
-    images, in inference mode, BN with its moving statistics (ENAS's ``build_valid_rl``
-    scores with ``is_training=False``; batch statistics would overwrite the moving ones)."""
+    images. BN uses its moving statistics (ENAS macro: ``general_child.py`` build_valid_rl
+    scores with is_training=False), or the batch's when the supernet says so (ENAS micro,
+    ``scores_with_batch_statistics``; its moving averages then move, as in ENAS)."""
     import tensorflow as tf
     from nas_tf.tasks import training
-    return (training.correct_count(model(images, *arch, training=False), labels),
+    batch_statistics = getattr(model, "scores_with_batch_statistics", False)
+    return (training.correct_count(model(images, *arch, training=batch_statistics), labels),
             tf.shape(labels)[0])
