@@ -70,7 +70,8 @@ def _runs(job) -> list[dict]:
   for seed in run_seeds:
     strategy.reset(seed)
     rows = simulate(strategy, task, seed, config.search.batch_size, children, budget,
-                    config.search.failure_reward)
+                    config.search.failure_reward,
+                    config.search.get("budget_rule", "nats_bench"))
     pick = chosen(rows, task.metric)
     out.append({"children": len(rows), "val": pick.get("final_val_accuracy", float("nan")),
                 "test": pick["final_test_accuracy"]})

@@ -92,6 +92,8 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.child.drop_path = 0.0        # maximum drop-path rate, reached linearly at the last epoch
   c.child.auxiliary_weight = 0.0  # weight of the auxiliary head's loss (0 = no head)
   c.child.cutout = 0             # side of the cutout square, pixels (0 = off)
+  c.child.clip_norm = 0.0        # global gradient-norm clipping (0 = off)
+  c.child.dropout = 0.0          # before the classifier (ENAS macro children)
 
   # PNAS (search.strategy=pnas, space.kind=cell; Liu et al. 2018): round b trains the top
   # `beam` b-block cells ranked by a surrogate fitted on every child so far (round 1: every
@@ -121,24 +123,31 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.darts.arch_learning_rate = 3e-4  # Adam, betas (0.5, 0.999)
   c.darts.arch_weight_decay = 1e-3
 
-  # ENAS (search.strategy=enas; Pham et al. 2018): one supernet of shared weights, per epoch
-  # one pass over the training split (a fresh architecture per minibatch, with child.batch_size)
-  # then controller.steps REINFORCE steps rewarded by validation-minibatch accuracy.
+  # ENAS (search.strategy=enas; Pham et al. 2018), as melodyguan/enas'
+  # scripts/cifar10_macro_search.sh runs it: one supernet of shared weights, per epoch one pass
+  # over the training split (a fresh architecture per minibatch, with child.batch_size) then
+  # controller.steps REINFORCE steps rewarded by validation-minibatch accuracy.
+  # configs/enas_micro.py: the micro (cell) search's script.
   c.enas = ml_collections.ConfigDict()
   c.enas.num_layers = 12
   c.enas.channels = 36
   c.enas.reduce_at = ()          # layers preceded by a 2x pooling; () = at L/3 and 2L/3
-  c.enas.epochs = 150
-  c.enas.learning_rate = 0.05    # SGD, Nesterov momentum 0.9, cosine decay
-  c.enas.weight_decay = 1e-4
-  c.enas.clip_norm = 5.0
-  # ENAS's controller (the paper's settings; its scripts use tanh 1.5, no temperature and
-  # Adam 1e-3): a 64-unit LSTM, +-0.1 init, logits 2.5 * tanh(logits / 5), links sampled from
-  # ENAS's two logits with a KL penalty (weight 0.8) toward a 0.4 link rate, the entropy
-  # bonus on the reward, and 20 architectures aggregated per step.
+  c.enas.epochs = 310            # 10 + 20 + 40 + 80 + 160: five cosine cycles
+  c.enas.learning_rate = 0.05    # SGD, Nesterov momentum 0.9, cosine with warm restarts:
+  c.enas.learning_rate_min = 0.0005
+  c.enas.lr_restart_epochs = 10  # T0 (0: one cosine decay over the search)
+  c.enas.lr_restart_mul = 2.0    # Tmul
+  c.enas.weight_decay = 5e-4     # gradient 5e-4 w: the script's l2_reg 2.5e-4 sum(w^2)
+  c.enas.clip_norm = 0.0         # ENAS's "norm" clipping appends the unclipped gradient
+  c.enas.dropout = 0.1           # before the classifier (keep 0.9)
+  # ENAS's controller as the macro script sets it: a 64-unit LSTM, +-0.1 init, Adam 1e-3,
+  # logits 1.5 * tanh(logits), links sampled from ENAS's two logits with a KL penalty
+  # (weight 0.8) toward a 0.4 link rate, the entropy bonus on the reward, the baseline moved
+  # per architecture, 20 architectures aggregated per step. The paper's text: Adam 3.5e-4,
+  # 2.5 * tanh(logits / 5) (--config.enas.controller.learning_rate=3.5e-4 ...).
   c.enas.controller = config_lib.controller_block(
-      units=64, num_layers=1, init_range=0.1, learning_rate=3.5e-4, baseline_decay=0.99,
-      entropy_weight=1e-4, temperature=5.0, tanh_constant=2.5, enas_links=True,
+      units=64, num_layers=1, init_range=0.1, learning_rate=1e-3, baseline_decay=0.99,
+      entropy_weight=1e-4, temperature=0.0, tanh_constant=1.5, enas_links=True,
       entropy_in_reward=True, skip_target=0.4, skip_weight=0.8, baseline_per_architecture=True)
   c.enas.controller.steps = 50   # REINFORCE steps per epoch
   c.enas.controller.batch = 20   # architectures aggregated per REINFORCE step
@@ -158,6 +167,7 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.final.drop_path = 0.2
   c.final.auxiliary_weight = 0.4
   c.final.cutout = 16
+  c.final.dropout = 0.5          # ENAS macro's final network: keep 0.5 before the classifier
 
   c.reward = ml_collections.ConfigDict()
   c.reward.window = 5            # max validation accuracy over the last 5 epochs ...

@@ -88,17 +88,24 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   # (a DAG of num_nodes highway nodes, W_ij for every pair) trained with truncated BPTT, a
   # freshly sampled cell per minibatch; then controller steps rewarded by c / perplexity
   # on a validation minibatch. The child.* settings size the supernet's language model.
+  # The values are melodyguan/enas' scripts/ptb_search.sh, whose loss sums the 35 steps'
+  # token losses (ptb_enas_child.py line 189): on the mean per token used here its learning
+  # rate 0.25, clipping 10 and l2_reg 1e-7 are 35 times larger, smaller and smaller.
+  # configs/enas_ptb.py: its language model too (720 units, its dropouts).
   c.enas = ml_collections.ConfigDict()
-  c.enas.num_nodes = 12
-  c.enas.epochs = 150
-  c.enas.learning_rate = 20.0    # plain SGD (momentum 0), cosine decay
+  c.enas.num_nodes = 12          # --child_rhn_depth=12
+  c.enas.epochs = 100            # --num_epochs=100
+  c.enas.learning_rate = 0.25 * 35  # plain SGD (momentum 0), --child_lr=0.25 on the sum
+  c.enas.lr_decay_rate = 0.95    # x0.95 per epoch ...
+  c.enas.lr_decay_start = 12     # ... from epoch 12 (--child_lr_dec_start=12)
+  c.enas.learning_rate_min = 0.0005 * 35  # --child_lr_dec_min=0.0005
   c.enas.momentum = 0.0
-  c.enas.weight_decay = 1e-7
-  c.enas.clip_norm = 0.25
+  c.enas.weight_decay = 2e-7 / 35  # a gradient: --child_l2_reg=1e-7 on sum(w^2) and the sum
+  c.enas.clip_norm = 10.0 / 35   # --child_grad_bound=10.0, global norm
   c.enas.reward_constant = 80.0  # reward = c / validation perplexity
   c.enas.controller = config_lib.controller_block(
-      units=64, num_layers=1, init_range=0.1, learning_rate=3.5e-4, baseline_decay=0.99,
-      entropy_weight=1e-4, temperature=5.0, tanh_constant=2.5, entropy_in_reward=True,
+      units=64, num_layers=1, init_range=0.1, learning_rate=1e-3, baseline_decay=0.99,
+      entropy_weight=1e-3, temperature=5.0, tanh_constant=2.5, entropy_in_reward=True,
       baseline_per_architecture=True)
   c.enas.controller.steps = 100  # REINFORCE steps per epoch (ENAS's ptb_search.sh)
   c.enas.controller.batch = 10   # architectures aggregated per REINFORCE step

@@ -59,9 +59,11 @@ _NON_NEGATIVE = ("child.timeout_s", "final.timeout_s", "child.weight_decay", "ch
                  "controller.entropy_weight", "controller.clip_norm", "enas.weight_decay",
                  "enas.clip_norm", "enas.controller.entropy_weight", "final.weight_decay",
                  "child.auxiliary_weight", "final.auxiliary_weight", "child.cutout",
-                 "final.cutout")
+                 "final.cutout", "final.clip_norm", "enas.learning_rate_min",
+                 "enas.lr_restart_epochs", "enas.lr_decay_start")
 _FRACTIONS = ("child.momentum", "final.momentum", "enas.controller.baseline_decay",
-              "child.drop_path", "final.drop_path")
+              "child.drop_path", "final.drop_path", "child.dropout", "final.dropout",
+              "enas.dropout", "enas.lr_decay_rate")
 
 
 def _find(node, key: str) -> tuple[bool, Any]:
@@ -88,8 +90,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
       raise ConfigError(f"{key} must be a finite number, got {value}")
   _check(config, _NON_NEGATIVE, lambda v: v >= 0, ">= 0 (0 = off)", required=False)
   _check(config, _FRACTIONS, lambda v: 0.0 <= v < 1.0, "in [0, 1)", required=False)
-  _check(config, ("reward.constant", "controller.init_range"), lambda v: v > 0, "> 0",
-         required=False)
+  _check(config, ("reward.constant", "controller.init_range", "enas.controller.op_tanh_reduce"),
+         lambda v: v > 0, "> 0", required=False)
   # A lookup task picks the exponent for its fitness's scale when given 0.
   auto = config.get("task") in registry.TASKS and registry.TASKS[config.task].auto_exponent
   _check(config, ("reward.exponent",), lambda v: v > 0 or (auto and v == 0),
@@ -141,19 +143,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for key in ("eval_batch_size", "units", "num_layers", "bptt", "layers_per_stage", "channels"):
     if key in config.get("child", {}):
       _positive(config, f"child.{key}")
-  if config.get("child", {}).get("lr_schedule", "cosine") not in ("cosine", "constant"):
-    raise ConfigError(f"child.lr_schedule must be cosine or constant, got "
-                      f"{config.child.lr_schedule!r}")
   for block in ("child", "final"):
     settings = config.get(block, {})
+    if settings.get("lr_schedule", "cosine") not in ("cosine", "cosine_epochs", "constant"):
+      raise ConfigError(f"{block}.lr_schedule must be cosine, cosine_epochs or constant, got "
+                        f"{settings.lr_schedule!r}")
     if settings.get("precision", "float32") not in ("float32", "mixed_float16", "mixed_bfloat16"):
       raise ConfigError(f"{block}.precision must be float32, mixed_float16 or mixed_bfloat16, "
                         f"got {settings.precision!r}")
     if settings.get("strategy", "default") not in ("default", "mirrored"):
       raise ConfigError(f"{block}.strategy must be default or mirrored, got "
                         f"{settings.strategy!r}")
-  if "dropout" in config.get("child", {}) and not 0.0 <= config.child.dropout < 1.0:
-    raise ConfigError(f"child.dropout must be in [0, 1), got {config.child.dropout}")
   if "base_number" in config.get("space", {}):
     b = config.space.base_number
     if b < 2 or b & (b - 1):
@@ -215,6 +215,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
                                                           "tanh_constant", "skip_weight")),
            lambda v: v >= 0, ">= 0")
     _check(config, ("enas.controller.skip_target",), lambda v: 0 <= v < 1, "in [0, 1)")
+    _check(config, ("enas.lr_restart_mul",), lambda v: v >= 1, ">= 1", required=False)
   parse_duration(config.search.get("time_budget", ""))
   if not str(config.data.source):
     raise ConfigError("data.source must be set ('synthetic' or a path)")
@@ -238,8 +239,9 @@ def controller_block(**overrides) -> ml_collections.ConfigDict:
   # tanh_constant * tanh(logits / temperature), links sampled from ENAS's two logits, the
   # entropy bonus on the reward, a KL penalty (skip_weight) of the link rate from skip_target,
   # a baseline that starts at 0 and moves after every architecture, its reward included.
-  c.update(dict(temperature=0.0, tanh_constant=0.0, enas_links=False, entropy_in_reward=False,
-                skip_target=0.0, skip_weight=0.0, baseline_per_architecture=False))
+  c.update(dict(temperature=0.0, tanh_constant=0.0, op_tanh_reduce=1.0, enas_links=False,
+                entropy_in_reward=False, skip_target=0.0, skip_weight=0.0,
+                baseline_per_architecture=False))
   c.update(overrides)
   return c
 

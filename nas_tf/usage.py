@@ -51,8 +51,22 @@ examples:
       --config.data.source=~/data/cifar-10-python.tar.gz --workdir=runs/c10
   nas-tf search cifar10 --config.search.strategy=enas --config.search.time_budget=2h
   nas-tf search cifar10 --config.space.kind=cell --config.search.strategy=darts   (or pnas)
+  nas-tf search cifar10 --config=configs/darts.py:paper     the authors' settings (also
+      configs/enas_micro.py; nas-tf search ptb --config=configs/enas_ptb.py:paper)
   nas-tf search nasbench201 --config.data.source=nb201_cifar10_cifar100_imagenet16.csv
   nas-tf train --workdir=runs/c10 && nas-tf export --workdir=runs/c10 --out=exported"""
+
+
+def method_config(base: str, preset: str, presets: dict[str, str], expected: dict[str, str]):
+  """(preset, config) of a method's config file (``configs/darts.py``, ...): its ``auto``
+  is ``paper`` where GPUs are visible, else ``cpu``; the config is ``configs/<base>.py``'s
+  of that preset, with the method file's ``about`` (what was chosen, why, how long)."""
+  from nas_tf import hardware
+  preset, _, about = hardware.choose_preset(
+      preset, presets, expected, None if hardware.visible_gpus() else ("cpu", "no GPU visible"))
+  config = config_module(base).get_config(preset)
+  config.about = about
+  return preset, config
 
 
 def config_module(task: str):

@@ -12,6 +12,16 @@ import pytest  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 CIFAR_MINI = os.path.join(SHARED, "cifar10-mini", "cifar-10-python.tar.gz")
+# The real-data tests skip cleanly without ../shared/data; CI always has it, so there
+# (.ci/run sets NAS_TF_REQUIRE_SHARED_DATA=1) its absence fails the run instead.
+SHARED_DATA = (CIFAR_MINI, os.path.join(SHARED, "ptb-mini"), os.path.join(SHARED, "nasbench"))
+
+
+def pytest_sessionstart(session):
+  missing = [p for p in SHARED_DATA if not os.path.exists(p)]
+  if os.environ.get("NAS_TF_REQUIRE_SHARED_DATA") == "1" and missing:
+    raise pytest.UsageError(f"NAS_TF_REQUIRE_SHARED_DATA=1 but {', '.join(missing)} "
+                            "missing: the real-data tests would be skipped")
 
 
 def write_cifar_folder(root, per_batch=20, seed=0):
@@ -124,6 +134,17 @@ def run_cli(*args, cwd=ROOT, env=None, tf_log_level="3", **kwargs):
       {"TF_CPP_MIN_LOG_LEVEL": tf_log_level} if tf_log_level else {}) | (env or {})
   return subprocess.run([sys.executable, "-m", "nas_tf", *args], cwd=cwd, env=env,
                         capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def counted_over(accuracy, n):
+  """Whether ``accuracy`` is a count of right answers over ``n`` examples (k / n): a mean of
+  batch means, a fraction of the wrong split, or a made-up value would not be."""
+  return 0 <= accuracy <= 1 and abs(accuracy * n - round(accuracy * n)) < 1e-3
+
+
+# The synthetic PTB stream's vocabulary (nas_tf.data.ptb.synthetic): a model that learned
+# nothing scores about this perplexity, one that learned anything less.
+SYNTHETIC_VOCAB = 50
 
 
 def records(workdir):

@@ -94,6 +94,35 @@ def test_every_op_runs_in_both_cell_types(ops):
   model = cell_models.build_classifier(arch, layers_per_stage=1, channels=4)
   out = model(np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32"))
   assert out.shape == (2, 10) and np.all(np.isfinite(out))
+  # Each op is built as its name says (kernel, dilation, stride; the delta test checks the
+  # alignment): slot j of block i reads input (i + j) % 2, a cell input, at stride 2 in the
+  # reduction cell.
+  expected = {  # op -> (layer suffix, class, kernel size, dilation)
+      "sep_conv_3x3": ("dw0", "DepthwiseConv2D", (3, 3), (1, 1)),
+      "sep_conv_5x5": ("dw0", "DepthwiseConv2D", (5, 5), (1, 1)),
+      "sep_conv_7x7": ("dw0", "DepthwiseConv2D", (7, 7), (1, 1)),
+      "dil_conv_3x3": ("dw", "DepthwiseConv2D", (3, 3), (2, 2)),
+      "dil_conv_5x5": ("dw", "DepthwiseConv2D", (5, 5), (2, 2)),
+      "conv_7x1_1x7": ("1x7", "Conv2D", (1, 7), (1, 1)),
+      "avg_pool_3x3": ("pool", "AveragePooling2D", (3, 3), None),
+      "max_pool_3x3": ("pool", "MaxPooling2D", (3, 3), None),
+      "identity": ("conv_a", "Conv2D", (1, 1), (1, 1)),  # stride 2: factorized reduction
+      "skip_connect": ("conv_a", "Conv2D", (1, 1), (1, 1)),
+  }
+  for i, op in enumerate(OP_SETS[ops]):
+    if op == "none":
+      continue
+    suffix, kind, kernel, dilation = expected[op]
+    layer = model.get_layer(f"c0_1_reduce_b{i}_0_{suffix}")
+    assert type(layer).__name__ == kind, (op, type(layer).__name__)
+    size = layer.pool_size if kind.endswith("Pooling2D") else layer.kernel_size
+    assert tuple(size) == kernel, (op, size)
+    if dilation:
+      assert tuple(layer.dilation_rate) == dilation, op
+    if op == "conv_7x1_1x7":
+      assert tuple(model.get_layer(f"c0_1_reduce_b{i}_0_7x1").kernel_size) == (7, 1)
+    if not op.startswith("dil_"):  # (a dilated conv is subsampled after the conv)
+      assert 2 in tuple(layer.strides), (op, layer.strides)
 
 
 @pytest.mark.parametrize("size", [32, 31])
@@ -119,6 +148,22 @@ def test_every_op_at_stride_2_puts_a_delta_on_the_same_output_pixel(size):
     # The reached pixels are symmetric about the centre: the op is not shifted.
     assert rows.min() + rows.max() == 2 * centre and cols.min() + cols.max() == 2 * centre, (
         op, sorted(set(rows)), sorted(set(cols)))
+
+
+def test_drop_path_skips_only_stride_1_identities():
+  # DARTS model.py:53-57 drops every op but an Identity module; a stride-2 skip_connect is a
+  # FactorizedReduce there, so reduction cells drop it too.
+  blocks = [[0, "skip_connect", 1, "sep_conv_3x3"], [2, "skip_connect", 1, "skip_connect"]]
+  arch = {"space": "cell", "ops": list(OP_SETS["darts"]), "num_blocks": 2,
+          "cell_output": "all", "same_cell_for_reduction": False,
+          "normal": blocks, "reduce": blocks}
+  model = cell_models.build_classifier(arch, layers_per_stage=1, channels=4, drop_path=0.2)
+  dropped = {layer.name for layer in model.layers if isinstance(layer, cell_models.DropPath)}
+  # Normal cell: only the sep_conv. Reduction cell: also the skips of its inputs (stride 2),
+  # not the skip of block 0 (stride 1).
+  assert {n for n in dropped if n.startswith("c0_0_normal")} == {"c0_0_normal_b0_1_drop"}
+  assert {n for n in dropped if n.startswith("c0_1_reduce")} == {
+      "c0_1_reduce_b0_0_drop", "c0_1_reduce_b0_1_drop", "c0_1_reduce_b1_1_drop"}
 
 
 def test_pointer_log_probabilities_match_sampling_and_sum_to_one():

@@ -265,17 +265,42 @@ def test_bad_data_and_paths_stop_with_one_line(tmp_path, cifar_tarball):
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder")
 def test_an_unreadable_data_folder_says_permission_denied(tmp_path):
+  import shutil
+  import tempfile
   from conftest import write_cifar_folder
   from nas_tf.data import DataError, cifar10
-  folder, _ = write_cifar_folder(str(tmp_path))
+  # Root reads every folder: as root, a forked child drops to nobody to read it, from a
+  # parent folder nobody may enter (tmp_path's parents are root's alone).
+  parent = tempfile.mkdtemp(dir="/tmp") if os.geteuid() == 0 else str(tmp_path)
+  os.chmod(parent, 0o755)
+  folder, _ = write_cifar_folder(parent)
   os.chmod(folder, 0)
   try:
-    with pytest.raises(DataError, match="permission denied"):
-      cifar10.load(folder)
+    if os.geteuid() != 0:
+      with pytest.raises(DataError, match="permission denied"):
+        cifar10.load(folder)
+      return
+    read, write = os.pipe()
+    if os.fork() == 0:  # the child: nobody, then the reader; it reports its error's text
+      try:
+        os.setgid(65534)
+        os.setuid(65534)
+        cifar10.load(folder)
+        message = "read it"
+      except BaseException as e:  # noqa: BLE001 -- reported to the parent
+        message = str(e)
+      os.write(write, message.encode())
+      os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+      message = pipe.read()
+    os.wait()
+    assert message == f"{folder}: permission denied (cannot list the folder)", message
   finally:
     os.chmod(folder, 0o755)
+    if parent != str(tmp_path):
+      shutil.rmtree(parent)
 
 
 # -- values that pass a type check but cannot work -----------------------------------------------

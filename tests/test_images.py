@@ -42,7 +42,8 @@ def test_a_folder_of_images_searches_trains_exports_and_serves(tmp_path):
   searched = run_cli("search", "images", *small(folder, w))
   assert searched.returncode == 0, searched.stderr
   best = wd.read_json(os.path.join(w, "best.json"))
-  assert best["status"] == "ok" and 0 <= best["val_accuracy"] <= 1
+  assert best["status"] == "ok" and best["val_accuracy"] == max(best["val_curve"][-5:])
+  assert best["reward"] == pytest.approx(best["val_accuracy"] ** 3)
   trained = run_cli("train", f"--workdir={w}")
   assert trained.returncode == 0, trained.stderr
   assert "no test split" in trained.stdout + trained.stderr

@@ -120,7 +120,11 @@ def test_the_text_task_searches_any_folder_of_train_valid_test_txt(tmp_path):
                    "--config.child.bptt=10", f"--workdir={w}")
   assert result.returncode == 0, result.stderr
   rows = wd.read_jsonl(str(w / "children.jsonl"))
-  assert [r["status"] for r in rows] == ["ok", "ok"] and rows[0]["val_perplexity"] > 1
+  assert [r["status"] for r in rows] == ["ok", "ok"]
+  for r in rows:  # the reward is c / perplexity^2 of the best of the last epochs
+    assert r["val_perplexity"] == pytest.approx(min(r["val_curve"]), abs=1e-3)
+    assert r["val_perplexity"] > 1
+    assert r["reward"] == pytest.approx(80.0 / r["val_perplexity"] ** 2)
   missing = run_cli("search", "text", "--config=configs/text.py:smoke",
                     f"--config.data.source={tmp_path}", f"--workdir={tmp_path / 'v'}")
   assert missing.returncode == 2 and "missing train.txt" in missing.stderr

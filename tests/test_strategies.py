@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import tiny_cifar_config
+from conftest import counted_over, tiny_cifar_config
 from nas_tf.models import enas_macro as enas_models
 from nas_tf import workdir as wd
 from nas_tf.runner.loop import Search
@@ -119,7 +119,9 @@ def test_enas_smoke_search_writes_the_work_directory_and_resumes(tmp_path):
   assert any("resuming ENAS at epoch 1/2" in line for line in lines)
   rows = wd.read_jsonl(os.path.join(workdir, "children.jsonl"))
   assert [r["index"] for r in rows] == [0, 1, 2]
-  assert all(r["arch"]["space"] == "enas_macro" and 0 <= r["val_accuracy"] <= 1 for r in rows)
+  n_val = config.data.max_val_examples  # scored on the whole validation split
+  assert all(r["arch"]["space"] == "enas_macro" and counted_over(r["val_accuracy"], n_val)
+             for r in rows)
   best = wd.read_json(os.path.join(workdir, "best.json"))
   assert best["val_accuracy"] == max(r["val_accuracy"] for r in rows)
   assert result.best["id"] == best["id"]
@@ -127,7 +129,9 @@ def test_enas_smoke_search_writes_the_work_directory_and_resumes(tmp_path):
   task = Cifar10Task(config)
   task.prepare()
   metrics = task.train_child(best["arch"], seed=0)
-  assert metrics["params"] == best["params"] and 0 <= metrics["val_accuracy"] <= 1
+  assert metrics["params"] == best["params"] and counted_over(metrics["val_accuracy"], n_val)
+  assert metrics["val_accuracy"] == pytest.approx(max(metrics["val_curve"][-5:]), abs=1e-5)
+  assert metrics["reward"] == pytest.approx(metrics["val_accuracy"] ** 3)
 
 
 def test_enas_honours_the_time_budget_at_epoch_boundaries(tmp_path):

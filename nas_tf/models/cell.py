@@ -12,7 +12,7 @@ ReLU-conv1x7-conv7x1-BN; pools are 3x3 with same padding (padding not counted); 
 with stride 2 is a factorized reduction; ``none`` is zero.
 
 For final training: drop-path (``DropPath``, whose rate a callback raises linearly over the
-epochs; never on identity, as in DARTS) and an auxiliary classifier after the second
+epochs; never on a stride-1 identity, as in DARTS) and an auxiliary classifier after the second
 reduction, at 2/3 depth, whose loss is added with ``auxiliary_weight``
 (``CellClassifier.compute_loss``); the serving output is the main classifier's.
 """
@@ -197,7 +197,9 @@ def cell(blocks, cell_output: str, prev_prev, prev, filters: int, reduction: boo
     for j, (source, op) in enumerate(((in1, op1), (in2, op2))):
       stride = 2 if reduction and source < 2 else 1
       h = apply_op(op, states[source], filters, stride, f"{name}_b{i}_{j}", wd)
-      if drop_path and op not in ("identity", "skip_connect"):
+      # DARTS (model.py line 53) skips only Identity modules: a stride-2 skip is a
+      # FactorizedReduce there, so it is dropped like any other op.
+      if drop_path and not (op in ("identity", "skip_connect") and stride == 1):
         h = DropPath(seed=zlib.crc32(f"{name}_{i}_{j}".encode()),
                      name=f"{name}_b{i}_{j}_drop")(h)
       branches.append(h)

@@ -110,9 +110,12 @@ class Supernet(keras.Model):
   by the tensors ``ops`` [L] (int32) and ``skips`` [L, L] (float32; ``skips[i, c]`` = 1 when
   candidate c feeds layer i: c = 0 the stem, c = j + 1 layer j, for c < i)."""
 
-  def __init__(self, space: EnasMacroSpace, num_classes: int = 10, **kwargs):
+  def __init__(self, space: EnasMacroSpace, num_classes: int = 10, dropout: float = 0.0,
+               **kwargs):
+    """``dropout``: before the classifier in training (general_child.py line 233)."""
     super().__init__(**kwargs)
     self.space, self.num_classes = space, num_classes
+    self.dropout = keras.layers.Dropout(dropout, name="dropout")
     c = space.channels
     self.stem = _stem(c)
     self.operations = [[operation_layers(kind, c, f"l{i}_{kind}") for kind in OPERATIONS]
@@ -134,7 +137,7 @@ class Supernet(keras.Model):
       if i:
         y = self.skip_norms[i - 1](y + skip_sum(i, outputs[:i]), training=training)
       outputs.append(y)
-    return self.classifier(self.pool(outputs[-1]))
+    return self.classifier(self.dropout(self.pool(outputs[-1]), training=training))
 
   def describe(self) -> str:
     return self.space.describe_size()
@@ -157,8 +160,12 @@ class Supernet(keras.Model):
     return self._layers_out(images, training, chosen_operation, skip_sum)
 
 
+# Options the task passes from child.* / final.* (``Cifar10Task.build_model``).
+OPTIONS = ("dropout",)
+
+
 def make_supernet(space: EnasMacroSpace, config, task) -> Supernet:
-  supernet = Supernet(space, task.num_classes)
+  supernet = Supernet(space, task.num_classes, config.enas.get("dropout", 0.0))
   supernet.build_all(task.input_shape)
   return supernet
 
@@ -174,7 +181,7 @@ def _last_use(arch: dict[str, Any]) -> dict[int, int]:
 
 def build_child(arch: dict[str, Any], input_shape=(32, 32, 3), num_classes: int = 10,
                 weight_decay: float = 0.0, width: float = 1.0, name: str | None = None,
-                form: str = "final") -> keras.Model:
+                form: str = "final", dropout: float = 0.0) -> keras.Model:
   """The architecture as a stand-alone functional Keras model (logits); ``form`` is "final"
   (from scratch, export) or "search" (the supernet's path, its weights copy in)."""
   if form not in ("final", "search"):
@@ -202,6 +209,8 @@ def build_child(arch: dict[str, Any], input_shape=(32, 32, 3), num_classes: int 
       y = batch_norm(f"l{i}_skip_bn")(y)
     outputs.append(y)
   x = keras.layers.GlobalAveragePooling2D(name="pool")(outputs[-1])
+  if dropout:  # ENAS: keep 0.9 in the search, 0.5 in final training (final.dropout)
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
   logits = keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
   return keras.Model(image, logits, name=name or f"enas_child_{arch.get('id', '')}")
 

@@ -114,7 +114,7 @@ class Supernet(keras.Model):
   scores_with_batch_statistics = True
 
   def __init__(self, space: CellSpace, num_classes: int = 10, channels: int = 16,
-               layers_per_stage: int = 2, **kwargs):
+               layers_per_stage: int = 2, dropout: float = 0.0, **kwargs):
     super().__init__(**kwargs)
     unsupported = [op for op in space.ops if op not in SUPPORTED_OPS]
     if unsupported:
@@ -136,6 +136,8 @@ class Supernet(keras.Model):
                 for name, _, reduction, f in self.positions]
     self.pool = keras.layers.GlobalAveragePooling2D(name="pool")
     self.classifier = keras.layers.Dense(num_classes, name="logits")
+    # Before the classifier in training mode, scoring included (micro_child.py line 333).
+    self.dropout = keras.layers.Dropout(dropout, name="dropout")
     self.input_shape_ = (32, 32, 3)
 
   def _network(self, images, training, slot_output, output_mask):
@@ -148,7 +150,7 @@ class Supernet(keras.Model):
         states.append(slot_output(p, kind, reduction, i, 0, states)
                       + slot_output(p, kind, reduction, i, 1, states))
       prev_prev, prev = prev, tf.concat(states[2:], axis=-1) * output_mask(kind, filters)
-    return self.classifier(self.pool(prev))
+    return self.classifier(self.dropout(self.pool(prev), training=training))
 
   def describe(self) -> str:
     return (f"{len(self.positions)} cells (N={self.layers_per_stage}) of "
@@ -194,7 +196,7 @@ class Supernet(keras.Model):
 def make_supernet(space: CellSpace, config, task) -> Supernet:
   """The supernet of ``config`` (ENAS micro's network is the cell network: ``child.*``)."""
   supernet = Supernet(space, task.num_classes, config.child.channels,
-                      config.child.layers_per_stage)
+                      config.child.layers_per_stage, config.enas.get("dropout", 0.0))
   supernet.build_all(task.input_shape)
   return supernet
 

@@ -30,7 +30,11 @@ from nas_tf.spaces.enas_rnn import ACTIVATIONS, EnasRnnSpace, loose_ends
 # Options the PTB task passes from child.* / final.* (``PtbTask.build_model``).
 OPTIONS = ("recurrent_dropout", "embedding_dropout")
 FUNCTIONS = {"tanh": ops.tanh, "relu": ops.relu, "identity": lambda z: z, "sigmoid": ops.sigmoid}
-INIT = keras.initializers.RandomUniform(-0.04, 0.04)  # ENAS's init_range
+def init(units: int) -> keras.initializers.Initializer:
+  """ENAS's uniform init, its range by the hidden size (ptb_enas_child.py lines 506-514):
+  0.1 up to 300 units, 0.05 up to 400, else 0.04."""
+  scale = 0.1 if units <= 300 else 0.05 if units <= 400 else 0.04
+  return keras.initializers.RandomUniform(-scale, scale)
 
 
 def normalize(z):
@@ -68,9 +72,9 @@ class EnasCell(DropoutRNNCell, keras.layers.Layer):
 
   def build(self, input_shape):
     u2 = 2 * self.units
-    self.kernel_x = self.add_weight((input_shape[-1], u2), INIT, name="kernel_x")
-    self.kernel_h = self.add_weight((self.units, u2), INIT, name="kernel_h")
-    self.node_kernels = [self.add_weight((self.units, u2), INIT,
+    self.kernel_x = self.add_weight((input_shape[-1], u2), init(self.units), name="kernel_x")
+    self.kernel_h = self.add_weight((self.units, u2), init(self.units), name="kernel_h")
+    self.node_kernels = [self.add_weight((self.units, u2), init(self.units),
                                          name=f"kernel_{i}_from_{node['input']}")
                          for i, node in enumerate(self.arch["nodes"]) if i]
     self.built = True
@@ -142,10 +146,11 @@ class Supernet(keras.Model):
 
   def build_all(self) -> None:
     u2, n = 2 * self.units, self.space.num_nodes
-    self.kernel_x = self.add_weight((self.units, u2), INIT, name="kernel_x")
-    self.kernel_h = self.add_weight((self.units, u2), INIT, name="kernel_h")
+    self.kernel_x = self.add_weight((self.units, u2), init(self.units), name="kernel_x")
+    self.kernel_h = self.add_weight((self.units, u2), init(self.units), name="kernel_h")
     # W_{i,j} for every pair: node i's kernels stacked over its possible inputs j < i.
-    self.node_kernels = [self.add_weight((i, self.units, u2), INIT, name=f"node_{i}_kernels")
+    self.node_kernels = [self.add_weight((i, self.units, u2), init(self.units),
+                                         name=f"node_{i}_kernels")
                          for i in range(1, n)]
     self.output_layer(self.embedding(tf.zeros((1, 1), tf.int32)))
     self.built = True

@@ -19,10 +19,12 @@ from nas_tf.runner.journal import format_seconds
 
 
 class Budget:
-  def __init__(self, workdir: str, time_budget, clock: Callable[[], float] | None = None):
-    """``clock``: simulated seconds spent so far (None: wall-clock seconds)."""
-    self.limit = config_lib.parse_duration(time_budget or "")
-    self.clock = clock
+  def __init__(self, workdir: str, search, clock: Callable[[], float] | None = None):
+    """``search``: the ``search.*`` block (``time_budget``; ``budget_rule``: what becomes of a
+    simulated child that takes the clock past the budget, ``check_crossing``). ``clock``:
+    simulated seconds spent so far (None: wall-clock seconds)."""
+    self.limit = config_lib.parse_duration(search.get("time_budget", "") or "")
+    self.clock, self.rule = clock, search.get("budget_rule", "nats_bench")
     self.path = os.path.join(workdir, "clock.json")
     self.before = wd.read_json(self.path)["seconds"] if os.path.exists(self.path) else 0.0
     self.started = time.monotonic()
@@ -48,6 +50,20 @@ class Budget:
     if self.spent():
       self.save()
       raise BudgetSpent(f"time budget spent ({self.progress()})")
+
+  def check_crossing(self, row) -> None:
+    """NAS-Bench-201's rule (``rule = nas_bench_201``; its R_EA.py line 217, RANDOM.py line
+    99): a lookup child whose training time would take the simulated clock past the budget
+    ends the search without joining it (a rerun with a larger budget looks it up again).
+    NATS-Bench's (``nats_bench``; regularized_ea.py line 156) keeps it: it started under
+    the budget."""
+    if self.clock is None or self.limit is None or self.rule != "nas_bench_201":
+      return
+    after = self.clock() + row.get("simulated_seconds", 0.0)
+    if after > self.limit:
+      raise BudgetSpent(f"time budget spent (child {row['index']} would take the simulated "
+                        f"clock to {format_seconds(after)} of {format_seconds(self.limit)}; "
+                        "search.budget_rule=nas_bench_201 leaves it out)")
 
   def progress(self) -> str:
     kind = " simulated" if self.clock is not None else ""

@@ -8,8 +8,8 @@ the last checkpoint re-samples the batches since it was written; children alread
 ``children.jsonl`` are reused, never retrained, and their recorded rewards replay the
 strategy's updates. So a checkpoint is written after an update only when the last one is
 ``CHECKPOINT_INTERVAL_S`` old (every update when children train for minutes; every few
-hundred table lookups, where a 50 ms save would dominate), and at the end. Raising
-``search.num_children`` extends a search as if it had been started with the larger number.
+hundred table lookups, where a 50 ms save would dominate), and at the end. A larger
+``search.num_children`` extends a search as if it had started with that number.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class Search:
     s = config.search
     self.journal = Journal(workdir, task, s.num_children, s.keep_weights, log, after_child)
     simulated = (lambda: self.journal.simulated_seconds) if task.simulated else None
-    self.budget = self.journal.budget = Budget(workdir, s.get("time_budget", ""), simulated)
+    self.budget = self.journal.budget = Budget(workdir, s, simulated)
     latest = self.store.latest()
     # Decided once per search: a resumed or extended search keeps the first run's choice.
     saved = (latest or {}).get("state", {}).get("compiled")
@@ -112,14 +112,14 @@ class Search:
 
   def _finish_child(self, future, row: dict[str, Any], started: float,
                     controller_step: int | None = None) -> dict[str, Any]:
-    """Turns a finished future into the child's row (a failure reward when it raised) and
-    records it."""
+    """Turns a finished future into the child's recorded row (failed when it raised)."""
     try:
       metrics = future.result()
       if not math.isfinite(metrics["reward"]):
         raise FloatingPointError(f"non-finite reward {metrics['reward']}")
       row.update(status="ok", **metrics)
-    except (KeyboardInterrupt, SystemExit):
+      self.budget.check_crossing(row)  # NAS-Bench-201's rule: as if it never ran
+    except (KeyboardInterrupt, SystemExit, BudgetSpent):
       raise
     except WorkerDied as e:  # the machine's failure, not the child's: train it again
       self.retries[row["index"]] = self.retries.get(row["index"], 0) + 1

@@ -62,7 +62,7 @@ class OneShotSearch:
     self.ctx = OneShotContext(config, workdir, task,
                               CheckpointStore(os.path.join(workdir, "checkpoints")),
                               self.journal, log,
-                              Budget(workdir, config.search.get("time_budget", "")),
+                              Budget(workdir, config.search),
                               after_epoch)
 
   def run(self) -> SearchResult:

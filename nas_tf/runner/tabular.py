@@ -17,9 +17,12 @@ from nas_tf import seeds
 
 
 def simulate(strategy, task, seed: int, batch_size: int, num_children: int,
-             time_budget=None, failure_reward: float = 0.0) -> list[dict[str, Any]]:
+             time_budget=None, failure_reward: float = 0.0,
+             budget_rule: str = "nats_bench") -> list[dict[str, Any]]:
   """The rows of one search: ``index``, ``id``, ``status``, ``reward`` and the table's
-  metrics. ``strategy`` is used as it is: ``reset`` it between searches."""
+  metrics. ``strategy`` is used as it is: ``reset`` it between searches. ``budget_rule``:
+  ``nas_bench_201`` drops the child that would take the clock past the budget and ends the
+  search, ``nats_bench`` keeps it, as the loop does."""
   limit = config_lib.parse_duration(time_budget or "")
   space, rng = task.space, seeds.generator(seed=seed)
   rows, spent = [], 0.0
@@ -37,6 +40,9 @@ def simulate(strategy, task, seed: int, batch_size: int, num_children: int,
         row.update(status="ok", **task.train_child(arch, 0))
       except KeyError as e:  # not in the table: a failed child, as in the loop
         row.update(status="failed", reward=failure_reward, error=str(e))
+      if (limit is not None and budget_rule == "nas_bench_201" and row["status"] == "ok"
+          and spent + row.get("simulated_seconds", 0.0) > limit):
+        return rows  # NAS-Bench-201's R_EA.py: the child that crosses the budget is dropped
       spent += row.get("simulated_seconds", 0.0)
       rows.append(row)
       rewards.append(row["reward"])

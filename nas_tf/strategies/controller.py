@@ -56,16 +56,20 @@ class Controller(keras.Model):
   def __init__(self, token_types: dict[str, int], units: int = 35, num_layers: int = 2,
                init_range: float = 0.08, seed: int = 0, compiled: bool = True,
                temperature: float = 0.0, tanh_constant: float = 0.0, enas_links: bool = False,
-               skip_target: float = 0.0, **kwargs):
+               skip_target: float = 0.0, op_tanh_reduce: float = 1.0, **kwargs):
     """``compiled``: run sampling and scoring as traced graphs (one trace per plan, seconds
     each; worth it when a plan is reused many times) or eagerly. ``temperature``,
-    ``tanh_constant``, ``skip_target``: 0 = off."""
+    ``tanh_constant``, ``skip_target``: 0 = off. ``op_tanh_reduce``: an op's logits use
+    tanh_constant / op_tanh_reduce (ENAS micro_controller.py line 182)."""
     super().__init__(**kwargs)
     self.compiled = bool(compiled)
     if temperature < 0 or tanh_constant < 0 or not 0.0 <= skip_target < 1.0:
       raise ValueError("controller: temperature and tanh_constant must be >= 0 and skip_target "
                        f"in [0, 1), got {temperature}, {tanh_constant}, {skip_target}")
+    if op_tanh_reduce <= 0:
+      raise ValueError(f"controller: op_tanh_reduce must be > 0, got {op_tanh_reduce}")
     self.temperature, self.tanh_constant = float(temperature), float(tanh_constant)
+    self.op_tanh_reduce = float(op_tanh_reduce)
     self.enas_links, self.skip_target = bool(enas_links), float(skip_target)
     if units < 1 or num_layers < 1:
       raise ValueError(f"controller: units and num_layers must be >= 1, got {units}, {num_layers}")
@@ -103,12 +107,14 @@ class Controller(keras.Model):
     self._compiled = {}
 
   # -- the unroll shared by sampling and scoring ------------------------------------------------
-  def shape_logits(self, logits):
-    """ENAS's logit shaping: c * tanh(logits / T) (either part off when 0)."""
+  def shape_logits(self, logits, op: bool = False):
+    """ENAS's logit shaping: c * tanh(logits / T) (either part off when 0); an op's
+    (``op``) with c / op_tanh_reduce."""
     if self.temperature:
       logits = logits / self.temperature
     if self.tanh_constant:
-      logits = self.tanh_constant * tf.tanh(logits)
+      c = self.tanh_constant / (self.op_tanh_reduce if op else 1.0)
+      logits = c * tf.tanh(logits)
     return logits
 
   def _unroll(self, plan: Plan, batch_size, forced=None, seed=None, keep_probs=False):
@@ -140,7 +146,7 @@ class Controller(keras.Model):
           logits = _dense(self.heads[decision.token_type], h)
         else:  # softmax over the attention scores of the last k marks
           logits = self._attention(mark_keys[-decision.k:], h)
-        logits = self.shape_logits(logits)
+        logits = self.shape_logits(logits, op=isinstance(decision, Choice))
         log_p = tf.nn.log_softmax(logits)
         if forced is not None:
           token = forced[:, pos]

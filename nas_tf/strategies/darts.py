@@ -1,22 +1,21 @@
 """DARTS (Liu, Simonyan & Yang, ICLR 2019): the cell space relaxed to a supernet of mixed ops
 (``nas_tf.models.darts``), the architecture alpha learned by gradient descent.
 
-Each step, as quark0/darts ``train_search.py`` and ``architect.py``:
+Each step, as quark0/darts ``train_search.py`` and ``architect.py``, on the two halves of
+the whole training set (train and validation splits together, as its train_portion 0.5):
 1. alpha: Adam (lr 3e-4, betas 0.5/0.999, L2 1e-3 added to the gradient as torch's
-   ``weight_decay``) on the loss of a minibatch of the training split's second half, with
-   the gradient ``darts.order`` 1: d/dalpha L_val(w, alpha), or 2: the unrolled
-   d/dalpha L_val(w - xi dL_train/dw, alpha), whose Hessian-vector term is the paper's
-   finite difference (eps = 0.01 / |dL_val/dw'|, w+- = w +- eps dL_val/dw');
-2. w: SGD (momentum 0.9, L2 3e-4 added to the clipped gradient, torch's semantics written
-   out) on a minibatch of the first half, gradient norm clipped at 5, the learning rate
-   cosine-annealed per epoch from 0.025 to 0.001; the unrolled step's xi is that rate.
+   ``weight_decay``) on a minibatch of the second half, the gradient ``darts.order`` 1:
+   d/dalpha L_val(w, alpha), or 2: the unrolled d/dalpha L_val(w - xi dL_train/dw, alpha)
+   (its Hessian-vector term the paper's finite difference, eps = 0.01 / |dL_val/dw'|);
+2. w: SGD (momentum 0.9, L2 3e-4 added to the clipped gradient, torch's semantics) on a
+   minibatch of the first half, gradient norm clipped at 5, the rate cosine-annealed per
+   epoch from 0.025 to 0.001 (``learning_rate_at``); the unrolled step's xi is that rate.
 
 Both are one ``tf.function`` with a fixed input signature: traced once for the whole
-search (``traces`` counts it). Every epoch ends with a checkpoint (w with BN statistics,
-alpha, the momentum buffers, Adam's slots; the data order is a function of the epoch) and
-TensorBoard logs of softmax(alpha) (heat map and text) and the derived genotype. The
-derivation keeps, per node, the two incoming edges whose strongest non-``none`` op weighs
-most, with that op: a cell of the shared cell space.
+search (``traces`` counts it). Each epoch ends with a checkpoint (w, BN statistics, alpha,
+momentum, Adam's slots; the data order is a function of the epoch) and TensorBoard logs of
+softmax(alpha) and the derived genotype: per node, the two incoming edges whose strongest
+non-``none`` op weighs most, with that op (a cell of the shared cell space).
 """
 
 from __future__ import annotations
@@ -175,9 +174,11 @@ class Darts(OneShot):
 
   # -- the search ----------------------------------------------------------------------------
   def learning_rate_at(self, epoch: int) -> float:
+    """Epoch e's rate (0-based): train_search.py steps its scheduler before each epoch (lines
+    108-110), so e trains at the cosine of (e + 1) / E, the last epoch at the minimum."""
     d = self.settings
     return d.learning_rate_min + 0.5 * (d.learning_rate - d.learning_rate_min) * (
-        1.0 + math.cos(math.pi * epoch / d.epochs))
+        1.0 + math.cos(math.pi * (epoch + 1) / d.epochs))
 
   def alpha_weights(self) -> dict[str, np.ndarray]:
     """softmax(alpha) per cell kind, [edges, ops]."""
@@ -195,13 +196,15 @@ class Darts(OneShot):
     ctx.log(f"search {self.task.name} (darts, order {d.order}): {d.epochs} epochs, "
             f"{3 * d.layers_per_stage + 2} cells of "
             f"{supernet.num_edges(self.nodes)} mixed edges x {len(self.ops)} ops, "
-            f"{d.channels} channels, batch {d.batch_size}, {self.task.data_summary} (weights "
-            f"on the first half of the training images, alpha on the second), "
-            f"work directory {ctx.workdir}")
+            f"{d.channels} channels, batch {d.batch_size}, {self.task.data_summary} (w on the "
+            f"first half of train + validation, alpha on the second), work directory "
+            f"{ctx.workdir}")
     while state["epoch"] < d.epochs:
       epoch, started = state["epoch"], time.perf_counter()
       self.learning_rate.assign(self.learning_rate_at(epoch))
-      halves = [self.task.shared_data("train", d.batch_size,
+      # train_search.py splits the *whole* training set (train_portion 0.5 of 50k, lines
+      # 89-100): w on the first half, alpha on the second, both augmented.
+      halves = [self.task.shared_data("train+val", d.batch_size,
                                       seeds.child_seed(seed, 2 * epoch + k), part=(k, 2))
                 for k in range(2)]
       losses, val_losses, correct, seen = [], [], 0.0, 0
@@ -283,10 +286,12 @@ class Darts(OneShot):
     return [self.space.decode(tokens)]
 
   def evaluate(self, ctx, arch: dict[str, Any]) -> dict[str, Any]:
-    """The supernet's accuracy (alpha-weighted, BN moving statistics) on the validation
-    split: DARTS' own figure for its search; the derived cell is trained by ``train``."""
+    """The supernet's accuracy (alpha-weighted, BN moving statistics) on the second half of
+    the training set, alpha's half: DARTS' own figure (train_search.py's infer on
+    valid_queue); the derived cell is trained by ``train``."""
     correct = total = 0.0
-    for images, labels in self.task.shared_data("val", self.config.child.eval_batch_size):
+    for images, labels in self.task.shared_data("train+val", self.config.child.eval_batch_size,
+                                                part=(1, 2), training=False):
       correct += float(self._eval_step(images, tf.cast(labels, tf.int32)))
       total += int(labels.shape[0])
     accuracy = correct / max(total, 1.0)

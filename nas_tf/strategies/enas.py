@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from nas_tf import registry, seeds
 from nas_tf.errors import ConfigError, SearchError
+from nas_tf.models.schedules import EpochCosineRestarts, EpochExponentialDecay
 from nas_tf.strategies.base import OneShot
 from nas_tf.strategies.nas_rl import NasRl
 
@@ -53,9 +54,22 @@ class Enas(OneShot):
                                    input_signature=[images, labels, *arch_spec])
     self._eval_step = tf.function(self._eval_step_fn, autograph=False,
                                   input_signature=[images, labels, *arch_spec])
+    # The controller's reward: the task's own scoring where it has one (PTB: from the
+    # training's carried state, as ENAS's valid_rl), else the evaluation step.
+    reward = getattr(task, "shared_reward_step", None)
+    self._reward_step = self._eval_step if reward is None else tf.function(
+        lambda images, labels, *arch: reward(self.supernet, images, labels, *arch),
+        autograph=False, input_signature=[images, labels, *arch_spec])
     self.steps_per_epoch = task.shared_steps(config.child.batch_size)
-    lr = keras.optimizers.schedules.CosineDecay(e.learning_rate,
-                                                max(1, self.steps_per_epoch * e.epochs))
+    if e.get("lr_restart_epochs", 0):  # ENAS's CIFAR-10 scripts: cosine with warm restarts
+      lr = EpochCosineRestarts(e.learning_rate, e.learning_rate_min, e.lr_restart_epochs,
+                               e.lr_restart_mul, self.steps_per_epoch)
+    elif e.get("lr_decay_rate", 0):  # ENAS's PTB script: x rate per epoch from an epoch on
+      lr = EpochExponentialDecay(e.learning_rate, e.lr_decay_rate, e.lr_decay_start,
+                                 e.learning_rate_min, self.steps_per_epoch)
+    else:
+      lr = keras.optimizers.schedules.CosineDecay(e.learning_rate,
+                                                  max(1, self.steps_per_epoch * e.epochs))
     momentum = e.get("momentum", 0.9)  # ENAS-RNN: plain SGD
     self.optimizer = keras.optimizers.SGD(lr, momentum=momentum, nesterov=momentum > 0,
                                           global_clipnorm=e.clip_norm or None)
@@ -80,6 +94,16 @@ class Enas(OneShot):
   def _eval_step_fn(self, images, labels, *arch):
     return self.task.shared_eval_step(self.supernet, images, labels, *arch)
 
+  def _reseed(self, epoch: int) -> None:
+    """Dropout masks drawn from (seed, epoch): a search resumed at an epoch boundary draws
+    the masks of an uninterrupted one."""
+    generators = [getattr(layer, "seed_generator", None)
+                  for layer in self.supernet._flatten_layers()]
+    generators = [g for g in generators if isinstance(g, keras.random.SeedGenerator)]
+    for k, generator in enumerate(generators):
+      generator.state.assign(np.array([self.config.seed, 1_000 * epoch + k]).astype(
+          generator.state.dtype))
+
   def _arch_tensors(self, tokens):
     return self.space.as_tensors(self.space.decode(tokens))
 
@@ -103,6 +127,8 @@ class Enas(OneShot):
                                          rng.integers(0, 2**31 - 1, size=2))
       if hasattr(self.supernet, "reset_states"):  # a language model: carried state, masks
         self.supernet.reset_states(epoch)
+      else:
+        self._reseed(epoch)
       losses, score, seen = [], 0.0, 0
       for step, (inputs, labels) in enumerate(train):
         loss, right, count = self._train_step(inputs, tf.cast(labels, tf.int32),
@@ -123,8 +149,8 @@ class Enas(OneShot):
         rewards = []
         for t in tokens_c:
           inputs, labels = next(val_iter)
-          right, count = self._eval_step(inputs, tf.cast(labels, tf.int32),
-                                         *self._arch_tensors(t))
+          right, count = self._reward_step(inputs, tf.cast(labels, tf.int32),
+                                           *self._arch_tensors(t))
           rewards.append(self.task.shared_result(float(right), int(count))["reward"])
         stats = self.nas_rl.tell(self.plan, tokens_c, rewards)
         if not stats["finite"]:
@@ -166,6 +192,8 @@ class Enas(OneShot):
   def evaluate(self, ctx, arch: dict[str, Any]) -> dict[str, Any]:
     """The metric on the whole validation split with the shared weights."""
     arch_tensors = self.space.as_tensors(arch)
+    if not hasattr(self.supernet, "reset_states"):
+      self._reseed(self.config.enas.epochs)  # micro scores in training mode: its dropout too
     if self._val is None:  # built once: its cache keeps the normalized images
       c = self.config.child
       self._val = self.task.shared_data("val", c.get("eval_batch_size", c.batch_size))

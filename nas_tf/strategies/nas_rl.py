@@ -51,7 +51,8 @@ class NasRl(Proposer):
                       compiled=compiled, temperature=c.get("temperature", 0.0),
                       tanh_constant=c.get("tanh_constant", 0.0),
                       enas_links=c.get("enas_links", False),
-                      skip_target=c.get("skip_target", 0.0))
+                      skip_target=c.get("skip_target", 0.0),
+                      op_tanh_reduce=c.get("op_tanh_reduce", 1.0))
 
   @classmethod
   def from_config(cls, config, space, compiled: bool = True) -> "NasRl":

@@ -66,7 +66,9 @@ class Pnas(Proposer):
   name = "pnas"
 
   def __init__(self, space: CellSpace, beam: int, max_blocks: int, surrogate: dict[str, Any],
-               seed: int = 0):
+               seed: int = 0, reward_exponent: float = 1.0):
+    """``reward_exponent``: the task's reward is the metric to this power (NAS-RL's cube);
+    the surrogate regresses the metric itself, the validation accuracy, as the paper."""
     if not isinstance(space, CellSpace):
       raise ValueError("pnas searches the cell space (--config.space.kind=cell)")
     if not space.same_cell_for_reduction:
@@ -78,6 +80,7 @@ class Pnas(Proposer):
                        f"({space.num_blocks}), got {beam} and {max_blocks}")
     self.space, self.beam_size, self.max_blocks = space, int(beam), int(max_blocks)
     self.num_ops, self.seed = len(space.ops), int(seed)
+    self.reward_exponent = float(reward_exponent)
     self.surrogate_settings = dict(surrogate)
     self.load_state(None)
 
@@ -89,7 +92,9 @@ class Pnas(Proposer):
     p = config.pnas
     surrogate = {"kinds": tuple(p.predictors), "ensemble": p.ensemble, "epochs": p.epochs,
                  "units": p.units, "learning_rate": p.learning_rate}
-    return cls(space, p.beam, p.max_blocks, surrogate, config.seed)
+    exponent = config.get("reward", {}).get("exponent", 1.0)
+    exponent = exponent if isinstance(exponent, (int, float)) and exponent > 0 else 1.0
+    return cls(space, p.beam, p.max_blocks, surrogate, config.seed, exponent)
 
   def settings(self) -> str:
     s = self.surrogate_settings
@@ -124,7 +129,10 @@ class Pnas(Proposer):
     started = time.perf_counter()
     surrogate = Surrogate(self.num_ops, self.max_blocks, seed=self.seed,
                           **self.surrogate_settings)
-    surrogate.fit([h["tokens"] for h in self.history], [h["reward"] for h in self.history])
+    # The metric back from the reward (accuracy^3 -> accuracy; failures at 0 stay 0).
+    metric = [np.sign(h["reward"]) * abs(h["reward"]) ** (1.0 / self.reward_exponent)
+              for h in self.history]
+    surrogate.fit([h["tokens"] for h in self.history], metric)
     candidates = [c for cell in self.beam for c in expand(cell, self.num_ops)]
     scores = surrogate.predict(candidates)
     # The top K by predicted reward; ties keep the candidates' order.

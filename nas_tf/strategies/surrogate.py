@@ -1,11 +1,14 @@
 """PNAS's learned accuracy predictor: an ensemble of small Keras models that read a cell's
-tokens and predict its (standardized) reward, fitted afresh each round.
+tokens and predict its validation accuracy through a sigmoid output, fitted afresh each
+round with an L1 loss (the PNAS paper, section 3.3).
 
-Two kinds, as in the PNAS paper (section 3.3):
+Two kinds, as in the paper:
 - ``lstm``: an LSTM over the cell's tokens (in1, in2, op1, op2 per block, so cells of
-  different sizes are sequences of different lengths), its last state -> a linear output;
+  different sizes are sequences of different lengths), its last state -> a sigmoid unit;
 - ``mlp``: each block's four token embeddings concatenated, averaged over the blocks (a
-  fixed size whatever the cell's size), then two hidden layers.
+  fixed size whatever the cell's size), then two hidden layers and a sigmoid unit.
+
+Targets must lie in [0, 1] (accuracies); ``unit_targets`` maps other scores there.
 
 Member k is fitted on all data but fold k (k-fold splits of a seeded permutation), and the
 ensemble predicts the mean. Fitting is deterministic: same data and seed, same predictions,
@@ -41,7 +44,7 @@ class BlockMeanMLP(keras.Model):
     super().__init__(**kwargs)
     self.embed = keras.layers.Embedding(vocab, units)
     self.hidden = [keras.layers.Dense(units, activation="relu") for _ in range(2)]
-    self.out = keras.layers.Dense(1)
+    self.out = keras.layers.Dense(1, activation="sigmoid")
 
   def call(self, ids):
     blocks = keras.ops.reshape(self.embed(ids), (-1, ids.shape[1] // 4, 4 * self.embed.output_dim))
@@ -58,10 +61,18 @@ def build_predictor(kind: str, vocab: int, length: int, units: int) -> keras.Mod
     ids = keras.Input((length,), dtype="int32")
     x = keras.layers.Embedding(vocab, units, mask_zero=True)(ids)
     x = keras.layers.LSTM(units)(x)
-    return keras.Model(ids, keras.layers.Dense(1)(x))
+    return keras.Model(ids, keras.layers.Dense(1, activation="sigmoid")(x))
   if kind == "mlp":
     return BlockMeanMLP(vocab, units)
   raise ValueError(f"pnas.predictors: unknown predictor {kind!r} (known: {', '.join(KINDS)})")
+
+
+def unit_targets(scores: Sequence[float]) -> np.ndarray:
+  """Scores as targets in [0, 1]: accuracies (and other scores already there) unchanged;
+  others shifted and scaled into [0, 1] together with 0 and 1, which keeps their order."""
+  y = np.asarray(scores, np.float64)
+  low, high = min(0.0, float(y.min())), max(1.0, float(y.max()))
+  return (y - low) / (high - low)
 
 
 class Surrogate:
@@ -78,11 +89,10 @@ class Surrogate:
     self.vocab = 1 + (max_blocks + 1) + num_ops
     self.members: list[keras.Model] = []
 
-  def fit(self, cells: Sequence[Sequence[int]], rewards: Sequence[float]) -> None:
+  def fit(self, cells: Sequence[Sequence[int]], targets: Sequence[float]) -> None:
+    """Fits the ensemble to the cells' ``targets`` (validation accuracies)."""
     x = token_ids(cells, self.num_ops, self.max_blocks)
-    y = np.asarray(rewards, np.float64)
-    # Standardized targets: the rank is what matters, whatever the reward's scale.
-    y = ((y - y.mean()) / (y.std() + 1e-12)).astype(np.float32)[:, None]
+    y = unit_targets(targets).astype(np.float32)[:, None]
     order = np.random.default_rng(self.seed).permutation(len(x))
     folds = np.array_split(order, self.ensemble) if len(x) >= 2 * self.ensemble else None
     self.members = []

@@ -92,9 +92,10 @@ class Cifar10Task(Task):
   def compile_model(self, model, c: ml_collections.ConfigDict) -> None:
     from nas_tf.data import pipeline
     from nas_tf.tasks import training
-    steps = pipeline.steps_per_epoch(self.num_examples(), c.batch_size) * c.epochs
-    training.compile_classifier(model, c.learning_rate, c.momentum, c.nesterov, steps,
-                                c.lr_schedule, c.jit_compile)
+    per_epoch = pipeline.steps_per_epoch(self.num_examples(), c.batch_size)
+    training.compile_classifier(model, c.learning_rate, c.momentum, c.nesterov,
+                                per_epoch * c.epochs, c.lr_schedule, c.jit_compile,
+                                c.get("clip_norm", 0.0), per_epoch)
 
   def fit(self, model, train, val, c: ml_collections.ConfigDict, callbacks=(),
           initial_epoch: int = 0):
@@ -152,20 +153,29 @@ class Cifar10Task(Task):
             tf.TensorSpec([None], tf.int32))
 
   def shared_data(self, split: str, batch_size: int, seed: int | None = None,
-                  part: tuple[int, int] = (0, 1)):
-    """One pass over ``split``: training batches shuffled and augmented from ``seed``;
-    validation batches in order, or with a ``seed`` shuffled (full batches only, reshuffled on
-    every pass: reward minibatches). ``part=(k, n)``: only the k-th of n equal contiguous parts
-    of the split (DARTS trains weights on the first half of the training split and the
-    architecture on the second)."""
+                  part: tuple[int, int] = (0, 1), training: bool | None = None):
+    """One pass over ``split`` ("train", "val", or "train+val": the whole training set, as
+    DARTS splits it): training batches (``training``, the default except for "val") shuffled
+    and augmented from ``seed``; otherwise batches in order, or with a ``seed`` shuffled (full
+    batches only, reshuffled on every pass: reward minibatches). ``part=(k, n)``: only the
+    k-th of n equal contiguous parts of the split (DARTS trains weights on the first half
+    and the architecture on the second)."""
+    import numpy as np
     from nas_tf.data import pipeline
     s = self._split
+    if split not in ("train", "val", "train+val"):
+      raise ValueError(f"unknown split {split!r} (train, val, train+val)")
     images, labels = (s.train_images, s.train_labels) if split == "train" else (
         s.val_images, s.val_labels)
+    if split == "train+val":
+      images = np.concatenate([s.train_images, s.val_images])
+      labels = np.concatenate([s.train_labels, s.val_labels])
     k, n = part
     bounds = [len(labels) * i // n for i in range(n + 1)]
     images, labels = images[bounds[k]:bounds[k + 1]], labels[bounds[k]:bounds[k + 1]]
-    if split == "train":
+    if training is None:
+      training = split != "val"
+    if training:
       return pipeline.train_dataset(images, labels, batch_size, seed,
                                     augment=self.config.data.augment, num_epochs=1,
                                     stats=self.stats)

@@ -128,7 +128,7 @@ class PtbTask(Task):
   def shared_data(self, split: str, batch_size: int, seed: int | None = None):
     """[batch, bptt] windows of ``split``: training windows in stream order (the state is
     carried across them); validation windows in order, or with a ``seed`` shuffled (reward
-    minibatches, each scored from a zero state as ENAS's ``valid_rl``)."""
+    minibatches, each scored from the training's carried state: ``shared_reward_step``)."""
     import tensorflow as tf
     ids = self._train_ids if split == "train" else self._valid_ids
     windows = tf.data.Dataset.from_tensor_slices(ptb.batchify(ids, batch_size,
@@ -152,6 +152,15 @@ class PtbTask(Task):
     model.train_state.assign(tf.stop_gradient(last))
     count = tf.size(targets)
     return loss, loss * tf.cast(count, tf.float32), count
+
+  def shared_reward_step(self, model, tokens, targets, *arch):
+    """A controller reward window: (summed token losses, tokens) from the training's carried
+    state, without dropout, leaving that state as it was (ENAS's valid_rl starts from the
+    training's start_h and does not carry: ptb_enas_child.py lines 248-252, 404-411)."""
+    import tensorflow as tf
+    logits, _ = model(tokens, *arch, initial_state=model.train_state, training=False)
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits)
+    return tf.reduce_sum(losses), tf.size(targets)
 
   def shared_eval_step(self, model, tokens, targets, *arch):
     """(summed token losses, tokens) of a window from a zero state, without dropout."""

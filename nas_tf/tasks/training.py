@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from nas_tf.errors import DiskFull
+from nas_tf.models.schedules import learning_rate_schedule
 
 
 class ChildFailure(RuntimeError):
@@ -159,19 +160,15 @@ def reward_from_curve(curve: Sequence[float], window: int = 5, exponent: float =
   return float(best) ** exponent
 
 
-def learning_rate_schedule(learning_rate: float, schedule: str, total_steps: int):
-  if schedule == "cosine":
-    return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, total_steps))
-  if schedule == "constant":
-    return learning_rate
-  raise ValueError(f"unknown learning-rate schedule {schedule!r} (cosine, constant)")
-
-
 def compile_classifier(model: keras.Model, learning_rate: float, momentum: float,
                        nesterov: bool, total_steps: int, schedule: str = "cosine",
-                       jit_compile: bool = False) -> None:
-  lr = learning_rate_schedule(learning_rate, schedule, total_steps)
-  model.compile(optimizer=keras.optimizers.SGD(lr, momentum=momentum, nesterov=nesterov),
+                       jit_compile: bool = False, clip_norm: float = 0.0,
+                       steps_per_epoch: int = 1) -> None:
+  """SGD with ``schedule``; ``clip_norm`` > 0 clips the global gradient norm (DARTS'
+  grad_clip)."""
+  lr = learning_rate_schedule(learning_rate, schedule, total_steps, steps_per_epoch)
+  model.compile(optimizer=keras.optimizers.SGD(lr, momentum=momentum, nesterov=nesterov,
+                                               global_clipnorm=clip_norm or None),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=["accuracy"], jit_compile=jit_compile)
 

@@ -1,0 +1,39 @@
+"""ENAS's recurrent-cell search on Penn Treebank (Pham et al. 2018, section 2.1), as
+melodyguan/enas' ``scripts/ptb_search.sh`` runs it.
+
+    nas-tf search ptb --config=configs/enas_ptb.py:paper --config.data.source=DIR
+
+``paper``: ``configs/ptb.py``'s ENAS block (the script's schedule, clipping, weight decay and
+controller) with the script's language model: 720 units, batch 20 of 35-step windows, and
+its variational dropouts as keep probabilities e/x/h/o = 0.75/0.25/0.75/0.25 (embedding
+words, cell input, every node's input, cell output). ``tests/test_paper_settings.py``
+checks every value against the script. ``cpu`` and ``smoke`` are PTB's presets with ENAS.
+"""
+
+from nas_tf.usage import method_config
+
+PRESETS = {
+    "auto": "the default: paper when GPUs are visible, else cpu",
+    "paper": "ENAS's ptb_search.sh: 100 epochs of a 12-node cell supernet with 720 units",
+    "cpu": "10 epochs of a 4-node supernet with 64 units",
+    "smoke": "4 epochs of a 4-node supernet with 64 units",
+}
+EXPECTED = {
+    "paper": "about half a GPU-day (the paper: 10 hours on one GPU; not measured here)",
+    "cpu": "not yet measured: minutes on 2 CPU cores",
+    "smoke": "about a minute on 2 CPU cores",
+}
+
+
+def get_config(preset: str = "auto"):
+  preset, c = method_config("ptb", preset, PRESETS, EXPECTED)
+  c.search.strategy = "enas"
+  if preset == "paper":
+    c.child.units = 720                  # --child_lstm_hidden_size=720
+    c.child.num_layers = 1               # --child_num_layers=1
+    c.child.batch_size = 20              # --batch_size=20
+    c.child.bptt = 35                    # --child_bptt_steps=35
+    c.child.embedding_dropout = 0.25     # --child_lstm_e_keep=0.75
+    c.child.dropout = 0.75               # --child_lstm_x_keep=0.25 and --child_lstm_o_keep=0.25
+    c.child.recurrent_dropout = 0.25     # --child_lstm_h_keep=0.75
+  return c

@@ -1,0 +1,319 @@
+"""Each method's ``paper`` settings against its authors' scripts, value by value.
+
+Every row names the file and line of the reference it comes from, so a reviewer checks this
+table against the references, not the code: quark0/darts (``cnn/``), melodyguan/enas
+(``scripts/``, ``src/``), tensorflow/models ``research/slim/nets/nasnet/pnasnet.py`` and
+chenxi116/PNASNet.TF, D-X-Y/AutoDL-Projects (``exps/NAS-Bench-201-algos/``). The behaviour
+behind a value (a schedule, a data split) is tested where the method is.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from conftest import load_config
+from nas_tf.spaces.cell import OP_SETS, CellSpace
+
+DARTS = [
+    # key, value, source
+    ("search.strategy", "darts", "the method"),
+    ("space.kind", "cell", "the method"),
+    ("darts.order", 2, "README.md:45 `python train_search.py --unrolled`"),
+    ("darts.batch_size", 64, "cnn/train_search.py:23 --batch_size 64"),
+    ("darts.learning_rate", 0.025, "cnn/train_search.py:24 --learning_rate 0.025"),
+    ("darts.learning_rate_min", 0.001, "cnn/train_search.py:25 --learning_rate_min 0.001"),
+    ("darts.momentum", 0.9, "cnn/train_search.py:26 --momentum 0.9"),
+    ("darts.weight_decay", 3e-4, "cnn/train_search.py:27 --weight_decay 3e-4"),
+    ("darts.epochs", 50, "cnn/train_search.py:30 --epochs 50"),
+    ("darts.channels", 16, "cnn/train_search.py:31 --init_channels 16"),
+    ("darts.layers_per_stage", 2, "cnn/train_search.py:32 --layers 8 (model_search.py:"
+                                  "reductions at layers//3 and 2*layers//3)"),
+    ("darts.clip_norm", 5.0, "cnn/train_search.py:39 --grad_clip 5"),
+    ("darts.arch_learning_rate", 3e-4, "cnn/train_search.py:42 --arch_learning_rate 3e-4"),
+    ("darts.arch_weight_decay", 1e-3, "cnn/train_search.py:43 --arch_weight_decay 1e-3"),
+    ("final.batch_size", 96, "cnn/train.py:22 --batch_size 96"),
+    ("final.learning_rate", 0.025, "cnn/train.py:23 --learning_rate 0.025"),
+    ("final.momentum", 0.9, "cnn/train.py:24 --momentum 0.9"),
+    ("final.nesterov", False, "cnn/train.py:79-83 torch.optim.SGD without nesterov"),
+    ("final.weight_decay", 3e-4, "cnn/train.py:25 --weight_decay 3e-4"),
+    ("final.epochs", 600, "cnn/train.py:28 --epochs 600"),
+    ("final.channels", 36, "cnn/train.py:29 --init_channels 36"),
+    ("final.layers_per_stage", 6, "cnn/train.py:30 --layers 20 (model.py:129)"),
+    ("final.auxiliary_weight", 0.4, "cnn/train.py:33 and README.md:64 --auxiliary"),
+    ("final.cutout", 16, "cnn/train.py:35 and README.md:64 --cutout"),
+    ("final.drop_path", 0.2, "cnn/train.py:36 --drop_path_prob 0.2"),
+    ("final.clip_norm", 5.0, "cnn/train.py:40 --grad_clip 5"),
+    ("final.lr_schedule", "cosine_epochs", "cnn/train.py:95-98 CosineAnnealingLR stepped "
+                                           "before each epoch"),
+]
+
+ENAS_MACRO = [
+    ("enas.controller.units", 64, "src/cifar10/main.py:153 lstm_size=64"),
+    ("enas.controller.num_layers", 1, "src/cifar10/main.py:154 lstm_num_layers=1"),
+    ("enas.controller.init_range", 0.1, "src/cifar10/general_controller.py:84 "
+                                        "random_uniform_initializer(-0.1, 0.1)"),
+    ("enas.controller.baseline_decay", 0.99, "src/cifar10/main.py:72 controller_bl_dec 0.99"),
+    ("enas.controller.baseline_per_architecture", True,
+     "src/cifar10/general_controller.py:283-290 (one update per sampled architecture)"),
+    ("enas.controller.entropy_weight", 1e-4,
+     "scripts/cifar10_macro_search.sh --controller_entropy_weight=0.0001"),
+    ("enas.controller.skip_target", 0.4,
+     "scripts/cifar10_macro_search.sh --controller_skip_target=0.4"),
+    ("enas.controller.skip_weight", 0.8,
+     "scripts/cifar10_macro_search.sh --controller_skip_weight=0.8"),
+    ("enas.controller.batch", 20,
+     "scripts/cifar10_macro_search.sh --controller_num_aggregate=20"),
+    ("enas.controller.steps", 50, "scripts/cifar10_macro_search.sh --controller_train_steps=50"),
+    ("enas.num_layers", 12, "scripts/cifar10_macro_search.sh --child_num_layers=12"),
+    ("enas.channels", 36, "scripts/cifar10_macro_search.sh --child_out_filters=36"),
+    ("enas.learning_rate", 0.05, "scripts/cifar10_macro_search.sh --child_lr_max=0.05"),
+    ("child.batch_size", 128, "scripts/cifar10_macro_search.sh --batch_size=128"),
+    ("enas.epochs", 310, "scripts/cifar10_macro_search.sh --num_epochs=310"),
+    ("enas.learning_rate_min", 0.0005, "scripts/cifar10_macro_search.sh --child_lr_min=0.0005"),
+    ("enas.lr_restart_epochs", 10, "scripts/cifar10_macro_search.sh --child_lr_T_0=10"),
+    ("enas.lr_restart_mul", 2.0, "scripts/cifar10_macro_search.sh --child_lr_T_mul=2"),
+    ("enas.weight_decay", 5e-4, "scripts/cifar10_macro_search.sh --child_l2_reg=0.00025, "
+                                "added as l2_reg * sum(w^2) (src/utils.py:119-124)"),
+    ("enas.clip_norm", 0.0, "src/cifar10/main.py:127 clip_mode='norm', whose loop appends the "
+                            "unclipped gradient (src/utils.py:149)"),
+    ("enas.dropout", 0.1, "scripts/cifar10_macro_search.sh --child_keep_prob=0.90 "
+                          "(general_child.py:233)"),
+    ("final.dropout", 0.5, "scripts/cifar10_macro_final.sh --child_keep_prob=0.50"),
+    ("enas.controller.learning_rate", 1e-3, "scripts/cifar10_macro_search.sh "
+                                            "--controller_lr=0.001"),
+    ("enas.controller.tanh_constant", 1.5, "scripts/cifar10_macro_search.sh "
+                                           "--controller_tanh_constant=1.5"),
+    ("enas.controller.temperature", 0.0, "src/cifar10/main.py:75 controller_temperature None"),
+    ("enas.controller.op_tanh_reduce", 1.0, "general_controller.py never reads "
+                                            "--controller_op_tanh_reduce"),
+]
+
+ENAS_MICRO = [
+    ("search.strategy", "enas", "the method"),
+    ("space.kind", "cell", "the micro space"),
+    ("child.batch_size", 160, "scripts/cifar10_micro_search.sh --batch_size=160"),
+    ("child.layers_per_stage", 2, "scripts/cifar10_micro_search.sh --child_num_layers=6 "
+                                  "(micro_child.py:109-110, 263: 8 cells, pools at 2 and 5)"),
+    ("child.channels", 20, "scripts/cifar10_micro_search.sh --child_out_filters=20"),
+    ("enas.epochs", 150, "scripts/cifar10_micro_search.sh --num_epochs=150"),
+    ("enas.weight_decay", 2e-4, "scripts/cifar10_micro_search.sh --child_l2_reg=1e-4"),
+    ("enas.dropout", 0.1, "scripts/cifar10_micro_search.sh --child_keep_prob=0.90"),
+    ("enas.learning_rate", 0.05, "scripts/cifar10_micro_search.sh --child_lr_max=0.05"),
+    ("enas.learning_rate_min", 0.0005, "scripts/cifar10_micro_search.sh --child_lr_min=0.0005"),
+    ("enas.lr_restart_epochs", 10, "scripts/cifar10_micro_search.sh --child_lr_T_0=10"),
+    ("enas.lr_restart_mul", 2.0, "scripts/cifar10_micro_search.sh --child_lr_T_mul=2"),
+    ("enas.controller.learning_rate", 3.5e-3, "scripts/cifar10_micro_search.sh "
+                                              "--controller_lr=0.0035"),
+    ("enas.controller.tanh_constant", 1.1, "scripts/cifar10_micro_search.sh "
+                                           "--controller_tanh_constant=1.10"),
+    ("enas.controller.op_tanh_reduce", 2.5, "scripts/cifar10_micro_search.sh "
+                                            "--controller_op_tanh_reduce=2.5 "
+                                            "(micro_controller.py:182)"),
+    ("enas.controller.steps", 30, "scripts/cifar10_micro_search.sh --controller_train_steps=30"),
+    ("enas.controller.batch", 10, "scripts/cifar10_micro_search.sh "
+                                  "--controller_num_aggregate=10"),
+    ("enas.controller.entropy_weight", 1e-4, "scripts/cifar10_micro_search.sh "
+                                             "--controller_entropy_weight=0.0001"),
+    ("enas.controller.skip_weight", 0.0, "src/cifar10/main.py:78 (the script sets none)"),
+    ("enas.controller.baseline_per_architecture", True,
+     "src/cifar10/micro_controller.py build_trainer (one update per architecture)"),
+    ("final.layers_per_stage", 5, "scripts/cifar10_micro_final.sh --child_num_layers=15"),
+    ("final.channels", 36, "scripts/cifar10_micro_final.sh --child_out_filters=36"),
+    ("final.epochs", 630, "scripts/cifar10_micro_final.sh --num_epochs=630"),
+    ("final.batch_size", 144, "scripts/cifar10_micro_final.sh --batch_size=144"),
+    ("final.learning_rate", 0.05, "scripts/cifar10_micro_final.sh --child_lr_max=0.05"),
+    ("final.weight_decay", 4e-4, "scripts/cifar10_micro_final.sh --child_l2_reg=2e-4"),
+    ("final.drop_path", 0.4, "scripts/cifar10_micro_final.sh --child_drop_path_keep_prob=0.60"),
+    ("final.auxiliary_weight", 0.4, "micro_child.py:711 train_loss = loss + 0.4 * aux_loss"),
+]
+
+# ptb_enas_child.py:189 sums the 35 steps' token losses (over the batch's mean); nas-tf's
+# loss is the mean per token, so a rate, a clipping bound and an L2 gradient on the sum are
+# 35x, 1/35x and 1/35x on the mean: the same updates.
+ENAS_RNN = [
+    ("search.strategy", "enas", "the method"),
+    ("enas.num_nodes", 12, "scripts/ptb_search.sh --child_rhn_depth=12"),
+    ("enas.epochs", 100, "scripts/ptb_search.sh --num_epochs=100"),
+    ("enas.learning_rate", 0.25 * 35, "scripts/ptb_search.sh --child_lr=0.25 (on the sum)"),
+    ("enas.lr_decay_rate", 0.95, "scripts/ptb_search.sh --child_lr_dec_rate=0.95"),
+    ("enas.lr_decay_start", 12, "scripts/ptb_search.sh --child_lr_dec_start=12"),
+    ("enas.learning_rate_min", 0.0005 * 35, "scripts/ptb_search.sh --child_lr_dec_min=0.0005"),
+    ("enas.momentum", 0.0, "scripts/ptb_search.sh --child_optim_algo=sgd"),
+    ("enas.clip_norm", 10.0 / 35, "scripts/ptb_search.sh --child_grad_bound=10.0, "
+                                  "src/ptb/main.py:133 clip_mode='global'"),
+    ("enas.weight_decay", 2e-7 / 35, "scripts/ptb_search.sh --child_l2_reg=1e-7 on sum(w^2)"),
+    ("enas.reward_constant", 80.0, "src/ptb/ptb_enas_controller.py:181 80 / valid_ppl"),
+    ("child.units", 720, "scripts/ptb_search.sh --child_lstm_hidden_size=720"),
+    ("child.num_layers", 1, "scripts/ptb_search.sh --child_num_layers=1"),
+    ("child.batch_size", 20, "scripts/ptb_search.sh --batch_size=20"),
+    ("child.bptt", 35, "scripts/ptb_search.sh --child_bptt_steps=35"),
+    ("child.embedding_dropout", 0.25, "scripts/ptb_search.sh --child_lstm_e_keep=0.75"),
+    ("child.dropout", 0.75, "scripts/ptb_search.sh --child_lstm_x_keep=0.25, "
+                            "--child_lstm_o_keep=0.25"),
+    ("child.recurrent_dropout", 0.25, "scripts/ptb_search.sh --child_lstm_h_keep=0.75"),
+    ("enas.controller.learning_rate", 1e-3, "scripts/ptb_search.sh --controller_lr=0.001"),
+    ("enas.controller.entropy_weight", 1e-3,
+     "scripts/ptb_search.sh --controller_entropy_weight=0.001"),
+    ("enas.controller.baseline_decay", 0.99, "src/ptb/main.py:72 controller_bl_dec 0.99"),
+    ("enas.controller.baseline_per_architecture", True,
+     "src/ptb/ptb_enas_controller.py:188-194 (one update per sampled cell)"),
+    ("enas.controller.tanh_constant", 2.5, "scripts/ptb_search.sh --controller_tanh_constant=2.5"),
+    ("enas.controller.temperature", 5.0, "scripts/ptb_search.sh --controller_temperature=5.0"),
+    ("enas.controller.steps", 100, "scripts/ptb_search.sh --controller_train_steps=100"),
+    ("enas.controller.batch", 10, "scripts/ptb_search.sh --controller_num_aggregate=10"),
+]
+
+
+def value_at(config, key):
+  node = config
+  for part in key.split("."):
+    node = node[part]
+  return node
+
+
+def check(config, rows):
+  wrong = [(key, value_at(config, key), value, source) for key, value, source in rows
+           if value_at(config, key) != (tuple(value) if isinstance(value, list) else value)]
+  assert not wrong, "\n".join(f"{k} = {got!r}, the reference has {want!r} ({src})"
+                              for k, got, want, src in wrong)
+
+
+def test_darts_paper_preset_is_train_search_py_and_train_py():
+  check(load_config("paper", "darts"), DARTS)
+
+
+def test_darts_space_is_model_search_py():
+  config = load_config("paper", "darts")
+  space = CellSpace.from_config(config)
+  # genotypes.py PRIMITIVES; model_search.py steps=4, multiplier=4 (all nodes concatenated)
+  assert space.ops == OP_SETS["darts"] == ("none", "skip_connect", "avg_pool_3x3",
+                                           "max_pool_3x3", "sep_conv_3x3", "sep_conv_5x5",
+                                           "dil_conv_3x3", "dil_conv_5x5")
+  assert space.num_blocks == 4 and space.cell_output == "all"
+  assert not space.same_cell_for_reduction
+
+
+def test_darts_search_learning_rate_is_stepped_before_each_epoch():
+  # train_search.py:108-110: scheduler.step() then get_lr() at the start of every epoch, so
+  # epoch e trains at the cosine of (e + 1) / E (torch 0.3's closed form), the last at the
+  # minimum.
+  from nas_tf.strategies.darts import Darts
+  darts = Darts.__new__(Darts)
+  darts.settings = load_config("paper", "darts").darts
+  rates = [darts.learning_rate_at(e) for e in range(50)]
+  expected = [0.001 + 0.5 * (0.025 - 0.001) * (1 + math.cos(math.pi * (e + 1) / 50))
+              for e in range(50)]
+  np.testing.assert_allclose(rates, expected, rtol=1e-12)
+  assert rates[-1] == pytest.approx(0.001) and rates[0] < 0.025
+
+
+def test_darts_final_schedule_is_cosine_annealing_stepped_per_epoch():
+  # train.py:95-98: CosineAnnealingLR(optimizer, epochs) (eta_min 0) stepped before each
+  # epoch: constant within an epoch, epoch e at 0.025 (1 + cos(pi (e + 1) / E)) / 2.
+  from nas_tf.models.schedules import learning_rate_schedule
+  schedule = learning_rate_schedule(0.025, "cosine_epochs", total_steps=4 * 10,
+                                    steps_per_epoch=4)
+  rates = np.array([float(schedule(step)) for step in range(40)])
+  expected = np.repeat([0.0125 * (1 + math.cos(math.pi * (e + 1) / 10)) for e in range(10)], 4)
+  np.testing.assert_allclose(rates, expected, rtol=1e-5, atol=1e-9)
+
+
+def test_pnas_cell_concatenates_every_block():
+  # chenxi116/PNASNet.TF cell.py:191 and tensorflow/models pnasnet.py PNasNetNormalCell:
+  # used_hiddenstates = [1, 1, 0, 0, 0, 0, 0] marks only the two cell inputs as used, so all
+  # five blocks are concatenated, though block 3 reads block 2 (hiddenstate index 4).
+  config = load_config("paper")
+  config.space.kind, config.search.strategy = "cell", "pnas"
+  space = CellSpace.from_config(config)
+  assert space.cell_output == "all" and space.same_cell_for_reduction
+  assert space.num_blocks == 5 and space.ops == OP_SETS["pnas"]
+
+
+def test_enas_macro_settings_are_the_macro_search_script():
+  check(load_config("paper"), ENAS_MACRO)
+
+
+def test_enas_rnn_settings_are_ptb_search_sh():
+  check(load_config("paper", "enas_ptb"), ENAS_RNN)
+
+
+def test_enas_rnn_learning_rate_decays_per_epoch_from_epoch_12():
+  # src/utils.py get_train_ops: exponential_decay(lr, max(step - dec_start, 0), dec_every,
+  # rate, staircase=True), floored at lr_dec_min; start and every in epochs of batches.
+  from nas_tf.models.schedules import EpochExponentialDecay
+  schedule = EpochExponentialDecay(0.25, 0.95, 12, 0.0005, steps_per_epoch=4)
+  rates = [float(schedule(4 * epoch + 3)) for epoch in range(200)]
+  expected = [max(0.25 * 0.95 ** max(epoch - 12, 0), 0.0005) for epoch in range(200)]
+  np.testing.assert_allclose(rates, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("units,scale", [(64, 0.1), (300, 0.1), (400, 0.05), (720, 0.04)])
+def test_enas_rnn_init_range_follows_the_hidden_size(units, scale):
+  # ptb_enas_child.py:506-514
+  from nas_tf.models.enas_rnn import init
+  config = init(units).get_config()
+  assert (config["minval"], config["maxval"]) == (-scale, scale)
+
+
+def test_enas_micro_paper_preset_is_the_micro_scripts():
+  check(load_config("paper", "enas_micro"), ENAS_MICRO)
+
+
+def test_enas_cosine_restarts_as_get_train_ops():
+  # src/utils.py get_train_ops with lr_cosine: per epoch, T_curr = epoch - last_reset,
+  # T_i doubling at each reset: cycles of 10, 20, 40, ... epochs.
+  from nas_tf.models.schedules import EpochCosineRestarts
+  schedule = EpochCosineRestarts(0.05, 0.0005, 10, 2.0, steps_per_epoch=3)
+  last_reset, t_i, expected = 0, 10, []
+  for epoch in range(310):
+    if epoch - last_reset >= t_i:
+      last_reset, t_i = epoch, t_i * 2
+    expected.append(0.0005 + 0.5 * (0.05 - 0.0005) *
+                    (1 + math.cos(math.pi * (epoch - last_reset) / t_i)))
+  rates = [float(schedule(3 * epoch + 1)) for epoch in range(310)]
+  np.testing.assert_allclose(rates, expected, rtol=1e-5)
+  assert rates[10] == pytest.approx(0.05) and rates[30] == pytest.approx(0.05)
+
+
+def test_ops_logits_use_the_reduced_tanh_constant():
+  # micro_controller.py:182: op logits use tanh_constant / op_tanh_reduce, pointers the full
+  # constant.
+  import tensorflow as tf
+  from nas_tf.strategies.controller import Controller
+  controller = Controller({"op": 3}, units=4, tanh_constant=1.1, op_tanh_reduce=2.5)
+  logits = tf.constant([[10.0, -10.0, 0.0]])
+  np.testing.assert_allclose(controller.shape_logits(logits, op=True).numpy(),
+                             [[0.44 * math.tanh(10), -0.44 * math.tanh(10), 0.0]], rtol=1e-6)
+  np.testing.assert_allclose(controller.shape_logits(logits).numpy(),
+                             [[1.1 * math.tanh(10), -1.1 * math.tanh(10), 0.0]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name,task", [("darts", "cifar10"), ("enas_micro", "cifar10"),
+                                       ("enas_ptb", "ptb")])
+def test_every_preset_of_the_method_configs_is_valid(name, task):
+  from nas_tf import config as config_lib
+  from nas_tf import registry
+  from nas_tf.usage import config_module
+  module = config_module(name)
+  for preset in module.PRESETS:
+    config = module.get_config(preset)
+    config.data.source = "synthetic"
+    config_lib.validate(config)
+    assert config.task == task and config.about.preset in module.EXPECTED
+    assert registry.build_space(config).name == ("enas_rnn" if task == "ptb" else "cell")
+
+
+NAS_BENCH_201 = [
+    ("search.time_budget", "12000s", "scripts-search/NAS-Bench-201-algos/R-EA.sh:36 and "
+                                     "REINFORCE.sh:34 --time_budget 12000"),
+    ("search.budget_rule", "nas_bench_201", "exps/NAS-Bench-201-algos/R_EA.py:217, "
+                                            "RANDOM.py:99 (the crossing child is dropped)"),
+    ("evolution.population", 10, "scripts-search/NAS-Bench-201-algos/R-EA.sh:37 "
+                                 "--ea_population 10"),
+]
+
+
+def test_nas_bench_201_protocol_is_the_benchmark_scripts():
+  check(load_config("paper", "nasbench201"), NAS_BENCH_201)
+  check(load_config("small", "nasbench201"), NAS_BENCH_201)
