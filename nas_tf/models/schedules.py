@@ -10,6 +10,11 @@ import keras
 LR_SCHEDULES = ("cosine", "cosine_epochs", "constant")
 
 
+def epoch_of(step, steps_per_epoch: int):
+  """The (0-based) epoch of an optimizer step, as a float tensor."""
+  return keras.ops.floor_divide(keras.ops.cast(step, "float32"), steps_per_epoch)
+
+
 @keras.saving.register_keras_serializable(package="nas_tf")
 class EpochCosine(keras.optimizers.schedules.LearningRateSchedule):
   """torch's CosineAnnealingLR stepped at the start of every epoch, as DARTS' train.py
@@ -21,7 +26,7 @@ class EpochCosine(keras.optimizers.schedules.LearningRateSchedule):
     self.steps_per_epoch = max(1, int(steps_per_epoch))
 
   def __call__(self, step):
-    epoch = keras.ops.floor_divide(keras.ops.cast(step, "float32"), self.steps_per_epoch)
+    epoch = epoch_of(step, self.steps_per_epoch)
     done = keras.ops.minimum(epoch + 1.0, float(self.epochs)) / self.epochs
     return 0.5 * self.learning_rate * (1.0 + keras.ops.cos(math.pi * done))
 
@@ -56,7 +61,7 @@ class EpochCosineRestarts(keras.optimizers.schedules.LearningRateSchedule):
 
   def __call__(self, step):
     ops = keras.ops
-    epoch = ops.floor_divide(ops.cast(step, "float32"), self.steps_per_epoch)
+    epoch = epoch_of(step, self.steps_per_epoch)
     t0 = float(self.restart_epochs)
     if self.mul == 1.0:
       cycle = ops.floor(epoch / t0)
@@ -88,7 +93,7 @@ class EpochExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
 
   def __call__(self, step):
     ops = keras.ops
-    epoch = ops.floor_divide(ops.cast(step, "float32"), self.steps_per_epoch)
+    epoch = epoch_of(step, self.steps_per_epoch)
     decays = ops.maximum(epoch - self.start, 0.0)
     return ops.maximum(self.learning_rate * ops.power(self.rate, decays), self.minimum)
 

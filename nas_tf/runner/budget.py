@@ -18,6 +18,14 @@ from nas_tf.errors import BudgetSpent
 from nas_tf.runner.journal import format_seconds
 
 
+def crosses(rule: str, limit: float | None, spent: float, cost: float) -> bool:
+  """Whether NAS-Bench-201's rule (``rule = nas_bench_201``; its R_EA.py line 217, RANDOM.py
+  line 99) leaves out a lookup child that would take the simulated clock from ``spent`` past
+  ``limit``. NATS-Bench's (``nats_bench``; regularized_ea.py line 156) keeps it: it started
+  under the budget."""
+  return rule == "nas_bench_201" and limit is not None and spent + cost > limit
+
+
 class Budget:
   def __init__(self, workdir: str, search, clock: Callable[[], float] | None = None):
     """``search``: the ``search.*`` block (``time_budget``; ``budget_rule``: what becomes of a
@@ -52,15 +60,13 @@ class Budget:
       raise BudgetSpent(f"time budget spent ({self.progress()})")
 
   def check_crossing(self, row) -> None:
-    """NAS-Bench-201's rule (``rule = nas_bench_201``; its R_EA.py line 217, RANDOM.py line
-    99): a lookup child whose training time would take the simulated clock past the budget
-    ends the search without joining it (a rerun with a larger budget looks it up again).
-    NATS-Bench's (``nats_bench``; regularized_ea.py line 156) keeps it: it started under
-    the budget."""
-    if self.clock is None or self.limit is None or self.rule != "nas_bench_201":
+    """Ends the search without ``row`` when the rule ``crosses`` leaves it out (a rerun with a
+    larger budget looks it up again)."""
+    if self.clock is None:
       return
-    after = self.clock() + row.get("simulated_seconds", 0.0)
-    if after > self.limit:
+    spent, cost = self.clock(), row.get("simulated_seconds", 0.0)
+    if crosses(self.rule, self.limit, spent, cost):
+      after = spent + cost
       raise BudgetSpent(f"time budget spent (child {row['index']} would take the simulated "
                         f"clock to {format_seconds(after)} of {format_seconds(self.limit)}; "
                         "search.budget_rule=nas_bench_201 leaves it out)")

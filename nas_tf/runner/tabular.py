@@ -14,6 +14,7 @@ from typing import Any
 
 from nas_tf import config as config_lib
 from nas_tf import seeds
+from nas_tf.runner.budget import crosses
 
 
 def simulate(strategy, task, seed: int, batch_size: int, num_children: int,
@@ -40,9 +41,9 @@ def simulate(strategy, task, seed: int, batch_size: int, num_children: int,
         row.update(status="ok", **task.train_child(arch, 0))
       except KeyError as e:  # not in the table: a failed child, as in the loop
         row.update(status="failed", reward=failure_reward, error=str(e))
-      if (limit is not None and budget_rule == "nas_bench_201" and row["status"] == "ok"
-          and spent + row.get("simulated_seconds", 0.0) > limit):
-        return rows  # NAS-Bench-201's R_EA.py: the child that crosses the budget is dropped
+      if row["status"] == "ok" and crosses(budget_rule, limit, spent,
+                                           row.get("simulated_seconds", 0.0)):
+        return rows  # dropped, and the search ends, as the loop's Budget.check_crossing
       spent += row.get("simulated_seconds", 0.0)
       rows.append(row)
       rewards.append(row["reward"])
