@@ -317,3 +317,23 @@ NAS_BENCH_201 = [
 def test_nas_bench_201_protocol_is_the_benchmark_scripts():
   check(load_config("paper", "nasbench201"), NAS_BENCH_201)
   check(load_config("small", "nasbench201"), NAS_BENCH_201)
+
+
+@pytest.mark.parametrize("task,config", [("cifar10", "configs/darts.py:smoke"),
+                                         ("cifar10", "configs/enas_micro.py:paper"),
+                                         ("ptb", "configs/enas_ptb.py:paper")])
+def test_the_readmes_method_commands_reach_their_configs(tmp_path, task, config):
+  # The README's commands: the config file and preset resolve through the CLI, which then
+  # stops at the (here absent) data in one line, before any training.
+  from conftest import run_cli
+  absent = tmp_path / "absent"
+  result = run_cli("search", task, f"--config={config}", f"--config.data.source={absent}",
+                   f"--workdir={tmp_path / 'w'}")
+  assert result.returncode == 2, result.stderr
+  assert str(absent) in result.stderr and len(result.stderr.strip().splitlines()) == 1
+  name, preset = config.removeprefix("configs/").split(".py:")
+  # The method file's own preset line: its EXPECTED text, not the task file's.
+  from nas_tf.usage import config_module
+  expected = config_module(name).EXPECTED[preset]
+  assert result.stdout.startswith(f"preset {preset} (asked for {preset}); expected duration: "
+                                  f"{expected}"), result.stdout
