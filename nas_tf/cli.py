@@ -5,6 +5,7 @@
     nas-tf train --workdir=runs/c10 [--child=ID]      final training of the best (or ID) child
     nas-tf export --workdir=runs/c10 --out=DIR [--child=ID]   TensorFlow SavedModels
     nas-tf show --workdir=runs/c10 [--child=ID]       PNG + SVG picture of the architecture
+    nas-tf train cifar10 --arch=darts_v2    a published architecture (nas-tf zoo lists them)
     nas-tf --help | nas-tf COMMAND --help | nas-tf --version
 
 Without ``--config``, ``search`` uses the task's default config ``configs/<task>.py`` and the
@@ -15,7 +16,6 @@ other commands the config stored in the work directory. Rerunning the same ``sea
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 
 from absl import app, flags
@@ -25,9 +25,8 @@ from nas_tf import __version__, interrupts, quiet, usage
 
 USAGE = ("usage: nas-tf search TASK [--workdir=DIR] [--config=FILE[:PRESET]] "
          "[--config.KEY=VALUE] | nas-tf train|export|show --workdir=DIR [--child=ID] [--out=DIR]"
-         " (nas-tf --help)")
+         " | nas-tf train TASK --arch=NAME | nas-tf zoo (nas-tf --help)")
 COMMANDS = tuple(usage.COMMANDS)
-CONFIG_DIR = usage.CONFIG_DIR
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Work directory (default runs/<task>); rerun to resume.")
@@ -35,6 +34,8 @@ flags.DEFINE_bool("overwrite", False, "Delete the work directory's contents and 
 flags.DEFINE_bool("verbose", False, "Show TensorFlow's start-up lines and tracebacks.")
 flags.DEFINE_string("child", None, "train/export/show: a child index or architecture id "
                     "(default: the best child).")
+flags.DEFINE_string("arch", None, "train TASK: a published architecture to train (nas-tf zoo "
+                    "lists them), instead of a search's child.")
 flags.DEFINE_string("out", None, "export: the output folder; show: the picture folder "
                     "(default WORKDIR/pictures).")
 config_flags.DEFINE_config_file("config", None, "Config file and preset, e.g. "
@@ -42,23 +43,12 @@ config_flags.DEFINE_config_file("config", None, "Config file and preset, e.g. "
 
 
 class UsageError(Exception):
-  pass
+  """Bad command-line use: one line and the usage, exit 2."""
 
 
 def _fail(message: str, code: int = 2):
   print(f"nas-tf: error: {message}", file=sys.stderr)
   sys.exit(code)
-
-
-def _interrupted(saved: str, error: KeyboardInterrupt):
-  command = " ".join(shlex.quote(a) for a in sys.argv)
-  what = "terminated (SIGTERM)" if isinstance(error, interrupts.Terminated) else "interrupted"
-  print(f"\n{what}; {saved}. Resume with:\n  {command}", file=sys.stderr)
-  sys.stdout.flush()
-  sys.stderr.flush()
-  # Everything is on disk (atomic writes, fsynced); exit now rather than risk an interpreter
-  # shutdown that waits on TensorFlow threads interrupted mid-call.
-  os._exit(143 if isinstance(error, interrupts.Terminated) else 130)
 
 
 def _report(error: Exception, bad_input: tuple, stopped: tuple, prefix: str = "",
@@ -86,24 +76,16 @@ def _with_default_config(argv: list[str]) -> list[str]:
   if any(a == "--config" or a.startswith("--config=") for a in argv):
     return argv
   pos = _positional(argv)
-  if len(pos) >= 2 and pos[0] == "search":
-    path = os.path.join(CONFIG_DIR, f"{pos[1]}.py")
+  arch = [a.split("=", 1)[1] for a in argv if a.startswith("--arch=")]
+  if len(pos) >= 2 and pos[0] == "train" and pos[1] == "cifar10" and arch:
+    from nas_tf.spaces.published import BY_NAME  # train cifar10 --arch: the method's config
+    if arch[-1] in BY_NAME:
+      return argv[:1] + [f"--config={usage.CONFIG_DIR}/{BY_NAME[arch[-1]].config}.py"] + argv[1:]
+  if len(pos) >= 2 and pos[0] in ("search", "train"):
+    path = os.path.join(usage.CONFIG_DIR, f"{pos[1]}.py")
     if os.path.exists(path):
       return argv[:1] + [f"--config={path}"] + argv[1:]
   return argv
-
-
-def _clean_message(error: BaseException) -> str:
-  """One clean line: ml_collections wraps a KeyError (whose str() is the repr of its
-  message, escaped quotes and newlines included) in an AttributeError."""
-  while len(error.args) == 1 and isinstance(error.args[0], BaseException):
-    error = error.args[0]
-  text = error.args[0] if len(error.args) == 1 and isinstance(error.args[0], str) else str(error)
-  text = " ".join(text.split())
-  if isinstance(error, KeyError) and text.startswith("'"):
-    name, _, rest = text[1:].partition("'")
-    text = f"unknown key {name!r}{rest}".replace(" Did you mean", "; did you mean")
-  return text
 
 
 def _check_config_path(argv: list[str]) -> None:
@@ -123,7 +105,7 @@ def _parse_flags(argv: list[str]) -> list[str]:
     message = str(e).strip().splitlines()
     _fail(message[-1] if message else "bad flags")
   except Exception as e:  # a config file that fails to load, an unknown preset, ...
-    _fail(f"config: {_clean_message(e)}")
+    _fail(f"config: {usage.clean_message(e)}")
 
 
 def search(task_name: str, workdir: str | None) -> int:
@@ -154,12 +136,40 @@ def search(task_name: str, workdir: str | None) -> int:
       result = make_search(config, workdir, task, after_child=interrupts.raise_if_received,
                            after_epoch=interrupts.raise_if_received).run()
   except KeyboardInterrupt as e:
-    return _interrupted(f"finished children are saved in {workdir}", e)
+    return interrupts.exit_interrupted(f"finished children are saved in {workdir}", e)
   except Exception as e:
     _report(e, bad_input=(config_lib.ConfigError, DataError, wd.WorkdirError),
             stopped=(SearchError, InfrastructureError), prefix="search stopped: ",
             resume="finished children and the last checkpoint are kept; rerun to resume")
   return 0 if result.best is not None or result.stopped else 1
+
+
+def train_published(task_name: str, workdir: str | None) -> int:
+  """``nas-tf train TASK --arch=NAME``: a published architecture, trained from scratch."""
+  from nas_tf import config as config_lib
+  from nas_tf import registry, zoo
+  from nas_tf import workdir as wd
+  from nas_tf.errors import DataError, InfrastructureError
+  try:
+    entry, config, workdir = zoo.resolve(task_name, FLAGS.arch, FLAGS.config, workdir)
+  except ValueError as e:
+    raise UsageError(str(e)) from None
+  if "about" in config:
+    print(f"preset {config.about.preset} ({config.about.reason})", flush=True)
+  try:
+    config_lib.validate(config)
+    task = registry.task_class(task_name)(config)
+    task.prepare()  # bad data fails here, before TensorFlow starts
+    zoo.train_published(config, workdir, task, entry, FLAGS.overwrite,
+                        after_epoch=interrupts.raise_if_received)
+  except KeyboardInterrupt as e:
+    return interrupts.exit_interrupted("finished epochs are saved", e)
+  except Exception as e:
+    from nas_tf.tasks.training import ChildFailure
+    _report(e, bad_input=(config_lib.ConfigError, DataError, wd.WorkdirError),
+            stopped=(ChildFailure, InfrastructureError))
+  print(f"export it: nas-tf export --workdir={workdir} --out=DIR")
+  return 0
 
 
 def _stored_config(workdir: str):
@@ -207,7 +217,7 @@ def after_search(command: str, workdir: str | None) -> int:
     print(f"exported child {manifest['child']} ({manifest['weights']} weights): {models}")
     return 0
   except KeyboardInterrupt as e:
-    return _interrupted("finished epochs are saved", e)
+    return interrupts.exit_interrupted("finished epochs are saved", e)
   except Exception as e:
     from nas_tf.tasks.training import ChildFailure
     from nas_tf.export import ExportError
@@ -222,8 +232,9 @@ def show(workdir: str, row, task) -> int:
   os.makedirs(out, exist_ok=True)
   paths = diagrams.render(row["arch"], os.path.join(out, f"child-{row['index']:05d}"))
   print(task.space.describe(row["arch"]))
-  print(f"child {row['index']} ({task.metric} {row[task.metric]:.4f}): "
-        f"{paths['png']}, {paths['svg']}")
+  scored = (row.get("published") if row[task.metric] is None
+            else f"{task.metric} {row[task.metric]:.4f}")
+  print(f"child {row['index']} ({scored}): {paths['png']}, {paths['svg']}")
   import tensorflow as tf
   from nas_tf.runner.journal import log_picture
   writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
@@ -246,6 +257,11 @@ def main(argv: list[str]) -> int:
     if pos[0] not in COMMANDS:
       raise UsageError(f"unknown command {pos[0]!r} (known: {', '.join(COMMANDS)})"
                        f"{usage.suggest(pos[0], COMMANDS)}")
+    if pos[0] == "zoo":
+      from nas_tf import zoo
+      return print(zoo.listing()) or 0
+    if pos[0] == "train" and FLAGS.arch and len(pos) == 2:
+      return train_published(pos[1], FLAGS.workdir)
     if pos[0] != "search":
       if len(pos) != 1:
         raise UsageError(f"'{pos[0]}' takes no positional arguments, got {pos[1:]}")

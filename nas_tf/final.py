@@ -89,8 +89,10 @@ def _train_final(config, workdir, task, child, overwrite, log, after_epoch) -> d
       log(f"resuming the final training of child {row['index']} at epoch {state['epoch']}/"
           f"{c.epochs}")
     else:
-      log(f"final training of child {row['index']} (id {row['id']}, search {task.metric} "
-          f"{row[task.metric]:.4f}): {c.epochs} epochs, {model.count_params():,} parameters")
+      found = (f"published: {row['published']}" if row.get("published") else
+               f"search {task.metric} {row[task.metric]:.4f}")
+      log(f"final training of child {row['index']} (id {row['id']}, {found}): {c.epochs} "
+          f"epochs, {model.count_params():,} parameters")
     if state["epoch"] < c.epochs:
       train, val = task.build_inputs(config.seed, c, first_epoch=state["epoch"])
       callbacks = [_EpochCheckpoint(store, checkpoint, state, task, c.epochs, log, after_epoch),

@@ -4,7 +4,10 @@ and drops) still stops the search at the next child or epoch boundary."""
 
 from __future__ import annotations
 
+import os
+import shlex
 import signal
+import sys
 
 _RECEIVED: list[KeyboardInterrupt] = []
 
@@ -29,3 +32,16 @@ def raise_if_received(*_) -> None:
   """The search's child and epoch hook: raises a signal's interrupt a finalizer swallowed."""
   if _RECEIVED:
     raise _RECEIVED[-1]
+
+
+def exit_interrupted(saved: str, error: KeyboardInterrupt):
+  """The command line's exit on Ctrl-C or SIGTERM: what is saved, and the command that
+  resumes."""
+  command = " ".join(shlex.quote(a) for a in sys.argv)
+  what = "terminated (SIGTERM)" if isinstance(error, interrupts.Terminated) else "interrupted"
+  print(f"\n{what}; {saved}. Resume with:\n  {command}", file=sys.stderr)
+  sys.stdout.flush()
+  sys.stderr.flush()
+  # Everything is on disk (atomic writes, fsynced); exit now rather than risk an interpreter
+  # shutdown that waits on TensorFlow threads interrupted mid-call.
+  os._exit(143 if isinstance(error, interrupts.Terminated) else 130)

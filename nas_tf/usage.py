@@ -17,6 +17,7 @@ COMMANDS = {
     "train": "final training of the best (or --child) architecture from scratch",
     "export": "the found model as TensorFlow SavedModels (--out=DIR)",
     "show": "PNG + SVG picture of an architecture, also in TensorBoard",
+    "zoo": "the papers' architectures, their sizes next to the papers' (train TASK --arch=NAME)",
 }
 
 FLAGS_HELP = """\
@@ -26,6 +27,7 @@ flags:
   --config.KEY=VALUE       override any config key, e.g. --config.child.epochs=5
   --overwrite              empty the work directory and start afresh
   --child=ID               train/export/show: a child index or architecture-id prefix
+  --arch=NAME              train TASK: a published architecture (nas-tf zoo lists them)
   --out=DIR                export: where the SavedModels go; show: the picture folder
   --verbose                TensorFlow's start-up lines and full tracebacks
   --version                the version"""
@@ -54,7 +56,8 @@ examples:
   nas-tf search cifar10 --config=configs/darts.py:paper     the authors' settings (also
       configs/enas_micro.py; nas-tf search ptb --config=configs/enas_ptb.py:paper)
   nas-tf search nasbench201 --config.data.source=nb201_cifar10_cifar100_imagenet16.csv
-  nas-tf train --workdir=runs/c10 && nas-tf export --workdir=runs/c10 --out=exported"""
+  nas-tf train --workdir=runs/c10 && nas-tf export --workdir=runs/c10 --out=exported
+  nas-tf train cifar10 --arch=darts_v2 --config=configs/darts.py:smoke   (nas-tf zoo)"""
 
 
 def method_config(base: str, preset: str, presets: dict[str, str], expected: dict[str, str]):
@@ -120,7 +123,22 @@ def command_help(command: str) -> str:
             "Rerunning the same command resumes it;\nrun settings (executor.*, "
             "search.num_children, search.time_budget, the data path) may change on resume.\n\n"
             f"{tasks_help()}\n\n{FLAGS_HELP}\n\n{keys}\n\n{EXAMPLES}")
-  usage = {"train": "nas-tf train --workdir=DIR [--child=ID] [--config.final.KEY=VALUE ...]",
+  usage = {"train": "nas-tf train --workdir=DIR [--child=ID] [--config.final.KEY=VALUE ...]"
+                    " | nas-tf train TASK --arch=NAME [--workdir=DIR] [--config=FILE[:PRESET]]",
+           "zoo": "nas-tf zoo",
            "export": "nas-tf export --workdir=DIR --out=DIR [--child=ID]",
            "show": "nas-tf show --workdir=DIR [--child=ID] [--out=DIR]"}[command]
   return f"usage: {usage}\n\n{COMMANDS[command]}.\n\n{FLAGS_HELP}"
+
+
+def clean_message(error: BaseException) -> str:
+  """One clean line: ml_collections wraps a KeyError (whose str() is the repr of its
+  message, escaped quotes and newlines included) in an AttributeError."""
+  while len(error.args) == 1 and isinstance(error.args[0], BaseException):
+    error = error.args[0]
+  text = error.args[0] if len(error.args) == 1 and isinstance(error.args[0], str) else str(error)
+  text = " ".join(text.split())
+  if isinstance(error, KeyError) and text.startswith("'"):
+    name, _, rest = text[1:].partition("'")
+    text = f"unknown key {name!r}{rest}".replace(" Did you mean", "; did you mean")
+  return text

@@ -144,7 +144,9 @@ def find_child(workdir: str, child: str | None, metric: str,
   if not ok:
     raise ChildNotFound(f"no child of {workdir} finished successfully")
   sign = 1.0 if higher_is_better else -1.0
-  return max(ok, key=lambda r: (sign * r[metric], -r["index"]))
+  # A published architecture's row has no search metric (None).
+  return max(ok, key=lambda r: (-float("inf") if r[metric] is None else sign * r[metric],
+                                -r["index"]))
 
 
 class DirectoryInUse(WorkdirError):

@@ -61,3 +61,37 @@ class Standardize(keras.layers.Layer):
 
   def get_config(self):
     return {**super().get_config(), "mean": self.mean, "std": self.std}
+
+
+@keras.saving.register_keras_serializable(package="nas_tf")
+class DropPath(keras.layers.Layer):
+  """Zeroes a whole op output per example with probability ``rate`` in training (scaling
+  the rest by 1/(1-rate)); ``rate`` is a variable, raised per epoch by ``DropPathSchedule``."""
+
+  def __init__(self, seed: int = 0, **kwargs):
+    super().__init__(**kwargs)
+    self.seed_generator = keras.random.SeedGenerator(seed)
+
+  def build(self, input_shape):
+    self.rate = self.add_weight(shape=(), initializer="zeros", trainable=False, name="rate")
+
+  def call(self, x, training=False):
+    if not training:
+      return x
+    keep = 1.0 - ops.cast(self.rate, x.dtype)
+    shape = (ops.shape(x)[0], 1, 1, 1)
+    mask = ops.cast(keras.random.uniform(shape, seed=self.seed_generator) < keep, x.dtype)
+    return x * mask / keep
+
+
+class DropPathSchedule(keras.callbacks.Callback):
+  """Drop-path rate ``max_rate * epoch / epochs`` at the start of each epoch (DARTS)."""
+
+  def __init__(self, max_rate: float, epochs: int):
+    super().__init__()
+    self.max_rate, self.epochs = float(max_rate), max(1, int(epochs))
+
+  def on_epoch_begin(self, epoch, logs=None):
+    for layer in self.model._flatten_layers():
+      if isinstance(layer, DropPath):
+        layer.rate.assign(self.max_rate * epoch / self.epochs)

@@ -40,7 +40,16 @@ OP_SETS = {
              "sep_conv_7x7", "dil_conv_3x3", "conv_7x1_1x7"),
     "darts": ("none", "skip_connect", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3",
               "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"),
+    # The ops of NASNet's 13 that NASNet-A and AmoebaNet-A use; AmoebaNet-A's 1x7-then-7x1
+    # conv is bottlenecked to a quarter of the channels (tensorflow/tpu amoeba_net
+    # network_utils.py BaseCell._apply_operation), unlike the pnas set's conv_7x1_1x7.
+    "nasnet": ("identity", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3", "sep_conv_5x5",
+               "sep_conv_7x7", "bottleneck_1x7_7x1"),
 }
+# How a network stacks cells (``models/cell.py``): DARTS' model.py (the default), NASNet's
+# nasnet_utils.py (tensorflow/models; also AmoebaNet and PNASNet) or ENAS's micro_child.py
+# fixed-architecture layers. Searched architectures use "darts"; published ones name theirs.
+NETWORKS = ("darts", "nasnet", "enas")
 KNOWN_OPS = frozenset(op for ops in OP_SETS.values() for op in ops)
 CELL_OUTPUTS = ("loose_ends", "all")
 INPUT_NAMES = ("h[c-2]", "h[c-1]")
@@ -95,6 +104,16 @@ def output_blocks(blocks: Sequence[Sequence], cell_output: str) -> list[int]:
     return list(range(len(blocks)))
   read = {source - 2 for in1, _, in2, _ in blocks for source in (in1, in2) if source >= 2}
   return [b for b in range(len(blocks)) if b not in read]
+
+
+def concatenated(arch: dict[str, Any], cell: str) -> list[int]:
+  """The states (0 = h[c-2], 1 = h[c-1], 2 + j = block j) that ``cell``'s output
+  concatenates: the architecture's own list (``arch["concat"]``, as published cells give
+  it: NASNet's and AmoebaNet's include an input) or those of ``cell_output``."""
+  given = arch.get("concat", {}).get(cell)
+  if given is not None:
+    return [int(state) for state in given]
+  return [2 + b for b in output_blocks(arch[cell], arch["cell_output"])]
 
 
 def input_name(source: int) -> str:
@@ -193,7 +212,7 @@ class CellSpace(SearchSpace):
       lines.append(f"{name} cell:")
       for i, (in1, op1, in2, op2) in enumerate(blocks):
         lines.append(f"  b{i} = {op1}({input_name(in1)}) + {op2}({input_name(in2)})")
-      outputs = ", ".join(f"b{b}" for b in output_blocks(blocks, arch["cell_output"]))
+      outputs = ", ".join(input_name(state) for state in concatenated(arch, name))
       lines.append(f"  out = concat({outputs})")
       if arch.get("same_cell_for_reduction"):
         lines.append("  (the reduction cell is the same cell with stride 2)")
@@ -224,7 +243,7 @@ class CellSpace(SearchSpace):
           edges.append((start, node, 0.15 * (-1) ** j if in1 == in2 else 0.0, "-"))
       out = f"{name}_out"
       nodes[out] = (x0, 1.5 * (len(blocks) + 1), f"{name} cell output (concat)", "head")
-      edges += [(f"{name}_b{b}", out, 0.0, "-")
-                for b in output_blocks(blocks, arch["cell_output"])]
+      edges += [(f"{name}_in{state}" if state < 2 else f"{name}_b{state - 2}", out, 0.0, "-")
+                for state in concatenated(arch, name)]
     return Graph(nodes, edges, width=12.0, height=1.5 + 1.1 * (len(arch["normal"]) + 2),
                  title=f"cells {arch['id']}")

@@ -1,0 +1,108 @@
+"""The papers' architectures (``spaces/published.py``): ``nas-tf zoo`` lists them, and
+``nas-tf train TASK --arch=NAME`` trains one.
+
+Training a published architecture writes the work directory a search would have written
+(``config.json``, ``data.json`` and a ``children.jsonl`` of that one architecture), then trains
+it as ``nas-tf train`` trains a found child: ``final/`` holds the result, and ``export`` and
+``show`` follow. Under a method config's ``paper`` preset the final network and its training
+are the paper's (``Published.network`` and ``.recipe`` over ``final.*``); under ``auto``,
+``cpu`` and ``smoke`` the preset's machine-sized final training builds the same cells.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import ml_collections
+
+from nas_tf import workdir as wd
+from nas_tf.spaces.published import PUBLISHED, Published, find
+
+__all__ = ["PUBLISHED", "find", "configure", "train_published", "listing", "count_params"]
+
+
+def preset_of(config) -> str | None:
+  return config.about.preset if "about" in config else None
+
+
+def configure(config: ml_collections.ConfigDict, entry: Published) -> ml_collections.ConfigDict:
+  """``config`` for training ``entry``: its space, and under the ``paper`` preset the paper's
+  final network and recipe."""
+  config = ml_collections.ConfigDict(config.to_dict())
+  config.space.kind = entry.space
+  if preset_of(config) == "paper":
+    for key, value in {**entry.recipe, **entry.network}.items():
+      config.final[key] = value
+  return config
+
+
+def resolve(task_name: str, name: str, config, workdir: str | None):
+  """(entry, its training config, work directory) of ``train TASK --arch=NAME``; a
+  ValueError with one line for a bad name, task or config."""
+  from nas_tf.registry import TASKS
+  entry = find(name)
+  if task_name not in TASKS:
+    raise ValueError(f"unknown task {task_name!r} (known: {', '.join(TASKS)})")
+  kinds = TASKS[task_name].kinds or (TASKS[task_name].space,)
+  if entry.space not in kinds:
+    raise ValueError(f"{entry.name} is a {entry.space} architecture; task {task_name!r} "
+                     f"trains {', '.join(kinds)} architectures")
+  if config is None:
+    raise ValueError(f"no config for task {task_name!r}; pass --config=FILE[:PRESET]")
+  if config.get("task", task_name) != task_name:
+    raise ValueError(f"the config is for task {config.task!r}, not {task_name!r}")
+  return entry, configure(config, entry), workdir or os.path.join("runs",
+                                                                  f"{task_name}-{entry.name}")
+
+
+def count_params(entry: Published, auxiliary: bool = False) -> int:
+  """Trainable parameters of the paper's final network of ``entry`` (CIFAR-10's 32x32x3
+  images, 10 classes), built without training; the auxiliary head's only with
+  ``auxiliary``."""
+  import numpy as np
+  from nas_tf import registry
+  models = registry.models_for(entry.space)
+  model = models.build_classifier(entry.architecture(), (32, 32, 3), 10, 0.0,
+                                  auxiliary_weight=0.4 if auxiliary else 0.0,
+                                  **entry.network)
+  return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def train_published(config: ml_collections.ConfigDict, workdir: str, task, entry: Published,
+                    overwrite: bool = False, log: Callable[[str], None] = print,
+                    after_epoch=None) -> dict[str, Any]:
+  """Trains ``entry`` (``config`` from ``configure``) in ``workdir``; rerunning resumes."""
+  from nas_tf.final import train_final
+  with wd.WorkdirLock(workdir):
+    wd.claim_search(workdir, config, task, overwrite, log=log)
+    journal = os.path.join(workdir, "children.jsonl")
+    if not os.path.exists(journal):
+      arch = entry.architecture()
+      wd.append_jsonl(journal, {"index": 0, "step": None, "id": arch["id"], "arch": arch,
+                                "status": "ok", "published": entry.paper, task.metric: None,
+                                "seconds": 0.0})
+  log(f"{entry.name}: {entry.paper}, transcribed from {entry.source}; preset "
+      f"{preset_of(config) or 'custom'}, {config.final.get('layers_per_stage', '?')} cells "
+      f"per stage of {config.final.get('channels', '?')} channels")
+  return train_final(config, workdir, task, "0", log=log, after_epoch=after_epoch)
+
+
+def listing() -> str:
+  """``nas-tf zoo``: per architecture its name, paper, space, the parameters of the paper's
+  final network as nas-tf builds it (pinned by tests/test_zoo.py) and the paper's count."""
+  lines = [f"{'name':<12} {'paper':<38} {'space':<5} {'network':<11} {'nas-tf':>7} "
+           f"{'paper':>6}  config"]
+  notes = []
+  for e in PUBLISHED:
+    network = f"N={e.network['layers_per_stage']} C={e.network['channels']}"
+    mark = "" if e.rounds_to_paper() else " *"
+    lines.append(f"{e.name:<12} {e.paper:<38} {e.space:<5} {network:<11} "
+                 f"{e.params / 1e6:>6.2f}M {e.paper_params:>5.1f}M  configs/{e.config}.py{mark}")
+    if e.mismatch:
+      notes.append(f"* {e.name}: {e.mismatch}")
+  return "\n".join(lines + [
+      "counts: trainable parameters of the paper's final network without the auxiliary head",
+      *notes,
+      "train one: nas-tf train cifar10 --arch=NAME [--config=configs/CONFIG.py:PRESET] "
+      "(paper: the paper's network and recipe; cpu, smoke: machine-sized)"])
