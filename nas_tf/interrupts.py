@@ -38,10 +38,10 @@ def exit_interrupted(saved: str, error: KeyboardInterrupt):
   """The command line's exit on Ctrl-C or SIGTERM: what is saved, and the command that
   resumes."""
   command = " ".join(shlex.quote(a) for a in sys.argv)
-  what = "terminated (SIGTERM)" if isinstance(error, interrupts.Terminated) else "interrupted"
+  what = "terminated (SIGTERM)" if isinstance(error, Terminated) else "interrupted"
   print(f"\n{what}; {saved}. Resume with:\n  {command}", file=sys.stderr)
   sys.stdout.flush()
   sys.stderr.flush()
   # Everything is on disk (atomic writes, fsynced); exit now rather than risk an interpreter
   # shutdown that waits on TensorFlow threads interrupted mid-call.
-  os._exit(143 if isinstance(error, interrupts.Terminated) else 130)
+  os._exit(143 if isinstance(error, Terminated) else 130)

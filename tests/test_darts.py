@@ -258,8 +258,9 @@ def run_search(config, workdir, **hooks):
   return search, search.run()
 
 
-# One-node cells keep the traces short (second order: without convolutions in the mixed ops).
-@pytest.mark.parametrize("order,ops", [(1, OPS), (2, OPS[:3])])
+# One-node cells without convolutions in the mixed ops keep the traces short (the real-data
+# search below traces them with a separable convolution).
+@pytest.mark.parametrize("order,ops", [(1, OPS[:3]), (2, OPS[:3])])
 def test_a_search_traces_its_step_once_and_resumes_to_identical_alpha(tmp_path, order, ops):
   small = {"space.num_blocks": 1, "space.ops": ",".join(ops), "darts.batch_size": 12}
   full, result = run_search(darts_config(order=order, **small), str(tmp_path / "full"))

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import records, tiny_cifar_config
+from conftest import counted_over, records, tiny_cifar_config
 from conftest import run_cli as nas_tf
 from nas_tf import workdir as wd
 from nas_tf.errors import InfrastructureError
@@ -366,31 +366,47 @@ def enas_config():
                                  "enas.derive_samples": 3})
 
 
-def enas_run(workdir, **hooks):
+def enas_run(workdir, lines=None, time_budget=""):
   from nas_tf.runner.run import OneShotSearch
   config = enas_config()
-  lines = []
-  search = OneShotSearch(config, workdir, Cifar10Task(config), log=lines.append, **hooks)
-  search.run()
+  config.search.time_budget = time_budget
+  lines = [] if lines is None else lines
+  search = OneShotSearch(config, workdir, Cifar10Task(config), log=lines.append)
+  result = search.run()
   state = [v.numpy() for v in search.strategy.supernet.weights]
-  return [line.split(" | ")[0] for line in lines if line.startswith("[enas epoch")], state
+  return [line.split(" | ")[0] for line in lines if line.startswith("[enas epoch")], state, result
 
 
 def test_enas_is_reproducible_and_resumes_exactly(tmp_path):
-  """Run c computes its first epoch on its own and resumes for the second: equal to run a,
-  so two runs with one seed are the same run, and so is a resumed one."""
-  epochs_a, weights_a = enas_run(str(tmp_path / "a"))
+  """Run c computes its first epoch on its own, stopped there by its time budget, and
+  resumes for the second: equal to run a, so two runs with one seed are the same run, and so
+  is a resumed one; the work directory holds the derived architectures, and the best one
+  trains from scratch as a child."""
+  epochs_a, weights_a, _ = enas_run(str(tmp_path / "a"))
   assert len(epochs_a) == 2
-
-  class Stop(Exception):
-    pass
-
-  def stop(epoch):
-    raise Stop()
-  with pytest.raises(Stop):
-    enas_run(str(tmp_path / "c"), after_epoch=stop)
-  epochs_c, weights_c = enas_run(str(tmp_path / "c"))
+  c = str(tmp_path / "c")
+  _, _, stopped = enas_run(c, time_budget="0.5s")  # checked at epoch boundaries
+  assert stopped.stopped.startswith("time budget spent") and stopped.best is None
+  assert wd.read_json(os.path.join(c, "checkpoints", "latest.json"))["state"]["epoch"] == 1
+  assert not os.path.exists(os.path.join(c, "children.jsonl"))
+  lines = []
+  epochs_c, weights_c, resumed = enas_run(c, lines, time_budget="1h")
+  assert not resumed.stopped and resumed.children == 3
+  assert any("resuming ENAS at epoch 1/2" in line for line in lines)
   assert epochs_c == epochs_a[1:]  # losses, accuracies, rewards
-  for a, c in zip(weights_a, weights_c, strict=True):
-    np.testing.assert_array_equal(a, c)
-  assert records(str(tmp_path / "c")) == records(str(tmp_path / "a"))
+  for a, b in zip(weights_a, weights_c, strict=True):
+    np.testing.assert_array_equal(a, b)
+  assert records(c) == records(str(tmp_path / "a"))
+  rows = wd.read_jsonl(os.path.join(c, "children.jsonl"))
+  n_val = enas_config().data.max_val_examples  # scored on the whole validation split
+  assert [r["index"] for r in rows] == [0, 1, 2]
+  assert all(r["arch"]["space"] == "enas_macro" and counted_over(r["val_accuracy"], n_val)
+             for r in rows)
+  best = wd.read_json(os.path.join(c, "best.json"))
+  assert best["val_accuracy"] == max(r["val_accuracy"] for r in rows)
+  task = Cifar10Task(enas_config())
+  task.prepare()
+  metrics = task.train_child(best["arch"], seed=0)
+  assert metrics["params"] == best["params"] and counted_over(metrics["val_accuracy"], n_val)
+  assert metrics["val_accuracy"] == pytest.approx(max(metrics["val_curve"][-5:]), abs=1e-5)
+  assert metrics["reward"] == pytest.approx(metrics["val_accuracy"] ** 3)

@@ -69,9 +69,10 @@ def test_the_surrogate_ranks_unseen_cells_of_a_synthetic_reward():
     assert spearman(predicted, [accuracy(c) for c in unseen]) > 0.8, kind
     # It predicts the accuracy itself (a sigmoid output), not a standardized score.
     assert np.mean(np.abs(predicted - [accuracy(c) for c in unseen])) < 0.1, kind
-    again = Surrogate(8, 2, kinds=(kind,), ensemble=2, epochs=30, units=32)
-    again.fit(train, [accuracy(c) for c in train])
-    np.testing.assert_array_equal(again.predict(unseen), predicted)  # deterministic refit
+    if kind == "lstm":  # a refit is deterministic (one kind is enough: the seeding is shared)
+      again = Surrogate(8, 2, kinds=(kind,), ensemble=2, epochs=30, units=32)
+      again.fit(train, [accuracy(c) for c in train])
+      np.testing.assert_array_equal(again.predict(unseen), predicted)
 
 
 def test_the_beam_is_the_surrogates_top_k_fitted_on_validation_accuracy(monkeypatch):
@@ -114,7 +115,7 @@ def test_unit_targets_keep_accuracies_and_map_other_scores_into_0_1():
 def pnas_config(num_children=40):
   c = tiny_cifar_config(num_children, **{
       "space.kind": "cell", "search.strategy": "pnas", "space.ops": "identity,max_pool_3x3",
-      "space.num_blocks": 2, "pnas.beam": 3, "pnas.max_blocks": 0, "pnas.ensemble": 2,
+      "space.num_blocks": 2, "pnas.beam": 2, "pnas.max_blocks": 0, "pnas.ensemble": 2,
       "pnas.epochs": 5, "pnas.units": 8, "child.channels": 4, "child.layers_per_stage": 1})
   config_lib.validate(c)
   return c
@@ -131,34 +132,34 @@ def test_a_pnas_search_killed_mid_round_resumes_to_the_same_result(tmp_path):
   full = str(tmp_path / "full")
   result = make_search(pnas_config(), full).run()
   rows = records(full)
-  # Two rounds of beam 3, then nothing left to propose: the search ends before num_children.
-  assert result.children == 6 and [r[0] for r in rows] == list(range(6))
+  # Two rounds of beam 2, then nothing left to propose: the search ends before num_children.
+  assert result.children == 4 and [r[0] for r in rows] == list(range(4))
   arches = [json.loads(line)["arch"] for line in open(os.path.join(full, "children.jsonl"))]
-  assert [len(a["normal"]) for a in arches] == [1, 1, 1, 2, 2, 2]
+  assert [len(a["normal"]) for a in arches] == [1, 1, 2, 2]
   # Round 2 grows round 1's cells: each 2-block cell starts with a trained 1-block cell.
-  firsts = {tuple(a["tokens"][:4]) for a in arches[:3]}
-  assert all(tuple(a["tokens"][:4]) in firsts for a in arches[3:])
+  firsts = {tuple(a["tokens"][:4]) for a in arches[:2]}
+  assert all(tuple(a["tokens"][:4]) in firsts for a in arches[2:])
   state = json.load(open(sorted(
       os.path.join(full, "checkpoints", d, "state.json")
       for d in os.listdir(os.path.join(full, "checkpoints")) if d.startswith("step-"))[-1]))
   rounds = state["strategy"]["rounds"]
   assert [r["blocks"] for r in rounds] == [1, 2]
-  assert rounds[0]["candidates"] == 10 and rounds[1]["candidates"] == 3 * 21
+  assert rounds[0]["candidates"] == 10 and rounds[1]["candidates"] == 2 * 21
   # The logged rho is the rank correlation of round 2's predictions with its rewards.
-  told = state["strategy"]["history"][-3:]
+  told = state["strategy"]["history"][-2:]
   assert rounds[1]["spearman"] == pytest.approx(
       spearman(state["strategy"]["predicted"], [h["reward"] for h in told]))
 
   killed = str(tmp_path / "killed")
 
   def crash_after(index):
-    if index == 4:  # in round 2, after its second child
+    if index == 2:  # in round 2, after its first child
       raise Crash()
   with pytest.raises(Crash):
     make_search(pnas_config(), killed, after_child=crash_after).run()
   trained = []
   make_search(pnas_config(), killed, after_child=trained.append).run()
-  assert trained == [5]  # round 2 resumes; its finished cells are not retrained
+  assert trained == [3]  # round 2 resumes; its finished cell is not retrained
   assert records(killed) == rows
 
 

@@ -3,9 +3,8 @@
 import os
 
 import numpy as np
-import pytest
 
-from conftest import counted_over, tiny_cifar_config
+from conftest import tiny_cifar_config
 from nas_tf.models import enas_macro as enas_models
 from nas_tf import workdir as wd
 from nas_tf.runner.loop import Search
@@ -101,48 +100,3 @@ def test_switching_architectures_every_minibatch_does_not_retrace(tmp_path):
   assert search.strategy.traces == 1
 
 
-def test_enas_smoke_search_writes_the_work_directory_and_resumes(tmp_path):
-  workdir = str(tmp_path)
-  config = enas_config()
-
-  class Stop(Exception):
-    pass
-
-  def stop_after_first_epoch(epoch):
-    raise Stop()
-  with pytest.raises(Stop):
-    OneShotSearch(config, workdir, Cifar10Task(config), log=lambda _: None,
-                    after_epoch=stop_after_first_epoch).run()
-  assert wd.read_json(os.path.join(workdir, "checkpoints", "latest.json"))["state"]["epoch"] == 1
-  lines = []
-  result = OneShotSearch(config, workdir, Cifar10Task(config), log=lines.append).run()
-  assert any("resuming ENAS at epoch 1/2" in line for line in lines)
-  rows = wd.read_jsonl(os.path.join(workdir, "children.jsonl"))
-  assert [r["index"] for r in rows] == [0, 1, 2]
-  n_val = config.data.max_val_examples  # scored on the whole validation split
-  assert all(r["arch"]["space"] == "enas_macro" and counted_over(r["val_accuracy"], n_val)
-             for r in rows)
-  best = wd.read_json(os.path.join(workdir, "best.json"))
-  assert best["val_accuracy"] == max(r["val_accuracy"] for r in rows)
-  assert result.best["id"] == best["id"]
-  # The found architecture trains from scratch as a normal child.
-  task = Cifar10Task(config)
-  task.prepare()
-  metrics = task.train_child(best["arch"], seed=0)
-  assert metrics["params"] == best["params"] and counted_over(metrics["val_accuracy"], n_val)
-  assert metrics["val_accuracy"] == pytest.approx(max(metrics["val_curve"][-5:]), abs=1e-5)
-  assert metrics["reward"] == pytest.approx(metrics["val_accuracy"] ** 3)
-
-
-def test_enas_honours_the_time_budget_at_epoch_boundaries(tmp_path):
-  workdir = str(tmp_path)
-  config = enas_config(**{"search.time_budget": "0.5s"})
-  result = OneShotSearch(config, workdir, Cifar10Task(config), log=lambda _: None).run()
-  assert result.stopped.startswith("time budget spent") and result.best is None
-  assert wd.read_json(os.path.join(workdir, "checkpoints", "latest.json"))["state"]["epoch"] == 1
-  assert not os.path.exists(os.path.join(workdir, "children.jsonl"))
-  config = enas_config(**{"search.time_budget": "1h"})
-  lines = []
-  result = OneShotSearch(config, workdir, Cifar10Task(config), log=lines.append).run()
-  assert any("resuming ENAS at epoch 1/2" in line for line in lines)
-  assert not result.stopped and result.children == 3
