@@ -155,7 +155,7 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
 
   # Final training of the found architecture (nas-tf train): overrides child.* keys.
   c.final = ml_collections.ConfigDict()
-  c.final.strategy = "mirrored"  # over all visible GPUs (one replica on a CPU machine)
+  c.final.strategy = "mirrored"  # over all visible GPUs (no strategy on one device)
   c.final.epochs = 300
   c.final.width = 1.0            # filter multiplier (the paper's "more filters" variants)
   c.final.lr_schedule = "cosine"

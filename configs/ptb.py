@@ -73,7 +73,7 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
 
   # Final training of the found cell (nas-tf train): overrides child.* keys.
   c.final = ml_collections.ConfigDict()
-  c.final.strategy = "mirrored"  # over all visible GPUs (one replica on a CPU machine)
+  c.final.strategy = "mirrored"  # over all visible GPUs (no strategy on one device)
   c.final.epochs = 40
   c.final.dropout = 0.5
   c.final.timeout_s = 0.0

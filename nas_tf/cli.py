@@ -77,10 +77,10 @@ def _with_default_config(argv: list[str]) -> list[str]:
     return argv
   pos = _positional(argv)
   arch = [a.split("=", 1)[1] for a in argv if a.startswith("--arch=")]
-  if len(pos) >= 2 and pos[0] == "train" and pos[1] == "cifar10" and arch:
-    from nas_tf.spaces.published import BY_NAME  # train cifar10 --arch: the method's config
-    if arch[-1] in BY_NAME:
-      return argv[:1] + [f"--config={usage.CONFIG_DIR}/{BY_NAME[arch[-1]].config}.py"] + argv[1:]
+  if len(pos) >= 2 and pos[0] == "train" and pos[1] in ("cifar10", "ptb") and arch:
+    from nas_tf.spaces.published import BY_NAME  # train cifar10|ptb --arch: its method's config
+    if (entry := BY_NAME.get(arch[-1])) and (pos[1] == "ptb") == (entry.space != "cell"):
+      return argv[:1] + [f"--config={usage.CONFIG_DIR}/{entry.config}.py"] + argv[1:]
   if len(pos) >= 2 and pos[0] in ("search", "train"):
     path = os.path.join(usage.CONFIG_DIR, f"{pos[1]}.py")
     if os.path.exists(path):
@@ -227,11 +227,11 @@ def after_search(command: str, workdir: str | None) -> int:
 
 
 def show(workdir: str, row, task) -> int:
-  from nas_tf import diagrams
+  from nas_tf import diagrams, registry
   out = FLAGS.out or os.path.join(workdir, "pictures")
   os.makedirs(out, exist_ok=True)
   paths = diagrams.render(row["arch"], os.path.join(out, f"child-{row['index']:05d}"))
-  print(task.space.describe(row["arch"]))
+  print(registry.space_class(row["arch"]["space"]).describe(row["arch"]))  # its own space
   scored = (row.get("published") if row[task.metric] is None
             else f"{task.metric} {row[task.metric]:.4f}")
   print(f"child {row['index']} ({scored}): {paths['png']}, {paths['svg']}")

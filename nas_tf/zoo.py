@@ -26,15 +26,32 @@ def preset_of(config) -> str | None:
   return config.about.preset if "about" in config else None
 
 
+LANGUAGE_SPACES = ("enas_rnn", "rnn_cell")
+PTB_VOCAB = 10_000  # Penn Treebank's, the papers' language-model counts
+
+
 def configure(config: ml_collections.ConfigDict, entry: Published) -> ml_collections.ConfigDict:
   """``config`` for training ``entry``: its space, and under the ``paper`` preset the paper's
   final network and recipe."""
   config = ml_collections.ConfigDict(config.to_dict())
-  config.space.kind = entry.space
+  if "kind" in config.get("space", {}):
+    config.space.kind = entry.space
   if preset_of(config) == "paper":
     for key, value in {**entry.recipe, **entry.network}.items():
       config.final[key] = value
   return config
+
+
+def task_spaces(task_name: str) -> tuple[str, ...]:
+  """The spaces whose architectures ``task_name`` trains: its own, ``space.kind``'s and those
+  its strategies search there (ENAS's recurrent cells on ptb)."""
+  from nas_tf.registry import STRATEGIES, TASKS
+  entry = TASKS[task_name]
+  found = [entry.space, *entry.kinds]
+  for strategy in STRATEGIES.values():
+    found += [space for key, space in (strategy.spaces or {}).items()
+              if key.split(":")[0] == task_name]
+  return tuple(dict.fromkeys(found))
 
 
 def resolve(task_name: str, name: str, config, workdir: str | None):
@@ -44,7 +61,7 @@ def resolve(task_name: str, name: str, config, workdir: str | None):
   entry = find(name)
   if task_name not in TASKS:
     raise ValueError(f"unknown task {task_name!r} (known: {', '.join(TASKS)})")
-  kinds = TASKS[task_name].kinds or (TASKS[task_name].space,)
+  kinds = task_spaces(task_name)
   if entry.space not in kinds:
     raise ValueError(f"{entry.name} is a {entry.space} architecture; task {task_name!r} "
                      f"trains {', '.join(kinds)} architectures")
@@ -58,15 +75,26 @@ def resolve(task_name: str, name: str, config, workdir: str | None):
 
 def count_params(entry: Published, auxiliary: bool = False) -> int:
   """Trainable parameters of the paper's final network of ``entry`` (CIFAR-10's 32x32x3
-  images, 10 classes), built without training; the auxiliary head's only with
-  ``auxiliary``."""
+  images and 10 classes, or Penn Treebank's 10,000 words), built without training; the
+  auxiliary head's only with ``auxiliary``."""
   import numpy as np
   from nas_tf import registry
   models = registry.models_for(entry.space)
-  model = models.build_classifier(entry.architecture(), (32, 32, 3), 10, 0.0,
-                                  auxiliary_weight=0.4 if auxiliary else 0.0,
-                                  **entry.network)
+  if entry.space in LANGUAGE_SPACES:
+    model = models.build_language_model(entry.architecture(), PTB_VOCAB, stateful=False,
+                                        **entry.network)
+  else:
+    model = models.build_classifier(entry.architecture(), (32, 32, 3), 10, 0.0,
+                                    auxiliary_weight=0.4 if auxiliary else 0.0,
+                                    **entry.network)
   return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def _network(entry: Published) -> str:
+  n = entry.network
+  if "units" in n:
+    return f"H={n['units']}"
+  return f"N={n['layers_per_stage']} C={n['channels']}"
 
 
 def train_published(config: ml_collections.ConfigDict, workdir: str, task, entry: Published,
@@ -83,8 +111,7 @@ def train_published(config: ml_collections.ConfigDict, workdir: str, task, entry
                                 "status": "ok", "published": entry.paper, task.metric: None,
                                 "seconds": 0.0})
   log(f"{entry.name}: {entry.paper}, transcribed from {entry.source}; preset "
-      f"{preset_of(config) or 'custom'}, {config.final.get('layers_per_stage', '?')} cells "
-      f"per stage of {config.final.get('channels', '?')} channels")
+      f"{preset_of(config) or 'custom'}")
   return train_final(config, workdir, task, "0", log=log, after_epoch=after_epoch)
 
 
@@ -95,14 +122,16 @@ def listing() -> str:
            f"{'paper':>6}  config"]
   notes = []
   for e in PUBLISHED:
-    network = f"N={e.network['layers_per_stage']} C={e.network['channels']}"
+    network = _network(e)
     mark = "" if e.rounds_to_paper() else " *"
     lines.append(f"{e.name:<12} {e.paper:<38} {e.space:<5} {network:<11} "
                  f"{e.params / 1e6:>6.2f}M {e.paper_params:>5.1f}M  configs/{e.config}.py{mark}")
     if e.mismatch:
       notes.append(f"* {e.name}: {e.mismatch}")
   return "\n".join(lines + [
-      "counts: trainable parameters of the paper's final network without the auxiliary head",
+      "counts: trainable parameters of the paper's final network (CIFAR-10 networks without "
+      "the auxiliary head; PTB: 10,000 words)",
       *notes,
       "train one: nas-tf train cifar10 --arch=NAME [--config=configs/CONFIG.py:PRESET] "
-      "(paper: the paper's network and recipe; cpu, smoke: machine-sized)"])
+      "(ptb for recurrent cells; paper: the paper's network and recipe; cpu, smoke: "
+      "machine-sized)"])

@@ -24,21 +24,22 @@ class Published:
   space: str               # its space.kind
   config: str              # the method config (configs/NAME.py) whose presets train it
   network: dict[str, Any]  # final.* of the paper's final network (N, C, auxiliary head)
-  paper_params: float      # the paper's reported count, in millions (3.3 = 3.25M..3.35M)
+  paper_params: float      # the paper's reported count, in millions
   params: int              # trainable parameters of that network as nas-tf builds it
   counted: str             # what the paper's count covers, as its authors' code counts
   arch: dict[str, Any] = field(repr=False)
   recipe: dict[str, Any] = field(default_factory=dict)  # final.* of the paper's training
   recipe_source: str = ""
   mismatch: str = ""       # why ``params`` is not the paper's figure, when it is not
+  rounding: float = 0.05   # half the paper's last digit: 3.3M is 3.25M..3.35M, 24M 23.5..24.5
 
   def architecture(self) -> dict[str, Any]:
     """The architecture, its id the name (``--child=darts_v2`` finds it in a work dir)."""
     return {**copy.deepcopy(self.arch), "id": self.name, "published": self.name}
 
   def rounds_to_paper(self) -> bool:
-    """Whether ``params`` is the paper's figure to the paper's rounding (0.1M)."""
-    return abs(self.params / 1e6 - self.paper_params) <= 0.05
+    """Whether ``params`` is the paper's figure to the paper's rounding."""
+    return abs(self.params / 1e6 - self.paper_params) <= self.rounding + 1e-9
 
 
 def _cell(ops: str, normal, reduce, network: str, concat=None, cell_output: str = "all",
@@ -129,6 +130,20 @@ _ENAS_REDUCE = _enas_micro("1 0 1 0 0 3 0 2 1 1 3 1 1 0 0 4 0 3 1 1")
 ENAS_MICRO = _cell("enas", _ENAS_NORMAL, _ENAS_REDUCE, "enas", cell_output="loose_ends",
                    concat={"normal": _unread(_ENAS_NORMAL), "reduce": _unread(_ENAS_REDUCE)})
 
+# melodyguan/enas scripts/ptb_final.sh line 5: node 0's activation, then per node its input
+# and activation (ptb_enas_child.py _rhn_fixed), 12 nodes (--child_rhn_depth=12).
+ENAS_PTB_TOKENS = [int(t) for t in "0 0 0 1 1 2 1 2 0 2 0 5 1 1 0 6 1 8 1 8 1 8 1".split()]
+
+
+def _enas_rnn(tokens) -> dict[str, Any]:
+  from nas_tf.spaces.enas_rnn import EnasRnnSpace
+  arch = EnasRnnSpace(len(tokens) // 2 + 1).decode(tokens)
+  arch.pop("id")
+  return arch
+
+
+ENAS_PTB = _enas_rnn(ENAS_PTB_TOKENS)
+
 DARTS_V1 = _darts(
     [("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1),
      ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 2)],
@@ -187,6 +202,17 @@ PUBLISHED = (
               "darts", {"channels": 36, "layers_per_stage": 6}, 3.3, 3_349_342,
               _NO_AUX + " (utils.count_parameters_in_MB skips 'auxiliary'): 3,349,342, "
               "as train.py prints", DARTS_V2),
+    Published("enas_ptb", "ENAS recurrent cell (Pham et al. 2018)",
+              "melodyguan/enas scripts/ptb_final.sh", "enas_rnn", "enas_ptb",
+              {"units": 748, "num_layers": 1}, 24.0, 22_037_104,
+              "trainable parameters: the 10,000 x 748 embedding tied to the softmax, and the "
+              "softmax's bias (10,000; ENAS's _get_log_probs has none)", ENAS_PTB,
+              rounding=0.5,
+              mismatch="ptb_final.sh's network as ptb_enas_child.py builds it has 22.03M (a "
+                       "2H x 2H kernel for node 0, eleven H x 2H ones, the tied embedding; "
+                       "H=748), the paper's table 24M; the repository's README says its "
+                       "language model is wrong and points to google-research enas_lm, not "
+                       "compared here"),
 )
 BY_NAME = {entry.name: entry for entry in PUBLISHED}
 
