@@ -24,20 +24,6 @@ def pytest_sessionstart(session):
                             "missing: the real-data tests would be skipped")
 
 
-# Test files by their measured seconds on a 2-core machine, longest first. `run.sh test`
-# hands whole files to its 2 processes (--dist loadfile) in collection order: collected
-# alphabetically, a long file collected last (test_zoo) ran alone at the end for minutes.
-LONGEST_FIRST = ("test_enas", "test_darts", "test_zoo", "test_resume", "test_hardening",
-                 "test_pnas", "test_cell", "test_first_hour", "test_images", "test_export",
-                 "test_executors", "test_cli", "test_api", "test_controller", "test_tabular",
-                 "test_strategies", "test_workdir", "test_ptb", "test_search")
-
-
-def pytest_collection_modifyitems(session, config, items):
-  rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-  items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: file order kept
-
-
 def write_cifar_folder(root, per_batch=20, seed=0):
   """Writes a tiny cifar-10-batches-py folder in the real pickle format; returns the images."""
   rng = np.random.default_rng(seed)

@@ -255,23 +255,17 @@ def test_space_kind_cell_configs_are_checked():
 
 
 @pytest.mark.skipif(not os.path.exists(CIFAR_MINI), reason="../shared/data/cifar10-mini absent")
-def test_cell_search_then_final_training_on_real_cifar(tmp_path):
-  """A tiny cell search on real images, then the final recipe (drop-path, auxiliary head,
-  cutout) on the best child. (Export, serving and show of a cell network on real images:
-  tests/test_zoo.py.)"""
+def test_cell_search_on_real_cifar_learns(tmp_path):
+  """A tiny cell search on real images. (The final recipe on real images, drop-path, the
+  auxiliary head and cutout, then export and serving: tests/test_zoo.py.)"""
   w = str(tmp_path / "w")
   small = ["--config=configs/cifar10.py:smoke", "--config.space.kind=cell",
            f"--config.data.source={CIFAR_MINI}", f"--workdir={w}",
            "--config.data.max_train_examples=512", "--config.space.num_blocks=2",
            "--config.search.num_children=2", "--config.search.batch_size=2",
-           "--config.child.epochs=2", "--config.child.channels=6",
-           "--config.final.epochs=1", "--config.final.channels=6"]
+           "--config.child.epochs=2", "--config.child.channels=6"]
   searched = run_cli("search", "cifar10", *small)
   assert searched.returncode == 0, searched.stderr
   best = wd.read_json(os.path.join(w, "best.json"))
   assert best["arch"]["space"] == "cell" and best["val_accuracy"] > 0.13  # chance 0.10
-  trained = run_cli("train", f"--workdir={w}")
-  assert trained.returncode == 0, trained.stderr
-  result = wd.read_json(os.path.join(w, "final", "result.json"))
-  assert result["id"] == best["id"] and result["settings"]["auxiliary_weight"] > 0
-  assert result["settings"]["drop_path"] > 0 and counted_over(result["test_accuracy"], 500)
+  assert counted_over(best["val_accuracy"], 416)  # a tenth of cifar10-mini's 4,160 held out
