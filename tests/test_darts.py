@@ -265,6 +265,11 @@ def test_a_search_traces_its_step_once_and_resumes_to_identical_alpha(tmp_path, 
   small = {"space.num_blocks": 1, "space.ops": ",".join(ops), "darts.batch_size": 12}
   full, result = run_search(darts_config(order=order, **small), str(tmp_path / "full"))
   assert full.strategy.traces == 1
+  # Each kind of forward-backward pass is traced once, however often the step makes it
+  # (the second order step: five passes of three kinds).
+  passes = {k: f.experimental_get_tracing_count() for k, f in full.strategy._pass.items()}
+  assert passes == ({"alpha": 1, "weights": 1, "both": 0} if order == 1 else
+                    {"alpha": 1, "weights": 1, "both": 1})
   # Halves of the whole training set (64 train + 32 validation images: 48 each, as
   # train_search.py's train_portion 0.5 of all 50k): two epochs of 4 minibatches of 12.
   assert full.strategy.steps == 8

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import keras
+import numpy as np
 
 from nas_tf.models.cell import apply_op, cell_inputs, stack
 
@@ -32,6 +33,27 @@ def num_edges(num_nodes: int) -> int:
   return edge_offset(num_nodes)
 
 
+def _weighted_sum(op_indices: Sequence[int], w, *outputs):
+  """sum_k w[op_indices[k]] * outputs[k], with its gradient written out: TensorFlow's
+  gradient of a scalar times a map traces shape and broadcast bookkeeping (Shape,
+  BroadcastGradientArgs, Reshape, strided-slice gradients: measured, a sixth of the search
+  step's graph)."""
+  import tensorflow as tf
+
+  @tf.custom_gradient
+  def weighted_sum(w, *outputs):
+    scales = tf.unstack(w)
+    picked = [scales[k] for k in op_indices]
+    total = tf.add_n([scale * out for scale, out in zip(picked, outputs)])
+
+    def gradient(upstream):
+      per_op = dict(zip(op_indices, (tf.reduce_sum(upstream * out) for out in outputs)))
+      d_w = tf.stack([per_op.get(k, tf.zeros((), w.dtype)) for k in range(len(scales))])
+      return [d_w, *[scale * upstream for scale in picked]]
+    return total, gradient
+  return weighted_sum(w, *outputs)
+
+
 @keras.saving.register_keras_serializable(package="nas_tf")
 class MixedSum(keras.layers.Layer):
   """sum_o weights[0, edge, o] * outputs[o] over the ops computed on one edge."""
@@ -42,11 +64,8 @@ class MixedSum(keras.layers.Layer):
 
   def call(self, inputs):
     weights, *outputs = inputs
-    w = keras.ops.cast(weights[0, self.edge], outputs[0].dtype)
-    total = w[self.op_indices[0]] * outputs[0]
-    for k, out in zip(self.op_indices[1:], outputs[1:]):
-      total = total + w[k] * out
-    return total
+    return _weighted_sum(self.op_indices, keras.ops.cast(weights[0, self.edge],
+                                                         outputs[0].dtype), *outputs)
 
   def get_config(self):
     return {**super().get_config(), "edge": self.edge, "op_indices": self.op_indices}
@@ -87,3 +106,23 @@ def build_supernet(ops: Sequence[str], num_nodes: int, input_shape=(32, 32, 3),
     return search_cell(weights[kind], ops, num_nodes, prev_prev, prev, filters, reduction, name)
   logits, _ = stack(image, make_cell, channels, layers_per_stage, num_classes, 0.0)
   return keras.Model([image, alphas["normal"], alphas["reduce"]], logits, name="darts_supernet")
+
+
+def derive_cell(weights: np.ndarray, ops, num_nodes: int) -> list[list]:
+  """DARTS' genotype of one cell from softmax(alpha) [edges, ops]: per node its two
+  strongest edges (strength: the edge's largest non-``none`` weight), each with that op, as
+  blocks [in1, op1, in2, op2] (strongest edge first; ties to the earlier edge)."""
+  candidates = [k for k, op in enumerate(ops) if op != "none"]
+  blocks = []
+  for node in range(num_nodes):
+    edges = weights[edge_offset(node):edge_offset(node) + 2 + node]
+    best_op = [max(candidates, key=lambda k: (edge[k], -k)) for edge in edges]
+    strength = [edge[k] for edge, k in zip(edges, best_op)]
+    first, second = sorted(range(len(edges)), key=lambda j: (-strength[j], j))[:2]
+    blocks.append([first, ops[best_op[first]], second, ops[best_op[second]]])
+  return blocks
+
+
+def softmax(alpha: np.ndarray) -> np.ndarray:
+  e = np.exp(alpha - alpha.max(axis=-1, keepdims=True))
+  return e / e.sum(axis=-1, keepdims=True)

@@ -20,6 +20,7 @@ non-``none`` op weighs most, with that op (a cell of the shared cell space).
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import time
@@ -32,29 +33,10 @@ import tensorflow as tf
 from nas_tf import seeds
 from nas_tf.errors import SearchError
 from nas_tf.models import darts as supernet
+from nas_tf.models.darts import derive_cell, softmax
 from nas_tf.strategies.base import OneShot
 
 KINDS = ("normal", "reduce")
-
-
-def derive_cell(weights: np.ndarray, ops, num_nodes: int) -> list[list]:
-  """DARTS' genotype of one cell from softmax(alpha) [edges, ops]: per node its two
-  strongest edges (strength: the edge's largest non-``none`` weight), each with that op, as
-  blocks [in1, op1, in2, op2] (strongest edge first; ties to the earlier edge)."""
-  candidates = [k for k, op in enumerate(ops) if op != "none"]
-  blocks = []
-  for node in range(num_nodes):
-    edges = weights[supernet.edge_offset(node):supernet.edge_offset(node) + 2 + node]
-    best_op = [max(candidates, key=lambda k: (edge[k], -k)) for edge in edges]
-    strength = [edge[k] for edge, k in zip(edges, best_op)]
-    first, second = sorted(range(len(edges)), key=lambda j: (-strength[j], j))[:2]
-    blocks.append([first, ops[best_op[first]], second, ops[best_op[second]]])
-  return blocks
-
-
-def softmax(alpha: np.ndarray) -> np.ndarray:
-  e = np.exp(alpha - alpha.max(axis=-1, keepdims=True))
-  return e / e.sum(axis=-1, keepdims=True)
 
 
 def correct_count(logits, labels):
@@ -97,6 +79,13 @@ class Darts(OneShot):
     self.steps = 0   # search steps run by this process
     self._step = tf.function(self._step_fn, autograph=False,
                              input_signature=[images, labels, images, labels])
+    # The forward and backward passes, each its own function, traced once and called by the
+    # step as often as it needs (the second order step makes five passes of three kinds).
+    # Not inlined: each is also built and optimized once.
+    self._pass = {wrt: tf.function(functools.partial(self._pass_fn, wrt), autograph=False,
+                                   input_signature=[images, labels],
+                                   experimental_attributes={"_noinline": True})
+                  for wrt in ("alpha", "weights", "both")}
     self._eval_step = tf.function(self._eval_fn, autograph=False,
                                   input_signature=[images, labels])
 
@@ -110,10 +99,20 @@ class Darts(OneShot):
     loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
     return loss, logits
 
+  def _pass_fn(self, wrt: str, images, labels):
+    """The training-mode loss on a batch, its logits and its gradients towards ``wrt``:
+    alpha, the weights, or both (alpha's first). The tape watches only those: a plain one
+    would also trace the alpha pass's weight gradients, for Grappler to prune."""
+    sources = {"alpha": self.alphas, "weights": self.weights,
+               "both": self.alphas + self.weights}[wrt]
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+      tape.watch([v if isinstance(v, tf.Variable) else v.value for v in sources])  # Keras'
+      loss, logits = self.loss(images, labels)
+    return loss, logits, tape.gradient(loss, sources)
+
   def alpha_gradients(self, images, labels):
-    with tf.GradientTape() as tape:
-      loss, _ = self.loss(images, labels)
-    return loss, tape.gradient(loss, self.alphas)
+    loss, _, grads = self._pass["alpha"](images, labels)
+    return loss, grads
 
   def _alpha_gradients_at(self, images, labels, base, direction, scale):
     for w, b, v in zip(self.weights, base, direction):
@@ -134,15 +133,11 @@ class Darts(OneShot):
     """d/dalpha L_val(w', alpha), w' = w - xi (momentum + dL_train/dw + wd w) (DARTS'
     virtual step), minus xi times the Hessian-vector term."""
     d = self.settings
-    with tf.GradientTape() as tape:
-      loss, _ = self.loss(train_x, train_y)
-    grads = tape.gradient(loss, self.weights)
+    _, _, grads = self._pass["weights"](train_x, train_y)
     base = [tf.identity(w) for w in self.weights]
     for w, g, m, b in zip(self.weights, grads, self.momentum, base):
       w.assign(b - self.learning_rate * (d.momentum * m + g + d.weight_decay * b))
-    with tf.GradientTape() as tape:
-      val_loss, _ = self.loss(val_x, val_y)
-    grads = tape.gradient(val_loss, self.alphas + self.weights)
+    val_loss, _, grads = self._pass["both"](val_x, val_y)
     d_alpha, d_w = grads[:len(self.alphas)], grads[len(self.alphas):]
     for w, b in zip(self.weights, base):  # back to w: the Hessian is taken there
       w.assign(b)
@@ -159,14 +154,13 @@ class Darts(OneShot):
       val_loss, d_alpha = self.alpha_gradients(val_x, val_y)
     d_alpha = [g + d.arch_weight_decay * a for g, a in zip(d_alpha, self.alphas)]
     self.alpha_optimizer.apply_gradients(zip(d_alpha, self.alphas))
-    with tf.GradientTape() as tape:
-      loss, logits = self.loss(train_x, train_y)
-    grads = tape.gradient(loss, self.weights)
+    loss, logits, grads = self._pass["weights"](train_x, train_y)
     if d.clip_norm:
       grads, _ = tf.clip_by_global_norm(grads, d.clip_norm)
-    for w, g, m in zip(self.weights, grads, self.momentum):  # torch SGD with weight decay
-      m.assign(d.momentum * m + g + d.weight_decay * w)
-      w.assign_sub(self.learning_rate * m)
+    for w, g, m in zip(self.weights, grads, self.momentum):
+      # torch's SGD with weight decay: m = momentum m + (g + wd w); w -= lr m, one fused op.
+      tf.raw_ops.ResourceApplyMomentum(var=w.handle, accum=m.handle, lr=self.learning_rate,
+                                       grad=g + d.weight_decay * w, momentum=d.momentum)
     return loss, val_loss, correct_count(logits, train_y)
 
   def _eval_fn(self, images, labels):

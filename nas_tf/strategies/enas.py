@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from nas_tf import registry, seeds
 from nas_tf.errors import ConfigError, SearchError
+from nas_tf.models.optimizers import MomentumSGD
 from nas_tf.models.schedules import EpochCosineRestarts, EpochExponentialDecay
 from nas_tf.strategies.base import OneShot
 from nas_tf.strategies.nas_rl import NasRl
@@ -71,8 +72,8 @@ class Enas(OneShot):
       lr = keras.optimizers.schedules.CosineDecay(e.learning_rate,
                                                   max(1, self.steps_per_epoch * e.epochs))
     momentum = e.get("momentum", 0.9)  # ENAS-RNN: plain SGD
-    self.optimizer = keras.optimizers.SGD(lr, momentum=momentum, nesterov=momentum > 0,
-                                          global_clipnorm=e.clip_norm or None)
+    self.optimizer = MomentumSGD(lr, momentum=momentum, nesterov=momentum > 0,
+                                 global_clipnorm=e.clip_norm or None)
     self.optimizer.build(self.supernet.trainable_variables)
     # Every variable by position: tf.train.Checkpoint does not see Keras 3 layers kept in
     # lists, so the BN moving statistics would be missing (trainable weights reach it only

@@ -63,9 +63,10 @@ class PtbTask(Task):
     same = c.batch_size == self.config.child.batch_size and c.bptt == self.config.child.bptt
     train_ids = self._train if same else self._batches(self._train_ids, c)
     valid_ids = self._valid if same else self._batches(self._valid_ids, c)
+    from nas_tf.data import pipeline
     train = tf.data.Dataset.from_tensor_slices(train_ids)
     valid = tf.data.Dataset.from_tensor_slices(valid_ids)
-    return train.prefetch(2), valid.cache()
+    return pipeline.configure(train.prefetch(2)), pipeline.configure(valid.cache())
 
   def build_model(self, arch: dict[str, Any], c: ml_collections.ConfigDict | None = None,
                   stateful: bool = True):
@@ -100,7 +101,9 @@ class PtbTask(Task):
     """Perplexity on ptb.test.txt, carrying the state across the whole stream."""
     import tensorflow as tf
     from nas_tf.tasks import training
-    test = tf.data.Dataset.from_tensor_slices(self._batches(self.corpus.test, c))
+    from nas_tf.data import pipeline
+    test = pipeline.configure(tf.data.Dataset.from_tensor_slices(self._batches(self.corpus.test,
+                                                                               c)))
     loss = model.evaluate(test, verbose=0, return_dict=True,
                           callbacks=[training.ResetStates()])["loss"]
     return training.perplexity(loss)
@@ -135,7 +138,8 @@ class PtbTask(Task):
                                                               self.config.child.bptt))
     if split != "train" and seed is not None:
       windows = windows.shuffle(len(windows), seed=seed, reshuffle_each_iteration=True)
-    return windows
+    from nas_tf.data import pipeline
+    return pipeline.configure(windows)
 
   def shared_train_step(self, model, optimizer, tokens, targets, weight_decay: float, *arch):
     """One step of truncated BPTT from the carried state, which it then advances; returns

@@ -1,0 +1,106 @@
+"""DARTS' search step: what it costs before the first step, against a later step.
+
+Each configuration runs in a fresh process, timed from the process start: import and
+build the supernet (the paper's search network unless told otherwise: 8 cells, 16
+channels, 4 nodes, the 8 darts ops, batch 32, synthetic 32x32 images), trace the search
+step, run it once (the runtime builds and optimizes its graph), then run it ``--steps``
+more times. Grappler is set as a search sets it (off without a GPU:
+``runner/run.py``) unless ``--grappler=on``.
+
+    python benchmarks/darts_startup.py [--orders=1,2] [--grappler=search|on|off]
+        [--layers_per_stage=2] [--channels=16] [--batch_size=32] [--steps=3]
+
+Reported per order: graph nodes (the step, plus its pass functions), trace s, first step s,
+process start to the end of step 1, later steps' median, their ratio, and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from contextlib import nullcontext
+
+STARTED = time.perf_counter()
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def measure(args) -> dict:
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+  sys.path.insert(0, ROOT)
+  sys.path.insert(0, os.path.join(ROOT, "tests"))
+  import tensorflow as tf
+  from conftest import load_config
+  from nas_tf.runner.run import graph_optimizer_off_without_gpu
+  from nas_tf.strategies.darts import Darts
+  from nas_tf.tasks.cifar10 import Cifar10Task
+  c = load_config("smoke")
+  c.data.source, c.data.max_train_examples = "synthetic", 4 * args.batch_size
+  c.space.kind, c.search.strategy, c.space.num_blocks = "cell", "darts", 4
+  c.darts.order, c.darts.batch_size = args.child, args.batch_size
+  c.darts.layers_per_stage, c.darts.channels = args.layers_per_stage, args.channels
+  task = Cifar10Task(c)
+  task.prepare()
+  darts = Darts.from_config(c, task.space, task)
+  (tx, ty), (vx, vy) = [next(iter(task.shared_data("train", args.batch_size, 1, part=(k, 2))))
+                        for k in range(2)]
+  ty, vy = tf.cast(ty, tf.int32), tf.cast(vy, tf.int32)
+  if args.grappler != "search":
+    tf.config.optimizer.set_experimental_options(
+        {"disable_meta_optimizer": args.grappler == "off"})
+  with graph_optimizer_off_without_gpu() if args.grappler == "search" else nullcontext():
+    built = time.perf_counter()
+    graph = darts._step.get_concrete_function(tx, ty, vx, vy).graph.as_graph_def()
+    traced = time.perf_counter()
+    nodes = len(graph.node) + sum(len(f.node_def) for f in graph.library.function)
+    float(darts._step(tx, ty, vx, vy)[0])
+    first_done = time.perf_counter()
+    later = []
+    for _ in range(args.steps):
+      start = time.perf_counter()
+      float(darts._step(tx, ty, vx, vy)[0])
+      later.append(time.perf_counter() - start)
+  later.sort()
+  return {"params": int(darts.model.count_params()), "nodes": nodes,
+          "build_s": built - STARTED, "trace_s": traced - built, "first_s": first_done - traced,
+          "to_step1_s": first_done - STARTED, "later_s": later[len(later) // 2],
+          "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--orders", default="1,2")
+  parser.add_argument("--grappler", default="search", choices=("search", "on", "off"))
+  parser.add_argument("--layers_per_stage", type=int, default=2)
+  parser.add_argument("--channels", type=int, default=16)
+  parser.add_argument("--batch_size", type=int, default=32)
+  parser.add_argument("--steps", type=int, default=3)
+  parser.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  if args.child:
+    print(json.dumps(measure(args)))
+    return
+  print(f"DARTS search step: {3 * args.layers_per_stage + 2} cells, {args.channels} channels, "
+        f"4 nodes, darts ops, batch {args.batch_size}, grappler {args.grappler}; each order in "
+        "a fresh process")
+  print(f"{'order':>5} {'params':>9} {'nodes':>8} {'build s':>8} {'trace s':>8} "
+        f"{'1st step s':>10} {'to step 1 s':>11} {'later s':>8} {'ratio':>6} {'peak GiB':>8}")
+  for order in map(int, args.orders.split(",")):
+    out = subprocess.run([sys.executable, __file__, f"--child={order}",
+                          f"--grappler={args.grappler}", f"--steps={args.steps}",
+                          f"--layers_per_stage={args.layers_per_stage}",
+                          f"--channels={args.channels}", f"--batch_size={args.batch_size}"],
+                         capture_output=True, text=True, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"{order:>5} {r['params']:>9,} {r['nodes']:>8,} {r['build_s']:>8.1f} "
+          f"{r['trace_s']:>8.1f} {r['first_s']:>10.1f} {r['to_step1_s']:>11.1f} "
+          f"{r['later_s']:>8.2f} {r['to_step1_s'] / r['later_s']:>5.1f}x "
+          f"{r['peak_gib']:>8.2f}", flush=True)
+
+
+if __name__ == "__main__":
+  main()

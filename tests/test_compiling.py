@@ -1,0 +1,90 @@
+"""The pieces that keep a child's graph small and traced once compute what Keras' own do:
+fused batch norm, fused momentum, weight decay as L2Loss; and fit traces the train step
+once."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nas_tf.models.cell import build_classifier
+from nas_tf.models.layers import FusedBatchNorm, WeightDecay
+from nas_tf.models.optimizers import MomentumSGD
+from nas_tf.tasks import training
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_fused_batch_norm_equals_keras_batch_norm(affine):
+  x = tf.constant(np.random.default_rng(0).normal(2.0, 3.0, (4, 5, 5, 6)), tf.float32)
+  ours = FusedBatchNorm(momentum=0.9, center=affine, scale=affine)
+  theirs = keras.layers.BatchNormalization(momentum=0.9, center=affine, scale=affine)
+  for layer in (ours, theirs):
+    layer.build(x.shape)
+    if affine:  # not the initial ones and zeros, so that scale and shift are exercised
+      layer.gamma.assign(np.linspace(0.5, 1.5, 6))
+      layer.beta.assign(np.linspace(-1.0, 1.0, 6))
+  grads = []
+  for layer in (ours, theirs):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      y = layer(x, training=True)
+      loss = tf.reduce_sum(y * tf.range(6, dtype=tf.float32))
+    grads.append([g.numpy() for g in tape.gradient(loss, [x, *layer.trainable_weights])])
+    if layer is ours:
+      y_ours = y.numpy()
+  np.testing.assert_allclose(y_ours, y.numpy(), atol=2e-5)
+  for a, b in zip(*grads):
+    np.testing.assert_allclose(a, b, atol=2e-4)
+  np.testing.assert_allclose(ours.moving_mean.numpy(), theirs.moving_mean.numpy(), atol=1e-6)
+  # The moving variance takes the batch's unbiased variance (torch's and the fused kernel's);
+  # Keras' composed one the biased.
+  values = x.numpy()
+  np.testing.assert_allclose(ours.moving_variance.numpy(),
+                             0.9 + 0.1 * np.var(values, axis=(0, 1, 2), ddof=1), rtol=1e-5)
+  np.testing.assert_allclose(theirs.moving_variance.numpy(),
+                             0.9 + 0.1 * np.var(values, axis=(0, 1, 2)), rtol=1e-5)
+  theirs.moving_variance.assign(ours.moving_variance)
+  np.testing.assert_allclose(ours(x, training=False).numpy(), theirs(x, training=False).numpy(),
+                             atol=2e-5)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_sgd_equals_keras_sgd(nesterov):
+  rng = np.random.default_rng(1)
+  start = rng.standard_normal((3, 4)).astype(np.float32)
+  grads = [tf.constant(rng.standard_normal((3, 4)), tf.float32) for _ in range(3)]
+  results = []
+  for cls in (MomentumSGD, keras.optimizers.SGD):
+    w = keras.Variable(start)
+    optimizer = cls(0.1, momentum=0.9, nesterov=nesterov)
+    step = tf.function(lambda g: optimizer.apply_gradients([(g, w)]))
+    for g in grads:
+      step(g)
+    results.append(w.numpy())
+  np.testing.assert_allclose(results[0], results[1], rtol=1e-6, atol=1e-6)
+  assert not np.allclose(results[0], start)
+
+
+def test_weight_decay_is_half_rate_times_the_squared_norm():
+  w = tf.Variable(np.random.default_rng(2).standard_normal((3, 3, 2, 4)).astype(np.float32))
+  with tf.GradientTape() as tape:
+    value = WeightDecay(3e-4)(w)
+  assert float(value) == pytest.approx(1.5e-4 * float(tf.reduce_sum(w * w)), rel=1e-6)
+  np.testing.assert_allclose(tape.gradient(value, w).numpy(), 3e-4 * w.numpy(), rtol=1e-6)
+
+
+def test_fit_traces_a_compiled_childs_train_step_once():
+  # Without the compiled state built before fit, Keras creates its variables inside the
+  # first trace, and TensorFlow traces a function that creates variables twice.
+  arch = {"normal": [[0, "sep_conv_3x3", 1, "identity"]],
+          "reduce": [[0, "max_pool_3x3", 1, "sep_conv_3x3"]], "cell_output": "loose"}
+  model = build_classifier(arch, (8, 8, 3), 3, layers_per_stage=1, channels=4)
+  training.compile_classifier(model, 0.05, 0.9, True, total_steps=4)
+  traces = []
+  train_step = model.train_step
+  model.train_step = lambda data: (traces.append(1), train_step(data))[1]
+  images = np.random.default_rng(3).integers(0, 255, (16, 8, 8, 3)).astype(np.float32)
+  data = tf.data.Dataset.from_tensor_slices((images, np.arange(16) % 3)).batch(8)
+  curve, timing = training.fit_classifier(model, data, data, epochs=2)
+  assert len(traces) == 1
+  assert len(curve) == 2 and timing["trace_seconds"] > 0
