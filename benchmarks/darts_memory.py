@@ -34,7 +34,10 @@ def rss_mib() -> float:
   return float("nan")
 
 
-def measure(batch_size: int, order: int, layers_per_stage: int, channels: int, nodes: int):
+def search_network(batch_size: int, order: int, layers_per_stage: int, channels: int,
+                   nodes: int = 4):
+  """The DARTS strategy on synthetic images and one (train x, train y, val x, val y) batch
+  of its step (also ``darts_startup.py``'s)."""
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   sys.path.insert(0, ROOT)
   sys.path.insert(0, os.path.join(ROOT, "tests"))
@@ -50,12 +53,17 @@ def measure(batch_size: int, order: int, layers_per_stage: int, channels: int, n
   task = Cifar10Task(c)
   task.prepare()
   darts = Darts.from_config(c, task.space, task)
-  halves = [next(iter(task.shared_data("train", batch_size, 1, part=(k, 2)))) for k in range(2)]
-  (train_x, train_y), (val_x, val_y) = halves
+  (train_x, train_y), (val_x, val_y) = [
+      next(iter(task.shared_data("train", batch_size, 1, part=(k, 2)))) for k in range(2)]
+  return darts, (train_x, tf.cast(train_y, tf.int32), val_x, tf.cast(val_y, tf.int32))
+
+
+def measure(batch_size: int, order: int, layers_per_stage: int, channels: int, nodes: int):
+  darts, batch = search_network(batch_size, order, layers_per_stage, channels, nodes)
   built = rss_mib()
   started = time.perf_counter()
   for _ in range(2):
-    darts._step_fn(train_x, tf.cast(train_y, tf.int32), val_x, tf.cast(val_y, tf.int32))
+    darts._step_fn(*batch)
   seconds = (time.perf_counter() - started) / 2
   peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
   return {"params": int(darts.model.count_params()), "model_mib": built,

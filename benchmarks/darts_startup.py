@@ -30,39 +30,26 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def measure(args) -> dict:
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-  sys.path.insert(0, ROOT)
-  sys.path.insert(0, os.path.join(ROOT, "tests"))
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  from darts_memory import search_network
+  darts, batch = search_network(args.batch_size, args.child, args.layers_per_stage,
+                                args.channels)
   import tensorflow as tf
-  from conftest import load_config
   from nas_tf.runner.run import graph_optimizer_off_without_gpu
-  from nas_tf.strategies.darts import Darts
-  from nas_tf.tasks.cifar10 import Cifar10Task
-  c = load_config("smoke")
-  c.data.source, c.data.max_train_examples = "synthetic", 4 * args.batch_size
-  c.space.kind, c.search.strategy, c.space.num_blocks = "cell", "darts", 4
-  c.darts.order, c.darts.batch_size = args.child, args.batch_size
-  c.darts.layers_per_stage, c.darts.channels = args.layers_per_stage, args.channels
-  task = Cifar10Task(c)
-  task.prepare()
-  darts = Darts.from_config(c, task.space, task)
-  (tx, ty), (vx, vy) = [next(iter(task.shared_data("train", args.batch_size, 1, part=(k, 2))))
-                        for k in range(2)]
-  ty, vy = tf.cast(ty, tf.int32), tf.cast(vy, tf.int32)
   if args.grappler != "search":
     tf.config.optimizer.set_experimental_options(
         {"disable_meta_optimizer": args.grappler == "off"})
   with graph_optimizer_off_without_gpu() if args.grappler == "search" else nullcontext():
     built = time.perf_counter()
-    graph = darts._step.get_concrete_function(tx, ty, vx, vy).graph.as_graph_def()
+    graph = darts._step.get_concrete_function(*batch).graph.as_graph_def()
     traced = time.perf_counter()
     nodes = len(graph.node) + sum(len(f.node_def) for f in graph.library.function)
-    float(darts._step(tx, ty, vx, vy)[0])
+    float(darts._step(*batch)[0])
     first_done = time.perf_counter()
     later = []
     for _ in range(args.steps):
       start = time.perf_counter()
-      float(darts._step(tx, ty, vx, vy)[0])
+      float(darts._step(*batch)[0])
       later.append(time.perf_counter() - start)
   later.sort()
   return {"params": int(darts.model.count_params()), "nodes": nodes,

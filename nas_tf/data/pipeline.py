@@ -87,8 +87,9 @@ def steps_per_epoch(num_examples: int, batch_size: int) -> int:
 
 
 def configure(ds):
-  """``ds`` with nas-tf's tf.data options. A worker given N threads (executor.threads_per_worker sets TF_NUM_INTRAOP_THREADS) keeps
-  tf.data to N threads too; otherwise each worker's pipeline would use every core."""
+  """``ds`` with nas-tf's tf.data options. A worker given N threads
+  (executor.threads_per_worker sets TF_NUM_INTRAOP_THREADS) keeps tf.data to N threads too;
+  otherwise each worker's pipeline would use every core."""
   options = tf.data.Options()
   # tf.data's autotuner thread can hold up the destruction of a finished iterator for up to
   # ~15 s (measured: 0-15 s at the end of each child's fit), at no gain in step time here.

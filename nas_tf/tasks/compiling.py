@@ -13,19 +13,15 @@ import time
 import keras
 
 
-def build_optimizer(model: keras.Model) -> None:
-  """Creates the optimizer's slots now (see ``build_compiled_state``)."""
-  if model.built and not model.optimizer.built:
-    model.optimizer.build(model.trainable_variables)
-
-
 def build_compiled_state(model: keras.Model, dataset) -> float:
-  """Creates the variables of the compiled loss and metrics before ``fit``; returns the
-  seconds it took. Without a distribution strategy Keras creates them (and the optimizer's,
-  ``build_optimizer``) inside the first train step's trace, and a tf.function that creates
-  variables is traced twice. They are built from the output's symbolic tensor (0.2 s), else
-  by Keras' own symbolic build (a forward trace, 1.1 s)."""
+  """Creates the optimizer's slots and the variables of the compiled loss and metrics
+  before ``fit``; returns the seconds it took. Without a distribution strategy Keras creates
+  them inside the first train step's trace, and a tf.function that creates variables is
+  traced twice. The loss and metrics are built from the output's symbolic tensor (0.2 s),
+  else by Keras' own symbolic build (a forward trace, 1.1 s)."""
   started = time.perf_counter()
+  if model.built and model.optimizer is not None and not model.optimizer.built:
+    model.optimizer.build(model.trainable_variables)
   spec = getattr(dataset, "element_spec", None)
   if not isinstance(spec, tuple) or len(spec) < 2:
     return 0.0

@@ -59,11 +59,12 @@ class PtbTask(Task):
     """Ordered [batch, bptt] windows, the same every epoch (the order carries the state;
     ``seed`` and ``first_epoch`` change nothing)."""
     import tensorflow as tf
+
+    from nas_tf.data import pipeline
     c = c or self.config.child
     same = c.batch_size == self.config.child.batch_size and c.bptt == self.config.child.bptt
     train_ids = self._train if same else self._batches(self._train_ids, c)
     valid_ids = self._valid if same else self._batches(self._valid_ids, c)
-    from nas_tf.data import pipeline
     train = tf.data.Dataset.from_tensor_slices(train_ids)
     valid = tf.data.Dataset.from_tensor_slices(valid_ids)
     return pipeline.configure(train.prefetch(2)), pipeline.configure(valid.cache())
@@ -100,8 +101,9 @@ class PtbTask(Task):
   def evaluate_test(self, model, c: ml_collections.ConfigDict) -> float:
     """Perplexity on ptb.test.txt, carrying the state across the whole stream."""
     import tensorflow as tf
-    from nas_tf.tasks import training
+
     from nas_tf.data import pipeline
+    from nas_tf.tasks import training
     test = pipeline.configure(tf.data.Dataset.from_tensor_slices(self._batches(self.corpus.test,
                                                                                c)))
     loss = model.evaluate(test, verbose=0, return_dict=True,
@@ -133,12 +135,13 @@ class PtbTask(Task):
     carried across them); validation windows in order, or with a ``seed`` shuffled (reward
     minibatches, each scored from the training's carried state: ``shared_reward_step``)."""
     import tensorflow as tf
+
+    from nas_tf.data import pipeline
     ids = self._train_ids if split == "train" else self._valid_ids
     windows = tf.data.Dataset.from_tensor_slices(ptb.batchify(ids, batch_size,
                                                               self.config.child.bptt))
     if split != "train" and seed is not None:
       windows = windows.shuffle(len(windows), seed=seed, reshuffle_each_iteration=True)
-    from nas_tf.data import pipeline
     return pipeline.configure(windows)
 
   def shared_train_step(self, model, optimizer, tokens, targets, weight_decay: float, *arch):

@@ -17,7 +17,7 @@ import numpy as np
 from nas_tf.errors import DiskFull
 from nas_tf.models.optimizers import MomentumSGD
 from nas_tf.models.schedules import learning_rate_schedule
-from nas_tf.tasks.compiling import build_compiled_state, build_optimizer
+from nas_tf.tasks.compiling import build_compiled_state
 
 
 class ChildFailure(RuntimeError):
@@ -184,7 +184,6 @@ def compile_classifier(model: keras.Model, learning_rate: float, momentum: float
                                       global_clipnorm=clip_norm or None),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=["accuracy"], jit_compile=jit_compile)
-  build_optimizer(model)
 
 
 def fit_classifier(model: keras.Model, train_ds, val_ds, epochs: int,
@@ -238,7 +237,6 @@ def compile_language_model(model: keras.Model, learning_rate: float, clip_norm: 
   model.compile(optimizer=keras.optimizers.SGD(lr, global_clipnorm=clip_norm or None),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 jit_compile=jit_compile)
-  build_optimizer(model)
 
 
 def fit_language_model(model: keras.Model, train_ds, val_ds, epochs: int,
