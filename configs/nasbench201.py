@@ -1,9 +1,8 @@
 """NAS-Bench-201 lookup search (Dong & Yang, ICLR 2020): every cell's published result, so a
 strategy runs the benchmark's protocol (12,000 simulated seconds, about 110 children) in
-seconds. ``data.source`` is the table (format: README, "Tabular benchmarks").
+seconds. ``data.source`` is the table (format: docs/tabular.md).
 
-Presets, chosen with ``--config=configs/nasbench201.py:PRESET``; override any key with
-``--config.a.b=value``.
+Presets, chosen with ``--config=PRESET``; override any key with ``--config.a.b=value``.
 """
 
 import ml_collections
@@ -20,16 +19,11 @@ PRESETS = {
              "baseline decay 0.95, reward accuracy^3), which were tuned for 12,800 children",
     "smoke": "small's settings for 1,200 simulated seconds (about 11 children)",
 }
-EXPECTED = {
-    "small": "seconds of wall time (12,000 simulated seconds)",
-    "paper": "seconds of wall time (12,000 simulated seconds)",
-    "smoke": "seconds",
-}
 
 
 def get_config(preset: str = "auto", task: str = "nasbench201") -> ml_collections.ConfigDict:
   preset, _, about = hardware.choose_preset(
-      preset, PRESETS, EXPECTED, auto=("small", "lookups need no accelerator"))
+      preset, PRESETS, auto=("small", "lookups need no accelerator"))
   c = ml_collections.ConfigDict()
   c.task = task
   c.seed = 0
@@ -66,8 +60,8 @@ def get_config(preset: str = "auto", task: str = "nasbench201") -> ml_collection
   if preset == "paper":
     c.reward.exponent = 3.0      # Zoph & Le's CNN reward: accuracy cubed
   if preset in ("small", "smoke"):
-    # Measured on the benchmark (benchmarks/tabular.py, README): an update per child and a
-    # sharp reward make the controller commit within ~100 children.
+    # Measured on the benchmark (benchmarks/tabular.py, docs/tabular.md): an update per
+    # child and a sharp reward make the controller commit within ~100 children.
     c.search.batch_size = 1
     c.controller.learning_rate = 0.01
     c.controller.baseline_decay = 0.9

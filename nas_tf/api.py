@@ -2,8 +2,8 @@
 
     import nas_tf
     result = nas_tf.search("images", data=(x_train, y_train),
-                           validation_data=(x_val, y_val), space="cell",
-                           strategy="nas_rl", time_budget="30m", workdir="runs/mine")
+                           validation_data=(x_val, y_val), method="pnas",
+                           time_budget="30m", workdir="runs/mine")
     result.best               # the best child's row of children.jsonl
     model = result.model()    # a Keras model of the best architecture, search-time weights
     result.train(epochs=50)   # final training from scratch (nas-tf train)
@@ -25,11 +25,8 @@ import ml_collections
 import numpy as np
 
 from nas_tf import config as config_lib
-from nas_tf import registry
+from nas_tf import presets, registry
 from nas_tf import workdir as wd
-from nas_tf.usage import config_module
-
-
 
 
 def _arrays(data, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +92,7 @@ class SearchResult:
     best = self._best()
     weights = wd.child_weights_path(self.workdir, best["index"])
     if not os.path.exists(weights):
-      raise RuntimeError(f"child {best['index']} kept no search-time weights (one-shot "
+      raise RuntimeError(f"child {wd.child_number(best)} kept no search-time weights (one-shot "
                          "strategies keep none); call train() for a trained model")
     model = self.task.build_model(best["arch"])
     model.load_weights(weights)
@@ -107,29 +104,31 @@ class SearchResult:
     from nas_tf.final import train_final
     if epochs is not None:
       self.config.final.epochs = int(epochs)
-    return train_final(self.config, self.workdir, self.task, str(self._best()["index"]),
+    return train_final(self.config, self.workdir, self.task, str(wd.child_number(self._best())),
                        log=self.log)
 
   def export(self, out: str) -> dict[str, Any]:
     """SavedModels of the best child (its final weights once trained) into ``out``."""
     from nas_tf.export import export
-    return export(self.workdir, out, self.task, str(self._best()["index"]))
+    return export(self.workdir, out, self.task, str(wd.child_number(self._best())))
 
 
-def search(task="images", data=None, validation_data=None, *, space: str | None = None,
-           strategy: str | None = None, time_budget: str | None = None,
+def search(task="images", data=None, validation_data=None, *, method: str | None = None,
+           space: str | None = None, strategy: str | None = None,
+           time_budget: str | None = None,
            workdir: str = "runs/python", preset: str = "auto",
            config: ml_collections.ConfigDict | None = None,
            overrides: dict[str, Any] | None = None,
            log: Callable[[str], None] = print) -> SearchResult:
   """Runs (or resumes) a search; ``task`` is a task name or a ``KerasTask`` subclass
   (``nas_tf.tasks.custom``), ``data`` arrays, a dataset or a source (see the module doc),
+  ``method`` one of ``nas-tf --help``'s methods with its bundled settings at ``preset``,
   ``overrides`` dotted config keys (``{"child.epochs": 2}``)."""
   custom = isinstance(task, type)
   name = f"{task.__module__}:{task.__qualname__}" if custom else str(task)
   if not custom and name not in registry.TASKS:
     raise config_lib.ConfigError(f"unknown task {name!r} (known: {', '.join(registry.TASKS)})")
-  config = config or config_module("images" if custom else name).get_config(preset)
+  config = config or presets.resolve("images" if custom else name, preset, method)
   config.task = name
   if custom:
     config.space.kind = space or task.space_kind

@@ -1,6 +1,6 @@
 """``nas-tf``: the command line.
 
-    nas-tf search cifar10 --workdir=runs/c10 --config=configs/cifar10.py:smoke \
+    nas-tf search cifar10 [--method=darts] --workdir=runs/c10 --config=smoke \
         --config.data.source=/path/to/cifar-10-python.tar.gz --config.seed=1
     nas-tf train --workdir=runs/c10 [--child=ID]      final training of the best (or ID) child
     nas-tf export --workdir=runs/c10 --out=DIR [--child=ID]   TensorFlow SavedModels
@@ -8,8 +8,9 @@
     nas-tf train cifar10 --arch=darts_v2    a published architecture (nas-tf zoo lists them)
     nas-tf --help | nas-tf COMMAND --help | nas-tf --version
 
-Without ``--config``, ``search`` uses the task's default config ``configs/<task>.py`` and the
-other commands the config stored in the work directory. Rerunning the same ``search`` or
+Without ``--config``, ``search`` uses the task's (or method's) bundled config at preset
+``auto`` and the other commands the config stored in the work directory; ``--config.KEY=VALUE``
+overrides either (``nas_tf.arguments``). Rerunning the same ``search`` or
 ``train`` command resumes it.
 """
 
@@ -21,9 +22,9 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from nas_tf import __version__, interrupts, quiet, usage
+from nas_tf import __version__, arguments, interrupts, presets, quiet, usage
 
-USAGE = ("usage: nas-tf search TASK [--workdir=DIR] [--config=FILE[:PRESET]] "
+USAGE = ("usage: nas-tf search TASK [--method=NAME] [--config=PRESET|FILE[:PRESET]] "
          "[--config.KEY=VALUE] | nas-tf train|export|show --workdir=DIR [--child=ID] [--out=DIR]"
          " | nas-tf train TASK --arch=NAME | nas-tf zoo (nas-tf --help)")
 COMMANDS = tuple(usage.COMMANDS)
@@ -38,8 +39,8 @@ flags.DEFINE_string("arch", None, "train TASK: a published architecture to train
                     "lists them), instead of a search's child.")
 flags.DEFINE_string("out", None, "export: the output folder; show: the picture folder "
                     "(default WORKDIR/pictures).")
-config_flags.DEFINE_config_file("config", None, "Config file and preset, e.g. "
-                                "configs/cifar10.py:smoke.", lock_config=True)
+flags.DEFINE_string("method", None, "search: the method (nas-tf --help lists them), with its "
+                    "authors' settings.")
 
 
 class UsageError(Exception):
@@ -67,38 +68,7 @@ def _report(error: Exception, bad_input: tuple, stopped: tuple, prefix: str = ""
   raise error
 
 
-def _positional(argv: list[str]) -> list[str]:
-  return [a for a in argv[1:] if not a.startswith("-")]
-
-
-def _with_default_config(argv: list[str]) -> list[str]:
-  """Adds ``--config=configs/<task>.py`` when the user gave none."""
-  if any(a == "--config" or a.startswith("--config=") for a in argv):
-    return argv
-  pos = _positional(argv)
-  arch = [a.split("=", 1)[1] for a in argv if a.startswith("--arch=")]
-  if len(pos) >= 2 and pos[0] == "train" and pos[1] in ("cifar10", "ptb") and arch:
-    from nas_tf.spaces.published import BY_NAME  # train cifar10|ptb --arch: its method's config
-    if (entry := BY_NAME.get(arch[-1])) and (pos[1] == "ptb") == (entry.space != "cell"):
-      return argv[:1] + [f"--config={usage.CONFIG_DIR}/{entry.config}.py"] + argv[1:]
-  if len(pos) >= 2 and pos[0] in ("search", "train"):
-    path = os.path.join(usage.CONFIG_DIR, f"{pos[1]}.py")
-    if os.path.exists(path):
-      return argv[:1] + [f"--config={path}"] + argv[1:]
-  return argv
-
-
-def _check_config_path(argv: list[str]) -> None:
-  """A ``--config`` file that does not exist: one line now, not a traceback on first use."""
-  for arg in argv:
-    if arg.startswith("--config="):
-      path = os.path.expanduser(arg.split("=", 1)[1].split(":", 1)[0])
-      if not os.path.isfile(path):
-        _fail(f"--config: {path}: no such file")
-
-
 def _parse_flags(argv: list[str]) -> list[str]:
-  _check_config_path(argv)
   try:
     return FLAGS(argv)
   except flags.Error as e:
@@ -116,9 +86,9 @@ def search(task_name: str, workdir: str | None) -> int:
   from nas_tf.tasks import TASKS
   if task_name not in TASKS:
     raise UsageError(f"unknown task {task_name!r} (known: {', '.join(TASKS)})"
-                     f"{usage.suggest(task_name, TASKS)}")
+                     f"{presets.suggest(task_name, TASKS)}")
   config = FLAGS.config
-  if config is None:
+  if not config:
     raise UsageError(f"no config for task {task_name!r}; pass --config=FILE[:PRESET]")
   if config.get("task", task_name) != task_name:
     raise UsageError(f"the config is for task {config.task!r}, not {task_name!r}")
@@ -176,7 +146,7 @@ def _stored_config(workdir: str):
   """``--config`` when given, else the config the search in ``workdir`` ran with."""
   import ml_collections
   from nas_tf import workdir as wd
-  if FLAGS.config is not None:
+  if FLAGS.config:  # the stored config (nas_tf.arguments), or --config's
     return FLAGS.config
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
@@ -209,12 +179,12 @@ def after_search(command: str, workdir: str | None) -> int:
     if command == "train":
       task.prepare()  # bad data fails here, before TensorFlow starts
       from nas_tf.final import train_final
-      train_final(config, workdir, task, str(row["index"]), FLAGS.overwrite)
+      train_final(config, workdir, task, str(wd.child_number(row)), FLAGS.overwrite)
       return 0
     from nas_tf.export import export
-    manifest = export(workdir, FLAGS.out, task, str(row["index"]))
+    manifest = export(workdir, FLAGS.out, task, str(wd.child_number(row)))
     models = ", ".join(os.path.join(FLAGS.out, name) for name in manifest["models"])
-    print(f"exported child {manifest['child']} ({manifest['weights']} weights): {models}")
+    print(f"exported child {manifest['child'] + 1} ({manifest['weights']} weights): {models}")
     return 0
   except KeyboardInterrupt as e:
     return interrupts.exit_interrupted("finished epochs are saved", e)
@@ -230,11 +200,12 @@ def show(workdir: str, row, task) -> int:
   from nas_tf import diagrams, registry
   out = FLAGS.out or os.path.join(workdir, "pictures")
   os.makedirs(out, exist_ok=True)
-  paths = diagrams.render(row["arch"], os.path.join(out, f"child-{row['index']:05d}"))
+  from nas_tf import workdir as wd
+  paths = diagrams.render(row["arch"], os.path.join(out, wd.child_name(row["index"])))
   print(registry.space_class(row["arch"]["space"]).describe(row["arch"]))  # its own space
   scored = (row.get("published") if row[task.metric] is None
             else f"{task.metric} {row[task.metric]:.4f}")
-  print(f"child {row['index']} ({scored}): {paths['png']}, {paths['svg']}")
+  print(f"child {wd.child_number(row)} ({scored}): {paths['png']}, {paths['svg']}")
   import tensorflow as tf
   from nas_tf.runner.journal import log_picture
   writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
@@ -248,7 +219,7 @@ def main(argv: list[str]) -> int:
   logging.set_verbosity(logging.WARNING)  # TF's INFO lines would drown the progress lines
   if not FLAGS.verbose:
     quiet.quiet_python_loggers()
-  pos = _positional(argv)
+  pos = arguments.positional(argv)
   try:
     if FLAGS.workdir and os.path.exists(FLAGS.workdir) and not os.path.isdir(FLAGS.workdir):
       raise UsageError(f"--workdir={FLAGS.workdir} is a file, not a directory")
@@ -256,7 +227,7 @@ def main(argv: list[str]) -> int:
       raise UsageError("missing command")
     if pos[0] not in COMMANDS:
       raise UsageError(f"unknown command {pos[0]!r} (known: {', '.join(COMMANDS)})"
-                       f"{usage.suggest(pos[0], COMMANDS)}")
+                       f"{presets.suggest(pos[0], COMMANDS)}")
     if pos[0] == "zoo":
       from nas_tf import zoo
       return print(zoo.listing()) or 0
@@ -293,7 +264,31 @@ def run() -> None:
   if text is not None:
     print(text)
     sys.exit(0)
-  app.run(main, argv=_with_default_config(sys.argv), flags_parser=_parse_flags)
+  app.run(main, argv=_define_config(sys.argv), flags_parser=_parse_flags)
+
+
+def _define_config(argv: list[str]) -> list[str]:
+  """Defines ``--config`` as the config the command means, so that ``--config.KEY=VALUE``
+  overrides it; returns argv without ``--config=SPEC``."""
+  from nas_tf import config as config_lib
+  import ml_collections
+  try:
+    argv, config = arguments.command_config(argv)
+  except config_lib.ConfigError as e:
+    _fail(str(e))
+  except Exception as e:  # a config file of the user's that fails to load
+    _fail(f"--config: {usage.clean_message(e)}")
+  if config and (message := arguments.unknown_override(argv, config)):
+    _fail(message)
+  if config is None and any(a.startswith("--config.") for a in argv):
+    workdir = arguments.flag_value(argv, "workdir")
+    _fail(f"--config.KEY overrides need a config: {workdir} holds no search (no config.json)"
+          if workdir else "--config.KEY overrides need a config: pass --config=FILE[:PRESET]")
+  config_flags.DEFINE_config_dict("config", config or ml_collections.ConfigDict(),
+                                  "The config: --config=PRESET or FILE[:PRESET], then "
+                                  "--config.KEY=VALUE overrides.", lock_config=True,
+                                  sys_argv=argv)  # where it looks for the overrides
+  return argv
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from typing import Any
@@ -35,6 +36,21 @@ def _check(config, keys, ok, requirement: str, required: bool = True) -> None:
       continue
     if value is None or not ok(value):
       raise ConfigError(f"{key} must be {requirement}, got {value}")
+
+
+def suggest(name, known) -> str:
+  """``; did you mean 'x'?`` for a near miss among ``known``, else ''."""
+  close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
+  return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _one_of(config, key: str, choices, default=None) -> None:
+  """ConfigError unless ``key`` (``default`` when absent) is one of ``choices``."""
+  value = _get(config, key)
+  value = default if value is None else value
+  if value not in choices:
+    raise ConfigError(f"{key} must be one of {', '.join(map(str, choices))}, got {value!r}"
+                      f"{suggest(value, choices)}")
 
 
 def _positive(config, *keys):
@@ -96,24 +112,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
   auto = config.get("task") in registry.TASKS and registry.TASKS[config.task].auto_exponent
   _check(config, ("reward.exponent",), lambda v: v > 0 or (auto and v == 0),
          "> 0 (or 0: by dataset)" if auto else "> 0", required=False)
-  if config.executor.get("recycle_every", 0) < 0:
-    raise ConfigError(f"executor.recycle_every must be >= 0 (0 = in this process), got "
-                      f"{config.executor.recycle_every}")
-  for key in ("workers", "threads_per_worker", "max_retries"):
-    if config.executor.get(key, 0) < 0:
-      raise ConfigError(f"executor.{key} must be >= 0, got {config.executor[key]}")
-  if config.executor.get("children_per_gpu", 1) < 1:
-    raise ConfigError(f"executor.children_per_gpu must be >= 1, got "
-                      f"{config.executor.children_per_gpu}")
-  e = config.executor
-  if e.get("cpus_per_child", 1.0) <= 0 or e.get("gpus_per_child", 0.0) < 0:
-    raise ConfigError("executor.cpus_per_child must be > 0 and executor.gpus_per_child >= 0")
-  if config.search.strategy not in registry.STRATEGIES:
-    raise ConfigError(f"search.strategy: unknown strategy {config.search.strategy!r} "
-                      f"(known: {', '.join(registry.STRATEGIES)})")
-  if config.executor.kind not in registry.EXECUTORS:
-    raise ConfigError(f"executor.kind: unknown executor {config.executor.kind!r} "
-                      f"(known: {', '.join(registry.EXECUTORS)})")
+  _check(config, tuple(f"executor.{k}" for k in ("recycle_every", "workers", "max_retries",
+                                                 "threads_per_worker", "gpus_per_child")),
+         lambda v: v >= 0, ">= 0", required=False)
+  _check(config, ("executor.children_per_gpu",), lambda v: v >= 1, ">= 1", required=False)
+  _check(config, ("executor.cpus_per_child",), lambda v: v > 0, "> 0", required=False)
+  _one_of(config, "search.strategy", list(registry.STRATEGIES))
+  _one_of(config, "executor.kind", list(registry.EXECUTORS))
   _positive(config, "search.num_children", "search.batch_size",
             "search.max_consecutive_failures", "search.keep_weights",
             "controller.units", "controller.num_layers", "controller.learning_rate")
@@ -125,9 +130,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _check(config, ("evolution.sample_size",),
            lambda v: 1 <= v <= config.evolution.population,
            f"in 1..evolution.population ({config.evolution.population})")
-  if config.controller.compile not in ("auto", "graph", "eager"):
-    raise ConfigError("controller.compile must be auto, graph or eager, got "
-                      f"{config.controller.compile!r}")
+  _one_of(config, "controller.compile", ("auto", "graph", "eager"))
   if "start_depth" in config.search:  # tasks whose architectures grow (the CNN)
     _positive(config, "search.start_depth", "search.depth_every")
     if config.search.depth_step < 0:
@@ -144,16 +147,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if key in config.get("child", {}):
       _positive(config, f"child.{key}")
   for block in ("child", "final"):
-    settings = config.get(block, {})
-    if settings.get("lr_schedule", "cosine") not in ("cosine", "cosine_epochs", "constant"):
-      raise ConfigError(f"{block}.lr_schedule must be cosine, cosine_epochs or constant, got "
-                        f"{settings.lr_schedule!r}")
-    if settings.get("precision", "float32") not in ("float32", "mixed_float16", "mixed_bfloat16"):
-      raise ConfigError(f"{block}.precision must be float32, mixed_float16 or mixed_bfloat16, "
-                        f"got {settings.precision!r}")
-    if settings.get("strategy", "default") not in ("default", "mirrored"):
-      raise ConfigError(f"{block}.strategy must be default or mirrored, got "
-                        f"{settings.strategy!r}")
+    _one_of(config, f"{block}.lr_schedule", ("cosine", "cosine_epochs", "constant"), "cosine")
+    _one_of(config, f"{block}.precision", ("float32", "mixed_float16", "mixed_bfloat16"),
+            "float32")
+    _one_of(config, f"{block}.strategy", ("default", "mirrored"), "default")
   if "base_number" in config.get("space", {}):
     b = config.space.base_number
     if b < 2 or b & (b - 1):

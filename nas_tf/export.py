@@ -38,9 +38,9 @@ def weights_for(workdir: str, row: dict[str, Any]) -> tuple[str, str, float]:
       return os.path.join(final_dir(workdir), result["weights"]), "final", result["width"]
   path = wd.child_weights_path(workdir, row["index"])
   if not os.path.exists(path):
-    raise ExportError(f"the weights of child {row['index']} were not kept (only the "
+    raise ExportError(f"the weights of child {wd.child_number(row)} were not kept (only the "
                       "search.keep_weights best children keep theirs); train it first: "
-                      f"nas-tf train --workdir={workdir} --child={row['index']}")
+                      f"nas-tf train --workdir={workdir} --child={wd.child_number(row)}")
   return path, "search", 1.0
 
 
@@ -67,9 +67,9 @@ def export(workdir: str, out: str, task, child: str | None = None) -> dict[str, 
   try:
     models = task.serving_models(arch, weights, settings)
   except (OSError, ValueError) as e:  # h5py: truncated, empty or foreign file
-    raise wd.WorkdirError(f"{weights}: damaged weights file ({type(e).__name__}: "
+    raise wd.WorkdirError(f"{weights}: damaged weights file ("
                           f"{str(e).strip().splitlines()[0][:200]}); retrain it: nas-tf train "
-                          f"--workdir={workdir} --child={row['index']}") from None
+                          f"--workdir={workdir} --child={wd.child_number(row)}") from None
   for name, (model, input_spec, description) in models.items():
     save(model, os.path.join(out, name), input_spec)
     manifest["models"][name] = description

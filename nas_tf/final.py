@@ -72,7 +72,7 @@ def _train_final(config, workdir, task, child, overwrite, log, after_epoch) -> d
            run_keys=tuple(f"config.{k}" for k in config_lib.RUN_KEYS), log=log)
   if os.path.exists(result_path):
     result = wd.read_json(result_path)
-    log(f"final training of child {row['index']} already done: {_summary(task, result)}")
+    log(f"final training of child {wd.child_number(row)} already done: {_summary(task, result)}")
     return result
   if not task.prepared:
     task.prepare()
@@ -86,12 +86,13 @@ def _train_final(config, workdir, task, child, overwrite, log, after_epoch) -> d
     store = CheckpointStore(os.path.join(out, "checkpoints"))
     state = store.restore(checkpoint) or {"epoch": 0, "curve": [], "seconds": 0.0}
     if state["epoch"]:
-      log(f"resuming the final training of child {row['index']} at epoch {state['epoch']}/"
+      log(f"resuming the final training of child {wd.child_number(row)} after epoch "
+          f"{state['epoch']}/"
           f"{c.epochs}")
     else:
       found = (f"published: {row['published']}" if row.get("published") else
                f"search {task.metric} {row[task.metric]:.4f}")
-      log(f"final training of child {row['index']} (id {row['id']}, {found}): {c.epochs} "
+      log(f"final training of child {wd.child_number(row)} (id {row['id']}, {found}): {c.epochs} "
           f"epochs, {model.count_params():,} parameters")
     if state["epoch"] < c.epochs:
       train, val = task.build_inputs(config.seed, c, first_epoch=state["epoch"])

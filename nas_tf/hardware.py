@@ -30,12 +30,11 @@ def auto_preset() -> tuple[str, str, int]:
   return "cpu", f"no GPU visible, {os.cpu_count() or 1} CPU cores", 0
 
 
-def choose_preset(preset: str, presets: dict[str, str], expected: dict[str, str],
-                  auto: tuple[str, str] | None = None):
+def choose_preset(preset: str, presets: dict[str, str], auto: tuple[str, str] | None = None):
   """A config file's preset: ``auto`` resolved for this machine (its ``gpu`` preset, or
   ``paper`` where the file has none) or, for a file that gives ``auto`` = (preset, why), to
   that preset on any machine; ``default`` read as ``paper``. Returns (preset, GPU count, the
-  ``about`` block: what was chosen, why, and the expected duration)."""
+  ``about`` block: what was chosen and why; ``nas_tf.presets`` adds the expected duration)."""
   import ml_collections
   if preset not in presets:
     raise ValueError(f"unknown preset {preset!r} ({', '.join(presets)})")
@@ -50,5 +49,5 @@ def choose_preset(preset: str, presets: dict[str, str], expected: dict[str, str]
   preset = "paper" if preset == "default" else preset
   # Run keys: shown in the search's first log line, never compared on resume.
   about = ml_collections.ConfigDict({"preset": preset, "reason": reason,
-                                     "expected": expected[preset]})
+                                     "expected": "not measured"})
   return preset, gpus, about

@@ -9,6 +9,7 @@ one new module plus one line here.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib
 from typing import Any
 
@@ -85,6 +86,36 @@ TASKS = {
                                 auto_exponent=True),
 }
 
+@dataclasses.dataclass(frozen=True)
+class MethodEntry:
+  """``nas-tf search TASK --method=NAME``: a strategy, the space it searches and the bundled
+  config that holds its authors' settings."""
+  strategy: str
+  about: str   # for --help
+  kind: str | None = None  # space.kind on tasks that offer several spaces (the image tasks)
+  configs: dict[str, str] | None = None  # task -> bundled config file (None: the task's own)
+  only: tuple[str, ...] | None = None  # the tasks it is for (None: wherever its strategy is)
+
+
+METHODS = {
+    "nas_rl": MethodEntry("nas_rl", "NAS-RL (Zoph & Le 2017): an LSTM controller trained by "
+                          "REINFORCE proposes each child"),
+    "random": MethodEntry("random", "random search: the baseline every method must beat"),
+    "evolution": MethodEntry("evolution", "regularized evolution (Real et al. 2019): the "
+                             "second baseline"),
+    "enas": MethodEntry("enas", "ENAS (Pham et al. 2018): shared weights; macro CNNs, or "
+                        "recurrent cells on text", kind="enas_macro",
+                        configs={"ptb": "enas_ptb", "text": "enas_ptb"}),
+    "enas_micro": MethodEntry("enas", "ENAS's micro search: normal and reduction cells with "
+                              "shared weights", kind="cell", only=("cifar10", "images"),
+                              configs={"cifar10": "enas_micro", "images": "enas_micro"}),
+    "pnas": MethodEntry("pnas", "PNAS (Liu et al. 2018): cells grown block by block, ranked "
+                        "by a learned surrogate", kind="cell"),
+    "darts": MethodEntry("darts", "DARTS (Liu et al. 2019): a supernet of mixed ops, alpha "
+                         "and weights by gradient descent", kind="cell",
+                         configs={"cifar10": "darts", "images": "darts"}),
+}
+
 EXECUTORS = {
     "local": "nas_tf.tasks.executors:make_local",
     "processes": "nas_tf.tasks.executors:make_processes",
@@ -119,16 +150,27 @@ def space_name(strategy: str, task: str, kind: str | None = None) -> str | None:
 
 
 def no_space_message(strategy: str, task: str, kind: str | None = None) -> str:
+  """One line: where ``strategy`` searches, for a task (or ``space.kind``) it does not."""
   entry, task_entry = STRATEGIES[strategy], TASKS[task]
   if kind and kind != task_entry.space and kind not in task_entry.kinds:
-    known = ", ".join(task_entry.kinds) or task_entry.space
-    return f"space.kind: the {task} task has no {kind!r} space (known: {known})"
-  where = " and ".join(f"{TASKS[t.split(':')[0]].finds} for {t.split(':')[0]}"
-                       + (f" (--config.space.kind={t.split(':')[1]})" if ":" in t else "")
-                       for t in entry.spaces or {})
-  space = f" {kind}" if kind else ""
-  return (f"search.strategy={strategy}: the {task} task has no{space} {entry.label} space; "
-          f"{entry.label} searches {where}")
+    known = [task_entry.space, *task_entry.kinds]
+    close = difflib.get_close_matches(kind, known, n=1)
+    return (f"space.kind must be one of {', '.join(dict.fromkeys(known))} for the {task} "
+            f"task, got {kind!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
+  tasks = list(dict.fromkeys(t.split(":")[0] for t in entry.spaces or {}))
+  kinds = list(dict.fromkeys(t.split(":")[1] for t in entry.spaces or {} if ":" in t))
+  methods = [name for name, m in METHODS.items() if m.strategy == strategy]
+  where = f"{task}'s {kind} space" if kind and kind in task_entry.kinds else task
+  hint = f" with space.kind={' or '.join(kinds)}" if kinds else ""
+  return (f"search.strategy={strategy}: {entry.label} does not search {where}; it searches "
+          f"{', '.join(tasks)}{hint} (--method={methods[0]} sets both)")
+
+
+def method_tasks(method: str) -> list[str]:
+  """The tasks ``--method`` searches: those with a space for its strategy (of its kind)."""
+  entry = _lookup(METHODS, method, "method")
+  return [task for task, t in TASKS.items() if task in (entry.only or TASKS) and space_name(
+      entry.strategy, task, entry.kind if entry.kind in t.kinds else None) is not None]
 
 
 def space_kind(config) -> str | None:

@@ -4,13 +4,7 @@ TensorFlow)."""
 
 from __future__ import annotations
 
-import difflib
-import importlib.util
-import os
-
-from nas_tf import __version__, registry
-
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+from nas_tf import __version__, presets, registry
 
 COMMANDS = {
     "search": "search a task's space; rerunning the same command resumes it",
@@ -23,7 +17,9 @@ COMMANDS = {
 FLAGS_HELP = """\
 flags:
   --workdir=DIR            the work directory (search: default runs/TASK); rerun to resume
-  --config=FILE[:PRESET]   config file and preset (search: default configs/TASK.py:auto)
+  --method=NAME            search: the method (strategy, space and its authors' settings)
+  --config=PRESET          search, train TASK: a preset of the task's (and method's) config
+  --config=FILE[:PRESET]   or a config file of your own (or a bundled one: darts:smoke)
   --config.KEY=VALUE       override any config key, e.g. --config.child.epochs=5
   --overwrite              empty the work directory and start afresh
   --child=ID               train/export/show: a child index or architecture-id prefix
@@ -49,57 +45,35 @@ main config keys:
 EXAMPLES = """\
 examples:
   nas-tf search cifar10                                  the auto preset, data from tfds
-  nas-tf search cifar10 --config=configs/cifar10.py:smoke \\
-      --config.data.source=~/data/cifar-10-python.tar.gz --workdir=runs/c10
-  nas-tf search cifar10 --config.search.strategy=enas --config.search.time_budget=2h
-  nas-tf search cifar10 --config.space.kind=cell --config.search.strategy=darts   (or pnas)
-  nas-tf search cifar10 --config=configs/darts.py:paper     the authors' settings (also
-      configs/enas_micro.py; nas-tf search ptb --config=configs/enas_ptb.py:paper)
+  nas-tf search cifar10 --config=smoke --config.data.source=data/cifar-10-python.tar.gz
+  nas-tf search cifar10 --method=darts --config=smoke    (enas, enas_micro, pnas, ...)
+  nas-tf search cifar10 --method=darts --config=paper    the authors' settings
+  nas-tf search images --method=pnas --config.data.source=photos/ --config.data.image_size=64
+  nas-tf search ptb --method=enas --config.data.source=data/ptb
   nas-tf search nasbench201 --config.data.source=nb201_cifar10_cifar100_imagenet16.csv
-  nas-tf train --workdir=runs/c10 && nas-tf export --workdir=runs/c10 --out=exported
-  nas-tf train cifar10 --arch=darts_v2 --config=configs/darts.py:smoke   (nas-tf zoo)"""
-
-
-def method_config(base: str, preset: str, presets: dict[str, str], expected: dict[str, str]):
-  """(preset, config) of a method's config file (``configs/darts.py``, ...): its ``auto``
-  is ``paper`` where GPUs are visible, else ``cpu``; the config is ``configs/<base>.py``'s
-  of that preset, with the method file's ``about`` (what was chosen, why, how long)."""
-  from nas_tf import hardware
-  preset, _, about = hardware.choose_preset(
-      preset, presets, expected, None if hardware.visible_gpus() else ("cpu", "no GPU visible"))
-  config = config_module(base).get_config(preset)
-  config.about = about
-  return preset, config
-
-
-def config_module(task: str):
-  """The module of ``configs/<task>.py`` (config files build on one another with it)."""
-  spec = importlib.util.spec_from_file_location(f"nas_tf_config_{task}",
-                                                os.path.join(CONFIG_DIR, f"{task}.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-def presets(task: str) -> dict[str, str]:
-  """A task config file's PRESETS (name -> description); {} when it has none."""
-  if not os.path.exists(os.path.join(CONFIG_DIR, f"{task}.py")):
-    return {}
-  return getattr(config_module(task), "PRESETS", {})
-
-
-def suggest(name: str, known) -> str:
-  """``; did you mean 'x'?`` for a near miss, else ''."""
-  close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-  return f"; did you mean {close[0]!r}?" if close else ""
+  nas-tf train --workdir=runs/cifar10 && nas-tf export --workdir=runs/cifar10 --out=exported
+  nas-tf train cifar10 --arch=darts_v2 --config=smoke     (nas-tf zoo lists them)"""
 
 
 def tasks_help() -> str:
-  lines = ["tasks and presets (--config=configs/TASK.py:PRESET):"]
+  lines = ["tasks and their presets (--config=PRESET; for the methods above without their own)"]
   for task, entry in registry.TASKS.items():
-    lines.append(f"  {task:<9} searches {entry.finds}")
-    for name, about in presets(task).items():
+    lines.append(f"  {task:<14} searches {entry.finds}")
+    for name, about in presets.presets(task).items():
       lines.append(f"      {name:<8} {about}")
+  return "\n".join(lines)
+
+
+def methods_help() -> str:
+  lines = ["methods (--method=NAME; default nas_rl):"]
+  for name, entry in registry.METHODS.items():
+    lines.append(f"  {name:<11} {entry.about}")
+    lines.append(f"  {'':<11} tasks: {', '.join(registry.method_tasks(name))}")
+    for config in dict.fromkeys((entry.configs or {}).values()):
+      where = ", ".join(t for t, c in entry.configs.items() if c == config)
+      lines.append(f"  {'':<11} presets on {where} (config {config}):")
+      lines += [f"  {'':<13} {preset:<6} {about}"
+                for preset, about in presets.presets(config).items()]
   return "\n".join(lines)
 
 
@@ -109,22 +83,23 @@ def main_help() -> str:
                           executors=" | ".join(registry.EXECUTORS))
   return (f"nas-tf {__version__}: neural architecture search in TensorFlow / Keras\n\n"
           "usage: nas-tf COMMAND [TASK] [flags]   (nas-tf COMMAND --help for one command)\n\n"
-          f"commands:\n{commands}\n\n{tasks_help()}\n\n{FLAGS_HELP}\n\n{keys}\n\n{EXAMPLES}")
+          f"commands:\n{commands}\n\n{methods_help()}\n\n{tasks_help()}\n\n{FLAGS_HELP}\n\n"
+          f"{keys}\n\n{EXAMPLES}")
 
 
 def command_help(command: str) -> str:
   if command == "search":
     keys = KEYS_HELP.format(strategies=" | ".join(registry.STRATEGIES),
                             executors=" | ".join(registry.EXECUTORS))
-    return ("usage: nas-tf search TASK [--workdir=DIR] [--config=FILE[:PRESET]] "
-            "[--config.KEY=VALUE ...]\n\n"
+    return ("usage: nas-tf search TASK [--method=NAME] [--config=PRESET|FILE[:PRESET]] "
+            "[--workdir=DIR] [--config.KEY=VALUE ...]\n\n"
             "Searches TASK's space and writes everything to the work directory: children.jsonl "
             "(one line per child),\nbest.json, checkpoints, kept weights, TensorBoard logs. "
             "Rerunning the same command resumes it;\nrun settings (executor.*, "
             "search.num_children, search.time_budget, the data path) may change on resume.\n\n"
-            f"{tasks_help()}\n\n{FLAGS_HELP}\n\n{keys}\n\n{EXAMPLES}")
+            f"{methods_help()}\n\n{tasks_help()}\n\n{FLAGS_HELP}\n\n{keys}\n\n{EXAMPLES}")
   usage = {"train": "nas-tf train --workdir=DIR [--child=ID] [--config.final.KEY=VALUE ...]"
-                    " | nas-tf train TASK --arch=NAME [--workdir=DIR] [--config=FILE[:PRESET]]",
+                    " | nas-tf train TASK --arch=NAME [--workdir=DIR] [--config=PRESET]",
            "zoo": "nas-tf zoo",
            "export": "nas-tf export --workdir=DIR --out=DIR [--child=ID]",
            "show": "nas-tf show --workdir=DIR [--child=ID] [--out=DIR]"}[command]

@@ -110,9 +110,20 @@ def remove_temporaries(workdir: str) -> list[str]:
   return removed
 
 
+def child_number(row: dict[str, Any]) -> int:
+  """The child's number in what people read (messages, ``--child``, file names): from 1;
+  ``children.jsonl``'s ``index`` counts from 0."""
+  return int(row["index"]) + 1
+
+
+def child_name(index: int) -> str:
+  """``child-00007`` for the 7th child (``index`` 6): its weights', pictures' and runs' name."""
+  return f"child-{index + 1:05d}"
+
+
 def child_weights_path(workdir: str, index: int) -> str:
   """Where a child's search-time weights are kept (for ``nas-tf export`` without ``train``)."""
-  return os.path.join(workdir, "weights", f"child-{index:05d}.weights.h5")
+  return os.path.join(workdir, "weights", f"{child_name(index)}.weights.h5")
 
 
 class ChildNotFound(WorkdirError):
@@ -121,8 +132,9 @@ class ChildNotFound(WorkdirError):
 
 def find_child(workdir: str, child: str | None, metric: str,
                higher_is_better: bool) -> dict[str, Any]:
-  """The ``children.jsonl`` row of the best finished child, or of ``child``: a child index
-  (``12``) or an architecture id or its prefix (``3fa9c1``; the best child with that id)."""
+  """The ``children.jsonl`` row of the best finished child, or of ``child``: a child number
+  (``12``: the 12th, as progress lines count) or an architecture id or its prefix
+  (``3fa9c1``; the best child with that id)."""
   path = os.path.join(workdir, "children.jsonl")
   if not os.path.exists(path):
     raise ChildNotFound(f"{workdir} holds no search (no children.jsonl); run "
@@ -131,12 +143,12 @@ def find_child(workdir: str, child: str | None, metric: str,
   if child is not None:
     child = str(child).strip()
     if child.isdigit():
-      rows = [r for r in rows if r["index"] == int(child)]
+      rows = [r for r in rows if child_number(r) == int(child)]
     else:
       rows = [r for r in rows if r["id"].startswith(child.lower())]
     if not rows:
-      raise ChildNotFound(f"no child {child!r} in {path} (give a child index or an "
-                          "architecture id)")
+      raise ChildNotFound(f"no child {child!r} in {path} (give a child number, from 1, or "
+                          "an architecture id)")
     if all(r["status"] != "ok" for r in rows):
       raise ChildNotFound(f"child {child!r} failed during the search ({rows[0].get('error')}); "
                           "pick another")

@@ -65,7 +65,7 @@ def resolve(task_name: str, name: str, config, workdir: str | None):
   if entry.space not in kinds:
     raise ValueError(f"{entry.name} is a {entry.space} architecture; task {task_name!r} "
                      f"trains {', '.join(kinds)} architectures")
-  if config is None:
+  if not config:
     raise ValueError(f"no config for task {task_name!r}; pass --config=FILE[:PRESET]")
   if config.get("task", task_name) != task_name:
     raise ValueError(f"the config is for task {config.task!r}, not {task_name!r}")
@@ -112,7 +112,7 @@ def train_published(config: ml_collections.ConfigDict, workdir: str, task, entry
                                 "seconds": 0.0})
   log(f"{entry.name}: {entry.paper}, transcribed from {entry.source}; preset "
       f"{preset_of(config) or 'custom'}")
-  return train_final(config, workdir, task, "0", log=log, after_epoch=after_epoch)
+  return train_final(config, workdir, task, "1", log=log, after_epoch=after_epoch)
 
 
 def listing() -> str:
@@ -125,13 +125,13 @@ def listing() -> str:
     network = _network(e)
     mark = "" if e.rounds_to_paper() else " *"
     lines.append(f"{e.name:<12} {e.paper:<38} {e.space:<5} {network:<11} "
-                 f"{e.params / 1e6:>6.2f}M {e.paper_params:>5.1f}M  configs/{e.config}.py{mark}")
+                 f"{e.params / 1e6:>6.2f}M {e.paper_params:>5.1f}M  {e.config}{mark}")
     if e.mismatch:
       notes.append(f"* {e.name}: {e.mismatch}")
   return "\n".join(lines + [
       "counts: trainable parameters of the paper's final network (CIFAR-10 networks without "
       "the auxiliary head; PTB: 10,000 words)",
       *notes,
-      "train one: nas-tf train cifar10 --arch=NAME [--config=configs/CONFIG.py:PRESET] "
-      "(ptb for recurrent cells; paper: the paper's network and recipe; cpu, smoke: "
-      "machine-sized)"])
+      "train one: nas-tf train cifar10 --arch=NAME [--config=PRESET] (ptb for recurrent "
+      "cells; presets of the config named above: paper, the paper's network and recipe; cpu, "
+      "smoke, machine-sized)"])

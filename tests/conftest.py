@@ -127,6 +127,21 @@ def serve_in_tensorflow_only_process(saved_model, x, tmp_path):
   return np.load(y_path)
 
 
+def docs_command(page: str, containing: str) -> list[str]:
+  """The arguments after ``nas-tf`` of the first command in ``page``'s code blocks that
+  contains ``containing``, its ``data/...`` paths the shared data: a test that runs a
+  documented command (the block says ``tested-in``) runs it as written, plus its own flags."""
+  import re
+  text = open(os.path.join(ROOT, page)).read()
+  code = "\n".join(re.findall(r"^```\w*[^\n]*\n(.*?)^```", text, re.M | re.S))
+  for line in code.replace("\\\n", " ").splitlines():
+    line = line.split(" #")[0].strip()
+    if line.startswith("nas-tf ") and containing in line:
+      return [a.replace("data/cifar-10-python.tar.gz", CIFAR_MINI).replace(
+          "data/ptb", os.path.join(SHARED, "ptb-mini")) for a in line.split()[1:]]
+  raise AssertionError(f"{page}: no command with {containing!r}")
+
+
 def run_cli(*args, cwd=ROOT, env=None, tf_log_level="3", **kwargs):
   """``python -m nas_tf ARGS`` as a user runs it; ``tf_log_level=None`` leaves TensorFlow's
   C++ logging at its default (to see what nas-tf itself filters)."""

@@ -12,8 +12,9 @@ from nas_tf import workdir as wd
 
 
 def readme_example() -> str:
-  text = open(os.path.join(ROOT, "README.md")).read()
-  return re.search(r"<!-- python-example -->\n```python\n(.*?)```", text, re.S).group(1)
+  """docs/python-api.md's first example (tests/test_docs.py leaves it to this test)."""
+  text = open(os.path.join(ROOT, "docs", "python-api.md")).read()
+  return re.search(r"```python tested-in: tests/test_api.py[^\n]*\n(.*?)```", text, re.S).group(1)
 
 
 def test_the_readme_python_example_runs_and_resumes(tmp_path, monkeypatch):

@@ -247,7 +247,9 @@ def test_space_kind_cell_configs_are_checked():
     config_lib.validate(c)
   c.space.ops = "enas"
   c.space.kind = "tree"
-  with pytest.raises(config_lib.ConfigError, match="no 'tree' space .known: cnn, cell"):
+  with pytest.raises(config_lib.ConfigError,
+                     match="space.kind must be one of cnn, cell, enas_macro for the cifar10 "
+                           "task, got 'tree'"):
     config_lib.validate(c)
   c.space.kind = "cell"
   c.search.strategy = "enas"  # ENAS micro

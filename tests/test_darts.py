@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import CIFAR_MINI, run_cli, tiny_cifar_config
+from conftest import CIFAR_MINI, docs_command, run_cli, tiny_cifar_config
 from nas_tf import config as config_lib
 from nas_tf.models import darts as supernet
 from nas_tf.models.cell import apply_op
@@ -314,13 +314,12 @@ def test_darts_configs_are_checked():
 
 @pytest.mark.skipif(not os.path.exists(CIFAR_MINI), reason="../shared/data not present")
 def test_darts_search_on_real_cifar_derives_a_trainable_cell(tmp_path):
-  # (Final training, export and serving of a cell network on real images: tests/test_zoo.py.)
+  # docs/darts.md's command, smaller. (Final training, export and serving of a cell network
+  # on real images: tests/test_zoo.py.)
   w = str(tmp_path / "run")
-  search = run_cli("search", "cifar10", f"--workdir={w}", "--config=configs/cifar10.py:smoke",
-                   "--config.space.kind=cell", "--config.search.strategy=darts",
+  search = run_cli(*docs_command("docs/darts.md", "--method=darts"), f"--workdir={w}",
                    f"--config.space.ops={','.join(OPS)}", "--config.space.num_blocks=2",
-                   f"--config.data.source={CIFAR_MINI}", "--config.data.max_train_examples=256",
-                   "--config.darts.epochs=1")
+                   "--config.data.max_train_examples=256", "--config.darts.epochs=1")
   assert search.returncode == 0, search.stderr[-2000:]
   assert "[darts epoch 1/1]" in search.stdout and "1 trace(s)" in search.stdout
   derived = json.loads(open(os.path.join(w, "children.jsonl")).readline())

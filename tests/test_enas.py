@@ -256,11 +256,11 @@ PTB_MINI = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
 
 @pytest.mark.skipif(not os.path.isdir(PTB_MINI), reason="../shared/data/ptb-mini absent")
 def test_enas_rnn_cli_searches_and_trains_on_real_ptb(tmp_path):
-  # (Export and serving of a PTB language model and its cell: tests/test_export.py.)
-  from conftest import run_cli
+  # docs/enas.md's command, smaller. (Export and serving of a PTB language model and its
+  # cell: tests/test_export.py.)
+  from conftest import docs_command, run_cli
   w = str(tmp_path / "w")
-  searched = run_cli("search", "ptb", "--config=configs/ptb.py:smoke",
-                     "--config.search.strategy=enas", f"--config.data.source={PTB_MINI}",
+  searched = run_cli(*docs_command("docs/enas.md", "search ptb --method=enas"),
                      "--config.data.max_train_tokens=20000", "--config.enas.epochs=2",
                      "--config.enas.derive_samples=2", "--config.final.epochs=1",
                      f"--workdir={w}")

@@ -80,10 +80,10 @@ def test_weights_of_children_outside_the_best_are_pruned(tmp_path):
   rows = wd.read_jsonl(os.path.join(workdir, "children.jsonl"))
   ranked = sorted(rows, key=lambda r: (-r["val_accuracy"], r["index"]))
   kept = sorted(os.listdir(os.path.join(workdir, "weights")))
-  assert kept == sorted(f"child-{r['index']:05d}.weights.h5" for r in ranked[:2])
+  assert kept == sorted(f"child-{r['index'] + 1:05d}.weights.h5" for r in ranked[:2])
   with pytest.raises(export_lib.ExportError, match="were not kept.*nas-tf train"):
     export_lib.export(workdir, str(tmp_path / "out"), Cifar10Task(config),
-                      child=str(ranked[-1]["index"]))
+                      child=str(ranked[-1]["index"] + 1))
 
 
 class Interrupt(Exception):

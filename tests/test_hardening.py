@@ -56,9 +56,9 @@ def test_a_full_disk_stops_the_search_and_the_child_is_trained_after(tmp_path, m
     usage = real(path)
     return usage._replace(free=1024) if len(saves) == 3 else usage
   monkeypatch.setattr(training.shutil, "disk_usage", full_at_the_third_child)
-  with pytest.raises(InfrastructureError, match="child 2: DiskFull: disk full: 0.0 MiB free"):
+  with pytest.raises(InfrastructureError, match="child 3: DiskFull: disk full: 0.0 MiB free"):
     run(tiny_cifar_config(4), workdir)
-  assert len(records(workdir)) == 2  # child 2 is not a failed child
+  assert len(records(workdir)) == 2  # child 3 is not a failed child
   assert wd.read_json(os.path.join(workdir, "checkpoints", "latest.json"))["state"]["step"] == 1
   assert not glob.glob(os.path.join(workdir, "weights", "*tmp*"))
   monkeypatch.setattr(training.shutil, "disk_usage", real)  # space freed
@@ -312,7 +312,7 @@ def test_an_unreadable_data_folder_says_permission_denied(tmp_path):
     ("--config.reward.exponent=nan", "reward.exponent must be a finite number"),
     ("--config.child.learning_rate=inf", "child.learning_rate must be a finite number"),
     ("--config.child.momentum=1.5", "child.momentum must be in [0, 1)"),
-    ("--config.child.epoch=3", "config: unknown key 'epoch'; did you mean \"epochs\""),
+    ("--config.child.epoch=3", "--config.child.epoch: unknown key; did you mean 'child.epochs'?"),
 ])
 def test_values_that_cannot_work_fail_fast(tmp_path, override, message):
   result = nas_tf("search", "cifar10", SMOKE, *TINY, override, f"--workdir={tmp_path}/w")
@@ -392,7 +392,7 @@ def test_enas_is_reproducible_and_resumes_exactly(tmp_path):
   lines = []
   epochs_c, weights_c, resumed = enas_run(c, lines, time_budget="1h")
   assert not resumed.stopped and resumed.children == 3
-  assert any("resuming ENAS at epoch 1/2" in line for line in lines)
+  assert any("resuming ENAS after epoch 1/2" in line for line in lines)
   assert epochs_c == epochs_a[1:]  # losses, accuracies, rewards
   for a, b in zip(weights_a, weights_c, strict=True):
     np.testing.assert_array_equal(a, b)

@@ -19,14 +19,14 @@ PACKAGE = os.path.join(ROOT, "nas_tf")
 LEVELS = [
     ({"nas_tf", "nas_tf.config", "nas_tf.errors", "nas_tf.workdir", "nas_tf.seeds",
       "nas_tf.registry", "nas_tf.data", "nas_tf.hardware", "nas_tf.quiet",
-      "nas_tf.checkpoints"}, 0),
+      "nas_tf.checkpoints", "nas_tf.presets"}, 0),
     ({"nas_tf.spaces"}, 1),
     ({"nas_tf.models"}, 2), ({"nas_tf.diagrams"}, 2),
     ({"nas_tf.strategies"}, 3), ({"nas_tf.tasks"}, 3),
     ({"nas_tf.runner"}, 4),
     ({"nas_tf.final"}, 5),
     ({"nas_tf.export"}, 6), ({"nas_tf.zoo"}, 6),
-    ({"nas_tf.cli", "nas_tf.usage", "nas_tf.api", "nas_tf.interrupts"}, 7),
+    ({"nas_tf.cli", "nas_tf.usage", "nas_tf.api", "nas_tf.interrupts", "nas_tf.arguments"}, 7),
     ({"nas_tf.__main__"}, 8),
 ]
 
@@ -185,4 +185,6 @@ def test_unknown_names_say_what_is_known():
     registry.strategy_class("hill_climbing")
   assert registry.space_name("enas", "ptb") == "enas_rnn"
   assert registry.space_name("darts", "ptb") is None
-  assert "DARTS searches CNNs for cifar10" in registry.no_space_message("darts", "ptb")
+  assert registry.no_space_message("darts", "ptb") == (
+      "search.strategy=darts: DARTS does not search ptb; it searches cifar10, images with "
+      "space.kind=cell (--method=darts sets both)")

@@ -294,13 +294,13 @@ def test_ops_logits_use_the_reduced_tanh_constant():
 def test_every_preset_of_the_method_configs_is_valid(name, task):
   from nas_tf import config as config_lib
   from nas_tf import registry
-  from nas_tf.usage import config_module
+  from nas_tf.presets import config_module
   module = config_module(name)
   for preset in module.PRESETS:
     config = module.get_config(preset)
     config.data.source = "synthetic"
     config_lib.validate(config)
-    assert config.task == task and config.about.preset in module.EXPECTED
+    assert config.task == task and config.about.preset in module.PRESETS
     assert registry.build_space(config).name == ("enas_rnn" if task == "ptb" else "cell")
 
 
@@ -319,21 +319,28 @@ def test_nas_bench_201_protocol_is_the_benchmark_scripts():
   check(load_config("small", "nasbench201"), NAS_BENCH_201)
 
 
-@pytest.mark.parametrize("task,config", [("cifar10", "configs/darts.py:smoke"),
-                                         ("cifar10", "configs/enas_micro.py:paper"),
-                                         ("ptb", "configs/enas_ptb.py:paper")])
-def test_the_readmes_method_commands_reach_their_configs(tmp_path, task, config):
-  # The README's commands: the config file and preset resolve through the CLI, which then
-  # stops at the (here absent) data in one line, before any training.
+@pytest.mark.parametrize("task,method,preset,name", [("cifar10", "darts", "smoke", "darts"),
+                                                     ("cifar10", "enas_micro", "paper",
+                                                      "enas_micro"),
+                                                     ("ptb", "enas", "paper", "enas_ptb")])
+def test_one_flag_per_method_reaches_its_authors_config(tmp_path, task, method, preset, name):
+  # --method=M: the method's config file and preset resolve through the CLI (from any
+  # folder), which then stops at the (here absent) data in one line, before any training.
   from conftest import run_cli
+  from nas_tf import presets
   absent = tmp_path / "absent"
-  result = run_cli("search", task, f"--config={config}", f"--config.data.source={absent}",
-                   f"--workdir={tmp_path / 'w'}")
+  result = run_cli("search", task, f"--method={method}", f"--config={preset}",
+                   f"--config.data.source={absent}", f"--workdir={tmp_path / 'w'}",
+                   cwd=str(tmp_path))
   assert result.returncode == 2, result.stderr
   assert str(absent) in result.stderr and len(result.stderr.strip().splitlines()) == 1
-  name, preset = config.removeprefix("configs/").split(".py:")
-  # The method file's own preset line: its EXPECTED text, not the task file's.
-  from nas_tf.usage import config_module
-  expected = config_module(name).EXPECTED[preset]
+  # The first line: the method's own duration (its paper's figure at paper, else measured).
+  expected = presets.expected(task, method, preset)
   assert result.stdout.startswith(f"preset {preset} (asked for {preset}); expected duration: "
                                   f"{expected}"), result.stdout
+  if preset == "paper":
+    assert expected == presets.config_module(name).EXPECTED["paper"]
+  # The same config as naming the file: the method's settings, nothing else changed.
+  by_method = presets.resolve(task, preset, method)
+  by_file = presets.resolve(task, f"{name}:{preset}")
+  assert by_method.to_dict() == by_file.to_dict()

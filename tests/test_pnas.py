@@ -179,7 +179,8 @@ def test_pnas_configs_are_checked():
   c = pnas_config()
   c.space.kind = "cnn"
   with pytest.raises(config_lib.ConfigError,
-                     match=r"PNAS searches .*\(--config.space.kind=cell\)"):
+                     match=r"PNAS does not search cifar10.s cnn space; it searches cifar10, "
+                           r"images with space.kind=cell \(--method=pnas sets both\)"):
     config_lib.validate(c)
   c = pnas_config()
   c.space.same_cell_for_reduction = "false"

@@ -133,7 +133,7 @@ def test_kill_9_then_rerun_matches_uninterrupted_run(tmp_path):
   assert len(wd.read_jsonl(jsonl)) < 6, "the search finished before it could be killed"
   rerun = subprocess.run(cmd + [f"--workdir={killed}"], env=env, capture_output=True, text=True)
   assert rerun.returncode == 0, rerun.stderr
-  assert "resuming at child" in rerun.stdout
+  assert "resuming after child" in rerun.stdout
   assert records(killed) == records(full)
   a = tf.train.load_checkpoint(os.path.join(full, "checkpoints", "step-00000003", "ckpt"))
   b = tf.train.load_checkpoint(os.path.join(killed, "checkpoints", "step-00000003", "ckpt"))

@@ -82,7 +82,7 @@ def test_each_child_is_an_hparams_session_readable_by_tensorboard(tmp_path):
   assert tags >= {"hparams/val_accuracy", "hparams/reward", "hparams/seconds"}
   assert not any(t.startswith("child/") for t in tags)
   runs = sorted(glob.glob(os.path.join(workdir, "tensorboard", "hparams", "child-*")))
-  assert [os.path.basename(r) for r in runs] == ["child-00000", "child-00001", "child-00002"]
+  assert [os.path.basename(r) for r in runs] == ["child-00001", "child-00002", "child-00003"]
   rows = wd.read_jsonl(os.path.join(workdir, "children.jsonl"))
   for run, row in zip(runs, rows):
     data, acc = plugin_data(run)

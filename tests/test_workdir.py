@@ -149,7 +149,7 @@ def test_a_work_directory_of_v0_1_0_resumes(tmp_path):
   config = ml_collections.ConfigDict(wd.read_json(os.path.join(workdir, "config.json")))
   lines = []
   search = run(config, workdir, log=lines.append)
-  assert any(line.startswith("resuming at child 5/6 (checkpoint at child 4, step 2; 1 finished "
+  assert any(line.startswith("resuming after child 5/6 (checkpoint after child 4, step 2; 1 finished "
                              "after it replay") for line in lines)
   after = wd.read_jsonl(os.path.join(workdir, "children.jsonl"))
   assert after[:5] == before  # nothing retrained, nothing rewritten

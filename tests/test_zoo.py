@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import CIFAR_MINI, run_cli, serve_in_tensorflow_only_process
+from conftest import CIFAR_MINI, docs_command, run_cli, serve_in_tensorflow_only_process
 from nas_tf import zoo
 from nas_tf.spaces.cell import concatenated
 from nas_tf.spaces.published import BY_NAME, PUBLISHED
@@ -91,7 +91,7 @@ def test_paper_preset_trains_the_papers_network_and_cpu_a_machine_sized_one():
 
 
 def _method(name, preset):
-  from nas_tf.usage import config_module
+  from nas_tf.presets import config_module
   return config_module(name).get_config(preset)
 
 
@@ -107,11 +107,10 @@ def test_bad_arch_fails_in_one_line(tmp_path, args, message):
 
 @pytest.mark.skipif(not os.path.exists(CIFAR_MINI), reason="../shared/data/cifar10-mini absent")
 def test_train_a_published_cell_on_real_images_then_export_and_serve(tmp_path):
-  """The README's command at smoke size: DARTS V2's cells trained on real CIFAR-10 images,
+  """docs/zoo.md's commands at smoke size: DARTS V2's cells trained on real CIFAR-10 images,
   exported, and a TensorFlow-only process classifying the real test images above chance."""
   w = str(tmp_path / "w")
-  trained = run_cli("train", "cifar10", "--arch=darts_v2", "--config=configs/darts.py:smoke",
-                    f"--config.data.source={CIFAR_MINI}", f"--workdir={w}",
+  trained = run_cli(*docs_command("docs/zoo.md", "--arch=darts_v2"), f"--workdir={w}",
                     "--config.final.epochs=1")  # smoke's recipe: drop-path, aux head, cutout
   assert trained.returncode == 0, trained.stderr
   assert "published: DARTS second order" in trained.stdout
@@ -121,7 +120,8 @@ def test_train_a_published_cell_on_real_images_then_export_and_serve(tmp_path):
       "darts_v2"].arch["normal"]
   settings = result["settings"]
   assert settings["auxiliary_weight"] > 0 and settings["drop_path"] > 0 and settings["cutout"]
-  exported = run_cli("export", f"--workdir={w}", f"--out={tmp_path}/out")
+  exported = run_cli(*docs_command("docs/zoo.md", "nas-tf export"), f"--workdir={w}",
+                     f"--out={tmp_path}/out")
   assert exported.returncode == 0, exported.stderr
   from nas_tf.data import cifar10
   test = cifar10.load(CIFAR_MINI)
@@ -184,5 +184,5 @@ def test_a_published_recurrent_cell_trains_on_ptb_and_shows_as_its_own_space(tmp
   shown = run_cli("show", f"--workdir={w}")
   assert shown.returncode == 0, shown.stderr
   assert "n11 = highway(relu, n8)" in shown.stdout and "ENAS recurrent cell" in shown.stdout
-  listed = run_cli("zoo")  # the README's `nas-tf zoo`
+  listed = run_cli(*docs_command("docs/zoo.md", "nas-tf zoo"))
   assert listed.returncode == 0 and "enas_ptb" in listed.stdout and "24.0M" in listed.stdout

@@ -43,10 +43,10 @@ def _read_batch(stream: BinaryIO, where: str) -> tuple[np.ndarray, np.ndarray]:
     data = np.asarray(batch[b"data"], dtype=np.uint8)
     labels = np.asarray(batch[b"labels"], dtype=np.int32)
   except (EOFError, zlib.error, tarfile.ReadError) as e:
-    raise DataError(f"{where}: truncated or damaged ({type(e).__name__}: {e}); download it "
+    raise DataError(f"{where}: truncated or damaged ({e}); download it "
                     "again") from None
   except Exception as e:  # pickle raises many types on foreign files
-    raise DataError(f"{where}: not a CIFAR-10 python batch ({type(e).__name__}: {e})") from None
+    raise DataError(f"{where}: not a CIFAR-10 python batch ({e})") from None
   if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
     raise DataError(f"{where}: expected data [N, 3072] and N labels, got data {data.shape} "
                     f"and {len(labels)} labels")
@@ -79,7 +79,7 @@ def _load_tarball(path: str) -> Cifar10Arrays:
         return _read_batch(archive.extractfile(members[name]), f"{path}:{name}")
       return _assemble(read)
   except (EOFError, OSError, tarfile.TarError, zlib.error) as e:  # a cut-short download
-    raise DataError(f"{path}: truncated or damaged archive ({type(e).__name__}: "
+    raise DataError(f"{path}: truncated or damaged archive ("
                     f"{e or 'ends early'}); download it again") from None
 
 

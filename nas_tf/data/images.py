@@ -134,7 +134,7 @@ def _load_npz(path: str, image_size: int) -> ImageArrays:
     with np.load(path, allow_pickle=False) as data:
       arrays = {k: data[k] for k in data.files}
   except (OSError, ValueError) as e:
-    raise DataError(f"{path}: not a readable .npz ({type(e).__name__}: {e})") from None
+    raise DataError(f"{path}: not a readable .npz ({e})") from None
   missing = [k for k in ("x_train", "y_train") if k not in arrays]
   if missing:
     raise DataError(f"{path}: missing {', '.join(missing)} (has {', '.join(arrays) or 'none'})")
@@ -191,7 +191,7 @@ def _load_tfds(name: str, splits: str, image_size: int) -> ImageArrays:
   except DataError:
     raise
   except Exception as e:  # unknown name, no network, a broken install
-    raise DataError(f"tfds:{name}: cannot load ({type(e).__name__}: "
+    raise DataError(f"tfds:{name}: cannot load ("
                     f"{str(e).strip().splitlines()[0] if str(e).strip() else ''})") from None
 
 

@@ -67,7 +67,7 @@ class Budget:
     spent, cost = self.clock(), row.get("simulated_seconds", 0.0)
     if crosses(self.rule, self.limit, spent, cost):
       after = spent + cost
-      raise BudgetSpent(f"time budget spent (child {row['index']} would take the simulated "
+      raise BudgetSpent(f"time budget spent (child {row['index'] + 1} would take the simulated "
                         f"clock to {format_seconds(after)} of {format_seconds(self.limit)}; "
                         "search.budget_rule=nas_bench_201 leaves it out)")
 

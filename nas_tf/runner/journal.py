@@ -107,7 +107,8 @@ class Journal:
     test accuracy), which the strategy never sees."""
     best, metric, extra = self.best, self.metric, self.task.test_metric
     reported = f", {extra} {best[extra]:.4f}" if self.task.simulated and extra in best else ""
-    return f"best {metric} {best[metric]:.4f} (child {best['index']}, id {best['id']}){reported}"
+    return (f"best {metric} {best[metric]:.4f} (child {best['index'] + 1}, id {best['id']})"
+            f"{reported}")
 
   def log_update(self, step: int, stats: dict[str, Any], depth, save_seconds: float) -> None:
     """A strategy update's statistics (controller/* scalars and the strategy's own)."""
@@ -150,7 +151,7 @@ class Journal:
     left = max(0, self.total_children - index - 1)
     eta = format_seconds(left * self.time_trained_now / max(self.trained_now, 1) / self.parallel)
     value = row.get(metric)
-    result = (f"{metric} {value:.4f} reward {row['reward']:.4f}" if row["status"] == "ok"
+    result = (f"{metric} {value:.4f} reward {row['reward']:.4g}" if row["status"] == "ok"
               else f"FAILED ({row['error']})")
     best_text = f"{best[metric]:.4f}" if best else "-"
     budget = f" | {self.budget.progress()}" if self.budget and self.budget.limit else ""
@@ -194,7 +195,7 @@ class Journal:
           metrics=[hparams_api.Metric(f"hparams/{m}", display_name=m) for m in metrics])
 
   def _log_hparams(self, row) -> None:
-    run = f"child-{row['index']:05d}"
+    run = wd.child_name(row["index"])
     writer = tf.summary.create_file_writer(self._hparams_dir(run))
     with writer.as_default(step=0):
       hparams_api.hparams(self._hparam_values(row), trial_id=run)
@@ -206,4 +207,4 @@ class Journal:
   def _arch_text(self, row) -> str:
     body = self.space.describe(row["arch"]).replace("\n", "  \n")
     status = row["status"] if row["status"] == "ok" else f"failed: {row.get('error')}"
-    return f"**child {row['index']}** `{row['id']}` ({status})  \n{body}"
+    return f"**child {row['index'] + 1}** `{row['id']}` ({status})  \n{body}"

@@ -124,12 +124,12 @@ class Search:
     except WorkerDied as e:  # the machine's failure, not the child's: train it again
       self.retries[row["index"]] = self.retries.get(row["index"], 0) + 1
       if self.retries[row["index"]] > self.config.executor.get("max_retries", 2):
-        raise InfrastructureError(f"child {row['index']}: {e}, "
+        raise InfrastructureError(f"child {row['index'] + 1}: {e}, "
                                   f"{self.retries[row['index']]} times") from None
       self.log(f"[child {row['index'] + 1}] {e}; training it again")
       raise RetryChild() from None
     except (InfrastructureError, MemoryError) as e:  # stop; a rerun trains the child again
-      raise InfrastructureError(f"child {row['index']}: {one_line(e)}") from None
+      raise InfrastructureError(f"child {row['index'] + 1}: {one_line(e)}") from None
     except Exception as e:  # any child failure becomes a recorded failure reward
       row.update(status="failed", reward=float(self.config.search.failure_reward),
                  error=one_line(e), **{self.task.metric: None})
@@ -201,8 +201,8 @@ class Search:
       replayed = len(self.journal.finished) - state["children"]
       replay = (f"; {replayed} finished after it replay from children.jsonl"
                 if replayed > 0 else "")
-      self.log(f"resuming at child {len(self.journal.finished)}/{s.num_children} (checkpoint "
-               f"at child {state['children']}, step {state['step']}{replay})")
+      self.log(f"resuming after child {len(self.journal.finished)}/{s.num_children} "
+               f"(checkpoint after child {state['children']}, step {state['step']}{replay})")
     mode = "asynchronous" if s.get("async_updates") else "synchronous"
     budget = (f", time budget {format_seconds(self.budget.limit)} "
               f"({format_seconds(self.budget.elapsed())} spent)" if self.budget.limit else "")
@@ -232,20 +232,19 @@ class Search:
     self.budget.save()
     rows, failed = self.journal.close(rows_limit=s.num_children)
     best = self.journal.best
-    if stopped:
-      found = self.journal.best_text() if best else "no child finished ok yet"
+    protocol = bool(stopped) and self.budget.clock is not None  # a table's budget is its end
+    found = (f"{self.journal.best_text()}; {self.journal.best_path}" if best
+             else "none finished ok")
+    if stopped and not protocol:
       self.log(f"stopped: {stopped} after {len(rows)} of {s.num_children} children; {found}. "
                "Rerun the same command with a larger --config.search.time_budget to "
                "continue where it stopped")
-      return SearchResult(best, len(rows), failed, time.perf_counter() - started,
-                          self.journal.child_seconds, stopped=stopped)
-    if best is not None:
-      self.log(f"done: {len(rows)} children ({failed} failed); {self.journal.best_text()}; "
-               f"{self.journal.best_path}")
     else:
-      self.log(f"done: {len(rows)} children, none finished ok")
+      within = (f" in the simulated time budget of {format_seconds(self.budget.limit)}"
+                if protocol else "")
+      self.log(f"done: {len(rows)} children ({failed} failed){within}; {found}")
     return SearchResult(best, len(rows), failed, time.perf_counter() - started,
-                        self.journal.child_seconds)
+                        self.journal.child_seconds, stopped="" if protocol else stopped)
 
   def _run_sync(self, state: dict[str, Any]) -> None:
     """Batches of m children sampled from one strategy state, trained (in parallel when the
@@ -264,7 +263,7 @@ class Search:
       for k, arch in enumerate(archs):
         row = finished.get(first + k)
         if row is not None and row["id"] != arch["id"]:
-          raise SearchError(f"{self.journal.children_path}: child {first + k} has architecture "
+          raise SearchError(f"{self.journal.children_path}: child {first + k + 1} has architecture "
                             f"{row['id']} but resuming sampled {arch['id']}; the work "
                             "directory does not match this search")
       wanted = min(m, s.num_children - first)

@@ -94,7 +94,7 @@ class OneShotSearch:
     rows, _ = self.journal.close()
     best, metric = self.journal.best, self.task.metric
     self.log(f"done: {len(rows)} derived architectures; best {metric} {best[metric]:.4f} "
-             f"with the shared weights (child {best['index']}, id {best['id']}); train it "
+             f"with the shared weights (child {best['index'] + 1}, id {best['id']}); train it "
              f"from scratch: nas-tf train --workdir={self.workdir}")
     return SearchResult(best, len(rows), 0, time.perf_counter() - started,
                         self.journal.child_seconds)

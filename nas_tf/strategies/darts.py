@@ -186,7 +186,7 @@ class Darts(OneShot):
     d, seed = self.settings, self.config.seed
     state = ctx.store.restore(self.checkpoint) or {"epoch": 0}
     if state["epoch"]:
-      ctx.log(f"resuming DARTS at epoch {state['epoch']}/{d.epochs}")
+      ctx.log(f"resuming DARTS after epoch {state['epoch']}/{d.epochs}")
     ctx.log(f"search {self.task.name} (darts, order {d.order}): {d.epochs} epochs, "
             f"{3 * d.layers_per_stage + 2} cells of "
             f"{supernet.num_edges(self.nodes)} mixed edges x {len(self.ops)} ops, "
@@ -210,7 +210,7 @@ class Darts(OneShot):
         val_losses.append(float(val_loss))
         correct, seen = correct + float(right), seen + int(train_y.shape[0])
       if not (np.all(np.isfinite(losses)) and np.all(np.isfinite(val_losses))):
-        raise SearchError(f"DARTS epoch {epoch}: non-finite loss; the last good checkpoint "
+        raise SearchError(f"DARTS epoch {epoch + 1}: non-finite loss; the last good checkpoint "
                           "is kept")
       state["epoch"] = epoch + 1
       ctx.store.save(state["epoch"], self.checkpoint, state)

@@ -115,7 +115,7 @@ class Enas(OneShot):
         "epoch": 0, "rng": seeds.generator(seed=self.config.seed).bit_generator.state}
     rng = seeds.generator(state["rng"])
     if state["epoch"]:
-      ctx.log(f"resuming ENAS at epoch {state['epoch']}/{e.epochs}")
+      ctx.log(f"resuming ENAS after epoch {state['epoch']}/{e.epochs}")
     ctx.log(f"search {self.task.name} (enas): {e.epochs} epochs of shared-weight training, "
             f"{self.supernet.describe()}, {self.task.data_summary}, work directory "
             f"{ctx.workdir}")
@@ -137,7 +137,7 @@ class Enas(OneShot):
         losses.append(float(loss))
         score, seen = score + float(right), seen + int(count)
       if not np.all(np.isfinite(losses)):
-        raise SearchError(f"ENAS epoch {epoch}: non-finite shared-weights loss; the last "
+        raise SearchError(f"ENAS epoch {epoch + 1}: non-finite shared-weights loss; the last "
                           "good checkpoint is kept")
       # (b) controller: REINFORCE on shuffled validation minibatches (a fresh one per
       # architecture, as ENAS's aggregated steps) under the shared weights
@@ -155,7 +155,7 @@ class Enas(OneShot):
           rewards.append(self.task.shared_result(float(right), int(count))["reward"])
         stats = self.nas_rl.tell(self.plan, tokens_c, rewards)
         if not stats["finite"]:
-          raise SearchError(f"non-finite controller update in ENAS epoch {epoch}")
+          raise SearchError(f"non-finite controller update in ENAS epoch {epoch + 1}")
         stats_all.append(stats)
       state["epoch"] = epoch + 1
       state["rng"] = rng.bit_generator.state
@@ -178,7 +178,7 @@ class Enas(OneShot):
     reward = np.mean([s["reward"] for s in stats_all]) if stats_all else float("nan")
     ctx.log(f"[enas epoch {epoch + 1}/{e.epochs}] shared loss {np.mean(losses):.4f}, "
             f"train {metric.removeprefix('val_')} {train_metric:.4f}, controller reward "
-            f"{reward:.4f} | "
+            f"{reward:.4g} | "
             f"{seconds:.1f}s | {self.traces} trace(s)")
 
   # -- derivation --------------------------------------------------------------------------------

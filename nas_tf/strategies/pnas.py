@@ -185,5 +185,5 @@ class Pnas(Proposer):
       record["best_reward"] = max(actual)
       rho = (f", surrogate's Spearman rho {record['spearman']:.3f} on them"
              if "spearman" in record else "")
-      self.log(f"pnas round {self.blocks} done: best reward {record['best_reward']:.4f}{rho}")
+      self.log(f"pnas round {self.blocks} done: best reward {record['best_reward']:.4g}{rho}")
     return stats

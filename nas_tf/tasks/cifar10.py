@@ -141,8 +141,9 @@ class Cifar10Task(Task):
     x = Standardize(*self.stats, name="standardize")(images)
     probabilities = keras.layers.Softmax(name="probabilities")(child(x))
     model = keras.Model(images, probabilities, name="nas_tf_cnn")
-    return {"model": (model, tf.TensorSpec([None, *self.input_shape], tf.uint8),
-                      {"input": f"uint8 images [N, {', '.join(map(str, self.input_shape))}]",
+    return {"model": (model, tf.TensorSpec([None, *self.input_shape], tf.uint8,
+                                            name="images"),
+                      {"input": f"images: uint8 [N, {', '.join(map(str, self.input_shape))}]",
                        "output": f"class probabilities [N, {self.num_classes}]"})}
 
   # -- one-shot hooks: shared weights, one minibatch per step ----------------------------------

@@ -61,8 +61,8 @@ class KerasTask(Task):
     model = self.build_model(arch)
     model.load_weights(weights)
     shape = [None, *self.input_shape]
-    return {"model": (model, tf.TensorSpec(shape, tf.float32),
-                      {"input": f"float32 {shape}", "output": "the model's output"})}
+    return {"model": (model, tf.TensorSpec(shape, tf.float32, name="inputs"),
+                      {"input": f"inputs: float32 {shape}", "output": "the model's output"})}
 
   def reward(self, value: float) -> float:
     return value if self.higher_is_better else -value

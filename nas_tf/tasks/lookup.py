@@ -10,7 +10,7 @@ time is its ``simulated_seconds``, which ``search.time_budget`` counts instead o
                  accuracy and the reported number the mean over its three runs. It publishes no
                  training times, so each query costs ``data.seconds_per_child``.
 
-The file formats are documented in the README ("Tabular benchmarks").
+The file formats are documented in docs/tabular.md.
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ class LookupTask(Task):
   def prepare(self) -> None:
     path = os.path.expanduser(str(self.config.data.source))
     if not os.path.isfile(path):
-      raise DataError(f"data.source: {path}: no such file (the {self.name} table; see the "
-                      "README's 'Tabular benchmarks')")
+      raise DataError(f"data.source: {path}: no such file (the {self.name} table; see "
+                      "docs/tabular.md)")
     with open(path, "rb") as f:
       raw = f.read()
     self._fingerprint = hashlib.sha256(raw).hexdigest()
@@ -99,7 +99,7 @@ class LookupTask(Task):
     return row
 
   # reward.exponent = 0: sharp enough to separate the best cells, yet not so sharp that low
-  # accuracies' rewards vanish under Adam's epsilon (benchmarks/tabular.py, README).
+  # accuracies' rewards vanish under Adam's epsilon (benchmarks/tabular.py, docs/tabular.md).
   AUTO_EXPONENT = 20.0
 
   @property

@@ -201,11 +201,14 @@ class PtbTask(Task):
     rnn = keras.layers.RNN(cell, return_sequences=True, name="rnn")
     cell_model = keras.Model(inputs, rnn(inputs), name="nas_tf_cell")
     rnn.cell.set_weights(trained.get_layer("rnn_0").cell.get_weights())
-    return {"language_model": (language_model, tf.TensorSpec([None, None], tf.int32),
-                               {"input": "int32 token ids [N, T]",
+    return {"language_model": (language_model, tf.TensorSpec([None, None], tf.int32,
+                                                             name="tokens"),
+                               {"input": "tokens: int32 token ids [N, T]",
                                 "output": f"log-probabilities [N, T, {v}]"}),
-            "cell": (cell_model, tf.TensorSpec([None, None, units], tf.float32),
-                     {"input": f"float32 [N, T, {units}]", "output": f"float32 [N, T, {units}]"})}
+            "cell": (cell_model, tf.TensorSpec([None, None, units], tf.float32,
+                                                 name="inputs"),
+                     {"input": f"inputs: float32 [N, T, {units}]",
+                      "output": f"float32 [N, T, {units}]"})}
 
   def serving_files(self) -> dict[str, str]:
     """Files written beside the SavedModels: the vocabulary (line k is token id k)."""
