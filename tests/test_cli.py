@@ -86,7 +86,7 @@ def test_rerun_with_other_config_is_refused_and_finished_search_reports(tmp_path
   assert first.returncode == 0, first.stderr
   assert "[child 1/1]" in first.stdout
   again = nas_tf(*base, cwd=str(tmp_path))
-  assert again.returncode == 0 and "done: 1 children" in again.stdout
+  assert again.returncode == 0 and "done: 1 child (0 failed)" in again.stdout
   assert "[child" not in again.stdout  # nothing retrained
   other = nas_tf(*base, "--config.seed=5", "--config.child.epochs=2", cwd=str(tmp_path))
   assert other.returncode == 2

@@ -242,7 +242,8 @@ class Search:
     else:
       within = (f" in the simulated time budget of {format_seconds(self.budget.limit)}"
                 if protocol else "")
-      self.log(f"done: {len(rows)} children ({failed} failed){within}; {found}")
+      children = "1 child" if len(rows) == 1 else f"{len(rows)} children"
+      self.log(f"done: {children} ({failed} failed){within}; {found}")
     return SearchResult(best, len(rows), failed, time.perf_counter() - started,
                         self.journal.child_seconds, stopped="" if protocol else stopped)
 

@@ -93,7 +93,8 @@ class OneShotSearch:
                            "seconds": round(time.perf_counter() - t0, 3)})
     rows, _ = self.journal.close()
     best, metric = self.journal.best, self.task.metric
-    self.log(f"done: {len(rows)} derived architectures; best {metric} {best[metric]:.4f} "
+    plural = "s" if len(rows) != 1 else ""
+    self.log(f"done: {len(rows)} derived architecture{plural}; best {metric} {best[metric]:.4f} "
              f"with the shared weights (child {best['index'] + 1}, id {best['id']}); train it "
              f"from scratch: nas-tf train --workdir={self.workdir}")
     return SearchResult(best, len(rows), 0, time.perf_counter() - started,
