@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import CIFAR_MINI, counted_over, load_config, run_cli
+from conftest import CIFAR_MINI, counted_over, docs_command, load_config, run_cli
 from nas_tf import config as config_lib
 from nas_tf import workdir as wd
 from nas_tf.models import cell as cell_models
@@ -258,15 +258,14 @@ def test_space_kind_cell_configs_are_checked():
 
 @pytest.mark.skipif(not os.path.exists(CIFAR_MINI), reason="../shared/data/cifar10-mini absent")
 def test_cell_search_on_real_cifar_learns(tmp_path):
-  """A tiny cell search on real images. (The final recipe on real images, drop-path, the
-  auxiliary head and cutout, then export and serving: tests/test_zoo.py.)"""
+  """docs/cell-space.md's search, smaller, on real images. (The final recipe on real images,
+  drop-path, the auxiliary head and cutout, then export and serving: tests/test_zoo.py.)"""
   w = str(tmp_path / "w")
-  small = ["--config=configs/cifar10.py:smoke", "--config.space.kind=cell",
-           f"--config.data.source={CIFAR_MINI}", f"--workdir={w}",
+  small = [*docs_command("docs/cell-space.md", "--config.space.kind=cell"), f"--workdir={w}",
            "--config.data.max_train_examples=512", "--config.space.num_blocks=2",
            "--config.search.num_children=2", "--config.search.batch_size=2",
            "--config.child.epochs=2", "--config.child.channels=6"]
-  searched = run_cli("search", "cifar10", *small)
+  searched = run_cli(*small)
   assert searched.returncode == 0, searched.stderr
   best = wd.read_json(os.path.join(w, "best.json"))
   assert best["arch"]["space"] == "cell" and best["val_accuracy"] > 0.13  # chance 0.10

@@ -53,18 +53,6 @@ TINY = [
 ]
 
 
-def write_photos(folder, per_class=20):
-  """``data/photos``: a class-folder tree of 16x16 PNG files, two classes (dark, light)."""
-  import matplotlib.image
-  import numpy as np
-  rng = np.random.default_rng(0)
-  for label, name in enumerate(("dark", "light")):
-    os.makedirs(folder / name)
-    for i in range(per_class):
-      pixels = np.clip(rng.normal(60 + 120 * label, 30, (16, 16, 3)), 0, 255) / 255
-      matplotlib.image.imsave(folder / name / f"{i}.png", pixels)
-
-
 def blocks(page: str) -> list[tuple[str, str, str]]:
   """(language, info after it, code) of each fenced block."""
   return BLOCK.findall(open(os.path.join(ROOT, page)).read())
@@ -150,8 +138,7 @@ def test_shrink_appends_overrides_before_comments():
 
 
 # The method pages run in tests/test_docs_methods.py: the two files share CI's two workers.
-METHOD_PAGES = [f"docs/{name}.md" for name in ("nas-rl", "enas", "pnas", "baselines",
-                                               "cell-space")]
+METHOD_PAGES = [f"docs/{name}.md" for name in ("nas-rl", "enas", "pnas", "baselines")]
 needs_data = pytest.mark.skipif(not all(map(os.path.exists, SHARED_DATA)),
                                 reason="../shared/data absent")
 
@@ -162,7 +149,6 @@ def run_page(tmp_path, page):
   for name, target in DATA.items():
     os.symlink(os.path.abspath(target), data / name)
   os.symlink(os.path.join(ROOT, "benchmarks"), tmp_path / "benchmarks")
-  write_photos(data / "photos")
   bin_dir = os.path.dirname(sys.executable)
   env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "TF_CPP_MIN_LOG_LEVEL": "3",
          "CUDA_VISIBLE_DEVICES": ""}
@@ -182,3 +168,20 @@ def test_every_page_with_commands_is_run_by_one_of_the_two_files():
 @pytest.mark.parametrize("page", [p for p in PAGES if script(p) and p not in METHOD_PAGES])
 def test_the_page_runs(tmp_path, page):
   run_page(tmp_path, page)
+
+
+def _slug(heading: str) -> str:
+  """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+  return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_link_between_pages_resolves():
+  for page in PAGES:
+    folder = os.path.dirname(os.path.join(ROOT, page))
+    for target, anchor in re.findall(r"\]\(([\w./-]+\.md)(?:#([\w-]+))?\)",
+                                     open(os.path.join(ROOT, page)).read()):
+      path = os.path.join(folder, target)
+      assert os.path.exists(path), f"{page}: {target} does not exist"
+      if anchor:
+        headings = re.findall(r"^#+ (.*)$", open(path).read(), re.M)
+        assert anchor in map(_slug, headings), f"{page}: no heading #{anchor} in {target}"

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import CIFAR_MINI, run_cli, serve_in_tensorflow_only_process
+from conftest import CIFAR_MINI, docs_command, run_cli, serve_in_tensorflow_only_process
 from nas_tf import workdir as wd
 from nas_tf.data import DataError
 from nas_tf.data import images as image_data
@@ -37,9 +37,11 @@ def small(source, w, *extra):
 
 
 def test_a_folder_of_images_searches_trains_exports_and_serves(tmp_path):
+  # docs/tasks-and-data.md's commands, on a folder of three classes.
   folder = write_folder(str(tmp_path / "pets"))
   w = str(tmp_path / "w")
-  searched = run_cli("search", "images", *small(folder, w))
+  searched = run_cli(*docs_command("docs/tasks-and-data.md", "search images"),
+                     *small(folder, w))
   assert searched.returncode == 0, searched.stderr
   best = wd.read_json(os.path.join(w, "best.json"))
   assert best["status"] == "ok" and best["val_accuracy"] == max(best["val_curve"][-5:])
@@ -48,7 +50,8 @@ def test_a_folder_of_images_searches_trains_exports_and_serves(tmp_path):
   assert trained.returncode == 0, trained.stderr
   assert "no test split" in trained.stdout + trained.stderr
   out = tmp_path / "out"
-  exported = run_cli("export", f"--workdir={w}", f"--out={out}")
+  exported = run_cli(*docs_command("docs/tasks-and-data.md", "nas-tf export"),
+                     f"--workdir={w}", f"--out={out}")
   assert exported.returncode == 0, exported.stderr
   assert open(out / "classes.txt").read().split() == list(CLASSES)
   pixels = np.random.default_rng(1).integers(0, 256, (2, 20, 24, 3), dtype=np.uint8)
