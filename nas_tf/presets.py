@@ -9,6 +9,7 @@ each should take.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -31,6 +32,7 @@ def config_dir() -> str:
   return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
 
+@functools.cache  # one listing and one module load per process: resolve() asks often
 def bundled_names() -> list[str]:
   return sorted(name[:-3] for name in os.listdir(config_dir())
                 if name.endswith(".py") and not name.startswith("_"))
@@ -43,6 +45,7 @@ def _load(path: str, name: str):
   return module
 
 
+@functools.cache
 def config_module(name: str):
   """The module of the bundled ``configs/<name>.py`` (config files build on one another)."""
   return _load(os.path.join(config_dir(), f"{name}.py"), f"nas_tf_config_{name}")
