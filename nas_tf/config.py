@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 from typing import Any
 
 import ml_collections
 
-from nas_tf import registry
+from nas_tf import registry, schema
 
 # Keys that say where and how a search runs, not what it is: a resumed search may change them
 # (a laptop search continues on a Ray cluster; a larger num_children or time budget extends
@@ -31,7 +30,7 @@ def _check(config, keys, ok, requirement: str, required: bool = True) -> None:
   """Raises ConfigError for the first of ``keys`` whose value fails ``ok``; a key the config
   lacks fails only when ``required``."""
   for key in keys:
-    value = _get(config, key)
+    value = value_at(config, key)
     if value is None and not required:
       continue
     if value is None or not ok(value):
@@ -46,15 +45,19 @@ def suggest(name, known) -> str:
 
 def _one_of(config, key: str, choices, default=None) -> None:
   """ConfigError unless ``key`` (``default`` when absent) is one of ``choices``."""
-  value = _get(config, key)
+  value = value_at(config, key)
   value = default if value is None else value
   if value not in choices:
     raise ConfigError(f"{key} must be one of {', '.join(map(str, choices))}, got {value!r}"
                       f"{suggest(value, choices)}")
 
 
-def _positive(config, *keys):
-  _check(config, keys, lambda v: v > 0, "> 0")
+def _require(config, *keys):
+  """ConfigError naming the first of ``keys`` the config lacks (their ranges are the
+  schema's)."""
+  for key in keys:
+    if not has_key(config, key):
+      raise ConfigError(f"{key} must be set")
 
 
 def _numbers(node, prefix=""):
@@ -70,18 +73,6 @@ def _numbers(node, prefix=""):
       yield f"{prefix}{key}", value
 
 
-# Keys that must be >= 0 (0 often means "off" or "no limit"), and keys in [0, 1).
-_NON_NEGATIVE = ("child.timeout_s", "final.timeout_s", "child.weight_decay", "child.clip_norm",
-                 "controller.entropy_weight", "controller.clip_norm", "enas.weight_decay",
-                 "enas.clip_norm", "enas.controller.entropy_weight", "final.weight_decay",
-                 "child.auxiliary_weight", "final.auxiliary_weight", "child.cutout",
-                 "final.cutout", "final.clip_norm", "enas.learning_rate_min",
-                 "enas.lr_restart_epochs", "enas.lr_decay_start")
-_FRACTIONS = ("child.momentum", "final.momentum", "enas.controller.baseline_decay",
-              "child.drop_path", "final.drop_path", "child.dropout", "final.dropout",
-              "enas.dropout", "enas.lr_decay_rate")
-
-
 def _find(node, key: str) -> tuple[bool, Any]:
   """(whether the dotted ``key`` is in the nested config or dict ``node``, its value)."""
   for part in key.split("."):
@@ -91,7 +82,8 @@ def _find(node, key: str) -> tuple[bool, Any]:
   return True, node
 
 
-def _get(config, key):
+def value_at(config, key: str):
+  """The value at the dotted ``key``, None when absent."""
   return _find(config, key)[1]
 
 
@@ -102,50 +94,23 @@ def has_key(record, key: str) -> bool:
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError naming the first bad key."""
   for key, value in _numbers(config):
-    if not math.isfinite(value):
-      raise ConfigError(f"{key} must be a finite number, got {value}")
-  _check(config, _NON_NEGATIVE, lambda v: v >= 0, ">= 0 (0 = off)", required=False)
-  _check(config, _FRACTIONS, lambda v: 0.0 <= v < 1.0, "in [0, 1)", required=False)
-  _check(config, ("reward.constant", "controller.init_range", "enas.controller.op_tanh_reduce"),
-         lambda v: v > 0, "> 0", required=False)
+    if (problem := schema.check(key, value)) is not None:
+      raise ConfigError(problem)
   # A lookup task picks the exponent for its fitness's scale when given 0.
   auto = config.get("task") in registry.TASKS and registry.TASKS[config.task].auto_exponent
-  _check(config, ("reward.exponent",), lambda v: v > 0 or (auto and v == 0),
-         "> 0 (or 0: by dataset)" if auto else "> 0", required=False)
-  _check(config, tuple(f"executor.{k}" for k in ("recycle_every", "workers", "max_retries",
-                                                 "threads_per_worker", "gpus_per_child")),
-         lambda v: v >= 0, ">= 0", required=False)
-  _check(config, ("executor.children_per_gpu",), lambda v: v >= 1, ">= 1", required=False)
-  _check(config, ("executor.cpus_per_child",), lambda v: v > 0, "> 0", required=False)
+  _check(config, ("reward.exponent",), lambda v: v > 0 or auto, "> 0", required=False)
   _one_of(config, "search.strategy", list(registry.STRATEGIES))
   _one_of(config, "executor.kind", list(registry.EXECUTORS))
-  _positive(config, "search.num_children", "search.batch_size",
-            "search.max_consecutive_failures", "search.keep_weights",
-            "controller.units", "controller.num_layers", "controller.learning_rate")
+  _require(config, "search.num_children", "search.batch_size",
+           "search.max_consecutive_failures", "search.keep_weights", "controller.units",
+           "controller.num_layers", "controller.learning_rate")
   if "child" in config:  # tasks that train children (lookup tasks read a table instead)
-    _positive(config, "child.epochs", "child.batch_size", "child.learning_rate",
-              "reward.window")
+    _require(config, "child.epochs", "child.batch_size", "child.learning_rate", "reward.window")
   if config.search.strategy == "evolution":
-    _check(config, ("evolution.population",), lambda v: v >= 2, ">= 2")
-    _check(config, ("evolution.sample_size",),
-           lambda v: 1 <= v <= config.evolution.population,
+    _require(config, "evolution.population", "evolution.sample_size")
+    _check(config, ("evolution.sample_size",), lambda v: v <= config.evolution.population,
            f"in 1..evolution.population ({config.evolution.population})")
   _one_of(config, "controller.compile", ("auto", "graph", "eager"))
-  if "start_depth" in config.search:  # tasks whose architectures grow (the CNN)
-    _positive(config, "search.start_depth", "search.depth_every")
-    if config.search.depth_step < 0:
-      raise ConfigError(f"search.depth_step must be >= 0, got {config.search.depth_step}")
-  if "val_fraction" in config.data and not 0.0 < config.data.val_fraction < 1.0:
-    raise ConfigError(f"data.val_fraction must be in (0, 1), got {config.data.val_fraction}")
-  if not 0.0 <= config.controller.baseline_decay < 1.0:
-    raise ConfigError("controller.baseline_decay must be in [0, 1), got "
-                      f"{config.controller.baseline_decay}")
-  for key in ("max_train_examples", "max_val_examples", "max_train_tokens", "max_valid_tokens"):
-    if key in config.data and config.data[key] < 0:
-      raise ConfigError(f"data.{key} must be >= 0 (0 = all), got {config.data[key]}")
-  for key in ("eval_batch_size", "units", "num_layers", "bptt", "layers_per_stage", "channels"):
-    if key in config.get("child", {}):
-      _positive(config, f"child.{key}")
   for block in ("child", "final"):
     _one_of(config, f"{block}.lr_schedule", ("cosine", "cosine_epochs", "constant"), "cosine")
     _one_of(config, f"{block}.precision", ("float32", "mixed_float16", "mixed_bfloat16"),
@@ -153,24 +118,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _one_of(config, f"{block}.strategy", ("default", "mirrored"), "default")
   if "base_number" in config.get("space", {}):
     b = config.space.base_number
-    if b < 2 or b & (b - 1):
+    if b & (b - 1):
       raise ConfigError(f"space.base_number must be a power of two >= 2, got {b}")
-  if "filter_heights" in config.get("space", {}):
-    for key in ("filter_heights", "filter_widths", "num_filters", "strides"):
-      values = list(config.space[key])
-      if not values:
-        raise ConfigError(f"space.{key} must not be empty")
-      if any(v <= 0 for v in values):
-        raise ConfigError(f"space.{key} must hold positive sizes, got {values}")
+  for key in ("filter_heights", "filter_widths", "num_filters", "strides"):
+    if key in config.get("space", {}) and not list(config.space[key]):
+      raise ConfigError(f"space.{key} must not be empty")
   if "final" in config:
     unknown = sorted(set(config.final) - set(config.child) - {"width"})
     if unknown:
       raise ConfigError(f"final: unknown keys {', '.join(unknown)} (final.* overrides child.*, "
                         "plus final.width)")
-    for key in ("epochs", "batch_size", "learning_rate", "width", "layers_per_stage",
-                "channels"):
-      if key in config.final:
-        _positive(config, f"final.{key}")
   kind = registry.space_kind(config)
   if config.get("task") in registry.TASKS and \
       registry.space_name(config.search.strategy, config.task, kind) is None:
@@ -181,8 +138,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     except ValueError as e:
       raise ConfigError(str(e)) from None
   if config.search.strategy == "pnas" and kind == "cell":
-    _positive(config, "pnas.beam", "pnas.ensemble", "pnas.epochs", "pnas.units",
-              "pnas.learning_rate")
+    _require(config, "pnas.beam", "pnas.ensemble", "pnas.epochs", "pnas.units",
+             "pnas.learning_rate")
     _check(config, ("pnas.max_blocks",), lambda v: 0 <= v <= space.num_blocks,
            f"in 0..space.num_blocks ({space.num_blocks}; 0 = space.num_blocks)")
     if not list(config.pnas.predictors) or set(config.pnas.predictors) - {"lstm", "mlp"}:
@@ -192,27 +149,25 @@ def validate(config: ml_collections.ConfigDict) -> None:
       raise ConfigError("search.async_updates: pnas runs synchronously (a round's cells are "
                         "picked once the previous round is done)")
   if config.search.strategy == "darts" and kind == "cell":
-    _positive(config, *(f"darts.{k}" for k in ("epochs", "layers_per_stage", "channels",
-                                               "batch_size", "learning_rate",
-                                               "arch_learning_rate")))
-    _check(config, ("darts.order",), lambda v: v in (1, 2), "1 or 2")
-    _check(config, tuple(f"darts.{k}" for k in ("learning_rate_min", "momentum", "weight_decay",
-                                                "clip_norm", "arch_weight_decay")),
-           lambda v: v >= 0, ">= 0")
+    _require(config, *(f"darts.{k}" for k in (
+        "epochs", "layers_per_stage", "channels", "batch_size", "learning_rate", "order",
+        "arch_learning_rate", "learning_rate_min", "momentum", "weight_decay", "clip_norm",
+        "arch_weight_decay")))
     if space.same_cell_for_reduction or space.cell_output != "all":
       raise ConfigError("darts searches a normal and a reduction cell whose output is all "
                         "nodes: leave space.same_cell_for_reduction and space.cell_output "
                         "at auto")
   if config.search.strategy == "enas":
-    sizes = [f"enas.{k}" for k in ("num_layers", "channels", "num_nodes") if k in config.enas]
-    _positive(config, *sizes, "enas.epochs", "enas.learning_rate", "enas.derive_samples",
-              *(f"enas.controller.{k}" for k in ("batch", "learning_rate", "units",
-                                                 "num_layers")))
-    _check(config, tuple(f"enas.controller.{k}" for k in ("steps", "temperature",
-                                                          "tanh_constant", "skip_weight")),
-           lambda v: v >= 0, ">= 0")
-    _check(config, ("enas.controller.skip_target",), lambda v: 0 <= v < 1, "in [0, 1)")
-    _check(config, ("enas.lr_restart_mul",), lambda v: v >= 1, ">= 1", required=False)
+    _require(config, "enas.epochs", "enas.learning_rate", "enas.derive_samples",
+             *(f"enas.controller.{k}" for k in ("batch", "learning_rate", "units", "num_layers",
+                                                "steps", "temperature", "tanh_constant",
+                                                "skip_weight", "skip_target")))
+  for block in ("darts", "enas"):  # cosine schedules from learning_rate down to the minimum
+    low = value_at(config, f"{block}.learning_rate_min")
+    high = value_at(config, f"{block}.learning_rate")
+    if low is not None and high is not None and low > high:
+      raise ConfigError(f"{block}.learning_rate_min ({low:g}) must be at most "
+                        f"{block}.learning_rate ({high:g})")
   parse_duration(config.search.get("time_budget", ""))
   if not str(config.data.source):
     raise ConfigError("data.source must be set ('synthetic' or a path)")

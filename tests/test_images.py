@@ -2,6 +2,7 @@
 and a found model that exports and serves with the data's own shape and class names."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -73,7 +74,7 @@ def test_folder_npz_and_tfds_sources_load_with_the_data_s_shape_and_classes(tmp_
   arrays = image_data.load(str(tmp_path / "d.npz"))
   assert arrays.class_names == ["0", "1", "2", "3"] and arrays.test_labels.tolist() == [0, 1, 3]
   import tensorflow_datasets as tfds
-  with tfds.testing.mock_data(num_examples=12):
+  with tfds.testing.mock_data(num_examples=200):  # every class twice or more
     mnist = image_data.load("tfds:mnist")
   assert mnist.train_images.shape[1:] == (28, 28, 1) and len(mnist.class_names) == 10
 
@@ -133,6 +134,35 @@ def test_bad_images_fail_before_training_with_one_line(tmp_path, case, message):
   assert result.returncode == 2, result.stderr
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and message in lines[0] and source in lines[0], lines
+
+
+def test_non_finite_out_of_range_and_single_image_classes_are_refused_tiny_images_warned(
+    tmp_path, capsys):
+  rng = np.random.default_rng(0)
+  floats = rng.uniform(0, 1, (6, 8, 8, 3)).astype(np.float32)
+  labels = np.array([0, 0, 0, 1, 1, 1])
+  nan = floats.copy()
+  nan[2, 3, 3, 1] = np.nan
+  for x, y, message in (
+      (nan, labels, "1 of 1152 pixel values are NaN or infinite"),
+      (floats * 300, labels, "pixel values span [0.0"),
+      (floats - 0.5, labels, "images must lie in [0, 1] (floats) or [0, 255]"),
+      (rng.integers(-5, 5, (6, 8, 8)), labels, "pixel values span [-5, 4]"),
+      (floats, np.array([0, 0, 0, 0, 0, 1]), "every class needs 2 or more training images; "
+                                             "'1' 1")):
+    with pytest.raises(DataError, match=re.escape(message)):
+      image_data.load(bad_npz(tmp_path, x_train=x, y_train=y))
+  scaled = image_data.load(bad_npz(tmp_path, x_train=floats, y_train=labels))
+  assert scaled.train_images.dtype == np.uint8 and scaled.train_images.max() > 200
+  capsys.readouterr()
+  image_data.load(bad_npz(tmp_path, x_train=np.full((4, 1, 1), 9, np.uint8),
+                          y_train=np.array([0, 0, 1, 1])))
+  assert "the images are 1x1" in capsys.readouterr().err
+  # Before: NaN images were cast to uint8 with numpy's warning and the child recorded "ok".
+  result = run_cli("search", "images", *small(bad_npz(tmp_path, x_train=nan, y_train=labels),
+                                               str(tmp_path / "w")))
+  lines = result.stderr.strip().splitlines()
+  assert result.returncode == 2 and len(lines) == 1 and "NaN or infinite" in lines[0], lines
 
 
 @pytest.mark.skipif(not os.path.exists(CIFAR_MINI), reason="../shared/data/cifar10-mini absent")

@@ -19,7 +19,7 @@ PACKAGE = os.path.join(ROOT, "nas_tf")
 LEVELS = [
     ({"nas_tf", "nas_tf.config", "nas_tf.errors", "nas_tf.workdir", "nas_tf.seeds",
       "nas_tf.registry", "nas_tf.data", "nas_tf.hardware", "nas_tf.quiet",
-      "nas_tf.checkpoints", "nas_tf.presets"}, 0),
+      "nas_tf.checkpoints", "nas_tf.presets", "nas_tf.schema"}, 0),
     ({"nas_tf.spaces"}, 1),
     ({"nas_tf.models"}, 2), ({"nas_tf.diagrams"}, 2),
     ({"nas_tf.strategies"}, 3), ({"nas_tf.tasks"}, 3),

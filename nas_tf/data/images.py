@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from nas_tf.data import DataError
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 CHANNELS = {"L": 1, "RGB": 3, "RGBA": 4}
 SHOWN = 3  # files named in an error
+MIN_SIDE = 8  # smaller images get a warning: three reductions leave a single pixel
 
 
 @dataclasses.dataclass
@@ -112,11 +114,21 @@ def _as_images(array: np.ndarray, what: str) -> np.ndarray:
   if array.ndim != 4 or array.shape[-1] not in (1, 3, 4):
     raise DataError(f"{what}: images must be [N, H, W] or [N, H, W, C] with C in 1, 3, 4, got "
                     f"shape {list(array.shape)}")
-  if array.dtype != np.uint8:
-    if np.issubdtype(array.dtype, np.floating) and array.size and array.max() <= 1.0:
-      array = array * 255.0  # [0, 1] floats
-    array = np.clip(np.round(array), 0, 255).astype(np.uint8)
-  return array
+  if array.dtype == np.uint8 or not array.size:
+    return array.astype(np.uint8)
+  if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+    raise DataError(f"{what}: images must hold numbers, got {array.dtype}")
+  if np.issubdtype(array.dtype, np.floating):
+    bad = int(np.count_nonzero(~np.isfinite(array)))
+    if bad:
+      raise DataError(f"{what}: {bad} of {array.size} pixel values are NaN or infinite")
+  low, high = float(array.min()), float(array.max())
+  if low < 0 or high > 255:
+    raise DataError(f"{what}: pixel values span [{low:g}, {high:g}]; images must lie in "
+                    "[0, 1] (floats) or [0, 255]")
+  if np.issubdtype(array.dtype, np.floating) and high <= 1.0:
+    array = array * 255.0  # [0, 1] floats
+  return np.round(array).astype(np.uint8)
 
 
 def _resize(images: np.ndarray, image_size: int) -> np.ndarray:
@@ -214,6 +226,16 @@ def load(source: str, image_size: int = 0, splits: str = "") -> ImageArrays:
     raise DataError(f"{source}: the training split is empty")
   if len(arrays.class_names) < 2:
     raise DataError(f"{source}: {len(arrays.class_names)} class(es); need 2 or more")
+  counts = np.bincount(arrays.train_labels, minlength=len(arrays.class_names))
+  few = [f"{name!r} {count}" for name, count in zip(arrays.class_names, counts) if count < 2]
+  if few:  # a class seen once can be in training or validation, never both
+    raise DataError(f"{source}: every class needs 2 or more training images; "
+                    f"{', '.join(few[:5])}{' ...' if len(few) > 5 else ''}")
+  height, width = arrays.train_images.shape[1:3]
+  if min(height, width) < MIN_SIDE:
+    print(f"nas-tf: warning: {source}: the images are {height}x{width}; the networks halve "
+          f"them at each reduction, so under {MIN_SIDE}x{MIN_SIDE} little is left to learn "
+          f"from (data.image_size={MIN_SIDE * 4} resizes them)", file=sys.stderr, flush=True)
   return arrays
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import ml_collections
 
+from nas_tf import config as config_lib
 from nas_tf.config import ConfigError
 from nas_tf.data import cifar10
 from nas_tf.tasks.base import Task
@@ -41,12 +42,24 @@ class Cifar10Task(Task):
     self._check_batch_sizes()
 
   def _check_batch_sizes(self) -> None:
-    train = len(self._split.train_labels)
+    """The data-relative bounds of ``nas_tf.schema``: each batch fits in the split it batches,
+    a cutout in the image."""
+    train, val = len(self._split.train_labels), len(self._split.val_labels)
+    splits = {f"{block}.batch_size": (train, f"the training split ({train} images)")
+              for block in ("child", "final")}
+    if self.config.search.strategy == "darts":  # weights and architecture take a half each
+      half = (train + val) // 2
+      splits["darts.batch_size"] = (half, f"each half of the {train + val} training images "
+                                          f"({half}), which DARTS splits between w and alpha")
+    for key, (size, what) in splits.items():
+      value = config_lib.value_at(self.config, key)
+      if value is not None and value > size:
+        raise ConfigError(f"{key} {value} is larger than {what}")
+    side = min(self.input_shape[:2])
     for block in ("child", "final"):
-      size = self.config.get(block, {}).get("batch_size")
-      if size is not None and size > train:
-        raise ConfigError(f"{block}.batch_size {size} is larger than the training split "
-                          f"({train} images)")
+      cutout = self.config.get(block, {}).get("cutout", 0)
+      if cutout > side:
+        raise ConfigError(f"{block}.cutout {cutout} is larger than the {side}-pixel images")
 
   @property
   def prepared(self) -> bool:

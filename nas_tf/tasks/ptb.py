@@ -9,7 +9,9 @@ from typing import Any
 import ml_collections
 import numpy as np
 
+from nas_tf import config as config_lib
 from nas_tf import registry
+from nas_tf.config import ConfigError
 from nas_tf.data import ptb
 from nas_tf.tasks.base import Task
 
@@ -35,6 +37,13 @@ class PtbTask(Task):
     train = self.corpus.train[:d.max_train_tokens] if d.max_train_tokens else self.corpus.train
     valid = self.corpus.valid[:d.max_valid_tokens] if d.max_valid_tokens else self.corpus.valid
     self._train_ids, self._valid_ids = train, valid
+    blocks = ("child", "final") if "final" in self.config else ("child",)
+    for block in blocks:  # the final training's batches are checked now, not after the search
+      f = config_lib.child_settings(self.config, final=block == "final")
+      for split, ids in (("training", train), ("validation", valid)):
+        if f.batch_size * f.bptt + 1 > len(ids):  # batchify needs one row of bptt steps
+          raise ConfigError(f"{block}.batch_size x {block}.bptt ({f.batch_size} x {f.bptt}) "
+                            f"is more than the {split} split's {len(ids)} tokens")
     self._train = ptb.batchify(train, c.batch_size, c.bptt)
     self._valid = ptb.batchify(valid, c.batch_size, c.bptt)
 
