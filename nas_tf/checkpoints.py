@@ -13,6 +13,7 @@ import shutil
 import sys
 from typing import Any, Callable
 
+from nas_tf.errors import DiskFull, disk_full
 from nas_tf.workdir import WorkdirError, _fsync_dir, atomic_write_json, read_json
 
 
@@ -33,14 +34,20 @@ class CheckpointStore:
     final = os.path.join(self.directory, name)
     tmp = f"{final}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    checkpoint.write(os.path.join(tmp, "ckpt"))
-    with open(os.path.join(tmp, "state.json"), "w") as f:  # restore(step=...) reads it
-      json.dump(state, f)
-    for file in os.listdir(tmp):
-      with open(os.path.join(tmp, file), "rb") as f:
-        os.fsync(f.fileno())
-    _fsync_dir(tmp)
+    try:
+      os.makedirs(tmp)
+      checkpoint.write(os.path.join(tmp, "ckpt"))
+      with open(os.path.join(tmp, "state.json"), "w") as f:  # restore(step=...) reads it
+        json.dump(state, f)
+      for file in os.listdir(tmp):
+        with open(os.path.join(tmp, file), "rb") as f:
+          os.fsync(f.fileno())
+      _fsync_dir(tmp)
+    except Exception as e:  # the previous checkpoint stays the latest
+      shutil.rmtree(tmp, ignore_errors=True)
+      if disk_full(e):
+        raise DiskFull(f"disk full while writing the checkpoint {final}") from None
+      raise
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     _fsync_dir(self.directory)

@@ -56,14 +56,14 @@ def _report(error: Exception, bad_input: tuple, stopped: tuple, prefix: str = ""
             resume: str = "") -> None:
   """One stderr line: exit 2 for bad input, 1 for work that stopped (a full disk too);
   else the traceback."""
-  import errno
+  from nas_tf import errors
   if FLAGS.verbose:
     raise error
   if isinstance(error, bad_input):
     _fail(str(error))
-  full = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+  full = errors.disk_full(error)  # TensorFlow's writers' too (checkpoints, TensorBoard)
   if isinstance(error, stopped) or full:
-    text = f"disk full ({error.filename or error.strerror})" if full else str(error)
+    text = errors.disk_full_message(error) if full else str(error)
     _fail(f"{prefix}{text}" + (f"; {resume}" if resume else ""), code=1)
   raise error
 

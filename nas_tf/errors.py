@@ -1,5 +1,8 @@
 """Errors the CLI turns into one-line messages (kept free of TensorFlow imports)."""
 
+import errno
+import re
+
 from nas_tf.config import ConfigError  # noqa: F401  (re-exported)
 from nas_tf.data import DataError  # noqa: F401  (re-exported)
 
@@ -26,3 +29,34 @@ class DiskFull(InfrastructureError):
 class WorkerDied(InfrastructureError):
   """A worker process died under a child (killed for memory, preempted): the child is
   retried."""
+
+
+# What a full disk says where no OSError carries its errno: TensorFlow's checkpoint, summary
+# and SavedModel writers (ResourceExhaustedError, e.g. "<path>; No space left on device
+# [Op:SaveV2]") and h5py.
+_FULL = re.compile(r"(?:(\S+); )?(No space left on device|Disk quota exceeded)")
+
+
+def disk_full(error: BaseException) -> bool:
+  """Whether ``error`` is a full disk (or quota), whichever library raised it."""
+  if isinstance(error, DiskFull):
+    return True
+  if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+    return True
+  return bool(_FULL.search(str(error)))
+
+
+def disk_full_message(error: BaseException) -> str:
+  """``disk full (PATH)``: one line, the file that could not be written where known."""
+  if isinstance(error, DiskFull):
+    return str(error)
+  if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+    return f"disk full ({error.filename or error.strerror})"
+  match = _FULL.search(str(error))
+  return f"disk full ({match.group(1) or match.group(2)})" if match else "disk full"
+
+
+def one_line(error: BaseException) -> str:
+  """``Type: first line`` of an exception, at most 500 characters (a failed child's record)."""
+  text = str(error).strip().splitlines()
+  return f"{type(error).__name__}: {text[0] if text else ''}"[:500]

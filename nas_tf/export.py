@@ -21,6 +21,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from nas_tf.errors import DiskFull, disk_full
 from nas_tf import workdir as wd
 from nas_tf.final import final_dir
 
@@ -47,8 +48,17 @@ def weights_for(workdir: str, row: dict[str, Any]) -> tuple[str, str, float]:
 def save(model: keras.Model, path: str, input_spec: tf.TensorSpec) -> None:
   """Keras 3's SavedModel export: a ``serve`` endpoint and the ``serving_default``
   signature."""
+  tmp = f"{path}.tmp"  # a kill or a full disk mid-export leaves the previous export whole
+  shutil.rmtree(tmp, ignore_errors=True)
+  try:
+    model.export(tmp, format="tf_saved_model", verbose=False, input_signature=[input_spec])
+  except Exception as e:
+    shutil.rmtree(tmp, ignore_errors=True)
+    if disk_full(e):
+      raise DiskFull(f"disk full while exporting {path}") from None
+    raise
   shutil.rmtree(path, ignore_errors=True)
-  model.export(path, format="tf_saved_model", verbose=False, input_signature=[input_spec])
+  os.replace(tmp, path)
 
 
 def export(workdir: str, out: str, task, child: str | None = None) -> dict[str, Any]:
@@ -59,6 +69,9 @@ def export(workdir: str, out: str, task, child: str | None = None) -> dict[str, 
   if task.serving_needs_data and not task.prepared:
     task.prepare()  # e.g. the vocabulary
   os.makedirs(out, exist_ok=True)
+  for name in os.listdir(out):  # what an interrupted export left
+    if name.endswith(".tmp"):
+      shutil.rmtree(os.path.join(out, name), ignore_errors=True)
   arch = row["arch"]
   settings = task.settings(final=source == "final")
   settings.width = width

@@ -26,7 +26,8 @@ NOISE = re.compile(
     r"|.*This TensorFlow binary is optimized to use available CPU instructions"
     r"|To enable the following instructions: .* rebuild TensorFlow"
     r"|Instructions for updating:"
-    r"|Use output_signature instead)")
+    r"|Use output_signature instead"
+    r"|\tFailed to flush \d+ events to |\tCould not flush events file)")  # after a W line
 
 _installed = False
 

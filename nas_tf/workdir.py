@@ -216,6 +216,9 @@ def claim(directory: str, record: dict[str, Any], overwrite: bool = False,
   """
   from nas_tf.config import has_key
   path = os.path.join(directory, name)
+  for leftover in remove_temporaries(directory):  # a write a kill or a full disk interrupted
+    if log:
+      log(f"removed {leftover}, left by an interrupted write")
   if os.path.exists(path) and overwrite:
     for entry in os.listdir(directory):  # keeps the directory (and a lock held on it)
       if entry != ".lock":

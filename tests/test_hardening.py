@@ -2,6 +2,7 @@
 the child's, processes die with their search, damaged files recover or say which, and every
 run with one seed is the same run."""
 
+import contextlib
 import errno
 import glob
 import os
@@ -14,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import counted_over, records, tiny_cifar_config
+from conftest import SHARED, counted_over, records, tiny_cifar_config
 from conftest import run_cli as nas_tf
 from nas_tf import workdir as wd
 from nas_tf.errors import InfrastructureError
@@ -67,6 +68,86 @@ def test_a_full_disk_stops_the_search_and_the_child_is_trained_after(tmp_path, m
   run(tiny_cifar_config(4), workdir)
   assert records(workdir) == records(four_children)
   assert not glob.glob(os.path.join(workdir, "**", "*tmp*"), recursive=True)
+
+
+def test_a_full_disk_inside_a_child_s_tensorflow_writer_is_not_the_child_s_failure(
+    tmp_path, monkeypatch):
+  import tensorflow as tf
+  from nas_tf.tasks import executors
+  real, trained = executors._train, []
+
+  def full_at_the_second_child(*args, **kwargs):
+    trained.append(1)
+    if len(trained) == 2:  # as Keras' TensorBoard callback raises it from inside fit
+      raise tf.errors.ResourceExhaustedError(
+          None, None, "/w/tensorboard/events.out.tfevents.1; No space left on device")
+    return real(*args, **kwargs)
+  monkeypatch.setattr(executors, "_train", full_at_the_second_child)
+  with pytest.raises(InfrastructureError,
+                     match=r"child 2: disk full \(/w/tensorboard/events.out.tfevents.1\)"):
+    run(tiny_cifar_config(2), str(tmp_path))
+  assert [r[3] for r in records(str(tmp_path))] == ["ok"]  # child 2 is not a failed child
+
+
+@contextlib.contextmanager
+def tmpfs(path, size):
+  """A real tmpfs of ``size`` at ``path`` (CI runs as root; elsewhere the test skips)."""
+  os.makedirs(path, exist_ok=True)
+  mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path],
+                           capture_output=True, text=True)
+  if mounted.returncode:
+    pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+  try:
+    yield path
+  finally:
+    subprocess.run(["umount", "-l", path], check=False)
+
+
+def test_tensorflow_s_checkpoint_and_summary_writers_on_a_full_tmpfs(tmp_path):
+  import tensorflow as tf
+  from nas_tf.checkpoints import CheckpointStore
+  from nas_tf.errors import DiskFull, disk_full, disk_full_message
+  with tmpfs(str(tmp_path / "fs"), "256k") as fs:
+    store = CheckpointStore(os.path.join(fs, "checkpoints"))
+    small = tf.Variable(np.arange(10, dtype=np.float32))
+    store.save(1, tf.train.Checkpoint(v=small), {"step": 1})
+    big = tf.train.Checkpoint(v=small, w=tf.Variable(np.zeros((300, 1000), np.float32)))
+    with pytest.raises(DiskFull, match="disk full while writing the checkpoint .*step-00000002"):
+      store.save(2, big, {"step": 2})
+    assert sorted(os.listdir(store.directory)) == ["latest.json", "step-00000001"]
+    small.assign(np.zeros(10, np.float32))
+    assert store.restore(tf.train.Checkpoint(v=small)) == {"step": 1}
+    assert small.numpy()[9] == 9
+  # TensorFlow's summary writer says it in its error's text only (as measured on a tmpfs):
+  error = tf.errors.ResourceExhaustedError(None, None, (
+      "{{function_node __wrapped__WriteSummary_device_/job:localhost/replica:0/task:0/device:"
+      "CPU:0}} /w/tensorboard/events.out.tfevents.1.v2; No space left on device\n\tFailed to "
+      "flush 11 events to /w/tensorboard/events.out.tfevents.1.v2 [Op:WriteSummary]"))
+  assert disk_full(error)
+  assert disk_full_message(error) == "disk full (/w/tensorboard/events.out.tfevents.1.v2)"
+
+
+def test_a_search_whose_checkpoint_meets_a_full_tmpfs_says_one_line_and_resumes(tmp_path):
+  table = os.path.join(SHARED, "nasbench", "nb201_cifar10_cifar100_imagenet16.csv")
+  if not os.path.exists(table):
+    pytest.skip("../shared/data/nasbench absent")
+  args = ["search", "nasbench201", "--config=smoke", f"--config.data.source={table}",
+          "--config.search.num_children=6"]
+  env = {"NAS_TF_CHECKPOINT_INTERVAL_S": "0"}  # a checkpoint after every update
+  whole = nas_tf(*args, f"--workdir={tmp_path}/whole", env=env)
+  assert whole.returncode == 0, whole.stderr
+  with tmpfs(str(tmp_path / "fs"), "512k") as fs:  # the controller's checkpoint is 272 KB
+    workdir = os.path.join(fs, "w")
+    full = nas_tf(*args, f"--workdir={workdir}", env=env)
+    lines = full.stderr.strip().splitlines()
+    assert full.returncode == 1 and len(lines) == 1, full.stderr
+    assert "disk full while writing the checkpoint" in lines[0] and "rerun to resume" in lines[0]
+    assert 1 <= len(records(workdir)) < 6
+    subprocess.run(["mount", "-o", "remount,size=8m", fs], check=True)  # space freed
+    again = nas_tf(*args, f"--workdir={workdir}", env=env)
+    assert again.returncode == 0, again.stderr
+    assert records(workdir) == records(f"{tmp_path}/whole")
+    assert not glob.glob(os.path.join(workdir, "**", "*.tmp*"), recursive=True)
 
 
 def test_a_failed_weights_write_leaves_no_temporary_file(tmp_path):

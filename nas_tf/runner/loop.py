@@ -28,7 +28,8 @@ from nas_tf import config as config_lib
 from nas_tf import registry, seeds
 from nas_tf import workdir as wd
 from nas_tf.checkpoints import CheckpointStore
-from nas_tf.errors import BudgetSpent, InfrastructureError, SearchError, WorkerDied
+from nas_tf.errors import (BudgetSpent, InfrastructureError, SearchError, WorkerDied, disk_full,
+                           disk_full_message, one_line)
 from nas_tf.runner.asynchronous import RetryChild, retry_job, run_async
 from nas_tf.runner.budget import Budget
 from nas_tf.runner.journal import Journal, SearchResult, format_seconds
@@ -37,11 +38,6 @@ from nas_tf.tasks.executors import make_executor
 
 # NAS_TF_CHECKPOINT_INTERVAL_S=0: a checkpoint after every update.
 CHECKPOINT_INTERVAL_S = float(os.environ.get("NAS_TF_CHECKPOINT_INTERVAL_S", 5.0))
-
-
-def one_line(error: BaseException) -> str:
-  text = str(error).strip().splitlines()
-  return f"{type(error).__name__}: {text[0] if text else ''}"[:500]
 
 
 class Search:
@@ -131,6 +127,8 @@ class Search:
     except (InfrastructureError, MemoryError) as e:  # stop; a rerun trains the child again
       raise InfrastructureError(f"child {row['index'] + 1}: {one_line(e)}") from None
     except Exception as e:  # any child failure becomes a recorded failure reward
+      if disk_full(e):  # TensorBoard's writer inside fit: the machine's failure, not the child's
+        raise InfrastructureError(f"child {row['index'] + 1}: {disk_full_message(e)}") from None
       row.update(status="failed", reward=float(self.config.search.failure_reward),
                  error=one_line(e), **{self.task.metric: None})
     row["seconds"] = round(time.perf_counter() - started, 3)
@@ -191,7 +189,7 @@ class Search:
     started = time.perf_counter()
     self.budget.start()
     s = self.config.search
-    for path in wd.remove_temporaries(self.workdir):
+    for path in wd.remove_temporaries(self.workdir):  # also when driven without claim_search
       self.log(f"removed {path}, left by an interrupted write")
     state = self._restore()
     if not self.task.prepared:
@@ -224,7 +222,7 @@ class Search:
       if self.unsaved:
         try:
           self._save(state)
-        except OSError:  # a full disk: children.jsonl replays what the checkpoint lacks
+        except (OSError, InfrastructureError):  # a full disk: children.jsonl replays the rest
           pass
       raise
     if self.unsaved:
