@@ -93,6 +93,7 @@ def search(task_name: str, workdir: str | None) -> int:
   if config.get("task", task_name) != task_name:
     raise UsageError(f"the config is for task {config.task!r}, not {task_name!r}")
   workdir = workdir or os.path.join("runs", task_name)
+  interrupts.saving(f"finished children are saved in {workdir}")
   if "about" in config:
     print(f"preset {config.about.preset} ({config.about.reason}); expected duration: "
           f"{config.about.expected}", flush=True)
@@ -106,7 +107,7 @@ def search(task_name: str, workdir: str | None) -> int:
       result = make_search(config, workdir, task, after_child=interrupts.raise_if_received,
                            after_epoch=interrupts.raise_if_received).run()
   except KeyboardInterrupt as e:
-    return interrupts.exit_interrupted(f"finished children are saved in {workdir}", e)
+    return interrupts.exit_interrupted(e)
   except Exception as e:
     _report(e, bad_input=(config_lib.ConfigError, DataError, wd.WorkdirError),
             stopped=(SearchError, InfrastructureError), prefix="search stopped: ",
@@ -116,6 +117,7 @@ def search(task_name: str, workdir: str | None) -> int:
 
 def train_published(task_name: str, workdir: str | None) -> int:
   """``nas-tf train TASK --arch=NAME``: a published architecture, trained from scratch."""
+  interrupts.saving("finished epochs are saved")
   from nas_tf import config as config_lib
   from nas_tf import registry, zoo
   from nas_tf import workdir as wd
@@ -133,7 +135,7 @@ def train_published(task_name: str, workdir: str | None) -> int:
     zoo.train_published(config, workdir, task, entry, FLAGS.overwrite,
                         after_epoch=interrupts.raise_if_received)
   except KeyboardInterrupt as e:
-    return interrupts.exit_interrupted("finished epochs are saved", e)
+    return interrupts.exit_interrupted(e)
   except Exception as e:
     from nas_tf.tasks.training import ChildFailure
     _report(e, bad_input=(config_lib.ConfigError, DataError, wd.WorkdirError),
@@ -157,6 +159,7 @@ def _stored_config(workdir: str):
 
 def after_search(command: str, workdir: str | None) -> int:
   """train / export / show: commands that read a search's work directory."""
+  interrupts.saving("finished epochs are saved")
   from nas_tf import config as config_lib
   from nas_tf import workdir as wd
   from nas_tf.errors import DataError, SearchError
@@ -187,7 +190,7 @@ def after_search(command: str, workdir: str | None) -> int:
     print(f"exported child {manifest['child'] + 1} ({manifest['weights']} weights): {models}")
     return 0
   except KeyboardInterrupt as e:
-    return interrupts.exit_interrupted("finished epochs are saved", e)
+    return interrupts.exit_interrupted(e)
   except Exception as e:
     from nas_tf.tasks.training import ChildFailure
     from nas_tf.export import ExportError

@@ -247,6 +247,41 @@ def test_sigterm_stops_like_ctrl_c_and_prints_the_resume_command(tmp_path):
   assert_gone(workers)
 
 
+SPIN = """
+import time
+from nas_tf import interrupts
+interrupts.install()
+interrupts.saving("nothing to save")
+import tensorflow as tf
+@tf.function
+def spin():  # one TensorFlow call of minutes: Python's own handler waits for it to return
+  return tf.while_loop(lambda i, x: i < 10**10, lambda i, x: (i + 1, x * 1.0000001),
+                       (tf.constant(0, tf.int64), tf.constant(1.0)))
+print("spinning", flush=True)
+try:
+  spin()
+  print("spun", flush=True)
+except KeyboardInterrupt as e:
+  interrupts.exit_interrupted(e)
+"""
+
+
+def test_a_signal_inside_one_long_tensorflow_call_exits_within_ten_seconds():
+  proc = subprocess.Popen([sys.executable, "-c", SPIN], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd=ROOT)
+  try:
+    assert proc.stdout.readline().strip() == "spinning"
+    time.sleep(1.0)
+    sent = time.perf_counter()
+    proc.send_signal(signal.SIGTERM)  # Ctrl-C's SIGINT takes the same path
+    out, err = proc.communicate(timeout=10)
+    assert time.perf_counter() - sent < 10
+  finally:
+    proc.kill()
+  assert proc.returncode == 143 and "spun" not in out, err
+  assert "terminated (SIGTERM); nothing to save. Resume with:" in err
+
+
 # -- damaged files --------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
