@@ -23,6 +23,7 @@ import keras
 from keras import ops
 
 # Re-exported: the tasks and tests reach the ops and drop-path through this module.
+from nas_tf.models import cell_ops
 from nas_tf.models.cell_ops import (  # noqa: F401
     _conv, apply_op, concatenate, dil_conv, drop, factorized_reduce, relu_conv_bn, sep_conv,
     subsample_like_same_padding)
@@ -73,17 +74,8 @@ def cell(blocks, cell_output: str, prev_prev, prev, filters: int, reduction: boo
   """One cell; returns its output (the ``concat`` states, default ``cell_output``'s blocks,
   concatenated: that many x ``filters`` channels)."""
   states = cell_inputs(prev_prev, prev, filters, name, wd)
-  for i, (in1, op1, in2, op2) in enumerate(blocks):
-    branches = []
-    for j, (source, op) in enumerate(((in1, op1), (in2, op2))):
-      stride = 2 if reduction and source < 2 else 1
-      h = apply_op(op, states[source], filters, stride, f"{name}_b{i}_{j}", wd)
-      # DARTS (model.py line 53) skips only Identity modules: a stride-2 skip is a
-      # FactorizedReduce there, so it is dropped like any other op.
-      if drop_path and not (op in ("identity", "skip_connect") and stride == 1):
-        h = drop(h, f"{name}_b{i}_{j}")
-      branches.append(h)
-    states.append(keras.layers.Add(name=f"{name}_b{i}")(branches))
+  cell_ops.add_blocks(blocks, states, filters, reduction, name, wd, apply_op,
+                      cell_ops.darts_drops if drop_path else None)
   concat = concat or [2 + b for b in output_blocks(blocks, cell_output)]
   return concatenate([states[s] for s in concat], name)
 

@@ -123,3 +123,26 @@ def drop(x, name: str):
 def concatenate(outputs, name: str):
   layer = keras.layers.Identity if len(outputs) == 1 else keras.layers.Concatenate
   return layer(name=f"{name}_out")(outputs[0] if len(outputs) == 1 else outputs)
+
+
+def darts_drops(op: str, stride: int) -> bool:
+  """Whether drop-path applies to ``op``: DARTS (model.py line 53) skips only Identity
+  modules; a stride-2 skip is a FactorizedReduce there, so it is dropped like any other op."""
+  return not (op in ("identity", "skip_connect") and stride == 1)
+
+
+def add_blocks(blocks, states: list, filters: int, reduction: bool, name: str, wd: float,
+               apply, drops=None) -> list:
+  """Appends each block's output, the sum of its two ops ``apply(op, state, filters, stride,
+  name, wd)`` on earlier states, to ``states``; ``drops(op, stride)`` picks the ops that
+  drop-path applies to (None: no drop-path)."""
+  for i, (in1, op1, in2, op2) in enumerate(blocks):
+    branches = []
+    for j, (source, op) in enumerate(((in1, op1), (in2, op2))):
+      stride = 2 if reduction and source < 2 else 1
+      h = apply(op, states[source], filters, stride, f"{name}_b{i}_{j}", wd)
+      if drops is not None and drops(op, stride):
+        h = drop(h, f"{name}_b{i}_{j}")
+      branches.append(h)
+    states.append(keras.layers.Add(name=f"{name}_b{i}")(branches))
+  return states

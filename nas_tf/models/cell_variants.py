@@ -36,6 +36,11 @@ POOLS = ("avg_pool_3x3", "max_pool_3x3")
 IDENTITY = ("identity", "skip_connect")
 
 
+def _nasnet_drops(op: str, stride: int) -> bool:
+  """NASNet and ENAS drop every op but the identity, whatever its stride."""
+  return op not in IDENTITY
+
+
 def _pool(op, x, stride, name):
   pool = keras.layers.AveragePooling2D if op.startswith("avg") else keras.layers.MaxPooling2D
   return pool(3, strides=stride, padding="same", name=f"{name}_pool")(x)
@@ -72,19 +77,6 @@ def enas_op(op, x, filters, stride, name, wd):
   return cells.apply_op(op, x, filters, stride, name, wd)
 
 
-def _blocks(blocks, states, filters, reduction, name, wd, drop_path, apply):
-  for i, (in1, op1, in2, op2) in enumerate(blocks):
-    branches = []
-    for j, (source, op) in enumerate(((in1, op1), (in2, op2))):
-      stride = 2 if reduction and source < 2 else 1
-      h = apply(op, states[source], filters, stride, f"{name}_b{i}_{j}", wd)
-      if drop_path and op not in IDENTITY:  # both drop every op but the identity
-        h = cells.drop(h, f"{name}_b{i}_{j}")
-      branches.append(h)
-    states.append(keras.layers.Add(name=f"{name}_b{i}")(branches))
-  return states
-
-
 def nasnet_cell(arch, kind, prev_prev, prev, filters, reduction, name, wd, drop_path):
   if prev_prev is None:  # the first cell: the stem, as it is
     s0 = prev
@@ -95,7 +87,8 @@ def nasnet_cell(arch, kind, prev_prev, prev, filters, reduction, name, wd, drop_
   else:
     s0 = prev_prev
   states = [s0, cells.relu_conv_bn(prev, filters, f"{name}_pre1", wd)]
-  states = _blocks(arch[kind], states, filters, reduction, name, wd, drop_path, nasnet_op)
+  states = cells.add_blocks(arch[kind], states, filters, reduction, name, wd, nasnet_op,
+                            _nasnet_drops if drop_path else None)
   last, outputs = states[-1], []
   for s in concatenated(arch, kind):
     h = states[s]
@@ -116,7 +109,8 @@ def enas_cell(arch, kind, prev_prev, prev, filters, reduction, name, wd, drop_pa
   if y.shape[-1] != filters:
     y = cells.relu_conv_bn(y, filters, f"{name}_pre1", wd)
   states = [x, cells.relu_conv_bn(y, filters, f"{name}_base", wd)]
-  states = _blocks(arch[kind], states, filters, reduction, name, wd, drop_path, enas_op)
+  states = cells.add_blocks(arch[kind], states, filters, reduction, name, wd, enas_op,
+                            _nasnet_drops if drop_path else None)
   outputs = [states[s] for s in concatenated(arch, kind)]
   smallest = min(h.shape[1] for h in outputs)
   outputs = [cells.factorized_reduce(h, filters, f"{name}_out{k}", wd, relu=False)

@@ -143,3 +143,11 @@ class DropPathSchedule(keras.callbacks.Callback):
     for layer in self.model._flatten_layers():
       if isinstance(layer, DropPath):
         layer.rate.assign(self.max_rate * epoch / self.epochs)
+
+
+def correct_count(logits, labels):
+  """How many of a batch's predictions (argmax of ``logits``) equal their integer ``labels``,
+  as a float32 scalar: the accuracy's numerator, summed over batches by children and
+  one-shot searches alike."""
+  predicted = ops.cast(ops.argmax(logits, -1), labels.dtype)
+  return ops.sum(ops.cast(ops.equal(predicted, labels), "float32"))

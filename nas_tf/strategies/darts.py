@@ -34,14 +34,10 @@ from nas_tf import seeds
 from nas_tf.errors import SearchError
 from nas_tf.models import darts as supernet
 from nas_tf.models.darts import derive_cell, softmax
+from nas_tf.models.layers import correct_count
 from nas_tf.strategies.base import OneShot
 
 KINDS = ("normal", "reduce")
-
-
-def correct_count(logits, labels):
-  return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels),
-                               tf.float32))
 
 
 class Darts(OneShot):

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from nas_tf.errors import DiskFull
+from nas_tf.models.layers import correct_count
 from nas_tf.models.optimizers import MomentumSGD
 from nas_tf.models.schedules import learning_rate_schedule
 from nas_tf.tasks.compiling import build_compiled_state
@@ -263,11 +264,6 @@ def perplexity_reward(curve: Sequence[float], constant: float = 80.0, window: in
 
 
 # -- shared-weights steps (one-shot strategies), traced by the strategy ---------------------------
-
-def correct_count(logits, labels):
-  import tensorflow as tf
-  return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, tf.int32), labels), tf.float32))
-
 
 def classifier_train_step(model, optimizer, images, labels, weight_decay: float, arch=()):
   """One step of softmax cross-entropy plus weight decay on the kernels (gradient
