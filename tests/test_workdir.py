@@ -168,3 +168,22 @@ def test_keys_added_by_a_newer_version_do_not_refuse_a_resume(tmp_path):
   with pytest.raises(wd.DirectoryInUse, match=r"differs in: space.kind\)"):
     wd.claim(str(tmp_path), {"seed": 1, "space": {"kind": "cell", "ops": "enas"},
                              "evolution": {"population": 10}})
+
+
+def test_claiming_a_directory_removes_what_interrupted_writes_left_for_every_kind_of_run(
+    tmp_path):
+  """One-shot searches and final trainings claim their directory without the proposer loop:
+  a DARTS checkpoint that a full disk cut short (checkpoints/step-N.tmp/) used to stay."""
+  leftovers = ["checkpoints/step-00000002.tmp/ckpt.index", "final/checkpoints/step-3.tmp/x",
+               "weights/child-00004.tmp99.weights.h5", "best.json.tmp"]
+  for path in leftovers:
+    os.makedirs(os.path.dirname(str(tmp_path / "w" / path)), exist_ok=True)
+    (tmp_path / "w" / path).write_text("partial")
+  (tmp_path / "w" / "checkpoints" / "step-00000001").mkdir()
+  said = []
+  wd.claim(str(tmp_path / "w"), {"a": 1}, log=said.append)
+  for left in ("checkpoints/step-00000002.tmp", "final/checkpoints/step-3.tmp",
+               "weights/child-00004.tmp99.weights.h5", "best.json.tmp"):
+    assert not (tmp_path / "w" / left).exists(), left
+  assert (tmp_path / "w" / "checkpoints" / "step-00000001").is_dir()
+  assert len(said) == 4 and all("left by an interrupted write" in s for s in said)
