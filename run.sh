@@ -6,6 +6,8 @@
 #   ./run.sh setup                             only create/refresh .venv
 #   ./run.sh docker-build                      build the nas-tf image (docker/Dockerfile)
 #   ./run.sh docker-search cifar10 [flags...]  run a search in it on all GPUs (./runs mounted)
+#   ./run.sh docker-check                      build it here and check that a killed search in
+#                                              it resumes (root; installs docker.io)
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${NAS_TF_VENV:-.venv}"
@@ -30,8 +32,9 @@ case "$cmd" in
   search) setup; exec "$VENV/bin/nas-tf" search "$@" ;;
   test) setup; exec "$VENV/bin/python" -m pytest -n "${NAS_TF_TEST_WORKERS:-2}" --dist loadfile "$@" ;;
   docker-build) exec docker build -t "${NAS_TF_IMAGE:-nas-tf}" -f docker/Dockerfile . ;;
+  docker-check) exec bash docker/check.sh ;;
   docker-search)
     mkdir -p runs
     exec docker run --rm --gpus all -v "$PWD/runs:/runs" "${NAS_TF_IMAGE:-nas-tf}" search "$@" ;;
-  *) sed -n '2,8p' "$0"; exit 2 ;;
+  *) sed -n '2,10p' "$0"; exit 2 ;;
 esac
