@@ -169,6 +169,33 @@ def test_each_stacking_runs_with_drop_path_and_the_auxiliary_head(name):
   assert np.all(np.isfinite(logits)) and np.all(np.isfinite(auxiliary))
 
 
+def test_drop_path_grows_with_depth_in_the_authors_stackings_and_not_in_darts():
+  # nasnet_utils.py / PNASNet.TF cell.py / ENAS micro_child.py line 199: keep probability
+  # 1 - (cell + 1) / cells x (1 - keep); DARTS' model.py drops alike in every cell.
+  from nas_tf.models.cell import build_classifier
+  from nas_tf.models.layers import DropPath
+  depths = {}
+  for name in ("nasnet_a", "pnasnet_5", "enas_micro", "darts_v2"):
+    model = build_classifier(BY_NAME[name].architecture(), channels=4, layers_per_stage=1,
+                             drop_path=0.3)
+    by_cell = {}
+    for layer in model._flatten_layers():
+      if isinstance(layer, DropPath):
+        by_cell.setdefault(layer.name.split("_b")[0], set()).add(layer.depth)
+    depths[name] = [sorted(d) for d in by_cell.values()]
+  assert depths["nasnet_a"] == [[k / 5] for k in range(1, 6)]  # 3N + 2 cells, N = 1
+  assert depths["pnasnet_5"] == [[k / 3] for k in range(1, 4)]  # 3N cells, reductions within
+  assert depths["enas_micro"] == [[k / 5] for k in range(1, 6)]
+  assert all(d == [1.0] for d in depths["darts_v2"]) and len(depths["darts_v2"]) == 5
+  layer = DropPath(seed=1, depth=0.25)
+  ones = np.ones((20_000, 1, 1, 1), np.float32)
+  layer.build(ones.shape)
+  layer.rate.assign(0.4)  # keep 1 - 0.4 x 0.25 = 0.9
+  out = np.asarray(layer(ones, training=True)).ravel()
+  assert abs(np.mean(out == 0) - 0.1) < 0.01
+  np.testing.assert_allclose(out[out > 0], 1 / 0.9, rtol=1e-6)
+
+
 def test_a_published_recurrent_cell_trains_on_ptb_and_shows_as_its_own_space(tmp_path):
   # ENAS's cell under the nas_rl PTB config: trained, and `show` describes it with the ENAS
   # space it comes from, not the config's NAS-RL cell space.

@@ -99,7 +99,8 @@ def stack(image, make_cell, filters: int, layers_per_stage: int, num_classes: in
           first_reads_stem_twice: bool = True, reductions_within: bool = False,
           relu_before_pool: bool = False, logits_bias: bool = True):
   """Stem, 3 stages of N cells with a reduction cell between stages, pooling and a linear
-  classifier; ``make_cell(kind, prev_prev, prev, filters, reduction, name)`` builds each cell.
+  classifier; ``make_cell(kind, prev_prev, prev, filters, reduction, name, depth)`` builds each
+  cell (``depth``: (its index + 1) / cells, for drop-path).
   Returns (logits, the auxiliary head's logits, or None). The head reads the cell
   ``auxiliary_offset`` cells after the second reduction (DARTS 0, NASNet -1, ENAS +1). The
   first cell's h[c-2] is the stem, or None (NASNet). ``reductions_within``: 3N cells in all,
@@ -110,12 +111,14 @@ def stack(image, make_cell, filters: int, layers_per_stage: int, num_classes: in
   n = int(layers_per_stage)
   reductions = (n, 2 * n) if reductions_within else (n, 2 * n + 1)
   stage = k = 0
-  for index in range(3 * n + (0 if reductions_within else 2)):
+  total = 3 * n + (0 if reductions_within else 2)
+  for index in range(total):
     reduction = index in reductions
     if reduction:
       filters *= 2
     kind = "reduce" if reduction else "normal"
-    out = make_cell(kind, prev_prev, prev, filters, reduction, f"c{stage}_{k}_{kind}")
+    out = make_cell(kind, prev_prev, prev, filters, reduction, f"c{stage}_{k}_{kind}",
+                    (index + 1) / total)
     stage, k = (stage + 1, 0) if reduction else (stage, k + 1)
     prev_prev, prev = prev, out
     if index == reductions[1] + auxiliary_offset and auxiliary_head is not None:
@@ -139,7 +142,7 @@ def build_classifier(arch: dict[str, Any], input_shape=(32, 32, 3), num_classes:
   image = keras.Input(shape=input_shape, name="image")
 
   if arch.get("network", "darts") == "darts":
-    def make_cell(kind, prev_prev, prev, filters, reduction, name):
+    def make_cell(kind, prev_prev, prev, filters, reduction, name, depth):  # same in every cell
       return cell(arch[kind], arch["cell_output"], prev_prev, prev, filters, reduction, name,
                   weight_decay, drop_path > 0, arch.get("concat", {}).get(kind))
     stacking, auxiliary_bias = {}, True

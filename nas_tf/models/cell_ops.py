@@ -116,8 +116,8 @@ def apply_op(op: str, x, filters: int, stride: int, name: str, wd: float, search
   raise ValueError(f"unknown cell op {op!r}")
 
 
-def drop(x, name: str):
-  return DropPath(seed=zlib.crc32(name.encode()), name=f"{name}_drop")(x)
+def drop(x, name: str, depth: float = 1.0):
+  return DropPath(seed=zlib.crc32(name.encode()), depth=depth, name=f"{name}_drop")(x)
 
 
 def concatenate(outputs, name: str):
@@ -132,17 +132,17 @@ def darts_drops(op: str, stride: int) -> bool:
 
 
 def add_blocks(blocks, states: list, filters: int, reduction: bool, name: str, wd: float,
-               apply, drops=None) -> list:
+               apply, drops=None, depth: float = 1.0) -> list:
   """Appends each block's output, the sum of its two ops ``apply(op, state, filters, stride,
   name, wd)`` on earlier states, to ``states``; ``drops(op, stride)`` picks the ops that
-  drop-path applies to (None: no drop-path)."""
+  drop-path applies to (None: no drop-path), at ``depth`` (``DropPath``)."""
   for i, (in1, op1, in2, op2) in enumerate(blocks):
     branches = []
     for j, (source, op) in enumerate(((in1, op1), (in2, op2))):
       stride = 2 if reduction and source < 2 else 1
       h = apply(op, states[source], filters, stride, f"{name}_b{i}_{j}", wd)
       if drops is not None and drops(op, stride):
-        h = drop(h, f"{name}_b{i}_{j}")
+        h = drop(h, f"{name}_b{i}_{j}", depth)
       branches.append(h)
     states.append(keras.layers.Add(name=f"{name}_b{i}")(branches))
   return states

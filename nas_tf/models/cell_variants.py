@@ -77,7 +77,7 @@ def enas_op(op, x, filters, stride, name, wd):
   return cells.apply_op(op, x, filters, stride, name, wd)
 
 
-def nasnet_cell(arch, kind, prev_prev, prev, filters, reduction, name, wd, drop_path):
+def nasnet_cell(arch, kind, prev_prev, prev, filters, reduction, name, wd, drop_path, depth):
   if prev_prev is None:  # the first cell: the stem, as it is
     s0 = prev
   elif prev_prev.shape[1] != prev.shape[1]:
@@ -88,7 +88,7 @@ def nasnet_cell(arch, kind, prev_prev, prev, filters, reduction, name, wd, drop_
     s0 = prev_prev
   states = [s0, cells.relu_conv_bn(prev, filters, f"{name}_pre1", wd)]
   states = cells.add_blocks(arch[kind], states, filters, reduction, name, wd, nasnet_op,
-                            _nasnet_drops if drop_path else None)
+                            _nasnet_drops if drop_path else None, depth)
   last, outputs = states[-1], []
   for s in concatenated(arch, kind):
     h = states[s]
@@ -100,7 +100,7 @@ def nasnet_cell(arch, kind, prev_prev, prev, filters, reduction, name, wd, drop_
   return cells.concatenate(outputs, name)
 
 
-def enas_cell(arch, kind, prev_prev, prev, filters, reduction, name, wd, drop_path):
+def enas_cell(arch, kind, prev_prev, prev, filters, reduction, name, wd, drop_path, depth):
   x, y = prev_prev, prev
   if x.shape[1] != y.shape[1]:
     x = cells.factorized_reduce(x, filters, f"{name}_pre0", wd)
@@ -110,7 +110,7 @@ def enas_cell(arch, kind, prev_prev, prev, filters, reduction, name, wd, drop_pa
     y = cells.relu_conv_bn(y, filters, f"{name}_pre1", wd)
   states = [x, cells.relu_conv_bn(y, filters, f"{name}_base", wd)]
   states = cells.add_blocks(arch[kind], states, filters, reduction, name, wd, enas_op,
-                            _nasnet_drops if drop_path else None)
+                            _nasnet_drops if drop_path else None, depth)
   outputs = [states[s] for s in concatenated(arch, kind)]
   smallest = min(h.shape[1] for h in outputs)
   outputs = [cells.factorized_reduce(h, filters, f"{name}_out{k}", wd, relu=False)
@@ -138,7 +138,7 @@ def cell_maker(arch: dict[str, Any], weight_decay: float, drop_path: bool):
     raise ValueError(f"unknown cell network {network!r} (known: darts, "
                      f"{', '.join(CELLS)})")
 
-  def make_cell(kind, prev_prev, prev, filters, reduction, name):
+  def make_cell(kind, prev_prev, prev, filters, reduction, name, depth):
     return CELLS[network](arch, kind, prev_prev, prev, filters, reduction, name, weight_decay,
-                          drop_path)
+                          drop_path, depth)
   return make_cell, stacking, network != "enas"

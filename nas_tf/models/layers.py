@@ -113,12 +113,20 @@ class Standardize(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="nas_tf")
 class DropPath(keras.layers.Layer):
-  """Zeroes a whole op output per example with probability ``rate`` in training (scaling
-  the rest by 1/(1-rate)); ``rate`` is a variable, raised per epoch by ``DropPathSchedule``."""
+  """Zeroes a whole op output per example with probability ``rate * depth`` in training
+  (scaling the rest by the inverse keep probability); ``rate`` is a variable, raised per
+  epoch by ``DropPathSchedule``. ``depth``: NASNet's, PNASNet's and ENAS's layer ratio,
+  (cell index + 1) / cells, so deeper cells drop more (nasnet_utils.py and PNASNet.TF's
+  cell.py ``_apply_drop_path``, ENAS's micro_child.py line 199); DARTS drops alike in every
+  cell (1)."""
 
-  def __init__(self, seed: int = 0, **kwargs):
+  def __init__(self, seed: int = 0, depth: float = 1.0, **kwargs):
     super().__init__(**kwargs)
     self.seed_generator = keras.random.SeedGenerator(seed)
+    self.depth = float(depth)
+
+  def get_config(self):
+    return {**super().get_config(), "depth": self.depth}
 
   def build(self, input_shape):
     self.rate = self.add_weight(shape=(), initializer="zeros", trainable=False, name="rate")
@@ -126,7 +134,7 @@ class DropPath(keras.layers.Layer):
   def call(self, x, training=False):
     if not training:
       return x
-    keep = 1.0 - ops.cast(self.rate, x.dtype)
+    keep = 1.0 - ops.cast(self.rate, x.dtype) * self.depth
     shape = (ops.shape(x)[0], 1, 1, 1)
     mask = ops.cast(keras.random.uniform(shape, seed=self.seed_generator) < keep, x.dtype)
     return x * mask / keep
