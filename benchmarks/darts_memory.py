@@ -49,6 +49,7 @@ def search_network(batch_size: int, order: int, layers_per_stage: int, channels:
   c.data.source, c.data.max_train_examples = "synthetic", 4 * batch_size
   c.space.kind, c.search.strategy, c.space.num_blocks = "cell", "darts", nodes
   c.darts.order, c.darts.batch_size = order, batch_size
+  c.child.batch_size = batch_size  # the children's batch plays no part; it must fit the data
   c.darts.layers_per_stage, c.darts.channels = layers_per_stage, channels
   task = Cifar10Task(c)
   task.prepare()

@@ -102,7 +102,7 @@ def build_supernet(ops: Sequence[str], num_nodes: int, input_shape=(32, 32, 3),
   weights = {kind: keras.layers.Softmax(axis=-1, name=f"weights_{kind}")(a)
              for kind, a in alphas.items()}
 
-  def make_cell(kind, prev_prev, prev, filters, reduction, name):
+  def make_cell(kind, prev_prev, prev, filters, reduction, name, depth):  # no drop-path
     return search_cell(weights[kind], ops, num_nodes, prev_prev, prev, filters, reduction, name)
   logits, _ = stack(image, make_cell, channels, layers_per_stage, num_classes, 0.0)
   return keras.Model([image, alphas["normal"], alphas["reduce"]], logits, name="darts_supernet")
