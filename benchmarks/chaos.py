@@ -87,9 +87,11 @@ def run(cmd: list[str], kill_at: float | None) -> tuple[int | None, str, int]:
 
 
 def rows(workdir: str) -> list[tuple]:
+  """(index, id, reward, status) by index: with 2 workers children finish, and are
+  recorded, in either order, killed or not."""
   with open(os.path.join(workdir, "children.jsonl")) as f:
-    return [(r["index"], r["id"], r["reward"], r["status"])
-            for r in map(json.loads, filter(str.strip, f))]
+    return sorted((r["index"], r["id"], r["reward"], r["status"])
+                  for r in map(json.loads, filter(str.strip, f)))
 
 
 def best(workdir: str):
@@ -139,7 +141,7 @@ def killed_chain(workdir: str, cmd_for, kills: int, duration: float, rng: random
       raise RuntimeError(f"{workdir}: a resumed run failed (rc {code}):\n{output[-2000:]}")
     break
   killed_rows, reference_rows = rows(workdir), rows(reference)
-  indices = [r[0] for r in killed_rows]
+  indices = [r[0] for r in killed_rows]  # sorted: a duplicate shows as a repeated index
   return {"kills": delivered, "redone": redone, "duplicated": len(indices) - len(set(indices)),
           "lost": len({r[0] for r in reference_rows} - set(indices)),
           "identical": killed_rows == reference_rows and best(workdir) == best(reference),
