@@ -64,3 +64,21 @@ def test_children_in_recycled_worker_processes_match_in_process(tmp_path):
                     wd.read_jsonl(os.path.join(str(tmp_path / d), "children.jsonl"))]
   assert rows("b") == rows("a")
   assert all(status == "ok" for _, status, _ in rows("b"))
+
+
+def test_the_best_of_tied_children_is_the_earliest_whatever_order_they_finish_in(tmp_path):
+  # With 2 workers, children 3 and 2 may be recorded in either order; both 0.5: best is 2.
+  from nas_tf.runner.journal import Journal
+
+  class Task:
+    metric, higher_is_better = "val_accuracy", True
+  journal = Journal.__new__(Journal)
+  journal.metric, journal.task = "val_accuracy", Task()
+  rows = [{"index": i, "status": "ok", "val_accuracy": acc}
+          for i, acc in ((3, 0.5), (2, 0.5), (1, 0.25))]
+  best = None
+  for row in rows:
+    if journal.better(row, best):
+      best = row
+  assert best["index"] == 2
+  assert not journal.better({"index": 4, "status": "ok", "val_accuracy": 0.5}, best)

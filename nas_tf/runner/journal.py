@@ -99,6 +99,8 @@ class Journal:
       return False
     if best is None:
       return True
+    if row[self.metric] == best[self.metric]:  # a tie: the earlier child, whatever the order
+      return row["index"] < best["index"]      # workers finished in (find_child's rule too)
     return (row[self.metric] > best[self.metric]) if self.task.higher_is_better else \
         (row[self.metric] < best[self.metric])
 
