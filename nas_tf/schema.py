@@ -91,7 +91,7 @@ _TRAINING = {
     "learning_rate": LEARNING_RATE, "momentum": FRACTION, "weight_decay": DECAY,
     "clip_norm": CLIP, "timeout_s": Range(0.0, zero="no limit", huge="a long limit is none"),
     "auxiliary_weight": Range(0.0, 1.0, zero="no auxiliary head"),
-    "cutout": _int(0, zero="off", data="no larger than the image (checked with the data)"),
+    "cutout": _int(0, zero="off", data="under twice the image's side (checked with the data)"),
     "drop_path": FRACTION, "dropout": FRACTION, "embedding_dropout": FRACTION,
     "recurrent_dropout": FRACTION, "width": _positive(high=64.0),
 }

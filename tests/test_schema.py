@@ -134,7 +134,8 @@ def test_batches_larger_than_their_split_are_refused_with_the_counts(tmp_path):
                                 "training images (500)"),
       ("child.batch_size", 10**9, "child.batch_size 1000000000 is larger than the training "
                                   "split (900 images)"),
-      ("final.cutout", 40, "final.cutout 40 is larger than the 32-pixel images")):
+      ("final.cutout", 64, "final.cutout 64 erases the whole 32-pixel images wherever it "
+                           "falls")):
     with with_value(darts, key, value), pytest.raises(config_lib.ConfigError,
                                                       match=re.escape(message)):
       Cifar10Task(darts).prepare()

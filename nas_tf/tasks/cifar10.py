@@ -43,7 +43,7 @@ class Cifar10Task(Task):
 
   def _check_batch_sizes(self) -> None:
     """The data-relative bounds of ``nas_tf.schema``: each batch fits in the split it batches,
-    a cutout in the image."""
+    and a cutout leaves some of the image."""
     train, val = len(self._split.train_labels), len(self._split.val_labels)
     splits = {f"{block}.batch_size": (train, f"the training split ({train} images)")
               for block in ("child", "final")}
@@ -55,11 +55,12 @@ class Cifar10Task(Task):
       value = config_lib.value_at(self.config, key)
       if value is not None and value > size:
         raise ConfigError(f"{key} {value} is larger than {what}")
-    side = min(self.input_shape[:2])
-    for block in ("child", "final"):
+    side = max(self.input_shape[:2])
+    for block in ("child", "final"):  # a square centred anywhere in the image, clipped
       cutout = self.config.get(block, {}).get("cutout", 0)
-      if cutout > side:
-        raise ConfigError(f"{block}.cutout {cutout} is larger than the {side}-pixel images")
+      if cutout >= 2 * side:
+        raise ConfigError(f"{block}.cutout {cutout} erases the whole {side}-pixel images "
+                          "wherever it falls (it must be under twice their side)")
 
   @property
   def prepared(self) -> bool:
