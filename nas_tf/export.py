@@ -69,9 +69,7 @@ def export(workdir: str, out: str, task, child: str | None = None) -> dict[str, 
   if task.serving_needs_data and not task.prepared:
     task.prepare()  # e.g. the vocabulary
   os.makedirs(out, exist_ok=True)
-  for name in os.listdir(out):  # what an interrupted export left
-    if name.endswith(".tmp"):
-      shutil.rmtree(os.path.join(out, name), ignore_errors=True)
+  wd.remove_temporaries(out)  # what an interrupted export left (model.tmp/)
   arch = row["arch"]
   settings = task.settings(final=source == "final")
   settings.width = width
