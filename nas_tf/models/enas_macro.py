@@ -24,7 +24,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from nas_tf.models.layers import batch_norm, decay
+from nas_tf.models.layers import batch_norm, decay, switch_case
 from nas_tf.spaces.enas_macro import OPERATIONS, EnasMacroSpace
 
 
@@ -154,7 +154,7 @@ class Supernet(keras.Model):
   def call(self, images, ops, skips, training=False):
     def chosen_operation(i, x):
       branches = [lambda op=op: _apply(op, x, training) for op in self.operations[i]]
-      return tf.switch_case(ops[i], branches)
+      return switch_case(ops[i], branches)
     def skip_sum(i, candidates):
       return tf.einsum("c,cnhwk->nhwk", skips[i, :i], tf.stack(candidates))
     return self._layers_out(images, training, chosen_operation, skip_sum)

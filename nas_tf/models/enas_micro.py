@@ -6,7 +6,7 @@ cell pair.
 The network is the cell network of ``models/cell.py`` (stem, 3 stages of N cells, two
 reduction cells), computed so that it equals the stand-alone child of any architecture:
 - each slot's input is gathered from the cell's states by the pointer, and its op picked by
-  ``tf.switch_case``; in a reduction cell the ops on the two cell inputs run at stride 2;
+  ``layers.switch_case``; in a reduction cell the ops on the two cell inputs run at stride 2;
 - a cell's output is the concatenation of *all* its blocks times a channel mask of the
   architecture's output blocks (loose ends). The layers that read it (the next cells'
   1x1 input convs, the classifier) hold rows for every block; masked rows read zeros, so
@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from nas_tf.models import cell as cell_models
-from nas_tf.models.layers import batch_norm
+from nas_tf.models.layers import batch_norm, switch_case
 from nas_tf.spaces.cell import CellSpace, output_blocks
 
 # The ops this supernet implements (an op at stride 1 or 2 from the same weights).
@@ -68,25 +68,32 @@ class SharedOp(keras.layers.Layer):
       layer.build((None, None, None, input_shape[-1] if reads_input else self.channels))
 
   def call(self, x, stride: int = 1, training=False):
+    # Raw TensorFlow ops on the sublayers' weights, not the sublayers' Keras calls: this
+    # runs inside a switch branch per (cell, block, slot, op), whose trace and gradient
+    # cost grow with every graph node (Keras' call adds casts, name scopes and converts).
     kind, layers = self.kind, self.child_layers
     if kind.endswith("pool_3x3"):
-      pool = keras.ops.average_pool if kind.startswith("avg") else keras.ops.max_pool
-      return pool(x, 3, stride, "same")
+      pool = tf.nn.avg_pool2d if kind.startswith("avg") else tf.nn.max_pool2d
+      return pool(x, 3, stride, "SAME")
     if kind in ("identity", "skip_connect"):
       if stride == 1:
         return x
-      x = keras.ops.relu(x)
-      shifted = keras.ops.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]])[:, 1:, 1:, :]
-      both = keras.ops.concatenate([layers["_conv_a"](x[:, ::2, ::2, :]),
-                                    layers["_conv_b"](shifted[:, ::2, ::2, :])], axis=-1)
-      return layers["_bn"](both, training=training)
+      x = tf.nn.relu(x)
+      shifted = tf.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]])[:, 1:, 1:, :]
+      both = tf.concat([_conv1x1(x[:, ::2, ::2, :], layers["_conv_a"]),
+                        _conv1x1(shifted[:, ::2, ::2, :], layers["_conv_b"])], axis=-1)
+      return layers["_bn"].call(both, training=training)
     if kind == "relu_conv_bn":
-      return layers["_bn"](layers["_conv"](keras.ops.relu(x)), training=training)
+      return layers["_bn"].call(_conv1x1(tf.nn.relu(x), layers["_conv"]), training=training)
     for t in range(2):
-      x = keras.ops.depthwise_conv(keras.ops.relu(x), layers[f"_dw{t}"].kernel,
-                                   strides=stride if t == 0 else 1, padding="same")
-      x = layers[f"_bn{t}"](layers[f"_pw{t}"](x), training=training)
+      s = stride if t == 0 else 1
+      x = tf.nn.depthwise_conv2d(tf.nn.relu(x), layers[f"_dw{t}"].kernel, [1, s, s, 1], "SAME")
+      x = layers[f"_bn{t}"].call(_conv1x1(x, layers[f"_pw{t}"]), training=training)
     return x
+
+
+def _conv1x1(x, layer):
+  return tf.nn.conv2d(x, layer.kernel, 1, "SAME")
 
 
 def cell_positions(layers_per_stage: int, channels: int) -> list[tuple[str, str, bool, int]]:
@@ -175,7 +182,7 @@ class Supernet(keras.Model):
       layers = self.ops[p][i][slot]
       if not reduction:
         every = tf.stack(states)
-        return tf.switch_case(op, [lambda layer=layer: layer(tf.gather(every, source),
+        return switch_case(op, [lambda layer=layer: layer(tf.gather(every, source),
                                                              training=training)
                                    for layer in layers])
       # Reduction cell: stride 2 on the cell inputs, stride 1 on (already reduced) blocks.
@@ -186,7 +193,7 @@ class Supernet(keras.Model):
         if i:
           branches.append(lambda layer=layer: layer(tf.gather(made, source - 2),
                                                     training=training))
-      return tf.switch_case(2 * op + tf.cast(source >= 2, tf.int32) if i else op, branches)
+      return switch_case(2 * op + tf.cast(source >= 2, tf.int32) if i else op, branches)
 
     def output_mask(kind, filters):
       return tf.repeat(cells[kind][1], filters)

@@ -159,3 +159,15 @@ def correct_count(logits, labels):
   one-shot searches alike."""
   predicted = ops.cast(ops.argmax(logits, -1), labels.dtype)
   return ops.sum(ops.cast(ops.equal(predicted, labels), "float32"))
+
+
+def switch_case(index, branches):
+  """``tf.switch_case`` whose Case op stays a Case op: the runtime runs the taken branch as
+  a function instead of the graph inlining every branch as Switch/Merge ops. Same values,
+  same steps; the supernets' first step is much shorter (ENAS micro at smoke size: the
+  first training call 11.4 s -> 3.0 s, later steps unchanged)."""
+  import tensorflow as tf
+  if tf.executing_eagerly():  # eager: only the taken branch runs anyway
+    return tf.switch_case(index, branches)
+  from tensorflow.python.ops import cond_v2  # tf.switch_case does not expose the option
+  return cond_v2.indexed_case(index, branches, lower_using_switch_merge=False)

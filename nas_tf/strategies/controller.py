@@ -35,6 +35,9 @@ from nas_tf.spaces.base import Anchor, Choice, Mark, Plan, Pointer, plan_length
 
 # The unroll uses the layers' weights with plain TF ops: Keras 3's per-call layer overhead,
 # repeated over every unrolled step, made tracing the REINFORCE step take seconds per depth.
+# A sampled token picks its log-probability, embedding or mark through a one-hot product,
+# not a gather: the values are the same (x * 1 and + 0 are exact), and a gather's gradient
+# (IndexedSlices and its shape arithmetic) was ~40% of the REINFORCE step's trace.
 def _dense(layer: keras.layers.Dense, x):
   y = tf.matmul(x, layer.kernel)
   return y + layer.bias if layer.use_bias else y
@@ -153,14 +156,15 @@ class Controller(keras.Model):
         else:
           token = tf.cast(tf.random.stateless_categorical(logits, 1, seed=step_seeds[k])[:, 0],
                           tf.int32)
-        log_prob += tf.gather(log_p, token, batch_dims=1)
+        chosen = tf.one_hot(token, tf.shape(log_p)[-1])  # a one-hot product: see _dense
+        log_prob += tf.reduce_sum(chosen * log_p, axis=-1)
         entropy -= tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1)
         if keep_probs:
           probs.append(tf.exp(log_p))
         if isinstance(decision, Choice):
-          x = tf.gather(self.embeddings[decision.token_type].embeddings, token)
+          x = tf.matmul(chosen, self.embeddings[decision.token_type].embeddings)
         else:  # the chosen mark's state
-          x = tf.gather(tf.stack(marks[-decision.k:], axis=1), token, batch_dims=1)
+          x = tf.einsum("mk,mku->mu", chosen, tf.stack(marks[-decision.k:], axis=1))
         tokens.append(token[:, None])
         pos += 1
       elif isinstance(decision, Anchor):

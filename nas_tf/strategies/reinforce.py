@@ -45,8 +45,9 @@ class Reinforce:
     self.compiled = bool(compiled)  # trace the step per plan (see Controller) or run eagerly
     self._steps = {}
 
-  def _step_fn(self, plan: Plan):
-    if plan not in self._steps:
+  def _step_fn(self, plan: Plan, batch_size: int):
+    key = (plan, batch_size)
+    if key not in self._steps:
       def step(tokens, rewards):
         with tf.GradientTape() as tape:
           log_prob, entropy, skip_kl = self.controller.score(plan, tokens)
@@ -88,14 +89,18 @@ class Reinforce:
                 "skip_penalty": tf.reduce_mean(skip_kl)}
       length = plan_length(plan)
       # autograph off: the unroll's loops run over a static plan and need no conversion,
-      # and converting them dominated the trace time (seconds per depth).
-      self._steps[plan] = tf.function(step, autograph=False, input_signature=[
-          tf.TensorSpec([None, length], tf.int32), tf.TensorSpec([None], tf.float32)]
-      ) if self.compiled else step
-    return self._steps[plan]
+      # and converting them dominated the trace time (seconds per depth). One trace per
+      # batch size (a search uses one or two): with a static batch, the gradients of the
+      # unroll's elementwise ops need no broadcast-shape arithmetic (trace 7.5 s -> 4.7 s
+      # on ENAS micro's smoke plan).
+      self._steps[key] = tf.function(step, autograph=False, input_signature=[
+          tf.TensorSpec([batch_size, length], tf.int32),
+          tf.TensorSpec([batch_size], tf.float32)]) if self.compiled else step
+    return self._steps[key]
 
   def update(self, plan: Plan, tokens, rewards) -> dict[str, float]:
     """One REINFORCE step on m architectures (tokens [m, T]) and their rewards [m]."""
-    stats = self._step_fn(plan)(tf.constant(np.asarray(tokens), tf.int32),
-                                tf.constant(np.asarray(rewards), tf.float32))
+    tokens = np.asarray(tokens)
+    stats = self._step_fn(plan, len(tokens))(tf.constant(tokens, tf.int32),
+                                             tf.constant(np.asarray(rewards), tf.float32))
     return {k: (bool(v) if k == "finite" else float(v)) for k, v in stats.items()}
