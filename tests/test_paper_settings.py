@@ -256,6 +256,37 @@ def test_enas_rnn_init_range_follows_the_hidden_size(units, scale):
   assert (config["minval"], config["maxval"]) == (-scale, scale)
 
 
+def test_enas_rnn_supernet_keys_its_kernels_by_input_and_activation():
+  # ptb_enas_child.py:518-530 (_build_params, search): w_prev [2 * num_funcs * H, 2H] and
+  # layer i's w_skip [num_funcs * i * H, 2H]; lines 369-371 pick rows (prev_idx * num_funcs
+  # + func_idx) * H: a cell that changes only a node's activation reads other weights.
+  import tensorflow as tf
+  from nas_tf.models import enas_rnn
+  from nas_tf.spaces.enas_rnn import ACTIVATIONS, EnasRnnSpace
+  space, units, vocab = EnasRnnSpace(num_nodes=4), 6, 20
+  supernet = enas_rnn.Supernet(space, vocab_size=vocab, units=units, batch_size=2)
+  supernet.build_all()
+  f = len(ACTIVATIONS)
+  assert supernet.kernel_x.shape == supernet.kernel_h.shape == (f, units, 2 * units)
+  assert [tuple(k.shape) for k in supernet.node_kernels] == [
+      (f * i, units, 2 * units) for i in range(1, 4)]
+  tokens = np.arange(8, dtype=np.int32).reshape(2, 4)
+
+  def output(activation_of_node_2):
+    nodes = [{"input": -1, "activation": "tanh"}, {"input": 0, "activation": "relu"},
+             {"input": 1, "activation": activation_of_node_2},
+             {"input": 0, "activation": "tanh"}]
+    arch = space.as_tensors({"nodes": nodes})
+    return supernet(tokens, *arch, training=False)[0].numpy()
+  before = {a: output(a) for a in ACTIVATIONS}
+  row = 1 * f + ACTIVATIONS.index("sigmoid")  # node 2 reading node 1 through sigmoid
+  kernel = supernet.node_kernels[1]
+  kernel.assign(tf.tensor_scatter_nd_update(kernel, [[row]], [tf.ones((units, 2 * units))]))
+  for a in ACTIVATIONS:
+    changed = not np.allclose(output(a), before[a])
+    assert changed == (a == "sigmoid"), a
+
+
 def test_enas_micro_paper_preset_is_the_micro_scripts():
   check(load_config("paper", "enas_micro"), ENAS_MICRO)
 

@@ -8,8 +8,11 @@
   ends.
 - ``build_language_model``: the NAS-RL language model (``rnn_cell.build_language_model``)
   around ``EnasCell``, plus embedding dropout.
-- ``Supernet``: the same language model with W_{i,j} for every pair j < i and the
-  architecture as tensors, the time loop a ``tf.scan``: one traced step serves every cell.
+- ``Supernet``: the same language model with W_{i,j,f} for every pair j < i and every
+  activation f (node 0's W_f per activation), as ENAS's search code keys them
+  (``ptb_enas_child.py`` ``_build_params``: ``w_prev`` has num_funcs blocks, layer i's
+  ``w_skip`` num_funcs * i), and the architecture as tensors; the time loop a ``tf.scan``:
+  one traced step serves every cell.
 """
 
 from __future__ import annotations
@@ -145,11 +148,12 @@ class Supernet(keras.Model):
     return f"cells of {self.space.num_nodes} nodes, {self.units} units"
 
   def build_all(self) -> None:
-    u2, n = 2 * self.units, self.space.num_nodes
-    self.kernel_x = self.add_weight((self.units, u2), init(self.units), name="kernel_x")
-    self.kernel_h = self.add_weight((self.units, u2), init(self.units), name="kernel_h")
-    # W_{i,j} for every pair: node i's kernels stacked over its possible inputs j < i.
-    self.node_kernels = [self.add_weight((i, self.units, u2), init(self.units),
+    u2, n, f = 2 * self.units, self.space.num_nodes, len(ACTIVATIONS)
+    # Node 0's kernels, one per activation; node i's stacked over (input j < i, activation)
+    # at row j * len(ACTIVATIONS) + f, as ENAS's w_prev and w_skip rows.
+    self.kernel_x = self.add_weight((f, self.units, u2), init(self.units), name="kernel_x")
+    self.kernel_h = self.add_weight((f, self.units, u2), init(self.units), name="kernel_h")
+    self.node_kernels = [self.add_weight((i * f, self.units, u2), init(self.units),
                                          name=f"node_{i}_kernels")
                          for i in range(1, n)]
     self.output_layer(self.embedding(tf.zeros((1, 1), tf.int32)))
@@ -185,13 +189,21 @@ class Supernet(keras.Model):
       applied = tf.gather(tf.stack([f(candidate) for f in functions]), activation)
       return carry + tf.sigmoid(gate) * (applied - carry)
 
+    # The cell's kernels, picked once per call, not per time step: inside the scan each
+    # step would keep its own copy for the gradient (paper size: 11 nodes x 4 MB x 35 steps).
+    f = len(ACTIVATIONS)
+    kernel_x = tf.gather(self.kernel_x, activations[0])
+    kernel_h = tf.gather(self.kernel_h, activations[0])
+    kernels = [tf.gather(self.node_kernels[i - 1], inputs[i] * f + activations[i])
+               for i in range(1, self.space.num_nodes)]
+
     def step(h_prev, x_t):
-      z = tf.matmul(x_t, self.kernel_x) + tf.matmul(masked(h_prev), self.kernel_h)
+      z = tf.matmul(x_t, kernel_x) + tf.matmul(masked(h_prev), kernel_h)
       values = [select(z, activations[0], h_prev)]
       for i in range(1, self.space.num_nodes):
         source = tf.gather(tf.stack(values), inputs[i])
-        kernel = tf.gather(self.node_kernels[i - 1], inputs[i])
-        values.append(select(tf.matmul(masked(source), kernel), activations[i], source))
+        values.append(select(tf.matmul(masked(source), kernels[i - 1]), activations[i],
+                             source))
       weights = outputs / tf.reduce_sum(outputs)
       return tf.einsum("n,nbu->bu", weights, tf.stack(values))
 
@@ -218,10 +230,13 @@ def copy_weights(supernet: Supernet, model: keras.Model, arch: dict[str, Any]) -
   model.get_layer("embedding").set_weights(supernet.embedding.get_weights())
   model.get_layer("logits").set_weights(supernet.output_layer.get_weights())
   cell = model.get_layer("rnn_0").cell
-  cell.kernel_x.assign(supernet.kernel_x)
-  cell.kernel_h.assign(supernet.kernel_h)
-  for i, node in enumerate(arch["nodes"][1:], start=1):
-    cell.node_kernels[i - 1].assign(supernet.node_kernels[i - 1][node["input"]])
+  nodes, f = arch["nodes"], len(ACTIVATIONS)
+  first = ACTIVATIONS.index(nodes[0]["activation"])
+  cell.kernel_x.assign(supernet.kernel_x[first])
+  cell.kernel_h.assign(supernet.kernel_h[first])
+  for i, node in enumerate(nodes[1:], start=1):
+    row = node["input"] * f + ACTIVATIONS.index(node["activation"])
+    cell.node_kernels[i - 1].assign(supernet.node_kernels[i - 1][row])
 
 
 @functools.lru_cache(maxsize=4096)
