@@ -114,7 +114,7 @@ def darts(dry: bool) -> None:
   sys.path.insert(0, HERE)
   from darts_memory import search_network
   from nas_tf.runner.run import graph_optimizer_off_without_gpu
-  batch, cells, channels, nodes, steps = (4, 1, 4, 2, 2) if dry else (64, 2, 16, 4, 10)
+  batch, cells, channels, nodes, steps = (4, 1, 4, 1, 2) if dry else (64, 2, 16, 4, 10)
   for order in (1, 2):
     begun = time.perf_counter()
     network, inputs = search_network(batch, order, cells, channels, nodes)
@@ -148,6 +148,8 @@ def enas(dry: bool) -> None:
     if dry:  # the smallest supernet: its trace, not its size, is what costs here
       c.child.batch_size, c.enas.channels = 8, 4
       c.enas.num_layers = min(c.enas.num_layers, 2)
+      if method == "enas_micro":
+        c.space.num_blocks = 2
     task = Cifar10Task(c)
     task.prepare()
     strategy = Enas.from_config(c, task.space, task)
