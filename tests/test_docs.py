@@ -40,6 +40,9 @@ _TOKENS = "--config.data.max_train_tokens=4000 --config.data.max_valid_tokens=15
 # (task, method) -> what shrinks a search to seconds; the first match in order wins.
 TINY = [
     (("cifar10", "images"), "darts", f"--config.darts.epochs=1 {_IMAGES}"),
+    (("cifar10", "images"), "enas_micro",
+     f"--config.enas.epochs=1 --config.enas.controller.steps=2 --config.enas.derive_samples=2 "
+     f"--config.space.num_blocks=2 {_IMAGES}"),
     (("cifar10", "images"), "enas", f"--config.enas.epochs=1 --config.enas.controller.steps=2 "
                                     f"--config.enas.derive_samples=2 {_IMAGES}"),
     (("cifar10", "images"), "pnas", f"--config.search.num_children=2 --config.pnas.beam=2 "
