@@ -122,6 +122,13 @@ def build_language_model(arch: dict[str, Any], vocab_size: int, units: int, num_
                                             recurrent_dropout=recurrent_dropout))
 
 
+def kernel_row(source, activation):
+  """The row of a node's stacked supernet kernels for input node ``source`` and activation
+  index ``activation`` (ints or int tensors): ENAS's prev_idx * num_funcs + func_idx
+  (``ptb_enas_child.py`` line 369)."""
+  return source * len(ACTIVATIONS) + activation
+
+
 class Supernet(keras.Model):
   """``call(tokens, inputs, activations, outputs, initial_state)`` -> (logits [N, T, V], the
   last h): the language model of the cell given by ``EnasRnnSpace.as_tensors``. The training
@@ -148,12 +155,14 @@ class Supernet(keras.Model):
     return f"cells of {self.space.num_nodes} nodes, {self.units} units"
 
   def build_all(self) -> None:
-    u2, n, f = 2 * self.units, self.space.num_nodes, len(ACTIVATIONS)
+    u2, n, functions = 2 * self.units, self.space.num_nodes, len(ACTIVATIONS)
     # Node 0's kernels, one per activation; node i's stacked over (input j < i, activation)
-    # at row j * len(ACTIVATIONS) + f, as ENAS's w_prev and w_skip rows.
-    self.kernel_x = self.add_weight((f, self.units, u2), init(self.units), name="kernel_x")
-    self.kernel_h = self.add_weight((f, self.units, u2), init(self.units), name="kernel_h")
-    self.node_kernels = [self.add_weight((i * f, self.units, u2), init(self.units),
+    # at ``kernel_row``, as ENAS's w_prev and w_skip rows.
+    self.kernel_x = self.add_weight((functions, self.units, u2), init(self.units),
+                                    name="kernel_x")
+    self.kernel_h = self.add_weight((functions, self.units, u2), init(self.units),
+                                    name="kernel_h")
+    self.node_kernels = [self.add_weight((i * functions, self.units, u2), init(self.units),
                                          name=f"node_{i}_kernels")
                          for i in range(1, n)]
     self.output_layer(self.embedding(tf.zeros((1, 1), tf.int32)))
@@ -191,10 +200,9 @@ class Supernet(keras.Model):
 
     # The cell's kernels, picked once per call, not per time step: inside the scan each
     # step would keep its own copy for the gradient (paper size: 11 nodes x 4 MB x 35 steps).
-    f = len(ACTIVATIONS)
     kernel_x = tf.gather(self.kernel_x, activations[0])
     kernel_h = tf.gather(self.kernel_h, activations[0])
-    kernels = [tf.gather(self.node_kernels[i - 1], inputs[i] * f + activations[i])
+    kernels = [tf.gather(self.node_kernels[i - 1], kernel_row(inputs[i], activations[i]))
                for i in range(1, self.space.num_nodes)]
 
     def step(h_prev, x_t):
@@ -230,12 +238,12 @@ def copy_weights(supernet: Supernet, model: keras.Model, arch: dict[str, Any]) -
   model.get_layer("embedding").set_weights(supernet.embedding.get_weights())
   model.get_layer("logits").set_weights(supernet.output_layer.get_weights())
   cell = model.get_layer("rnn_0").cell
-  nodes, f = arch["nodes"], len(ACTIVATIONS)
+  nodes = arch["nodes"]
   first = ACTIVATIONS.index(nodes[0]["activation"])
   cell.kernel_x.assign(supernet.kernel_x[first])
   cell.kernel_h.assign(supernet.kernel_h[first])
   for i, node in enumerate(nodes[1:], start=1):
-    row = node["input"] * f + ACTIVATIONS.index(node["activation"])
+    row = kernel_row(node["input"], ACTIVATIONS.index(node["activation"]))
     cell.node_kernels[i - 1].assign(supernet.node_kernels[i - 1][row])
 
 
