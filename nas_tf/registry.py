@@ -119,7 +119,7 @@ METHODS = {
 EXECUTORS = {
     "local": "nas_tf.tasks.executors:make_local",
     "processes": "nas_tf.tasks.executors:make_processes",
-    "ray": "nas_tf.tasks.executors:make_ray",
+    "ray": "nas_tf.tasks.ray_executor:make_ray",
 }
 
 

@@ -157,9 +157,11 @@ def docs_command(page: str, containing: str) -> list[str]:
 
 def run_cli(*args, cwd=ROOT, env=None, tf_log_level="3", **kwargs):
   """``python -m nas_tf ARGS`` as a user runs it; ``tf_log_level=None`` leaves TensorFlow's
-  C++ logging at its default (to see what nas-tf itself filters)."""
+  C++ logging at its default (to see what nas-tf itself filters); an ``env`` value of None
+  removes that variable."""
   env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"} | (
       {"TF_CPP_MIN_LOG_LEVEL": tf_log_level} if tf_log_level else {}) | (env or {})
+  env = {k: v for k, v in env.items() if v is not None}
   return subprocess.run([sys.executable, "-m", "nas_tf", *args], cwd=cwd, env=env,
                         capture_output=True, text=True, timeout=300, **kwargs)
 

@@ -77,15 +77,6 @@ def ray_cluster():
     ray.shutdown()
 
 
-def test_ray_executor_spreads_children_over_two_workers(tmp_path, ray_cluster):
-  config = tiny_cifar_config(4, **{"executor.kind": "ray", "executor.workers": 2})
-  result = run_search(config, str(tmp_path))
-  rows = rows_of(str(tmp_path))
-  assert sorted(r["index"] for r in rows) == [0, 1, 2, 3]
-  assert all(r["status"] == "ok" for r in rows) and result.children == 4
-  assert len({r["worker"] for r in rows}) == 2
-
-
 def test_killed_ray_worker_is_retried_and_every_child_is_accounted_for(tmp_path, ray_cluster):
   config = tiny_cifar_config(4, **{"executor.kind": "ray", "executor.workers": 2,
                                    "child.epochs": 3})

@@ -74,7 +74,7 @@ def test_a_full_disk_inside_a_child_s_tensorflow_writer_is_not_the_child_s_failu
     tmp_path, monkeypatch):
   import tensorflow as tf
   from nas_tf.tasks import executors
-  real, trained = executors._train, []
+  real, trained = executors.train_in_this_process, []
 
   def full_at_the_second_child(*args, **kwargs):
     trained.append(1)
@@ -82,7 +82,7 @@ def test_a_full_disk_inside_a_child_s_tensorflow_writer_is_not_the_child_s_failu
       raise tf.errors.ResourceExhaustedError(
           None, None, "/w/tensorboard/events.out.tfevents.1; No space left on device")
     return real(*args, **kwargs)
-  monkeypatch.setattr(executors, "_train", full_at_the_second_child)
+  monkeypatch.setattr(executors, "train_in_this_process", full_at_the_second_child)
   with pytest.raises(InfrastructureError,
                      match=r"child 2: disk full \(/w/tensorboard/events.out.tfevents.1\)"):
     run(tiny_cifar_config(2), str(tmp_path))

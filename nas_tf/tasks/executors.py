@@ -12,8 +12,7 @@ child. ``capacity`` says how many children may be in flight at once.
              (``CUDA_VISIBLE_DEVICES``; ``executor.children_per_gpu`` workers share a GPU, with
              memory growth on) or, without GPUs, to its share of the CPU threads.
   ray        children as Ray tasks on an existing cluster (``executor.address``) or on a local
-             one started here with ``executor.workers`` CPUs. A worker that dies is retried by
-             Ray (``executor.max_retries``); a Python error is not retried and fails the child.
+             one started here with ``executor.workers`` CPUs (``nas_tf.tasks.ray_executor``).
 
 Every metrics dict comes back with ``worker`` ("host:pid") so ``children.jsonl`` records
 where each child ran.
@@ -37,17 +36,18 @@ from nas_tf.hardware import visible_gpus
 _WORKER_TASKS: dict[str, Any] = {}  # config json -> task object, inside a worker process
 
 
-def _worker_id() -> str:
+def worker_id() -> str:
   return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _train(task, arch: dict[str, Any], seed: int, weights_path: str | None) -> dict[str, Any]:
+def train_in_this_process(task, arch: dict[str, Any], seed: int,
+                          weights_path: str | None) -> dict[str, Any]:
   if task.simulated:  # a table lookup: no model to clear
-    return {**task.train_child(arch, seed, weights_path=weights_path), "worker": _worker_id()}
+    return {**task.train_child(arch, seed, weights_path=weights_path), "worker": worker_id()}
   import keras
   try:
     metrics = task.train_child(arch, seed, weights_path=weights_path)
-    return {**metrics, "worker": _worker_id()}
+    return {**metrics, "worker": worker_id()}
   finally:
     keras.backend.clear_session()
     gc.collect()
@@ -82,7 +82,7 @@ class InProcess:
   def submit(self, arch: dict[str, Any], seed: int,
              weights_path: str | None = None) -> concurrent.futures.Future:
     try:
-      return _done(_train(self.task, arch, seed, weights_path))
+      return _done(train_in_this_process(self.task, arch, seed, weights_path))
     except (KeyboardInterrupt, SystemExit):
       raise
     except Exception as e:  # the search records it as a failed child
@@ -116,7 +116,7 @@ def _init_worker(config_json: str, env: dict[str, str]) -> None:
 
 def _train_in_worker(config_json: str, arch: dict[str, Any], seed: int,
                      weights_path: str | None) -> dict[str, Any]:
-  return _train(_task_for(config_json), arch, seed, weights_path)
+  return train_in_this_process(_task_for(config_json), arch, seed, weights_path)
 
 
 class _Slot:
@@ -201,50 +201,6 @@ class WorkerProcesses:
       slot.close()
 
 
-# -- Ray -------------------------------------------------------------------------------------
-
-def _ray_train_child(config_json: str, arch: dict[str, Any], seed: int,
-                     weights_path: str | None) -> dict[str, Any]:
-  return _train(_task_for(config_json), arch, seed, weights_path)
-
-
-class RayExecutor:
-  """Children as Ray tasks; Ray schedules them on the cluster's CPUs/GPUs."""
-
-  def __init__(self, config: ml_collections.ConfigDict):
-    import ray
-    e = config.executor
-    if not ray.is_initialized():
-      if e.address:
-        ray.init(address=e.address, log_to_driver=False)
-      else:
-        ray.init(num_cpus=e.workers or None, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
-    self._ray = ray
-    self.config_json = config.to_json()
-    threads = max(1, int(e.cpus_per_child))
-    self.remote = ray.remote(_ray_train_child).options(
-        name="nas_tf_child", num_cpus=e.cpus_per_child, num_gpus=e.gpus_per_child,
-        max_retries=e.max_retries, retry_exceptions=False,
-        runtime_env={"env_vars": {"TF_NUM_INTRAOP_THREADS": str(threads),
-                                  "TF_NUM_INTEROP_THREADS": "1",
-                                  "TF_FORCE_GPU_ALLOW_GROWTH": "true",
-                                  "TF_CPP_MIN_LOG_LEVEL": "2"}})
-    resources = ray.cluster_resources()
-    per_child = max(e.cpus_per_child, 1e-9)
-    self.capacity = max(1, int(resources.get("CPU", 1) // per_child))
-    if e.gpus_per_child:
-      self.capacity = min(self.capacity, max(1, int(resources.get("GPU", 0) // e.gpus_per_child)))
-    self._started_here = not e.address
-
-  def submit(self, arch, seed, weights_path=None) -> concurrent.futures.Future:
-    return self.remote.remote(self.config_json, arch, seed, weights_path).future()
-
-  def close(self) -> None:
-    if self._started_here and self._ray.is_initialized():
-      self._ray.shutdown()
-
-
 def make_local(config: ml_collections.ConfigDict, task):
   every = config.executor.get("recycle_every", 0)
   return WorkerProcesses(config, [{}], every) if every else InProcess(task)
@@ -257,10 +213,6 @@ def make_processes(config: ml_collections.ConfigDict, task):
   threads = e.threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
   return WorkerProcesses(config, worker_environments(workers, gpus, e.children_per_gpu,
                                                      threads), e.get("recycle_every", 0))
-
-
-def make_ray(config: ml_collections.ConfigDict, task):
-  return RayExecutor(config)
 
 
 def make_executor(config: ml_collections.ConfigDict, task):

@@ -1,0 +1,282 @@
+"""Ray clusters as users meet them: nodes that share no file system with the driver, token
+authentication, a stale current-cluster file, nodes with other package versions."""
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import textwrap
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import load_config, run_cli, write_cifar_folder
+
+ray = pytest.importorskip("ray")
+RAY = os.path.join(os.path.dirname(sys.executable), "ray")
+HIDDEN_HOST = "hidden-node"
+# The tiny NAS-RL search both the cluster and this process run (same seed, same children).
+TINY = {"search.num_children": 2, "search.batch_size": 2, "child.epochs": 1,
+        "child.batch_size": 32, "space.filter_heights": (1, 3), "space.filter_widths": (1, 3),
+        "space.num_filters": (4, 8), "search.start_depth": 1}
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def _namespaces() -> list[str]:
+  """unshare's arguments for a private mount and host name namespace (as an ordinary user,
+  inside a user namespace where it is root)."""
+  args = ["unshare", "-m", "-u"] + ([] if os.geteuid() == 0 else ["-r"])
+  try:
+    ok = subprocess.run([*args, "true"], capture_output=True).returncode == 0
+  except FileNotFoundError:
+    ok = False
+  if not ok:
+    pytest.skip("unshare cannot make mount namespaces here")
+  return args
+
+
+def _start(args, log_path, env):
+  return subprocess.Popen(args, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
+                          start_new_session=True)
+
+
+def _wait_for(log_path, text, process, timeout=180.0):
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    if text in open(log_path).read():
+      return
+    if process.poll() is not None:
+      break
+    time.sleep(0.5)
+  raise AssertionError(f"{log_path}: no {text!r}:\n{open(log_path).read()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+  """A head with no CPUs for tasks, and a worker node (2 CPUs) in its own mount namespace
+  where a tmpfs covers ``hidden``: the work directories and data the driver uses there do
+  not exist for the worker. Both use a token from ``token`` (RAY_AUTH_MODE=token)."""
+  unshare = _namespaces()
+  root = tmp_path_factory.mktemp("cluster")
+  hidden = root / "hidden"
+  hidden.mkdir()
+  token = root / "token"
+  token.write_text(secrets.token_hex(32))
+  port = _free_port()
+  address = f"127.0.0.1:{port}"
+  ray_dir = tempfile.mkdtemp(prefix="nas-tf-ray-")  # Ray's socket paths fit in 107 bytes
+  env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token),
+         "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+  common = ["--block", "--disable-usage-stats", "--node-ip-address=127.0.0.1"]
+  head = _start([RAY, "start", "--head", f"--port={port}", "--num-cpus=0",
+                 "--include-dashboard=false", f"--temp-dir={ray_dir}", *common],
+                root / "head.log", env)
+  worker = None
+  try:
+    _wait_for(root / "head.log", "Ray runtime started", head)
+    script = (f"mount -t tmpfs tmpfs {hidden} && hostname {HIDDEN_HOST} && "
+              f"exec {RAY} start --address={address} --num-cpus=2 {' '.join(common)}")
+    worker = _start([*unshare, "sh", "-c", script], root / "worker.log", env)
+    _wait_for(root / "worker.log", "Ray runtime started", worker)
+    yield {"address": address, "hidden": hidden, "token": token, "root": root}
+  finally:
+    for process in (worker, head):
+      if process is not None:
+        os.killpg(process.pid, signal.SIGKILL)  # every Ray process of that node
+        process.wait()
+    shutil.rmtree(ray_dir, ignore_errors=True)
+
+
+def _tiny_cifar(folder) -> str:
+  images, _ = write_cifar_folder(str(folder / "src"), per_batch=40)
+  path = str(folder / "cifar-10-python.tar.gz")
+  with tarfile.open(path, "w:gz") as tar:
+    tar.add(images, arcname="cifar-10-batches-py")
+  return path
+
+
+def _weights(path):
+  with h5py.File(path) as f:
+    arrays = []
+    f.visititems(lambda name, item: arrays.append((name, item[()]))
+                 if isinstance(item, h5py.Dataset) else None)
+  return sorted(arrays, key=lambda pair: pair[0])
+
+
+def test_a_worker_node_that_cannot_see_the_work_directory_trains_every_child(cluster,
+                                                                             tmp_path):
+  """The data reaches the hidden node through the object store and the kept weights come
+  back as bytes: the search is the one this process runs with the same seed."""
+  from nas_tf import workdir as wd
+  hidden = cluster["hidden"]
+  data = _tiny_cifar(hidden)
+  flags = [f"--config.{key}={value}" for key, value in TINY.items()]
+  # The driver has the token but not RAY_AUTH_MODE, as after copying the head's token file.
+  env = {"RAY_AUTH_TOKEN_PATH": str(cluster["token"]), "RAY_AUTH_MODE": None}
+  done = run_cli("search", "cifar10", "--config=smoke", f"--config.data.source={data}",
+                 "--config.executor.kind=ray", f"--config.executor.address={cluster['address']}",
+                 f"--workdir={hidden / 'w'}", *flags, env=env, cwd=str(tmp_path))
+  assert done.returncode == 0, done.stderr[-3000:]
+  rows = sorted(wd.read_jsonl(str(hidden / "w" / "children.jsonl")), key=lambda r: r["index"])
+  assert [r["status"] for r in rows] == ["ok", "ok"]
+  assert all(r["worker"].startswith(f"{HIDDEN_HOST}:") for r in rows)
+  assert len({r["worker"] for r in rows}) == 2  # the node's two CPUs, a child on each
+
+  # The same search in one process on this machine, with the Ray child's thread counts
+  # (oneDNN's reductions depend on them).
+  here = run_cli("search", "cifar10", "--config=smoke", f"--config.data.source={data}",
+                 f"--workdir={tmp_path / 'local'}", *flags, cwd=str(tmp_path),
+                 env={"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"})
+  assert here.returncode == 0, here.stderr[-3000:]
+  local = sorted(wd.read_jsonl(str(tmp_path / "local" / "children.jsonl")),
+                 key=lambda r: r["index"])
+  assert [(r["id"], r["val_curve"]) for r in rows] == [(r["id"], r["val_curve"]) for r in local]
+  for row in rows:
+    remote = _weights(wd.child_weights_path(str(hidden / "w"), row["index"]))
+    here = _weights(wd.child_weights_path(str(tmp_path / "local"), row["index"]))
+    assert [name for name, _ in remote] == [name for name, _ in here] and remote
+    for (name, a), (_, b) in zip(remote, here):
+      np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+BRIGHTNESS = textwrap.dedent('''
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    from nas_tf.tasks.custom import KerasTask
+
+    class Brightness(KerasTask):
+      metric = "val_mean_absolute_error"
+      higher_is_better = False
+      space_kind = "cnn"
+      input_shape = (8, 8, 1)
+
+      def prepare(self):
+        rng = np.random.default_rng(0)
+        self.x = rng.uniform(0, 1, (96, 8, 8, 1)).astype(np.float32)
+        self.y = self.x.mean(axis=(1, 2, 3))[:, None]
+        super().prepare()
+
+      def build_inputs(self, seed):
+        train = tf.data.Dataset.from_tensor_slices((self.x[:64], self.y[:64]))
+        return (train.shuffle(64, seed=seed).batch(16),
+                tf.data.Dataset.from_tensor_slices((self.x[64:], self.y[64:])).batch(32))
+
+      def build_model(self, arch):
+        return self.models(arch).build_classifier(arch, self.input_shape, 1)
+
+      def compile_model(self, model, c):
+        model.compile(keras.optimizers.Adam(1e-2), loss="mse", metrics=["mean_absolute_error"])
+    ''')
+
+
+def test_a_custom_task_module_the_worker_node_cannot_see_is_shipped_to_it(cluster, tmp_path):
+  """A custom task's module lives beside the driver only (under the hidden folder): Ray's
+  runtime_env carries it to the worker node."""
+  from nas_tf import workdir as wd
+  folder = cluster["hidden"] / "code"
+  folder.mkdir()
+  (folder / "brightness_task.py").write_text(BRIGHTNESS)
+  driver = textwrap.dedent(f'''
+      import nas_tf
+      from brightness_task import Brightness
+      nas_tf.search(Brightness, method="random", preset="smoke", workdir={str(folder / "w")!r},
+                    log=lambda _: None,
+                    overrides={{"search.num_children": 2, "child.epochs": 1,
+                               "executor.kind": "ray",
+                               "executor.address": {cluster["address"]!r}}})
+      ''')
+  env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
+  env.update(RAY_AUTH_TOKEN_PATH=str(cluster["token"]), PYTHONPATH=str(folder),
+             TF_CPP_MIN_LOG_LEVEL="3")
+  done = subprocess.run([sys.executable, "-c", driver], env=env, cwd=str(tmp_path),
+                        capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+  rows = wd.read_jsonl(str(folder / "w" / "children.jsonl"))
+  assert [r["status"] for r in rows] == ["ok", "ok"], rows
+  assert all(r["worker"].startswith(f"{HIDDEN_HOST}:") for r in rows)
+
+
+def test_a_driver_without_the_cluster_s_token_is_refused_in_one_line(cluster, tmp_path):
+  wrong = tmp_path / "token"
+  wrong.write_text(secrets.token_hex(32))
+  done = run_cli("search", "cifar10", "--config=smoke", "--config.data.source=synthetic",
+                 "--config.executor.kind=ray", f"--config.executor.address={cluster['address']}",
+                 f"--workdir={tmp_path / 'w'}", cwd=str(tmp_path),
+                 env={"RAY_AUTH_TOKEN_PATH": str(wrong), "RAY_AUTH_MODE": None})
+  assert done.returncode == 2
+  assert done.stderr.strip().splitlines()[-1] == (
+      f"nas-tf: error: the Ray cluster at executor.address={cluster['address']} refused this "
+      "machine's token: copy the head node's ~/.ray/auth_token here, or set RAY_AUTH_TOKEN")
+  assert "Traceback" not in done.stderr
+
+
+def test_a_stale_current_cluster_file_does_not_stop_a_local_ray(tmp_path, monkeypatch):
+  """A killed head leaves RAY_TMPDIR/ray/ray_current_cluster behind; nas-tf's own local Ray
+  starts anyway (Ray alone would try to join it, and refuse num_cpus)."""
+  from nas_tf.tasks.ray_executor import connect
+  short = tempfile.mkdtemp(prefix="nas-tf-ray-")  # Ray's socket paths fit in 107 bytes
+  monkeypatch.setenv("RAY_TMPDIR", short)
+  os.makedirs(os.path.join(short, "ray"))
+  with open(os.path.join(short, "ray", "ray_current_cluster"), "w") as f:
+    f.write(f"127.0.0.1:{_free_port()}")
+  with pytest.raises(ValueError, match="num_cpus and num_gpus must not be provided"):
+    ray.init(num_cpus=1)  # what nas-tf called before
+  try:
+    assert connect("", 1) is True and ray.cluster_resources()["CPU"] == 1
+  finally:
+    ray.shutdown()
+    shutil.rmtree(short, ignore_errors=True)
+
+
+def test_a_node_with_another_tensorflow_is_refused_before_any_child_trains(tmp_path):
+  from nas_tf.errors import InfrastructureError
+  from nas_tf.tasks.cifar10 import Cifar10Task
+  from nas_tf.tasks.ray_executor import RayExecutor
+  fake = tmp_path / "site" / "tensorflow-9.9.0.dist-info"
+  fake.mkdir(parents=True)
+  (fake / "METADATA").write_text("Metadata-Version: 2.1\nName: tensorflow\nVersion: 9.9.0\n")
+  config = load_config("smoke")
+  config.data.source = "synthetic"
+  config.executor.kind = "ray"
+  ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False,
+           runtime_env={"env_vars": {"PYTHONPATH": str(tmp_path / "site")}})
+  try:
+    with pytest.raises(InfrastructureError, match=r"runs tensorflow 9\.9\.0 \(the driver has "
+                                                  r"2\.\d+\.\d+\): install the driver's"):
+      RayExecutor(config, Cifar10Task(config))
+  finally:
+    ray.shutdown()
+
+
+def test_data_too_large_for_the_object_store_stops_the_search_in_one_line(monkeypatch):
+  from nas_tf.errors import InfrastructureError
+  from nas_tf.tasks.cifar10 import Cifar10Task
+  from nas_tf.tasks.ray_executor import RayExecutor
+  config = load_config("smoke")
+  config.data.source = "synthetic"
+  ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
+
+  def full(value, **kwargs):  # what Ray raises once its store and spill disk are full
+    raise ray.exceptions.ObjectStoreFullError("Failed to put object 00ff of size 3.9 GiB")
+  monkeypatch.setattr(ray, "put", full)
+  try:
+    with pytest.raises(InfrastructureError) as raised:
+      RayExecutor(config, Cifar10Task(config))
+    assert str(raised.value).startswith("the task's data does not fit in Ray's object store "
+                                        "(ObjectStoreFullError: Failed to put object 00ff")
+    assert "--object-store-memory" in str(raised.value) and "\n" not in str(raised.value)
+  finally:
+    ray.shutdown()
