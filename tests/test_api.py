@@ -5,7 +5,6 @@ import os
 import re
 
 import numpy as np
-import pytest
 
 from conftest import ROOT
 from nas_tf import workdir as wd
@@ -52,14 +51,11 @@ def test_a_custom_regression_task_searches_through_worker_processes(tmp_path):
   assert manifest["weights"] == "search" and os.path.isdir(tmp_path / "out" / "model")
 
 
-@pytest.mark.parametrize("executor", ["processes", "ray"])
-def test_in_memory_data_reaches_worker_processes_without_a_path(tmp_path, executor):
+def test_in_memory_data_reaches_worker_processes_without_a_path(tmp_path):
   """A tf.data.Dataset given from Python is written to the work directory once, and the
-  worker processes (of this machine's pool, or Ray's) train on it."""
+  worker processes train on it (Ray's get it from the object store: test_ray_cluster.py)."""
   import nas_tf
   import tensorflow as tf
-  if executor == "ray":
-    ray = pytest.importorskip("ray")
   rng = np.random.default_rng(0)
   labels = rng.integers(0, 2, 64)
   images = np.clip(rng.normal(70 + 100 * labels[:, None, None, None], 20, (64, 10, 10, 3)),
@@ -69,9 +65,7 @@ def test_in_memory_data_reaches_worker_processes_without_a_path(tmp_path, execut
                          log=lambda _: None,
                          overrides={"search.num_children": 2, "search.batch_size": 2,
                                     "child.epochs": 1, "child.batch_size": 8,
-                                    "executor.kind": executor, "executor.workers": 2})
-  if executor == "ray" and ray.is_initialized():
-    ray.shutdown()
+                                    "executor.kind": "processes", "executor.workers": 2})
   rows = wd.read_jsonl(os.path.join(str(tmp_path / "w"), "children.jsonl"))
   assert [r["status"] for r in rows] == ["ok", "ok"]
   assert result.config.data.source.startswith(os.path.join(str(tmp_path / "w"), "data-"))
