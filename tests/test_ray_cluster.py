@@ -78,24 +78,39 @@ def cluster(tmp_path_factory):
   address = f"127.0.0.1:{port}"
   ray_dir = tempfile.mkdtemp(prefix="nas-tf-ray-")  # Ray's socket paths fit in 107 bytes
   env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token),
-         "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+         "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+         # A killed node is declared dead after about 2 s instead of Ray's 30 s or so.
+         "RAY_health_check_period_ms": "500", "RAY_health_check_timeout_ms": "500",
+         "RAY_health_check_failure_threshold": "3"}
   common = ["--block", "--disable-usage-stats", "--node-ip-address=127.0.0.1"]
-  head = _start([RAY, "start", "--head", f"--port={port}", "--num-cpus=0",
-                 "--include-dashboard=false", f"--temp-dir={ray_dir}", *common],
-                root / "head.log", env)
-  worker = None
-  try:
-    _wait_for(root / "head.log", "Ray runtime started", head)
-    script = (f"mount -t tmpfs tmpfs {hidden} && hostname {HIDDEN_HOST} && "
+  started = []
+
+  def start_node(host: str):
+    """A worker node (2 CPUs) named ``host``, in its own namespaces with ``hidden`` covered."""
+    log = root / f"{host}.log"
+    script = (f"mount -t tmpfs tmpfs {hidden} && hostname {host} && "
               f"exec {RAY} start --address={address} --num-cpus=2 {' '.join(common)}")
-    worker = _start([*unshare, "sh", "-c", script], root / "worker.log", env)
-    _wait_for(root / "worker.log", "Ray runtime started", worker)
-    yield {"address": address, "hidden": hidden, "token": token, "root": root}
+    node = _start([*unshare, "sh", "-c", script], log, env)
+    started.append(node)
+    _wait_for(log, "Ray runtime started", node)
+    return node
+
+  try:
+    head = _start([RAY, "start", "--head", f"--port={port}", "--num-cpus=0",
+                   "--include-dashboard=false", f"--temp-dir={ray_dir}", *common],
+                  root / "head.log", env)
+    started.append(head)
+    _wait_for(root / "head.log", "Ray runtime started", head)
+    worker = start_node(HIDDEN_HOST)
+    yield {"address": address, "hidden": hidden, "token": token, "root": root,
+           "worker": worker, "start_node": start_node}
   finally:
-    for process in (worker, head):
-      if process is not None:
+    for process in reversed(started):
+      try:
         os.killpg(process.pid, signal.SIGKILL)  # every Ray process of that node
-        process.wait()
+      except ProcessLookupError:
+        pass
+      process.wait()
     shutil.rmtree(ray_dir, ignore_errors=True)
 
 
@@ -182,33 +197,6 @@ BRIGHTNESS = textwrap.dedent('''
     ''')
 
 
-def test_a_custom_task_module_the_worker_node_cannot_see_is_shipped_to_it(cluster, tmp_path):
-  """A custom task's module lives beside the driver only (under the hidden folder): Ray's
-  runtime_env carries it to the worker node."""
-  from nas_tf import workdir as wd
-  folder = cluster["hidden"] / "code"
-  folder.mkdir()
-  (folder / "brightness_task.py").write_text(BRIGHTNESS)
-  driver = textwrap.dedent(f'''
-      import nas_tf
-      from brightness_task import Brightness
-      nas_tf.search(Brightness, method="random", preset="smoke", workdir={str(folder / "w")!r},
-                    log=lambda _: None,
-                    overrides={{"search.num_children": 2, "child.epochs": 1,
-                               "executor.kind": "ray",
-                               "executor.address": {cluster["address"]!r}}})
-      ''')
-  env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
-  env.update(RAY_AUTH_TOKEN_PATH=str(cluster["token"]), PYTHONPATH=str(folder),
-             TF_CPP_MIN_LOG_LEVEL="3")
-  done = subprocess.run([sys.executable, "-c", driver], env=env, cwd=str(tmp_path),
-                        capture_output=True, text=True, timeout=300)
-  assert done.returncode == 0, done.stderr[-3000:]
-  rows = wd.read_jsonl(str(folder / "w" / "children.jsonl"))
-  assert [r["status"] for r in rows] == ["ok", "ok"], rows
-  assert all(r["worker"].startswith(f"{HIDDEN_HOST}:") for r in rows)
-
-
 def test_a_driver_without_the_cluster_s_token_is_refused_in_one_line(cluster, tmp_path):
   wrong = tmp_path / "token"
   wrong.write_text(secrets.token_hex(32))
@@ -221,6 +209,65 @@ def test_a_driver_without_the_cluster_s_token_is_refused_in_one_line(cluster, tm
       f"nas-tf: error: the Ray cluster at executor.address={cluster['address']} refused this "
       "machine's token: copy the head node's ~/.ray/auth_token here, or set RAY_AUTH_TOKEN")
   assert "Traceback" not in done.stderr
+
+
+def _children_on(node) -> list[int]:
+  """The pids of the Ray workers training a child on ``node`` (in its UTS namespace)."""
+  host = os.readlink(f"/proc/{node.pid}/ns/uts")
+  found = []
+  for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+      with open(f"/proc/{pid}/cmdline", "rb") as f:
+        if f.read().startswith(b"ray::nas_tf_child") and \
+           os.readlink(f"/proc/{pid}/ns/uts") == host:
+          found.append(int(pid))
+    except OSError:  # gone meanwhile
+      continue
+  return found
+
+
+def test_a_custom_task_module_is_shipped_and_a_node_lost_mid_child_loses_nothing(cluster,
+                                                                                tmp_path):
+  """A custom task's module lives beside the driver only (under the hidden folder): Ray's
+  runtime_env carries it to the worker nodes. A second node joins; the first node that
+  starts a child is killed whole (raylet and workers) at once, and Ray trains its children
+  again on the other: the search ends with every child, once each. (This test ends a node
+  of the module's cluster, so it runs after the others that use it.)"""
+  from nas_tf import workdir as wd
+  folder = cluster["hidden"] / "code"
+  folder.mkdir()
+  (folder / "brightness_task.py").write_text(BRIGHTNESS)
+  nodes = {HIDDEN_HOST: cluster["worker"], "hidden-node-b": cluster["start_node"]("hidden-node-b")}
+  driver = textwrap.dedent(f'''
+      import nas_tf
+      from brightness_task import Brightness
+      nas_tf.search(Brightness, method="random", preset="smoke", workdir={str(folder / "w")!r},
+                    log=lambda _: None,
+                    overrides={{"search.num_children": 2, "child.epochs": 1,
+                               "executor.kind": "ray",
+                               "executor.address": {cluster["address"]!r}}})
+      ''')
+  env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
+  env.update(RAY_AUTH_TOKEN_PATH=str(cluster["token"]), PYTHONPATH=str(folder),
+             TF_CPP_MIN_LOG_LEVEL="3")
+  search = subprocess.Popen([sys.executable, "-c", driver], env=env, cwd=str(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  try:
+    lost = None
+    deadline = time.time() + 180
+    while lost is None and time.time() < deadline and search.poll() is None:
+      lost = next((host for host, node in nodes.items() if _children_on(node)), None)
+      time.sleep(0.1)
+    assert lost, f"no child ran on a worker node: {search.communicate()}"
+    os.killpg(nodes[lost].pid, signal.SIGKILL)  # the node's raylet: its workers follow
+    _, err = search.communicate(timeout=300)
+  finally:
+    search.kill()
+  assert search.returncode == 0, err[-3000:]
+  rows = wd.read_jsonl(str(folder / "w" / "children.jsonl"))
+  assert sorted(r["index"] for r in rows) == [0, 1] and [r["status"] for r in rows] == ["ok"] * 2
+  (survivor,) = set(nodes) - {lost}
+  assert all(r["worker"].startswith(f"{survivor}:") for r in rows), (lost, rows)
 
 
 def test_a_stale_current_cluster_file_does_not_stop_a_local_ray(tmp_path, monkeypatch):
