@@ -149,7 +149,7 @@ def enas(dry: bool) -> None:
       c.child.batch_size, c.enas.channels = 8, 4
       c.enas.num_layers = min(c.enas.num_layers, 2)
       if method == "enas_micro":
-        c.space.num_blocks = 2
+        c.space.num_blocks = 1
     task = Cifar10Task(c)
     task.prepare()
     strategy = Enas.from_config(c, task.space, task)
