@@ -79,6 +79,11 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.child.eval_batch_size = 500
   c.child.learning_rate = 0.1
   c.child.lr_schedule = "cosine"
+  # cosine_restarts (ENAS's final training): from learning_rate down to learning_rate_min in
+  # cycles of lr_restart_epochs x lr_restart_mul^i epochs.
+  c.child.learning_rate_min = 0.0
+  c.child.lr_restart_epochs = 10
+  c.child.lr_restart_mul = 2.0
   c.child.momentum = 0.9
   c.child.nesterov = True
   c.child.weight_decay = 1e-4

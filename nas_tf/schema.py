@@ -94,6 +94,8 @@ _TRAINING = {
     "cutout": _int(0, zero="off", data="under twice the image's side (checked with the data)"),
     "drop_path": FRACTION, "dropout": FRACTION, "embedding_dropout": FRACTION,
     "recurrent_dropout": FRACTION, "width": _positive(high=64.0),
+    "learning_rate_min": Range(0.0, zero="decays to 0", huge=STEP), "lr_restart_epochs": EPOCHS,
+    "lr_restart_mul": Range(1.0, 16.0),
 }
 
 # ``controller.*`` (NAS-RL's, PNAS-free strategies) and ``enas.controller.*`` (ENAS's).

@@ -39,6 +39,10 @@ def configure(config: ml_collections.ConfigDict, entry: Published) -> ml_collect
   if preset_of(config) == "paper":
     for key, value in {**entry.recipe, **entry.network}.items():
       config.final[key] = value
+  elif "layers" in entry.arch and "enas" in config:
+    # ENAS macro's channels are the architecture's (96): a machine-sized preset keeps its
+    # layers and scales its width to the preset's own ENAS channels.
+    config.final.width = config.enas.channels / entry.arch["channels"]
   return config
 
 
@@ -84,8 +88,8 @@ def count_params(entry: Published, auxiliary: bool = False) -> int:
     model = models.build_language_model(entry.architecture(), PTB_VOCAB, stateful=False,
                                         **entry.network)
   else:
-    model = models.build_classifier(entry.architecture(), (32, 32, 3), 10, 0.0,
-                                    auxiliary_weight=0.4 if auxiliary else 0.0,
+    head = {"auxiliary_weight": 0.4} if auxiliary else {}  # cell networks only
+    model = models.build_classifier(entry.architecture(), (32, 32, 3), 10, 0.0, **head,
                                     **entry.network)
   return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
@@ -94,6 +98,8 @@ def _network(entry: Published) -> str:
   n = entry.network
   if "units" in n:
     return f"H={n['units']}"
+  if "layers" in entry.arch:  # ENAS macro: its layers and channels are the architecture's
+    return f"L={len(entry.arch['layers'])} C={entry.arch['channels']}"
   return f"N={n['layers_per_stage']} C={n['channels']}"
 
 
@@ -118,13 +124,13 @@ def train_published(config: ml_collections.ConfigDict, workdir: str, task, entry
 def listing() -> str:
   """``nas-tf zoo``: per architecture its name, paper, space, the parameters of the paper's
   final network as nas-tf builds it (pinned by tests/test_zoo.py) and the paper's count."""
-  lines = [f"{'name':<12} {'paper':<38} {'space':<5} {'network':<11} {'nas-tf':>7} "
+  lines = [f"{'name':<12} {'paper':<38} {'space':<10} {'network':<11} {'nas-tf':>7} "
            f"{'paper':>6}  config"]
   notes = []
   for e in PUBLISHED:
     network = _network(e)
     mark = "" if e.rounds_to_paper() else " *"
-    lines.append(f"{e.name:<12} {e.paper:<38} {e.space:<5} {network:<11} "
+    lines.append(f"{e.name:<12} {e.paper:<38} {e.space:<10} {network:<11} "
                  f"{e.params / 1e6:>6.2f}M {e.paper_params:>5.1f}M  {e.config}{mark}")
     if e.mismatch:
       notes.append(f"* {e.name}: {e.mismatch}")

@@ -38,6 +38,8 @@ BAD_INPUTS = [
      "mean 'cosine'?"),
     (["search", "cifar10", SMOKE, "--config.space.kind=cel"], "did you mean 'cell'?"),
     ([*PTB, "--config.space.base_number=3"], "space.base_number must be a power of two"),
+    ([*PTB, "--config.child.lr_schedule=cosine_restarts"],
+     "child.lr_schedule=cosine_restarts: this config has no child.lr_restart_epochs"),
     ([*PTB, "--config.data.source=/no/ptb"], "/no/ptb: no such folder"),
     (["search", "cifar10", "--config=ptb:smoke"], "the config is for task 'ptb'"),
     (["search", "cifar10", "--config=smok"],

@@ -16,9 +16,10 @@ from nas_tf.spaces.published import BY_NAME, PUBLISHED
 # NASNet-A 6 @ 768 (Zoph et al. 2018, Table 1), AmoebaNet-A N=6 F=36 (Real et al. 2019,
 # Table 1), PNASNet-5 N=3 F=48 (Liu et al. 2018, Table 1), ENAS micro (Pham et al. 2018,
 # Table 2), DARTS first and second order (Liu et al. 2019, Table 1), and ENAS's recurrent
-# cell on Penn Treebank (Pham et al. 2018, Table 1: 24M, to the million).
+# cell on Penn Treebank (Pham et al. 2018, Table 1: 24M, to the million); ENAS's macro
+# network (Pham et al. 2018, Table 2: 21.3M).
 PAPER_MILLIONS = {"nasnet_a": 3.3, "amoebanet_a": 3.2, "pnasnet_5": 3.2, "enas_micro": 4.6,
-                  "darts_v1": 3.3, "darts_v2": 3.3, "enas_ptb": 24.0}
+                  "darts_v1": 3.3, "darts_v2": 3.3, "enas_ptb": 24.0, "enas_macro": 21.3}
 PAPER_ROUNDING = {"enas_ptb": 0.5}  # half the last digit the paper gives; else 0.05M
 # quark0/darts train.py's printout for DARTS V2 at 36 channels and 20 cells, whose
 # utils.count_parameters_in_MB counts trainable parameters without the auxiliary head.
@@ -78,6 +79,70 @@ def test_transcriptions_follow_their_sources():
   # melodyguan/enas cifar10_micro_final.sh: the reduction cell's block 2 reads block 1 (3),
   # so the output concatenates blocks 0, 2, 3 and 4.
   assert concatenated(BY_NAME["enas_micro"].arch, "reduce") == [2, 4, 5, 6]
+
+
+def general_child_count(arch, channels):
+  """Trainable parameters of melodyguan/enas general_child.py's fixed network (whole
+  channels), by that code's arithmetic: stem 3x3 conv + BN; per layer a 1x1 conv-BN and the
+  kxk conv-BN (_fixed_layer builds every operation as a full conv), then for layer > 0 a
+  1x1 conv-BN over the concatenated skips; at each pool layer a factorized reduction (two
+  1x1 half-width convs + BN) of every earlier output; the classifier without bias. BN has
+  scale and offset."""
+  size = {"conv3x3": 3, "conv5x5": 5}
+  c, total, outputs = channels, 3 * 3 * 3 * channels + 2 * channels, 1
+  for i, layer in enumerate(arch["layers"]):
+    if i in arch["reduce_at"]:  # general_child's pool_layers are the layers before these
+      total += outputs * (2 * c * c + 4 * c)
+      c *= 2
+    k = size[layer["operation"]]
+    total += c * c + 2 * c + k * k * c * c + 2 * c
+    if i:
+      total += (len(layer["inputs"]) + 1) * c * c + 2 * c
+    outputs += 1
+  return total + c * 10
+
+
+def test_enas_macro_is_the_final_script_as_general_child_builds_it():
+  entry = BY_NAME["enas_macro"]
+  arch = entry.arch
+  assert (len(arch["layers"]), arch["channels"], arch["reduce_at"]) == (24, 96, [8, 16])
+  # cifar10_macro_final.sh line 6, "3 0": operation 3 (the README's separable 5x5, a full
+  # 5x5 conv in _fixed_layer) and no skip; line 10, "3 1 1 0 1 0": skips from the stem and
+  # layers 0 and 2.
+  assert arch["layers"][1] == {"operation": "conv5x5", "inputs": []}
+  assert arch["layers"][5] == {"operation": "conv5x5", "inputs": [-1, 0, 2]}
+  # The count by the authors' arithmetic, plus the 10 biases of nas-tf's classifier.
+  assert zoo.count_params(entry) == general_child_count(arch, 96) + 10 == 42_559_402
+  paper = zoo.configure(_method("cifar10", "paper"), entry).final
+  assert (paper.epochs, paper.batch_size, paper.learning_rate, paper.learning_rate_min) == (
+      310, 100, 0.05, 0.001)  # --num_epochs, --batch_size, --child_lr_max, --child_lr_min
+  assert (paper.lr_schedule, paper.lr_restart_epochs, paper.lr_restart_mul) == (
+      "cosine_restarts", 10, 2.0)  # --child_lr_cosine, --child_lr_T_0, --child_lr_T_mul
+  assert (paper.weight_decay, paper.dropout, paper.cutout, paper.width) == (4e-4, 0.5, 0, 1.0)
+  smoke = zoo.configure(_method("cifar10", "smoke"), entry)
+  assert smoke.final.width * 96 == smoke.enas.channels  # its 24 layers, machine-sized width
+
+
+def test_cosine_restarts_final_training_follows_enas_schedule():
+  from nas_tf import config as config_lib
+  from nas_tf.models.schedules import EpochCosineRestarts
+  from nas_tf.tasks.cifar10 import Cifar10Task
+  import keras
+  config = zoo.configure(_method("cifar10", "paper"), BY_NAME["enas_macro"])
+  config.data.source = "synthetic"
+  task = Cifar10Task(config)
+  task.prepare()
+  model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+  task.compile_model(model, config_lib.child_settings(config, final=True))
+  schedule = model.optimizer._learning_rate  # the schedule (learning_rate is its value)
+  per_epoch = -(-task.num_examples() // 100)
+  assert isinstance(schedule, EpochCosineRestarts) and schedule.steps_per_epoch == per_epoch
+  at = [float(schedule(epoch * per_epoch)) for epoch in (0, 9, 10, 29, 30)]
+  # utils.get_train_ops: lr_min + 0.5 (lr_max - lr_min) (1 + cos(pi T_cur / T_i)), the
+  # cycle restarting after 10, then 20 epochs.
+  expected = [0.001 + 0.5 * 0.049 * (1 + np.cos(np.pi * t / n))
+              for t, n in ((0, 10), (9, 10), (0, 20), (19, 20), (0, 40))]
+  np.testing.assert_allclose(at, expected, rtol=1e-5)
 
 
 def test_paper_preset_trains_the_papers_network_and_cpu_a_machine_sized_one():

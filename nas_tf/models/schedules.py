@@ -7,7 +7,7 @@ import math
 
 import keras
 
-LR_SCHEDULES = ("cosine", "cosine_epochs", "constant")
+LR_SCHEDULES = ("cosine", "cosine_epochs", "cosine_restarts", "constant")
 
 
 def epoch_of(step, steps_per_epoch: int):
@@ -36,7 +36,11 @@ class EpochCosine(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def learning_rate_schedule(learning_rate: float, schedule: str, total_steps: int,
-                           steps_per_epoch: int = 1):
+                           steps_per_epoch: int = 1, restarts=(0.0, 10, 2.0)):
+  """``restarts``: (minimum, first cycle's epochs, cycle growth) of ``cosine_restarts``."""
+  if schedule == "cosine_restarts":  # ENAS's final training (cifar10_macro_final.sh)
+    minimum, restart_epochs, mul = restarts
+    return EpochCosineRestarts(learning_rate, minimum, restart_epochs, mul, steps_per_epoch)
   if schedule == "cosine":
     return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, total_steps))
   if schedule == "cosine_epochs":

@@ -144,6 +144,44 @@ def _enas_rnn(tokens) -> dict[str, Any]:
 
 ENAS_PTB = _enas_rnn(ENAS_PTB_TOKENS)
 
+# melodyguan/enas scripts/cifar10_macro_final.sh lines 5-28: per layer its operation, then a
+# skip bit per earlier output (the stem, layers 0..i-2), 24 layers (--child_num_layers=24).
+_ENAS_MACRO_ARC = """0 | 3 0 | 0 1 0 | 2 0 0 1 | 2 0 0 0 0 | 3 1 1 0 1 0 | 2 0 0 0 0 0 1 |
+    2 0 1 1 0 1 1 1 | 1 0 1 1 1 0 1 0 1 | 0 0 0 0 0 0 0 0 0 0 | 2 0 0 0 0 0 1 0 0 0 0 |
+    0 1 0 0 1 1 0 0 0 0 1 1 | 2 0 1 0 0 0 0 0 1 0 1 1 0 | 1 0 0 1 0 0 0 1 1 1 0 1 0 1 |
+    0 1 1 0 1 0 1 0 0 0 0 0 1 0 0 | 2 0 0 1 0 0 0 0 0 0 0 1 0 1 0 1 |
+    2 0 1 0 0 0 1 0 0 1 1 1 1 0 0 1 0 | 2 0 0 0 0 1 0 1 0 1 0 0 1 0 1 0 0 1 |
+    3 0 1 1 0 1 0 0 0 0 0 1 0 1 0 1 0 0 0 | 3 0 1 1 0 0 0 0 0 0 0 0 0 1 1 0 0 0 0 1 |
+    0 1 0 0 1 0 1 1 0 0 0 1 0 0 0 0 0 1 1 0 0 | 3 0 1 0 1 1 0 0 1 0 1 1 0 1 1 0 1 0 0 1 0 0 |
+    0 1 0 1 0 1 0 0 0 0 0 0 0 0 1 0 1 0 0 1 0 0 0 |
+    0 1 1 0 0 0 1 1 1 0 1 0 0 0 1 0 1 0 0 1 1 0 0 0"""
+
+
+def _enas_macro(arc: str, channels: int) -> dict[str, Any]:
+  """A fixed_arc of general_child.py's whole-channel mode, as its ``_fixed_layer`` builds it
+  (lines 389-405): operations 0-3 are kxk convolutions, k = (3, 3, 5, 5)[op], all four of
+  them full convs (the README's table calls 1 and 3 separable, which the search builds but
+  the final network does not)."""
+  from nas_tf.spaces.enas_macro import OPERATIONS, EnasMacroSpace
+  rows = [[int(t) for t in row.split()] for row in arc.split("|")]
+  as_built = ("conv3x3", "conv3x3", "conv5x5", "conv5x5")
+  tokens = [t for row in rows for t in [OPERATIONS.index(as_built[row[0]]), *row[1:]]]
+  arch = EnasMacroSpace(len(rows), channels).decode(tokens)
+  arch.pop("id")
+  return arch
+
+
+ENAS_MACRO = _enas_macro(_ENAS_MACRO_ARC, 96)  # --child_out_filters=96
+# cifar10_macro_final.sh's training (general_child.py and utils.get_train_ops): 310 epochs at
+# batch 100, Nesterov momentum 0.9, cosine from 0.05 to 0.001 restarted after 10, 20, 40, ...
+# epochs, l2_reg 2e-4 on sum(w^2) (a 4e-4 w gradient), keep 0.5 before the classifier, no
+# cutout; ENAS's "norm" clipping leaves the gradient unclipped (configs/cifar10.py enas).
+ENAS_MACRO_RECIPE = {"epochs": 310, "batch_size": 100, "learning_rate": 0.05,
+                     "learning_rate_min": 0.001, "lr_schedule": "cosine_restarts",
+                     "lr_restart_epochs": 10, "lr_restart_mul": 2.0, "momentum": 0.9,
+                     "nesterov": True, "weight_decay": 4e-4, "dropout": 0.5, "cutout": 0,
+                     "clip_norm": 0.0}
+
 DARTS_V1 = _darts(
     [("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1),
      ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 2)],
@@ -191,6 +229,17 @@ PUBLISHED = (
                        "with its auxiliary head, 3.89M without; the paper's 4.6M is not "
                        "reached by any reading of micro_child.py found so far (N=6 without "
                        "the head would give 4.59M, but the script says N=5)"),
+    Published("enas_macro", "ENAS macro (Pham et al. 2018)",
+              "melodyguan/enas scripts/cifar10_macro_final.sh", "enas_macro", "cifar10", {},
+              21.3, 42_559_402,
+              "trainable parameters; general_child.py's own arithmetic gives 42,559,392 (its "
+              "classifier has no bias: 10 fewer)", ENAS_MACRO, ENAS_MACRO_RECIPE,
+              "melodyguan/enas scripts/cifar10_macro_final.sh",
+              mismatch="the script's network (24 layers, 96 channels doubled at 2 reductions, "
+                       "every operation a full conv as _fixed_layer builds it) has 42.56M; "
+                       "with the README's separable convs it would have 30.99M; the paper's "
+                       "21.3M (and 38.0M with more channels) is neither, and no other fixed "
+                       "arc is published"),
     Published("darts_v1", "DARTS first order (Liu et al. 2019)", _DARTS_SOURCE, "cell",
               "darts", {"channels": 36, "layers_per_stage": 6}, 3.3, 3_169_414,
               _NO_AUX + " (utils.count_parameters_in_MB skips 'auxiliary')", DARTS_V1,

@@ -109,7 +109,9 @@ class Cifar10Task(Task):
     per_epoch = pipeline.steps_per_epoch(self.num_examples(), c.batch_size)
     training.compile_classifier(model, c.learning_rate, c.momentum, c.nesterov,
                                 per_epoch * c.epochs, c.lr_schedule, c.jit_compile,
-                                c.get("clip_norm", 0.0), per_epoch)
+                                c.get("clip_norm", 0.0), per_epoch,
+                                (c.get("learning_rate_min", 0.0), c.get("lr_restart_epochs", 10),
+                                 c.get("lr_restart_mul", 2.0)))
 
   def fit(self, model, train, val, c: ml_collections.ConfigDict, callbacks=(),
           initial_epoch: int = 0):

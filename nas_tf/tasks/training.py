@@ -177,10 +177,10 @@ def reward_from_curve(curve: Sequence[float], window: int = 5, exponent: float =
 def compile_classifier(model: keras.Model, learning_rate: float, momentum: float,
                        nesterov: bool, total_steps: int, schedule: str = "cosine",
                        jit_compile: bool = False, clip_norm: float = 0.0,
-                       steps_per_epoch: int = 1) -> None:
-  """SGD with ``schedule``; ``clip_norm`` > 0 clips the global gradient norm (DARTS'
-  grad_clip)."""
-  lr = learning_rate_schedule(learning_rate, schedule, total_steps, steps_per_epoch)
+                       steps_per_epoch: int = 1, restarts=(0.0, 10, 2.0)) -> None:
+  """SGD with ``schedule`` (``restarts``: see ``learning_rate_schedule``); ``clip_norm`` > 0
+  clips the global gradient norm (DARTS' grad_clip)."""
+  lr = learning_rate_schedule(learning_rate, schedule, total_steps, steps_per_epoch, restarts)
   model.compile(optimizer=MomentumSGD(lr, momentum=momentum, nesterov=nesterov,
                                       global_clipnorm=clip_norm or None),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
