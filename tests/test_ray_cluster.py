@@ -272,7 +272,8 @@ def test_a_custom_task_module_is_shipped_and_a_node_lost_mid_child_loses_nothing
 
 def test_a_stale_current_cluster_file_does_not_stop_a_local_ray(tmp_path, monkeypatch):
   """A killed head leaves RAY_TMPDIR/ray/ray_current_cluster behind; nas-tf's own local Ray
-  starts anyway (Ray alone would try to join it, and refuse num_cpus)."""
+  starts anyway (Ray alone would try to join it, and refuse num_cpus). On it: data too large
+  for the object store stops the search in one line."""
   from nas_tf.tasks.ray_executor import connect
   short = tempfile.mkdtemp(prefix="nas-tf-ray-")  # Ray's socket paths fit in 107 bytes
   monkeypatch.setenv("RAY_TMPDIR", short)
@@ -283,9 +284,39 @@ def test_a_stale_current_cluster_file_does_not_stop_a_local_ray(tmp_path, monkey
     ray.init(num_cpus=1)  # what nas-tf called before
   try:
     assert connect("", 1) is True and ray.cluster_resources()["CPU"] == 1
+    _data_too_large_for_the_object_store_stops_the_search_in_one_line(monkeypatch)
   finally:
     ray.shutdown()
     shutil.rmtree(short, ignore_errors=True)
+
+
+def _data_too_large_for_the_object_store_stops_the_search_in_one_line(monkeypatch):
+  """(On the running Ray of the test above, to start one Ray fewer.)"""
+  from nas_tf.errors import InfrastructureError
+  from nas_tf.tasks.cifar10 import Cifar10Task
+  from nas_tf.tasks.ray_executor import RayExecutor
+  config = load_config("smoke")
+  config.data.source = "synthetic"
+
+  def full(value, **kwargs):  # what Ray raises once its store and spill disk are full
+    raise ray.exceptions.ObjectStoreFullError("Failed to put object 00ff of size 3.9 GiB")
+  monkeypatch.setattr(ray, "put", full)
+  with pytest.raises(InfrastructureError) as raised:
+    RayExecutor(config, Cifar10Task(config))
+  assert str(raised.value).startswith("the task's data does not fit in Ray's object store "
+                                      "(ObjectStoreFullError: Failed to put object 00ff")
+  assert "--object-store-memory" in str(raised.value) and "\n" not in str(raised.value)
+  monkeypatch.undo()
+
+
+def test_a_node_that_differs_from_the_driver_refuses_its_child():
+  """A node that joins after the start is checked by its first child: another nas-tf there
+  stops the search in one line instead of training with other code."""
+  from nas_tf.tasks.ray_executor import NodeMismatch, _train_child_on_node, versions
+  driver = {**versions(), "nas-tf": "0.0.1"}
+  with pytest.raises(NodeMismatch, match=r"runs nas-tf \S+ \(the driver has 0\.0\.1\): "
+                                         r"install the driver's versions on every node"):
+    _train_child_on_node([None], {"space": "cnn"}, 0, True, driver)
 
 
 def test_a_node_with_another_tensorflow_is_refused_before_any_child_trains(tmp_path):
@@ -304,26 +335,5 @@ def test_a_node_with_another_tensorflow_is_refused_before_any_child_trains(tmp_p
     with pytest.raises(InfrastructureError, match=r"runs tensorflow 9\.9\.0 \(the driver has "
                                                   r"2\.\d+\.\d+\): install the driver's"):
       RayExecutor(config, Cifar10Task(config))
-  finally:
-    ray.shutdown()
-
-
-def test_data_too_large_for_the_object_store_stops_the_search_in_one_line(monkeypatch):
-  from nas_tf.errors import InfrastructureError
-  from nas_tf.tasks.cifar10 import Cifar10Task
-  from nas_tf.tasks.ray_executor import RayExecutor
-  config = load_config("smoke")
-  config.data.source = "synthetic"
-  ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
-
-  def full(value, **kwargs):  # what Ray raises once its store and spill disk are full
-    raise ray.exceptions.ObjectStoreFullError("Failed to put object 00ff of size 3.9 GiB")
-  monkeypatch.setattr(ray, "put", full)
-  try:
-    with pytest.raises(InfrastructureError) as raised:
-      RayExecutor(config, Cifar10Task(config))
-    assert str(raised.value).startswith("the task's data does not fit in Ray's object store "
-                                        "(ObjectStoreFullError: Failed to put object 00ff")
-    assert "--object-store-memory" in str(raised.value) and "\n" not in str(raised.value)
   finally:
     ray.shutdown()
