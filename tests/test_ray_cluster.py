@@ -166,37 +166,6 @@ def test_a_worker_node_that_cannot_see_the_work_directory_trains_every_child(clu
       np.testing.assert_array_equal(a, b, err_msg=name)
 
 
-BRIGHTNESS = textwrap.dedent('''
-    import keras
-    import numpy as np
-    import tensorflow as tf
-    from nas_tf.tasks.custom import KerasTask
-
-    class Brightness(KerasTask):
-      metric = "val_mean_absolute_error"
-      higher_is_better = False
-      space_kind = "cnn"
-      input_shape = (8, 8, 1)
-
-      def prepare(self):
-        rng = np.random.default_rng(0)
-        self.x = rng.uniform(0, 1, (96, 8, 8, 1)).astype(np.float32)
-        self.y = self.x.mean(axis=(1, 2, 3))[:, None]
-        super().prepare()
-
-      def build_inputs(self, seed):
-        train = tf.data.Dataset.from_tensor_slices((self.x[:64], self.y[:64]))
-        return (train.shuffle(64, seed=seed).batch(16),
-                tf.data.Dataset.from_tensor_slices((self.x[64:], self.y[64:])).batch(32))
-
-      def build_model(self, arch):
-        return self.models(arch).build_classifier(arch, self.input_shape, 1)
-
-      def compile_model(self, model, c):
-        model.compile(keras.optimizers.Adam(1e-2), loss="mse", metrics=["mean_absolute_error"])
-    ''')
-
-
 def test_a_driver_without_the_cluster_s_token_is_refused_in_one_line(cluster, tmp_path):
   wrong = tmp_path / "token"
   wrong.write_text(secrets.token_hex(32))
@@ -236,7 +205,9 @@ def test_a_custom_task_module_is_shipped_and_a_node_lost_mid_child_loses_nothing
   from nas_tf import workdir as wd
   folder = cluster["hidden"] / "code"
   folder.mkdir()
-  (folder / "brightness_task.py").write_text(BRIGHTNESS)
+  # tests/custom_task.py under a name that exists nowhere else
+  (folder / "brightness_task.py").write_text(
+      open(os.path.join(os.path.dirname(__file__), "custom_task.py")).read())
   nodes = {HIDDEN_HOST: cluster["worker"], "hidden-node-b": cluster["start_node"]("hidden-node-b")}
   driver = textwrap.dedent(f'''
       import nas_tf
