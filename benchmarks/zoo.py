@@ -1,10 +1,10 @@
-"""The published CIFAR-10 cells (``nas-tf zoo``) at their papers' final sizes, on this machine:
+"""The published CIFAR-10 networks (``nas-tf zoo``) at their papers' final sizes, on this machine:
 
 1. per architecture: build seconds, the first training step's seconds (trace included, with
    the auxiliary head and drop-path of the final recipe), a later step's seconds and their
    ratio, and the trainable parameters next to the paper's count;
-2. training images/s at ``--batch_size`` (32) of darts_v2, pnasnet_5 and enas_micro, side by
-   side in one process on the same batches, as ratios to darts_v2.
+2. training images/s at ``--batch_size`` (32) of darts_v2, pnasnet_5, enas_micro and
+   enas_macro, side by side in one process on the same batches, as ratios to darts_v2.
 
     python benchmarks/zoo.py [--batch_size=32] [--steps=5] [--only=darts_v2,pnasnet_5]
 """
@@ -26,12 +26,16 @@ import numpy as np  # noqa: E402
 from nas_tf.models.cell import build_classifier  # noqa: E402
 from nas_tf.spaces.published import BY_NAME, PUBLISHED  # noqa: E402
 
-SIDE_BY_SIDE = ("darts_v2", "pnasnet_5", "enas_micro")
+SIDE_BY_SIDE = ("darts_v2", "pnasnet_5", "enas_micro", "enas_macro")
 
 
 def build(entry, drop_path: float = 0.2) -> keras.Model:
-  model = build_classifier(entry.architecture(), (32, 32, 3), 10, 3e-4, drop_path=drop_path,
-                           auxiliary_weight=0.4, **entry.network)
+  if entry.space == "enas_macro":  # its final recipe: dropout before the classifier, no head
+    from nas_tf.models.enas_macro import build_classifier as build_macro
+    model = build_macro(entry.architecture(), (32, 32, 3), 10, 4e-4, dropout=0.5)
+  else:
+    model = build_classifier(entry.architecture(), (32, 32, 3), 10, 3e-4, drop_path=drop_path,
+                             auxiliary_weight=0.4, **entry.network)
   # jit_compile off, as nas-tf trains on CPU (child.jit_compile).
   model.compile(optimizer=keras.optimizers.SGD(0.025, momentum=0.9), jit_compile=False,
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -50,7 +54,7 @@ def main() -> None:
   p.add_argument("--only", default="", help="comma-separated names (default: all)")
   a = p.parse_args()
   names = [n for n in a.only.split(",") if n] or [e.name for e in PUBLISHED
-                                                   if e.space == "cell"]
+                                                   if e.space in ("cell", "enas_macro")]
   rng = np.random.default_rng(0)
   x = rng.normal(size=(a.batch_size, 32, 32, 3)).astype("float32")
   y = rng.integers(0, 10, size=(a.batch_size,))
