@@ -144,6 +144,9 @@ def test_a_worker_node_that_cannot_see_the_work_directory_trains_every_child(clu
                  "--config.executor.kind=ray", f"--config.executor.address={cluster['address']}",
                  f"--workdir={hidden / 'w'}", *flags, env=env, cwd=str(tmp_path))
   assert done.returncode == 0, done.stderr[-3000:]
+  assert (f"children run on the Ray cluster at {cluster['address']}: 2 node(s) with nas-tf "
+          in done.stdout), done.stdout  # the head (no CPUs) and the worker node, checked
+  assert "2 CPUs, 0 GPUs; the data in its object store" in done.stdout
   rows = sorted(wd.read_jsonl(str(hidden / "w" / "children.jsonl")), key=lambda r: r["index"])
   assert [r["status"] for r in rows] == ["ok", "ok"]
   assert all(r["worker"].startswith(f"{HIDDEN_HOST}:") for r in rows)

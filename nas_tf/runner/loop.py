@@ -207,6 +207,8 @@ class Search:
     self.log(f"search {self.task.name} ({s.strategy}, {mode}): {s.num_children} children, "
              f"m={s.batch_size}, {self.executor.capacity} at once, {self.task.data_summary}"
              f"{budget}, work directory {self.workdir}")
+    if getattr(self.executor, "where", ""):  # e.g. the Ray cluster and what was checked
+      self.log(f"children run {self.executor.where}")
     settings = self.strategy.settings()
     if settings:
       self.log(f"{s.strategy} settings: {settings}")

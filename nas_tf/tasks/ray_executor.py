@@ -239,6 +239,10 @@ class RayExecutor:
         max_retries=e.max_retries, retry_exceptions=False, runtime_env=runtime_env)
     resources = ray.cluster_resources()
     self.capacity = max(1, int(resources.get("CPU", 1) // max(e.cpus_per_child, 1e-9)))
+    cluster = f"the Ray cluster at {e.address}" if e.address else "a local Ray"
+    self.where = (f"on {cluster}: {self.nodes} node(s) with nas-tf {self.versions['nas-tf']}, "
+                  f"TensorFlow {self.versions['tensorflow']}, {resources.get('CPU', 0):g} CPUs, "
+                  f"{resources.get('GPU', 0):g} GPUs; the data in its object store")
     if e.gpus_per_child:
       self.capacity = min(self.capacity, max(1, int(resources.get("GPU", 0) // e.gpus_per_child)))
 
