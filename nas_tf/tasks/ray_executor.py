@@ -7,8 +7,8 @@ worker opens a path of the driver's:
   each worker process reads it from there once;
 - a child returns its metrics, and its weights as bytes when the search keeps them; the
   driver writes them into the work directory;
-- a custom task's module (``module:Class`` from outside site-packages) travels in the
-  tasks' ``runtime_env`` (``py_modules``).
+- a custom task's module (``module:Class`` from outside site-packages) travels in the job's
+  ``runtime_env`` (``py_modules``; Ray uploads local paths for a job, not for a task).
 
 Before any child trains, every node is asked its nas-tf, TensorFlow and Keras versions; a
 node that differs from the driver stops the search in one line (a node that joins later is
