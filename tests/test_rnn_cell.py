@@ -101,3 +101,35 @@ def test_language_model_shapes_tying_and_one_training_step():
   model.compile(optimizer=keras.optimizers.SGD(1.0, global_clipnorm=5.0),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
   assert np.isfinite(model.train_on_batch(tokens, tokens))
+
+
+def test_the_papers_cell_equals_tf_contrib_nascell():
+  """Zoph & Le's found cell, transcribed into the base-8 tree (spaces/published.py), computes
+  what tf.contrib.rnn.NASCell computed (its call(), written out below with numpy; no biases,
+  NASCell's default), one step from random x, h and c."""
+  from nas_tf.spaces.published import NAS_RL_CELL
+  rng = np.random.default_rng(0)
+  units, width, batch = 5, 3, 4
+  x, h, c = (rng.normal(size=(batch, n)).astype("float32") for n in (width, units, units))
+  w = rng.normal(size=(width, 8 * units)).astype("float32") * 0.5
+  u = rng.normal(size=(units, 8 * units)).astype("float32") * 0.5
+  cell = NASCell(NAS_RL_CELL, units)
+  cell.build((batch, width))
+  cell.kernel.assign(w)
+  cell.recurrent_kernel.assign(u)
+  out, (h_new, c_new) = cell(x, [h, c])
+
+  def sigmoid(v):
+    return 1 / (1 + np.exp(-v))
+  relu, tanh = (lambda v: np.maximum(v, 0)), np.tanh
+  i, m = np.split(x @ w, 8, axis=1), np.split(h @ u, 8, axis=1)
+  layer1 = [sigmoid(i[0] + m[0]), relu(i[1] + m[1]), sigmoid(i[2] + m[2]), relu(i[3] * m[3]),
+            tanh(i[4] + m[4]), sigmoid(i[5] + m[5]), tanh(i[6] + m[6]), sigmoid(i[7] + m[7])]
+  l2_0 = tanh(tanh(layer1[0] * layer1[1]) + c)  # with the cell injected
+  l2_1, l2_2 = tanh(layer1[2] + layer1[3]), tanh(layer1[4] * layer1[5])
+  l2_3 = sigmoid(layer1[6] + layer1[7])
+  new_c = l2_0 * l2_1
+  new_m = tanh(new_c * tanh(l2_2 + l2_3))
+  np.testing.assert_allclose(np.asarray(out), new_m, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(np.asarray(h_new), new_m, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(np.asarray(c_new), new_c, rtol=1e-5, atol=1e-6)

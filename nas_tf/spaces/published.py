@@ -182,6 +182,30 @@ ENAS_MACRO_RECIPE = {"epochs": 310, "batch_size": 100, "learning_rate": 0.05,
                      "nesterov": True, "weight_decay": 4e-4, "dropout": 0.5, "cutout": 0,
                      "clip_norm": 0.0}
 
+# Zoph & Le's recurrent cell as tf.contrib.rnn.NASCell computes it (tensorflow
+# contrib/rnn/python/ops/rnn_cell.py, NASCell.call), in the rnn_cell space's tree of base 8:
+# leaf i combines W_i x and U_i h; nodes 8-11 pair the leaves, 12-13 those, 14 is h_t.
+# c_{t-1} is injected into node 8 with add and tanh ("Inject the cell"), and node 12's
+# pre-activation (l2_0 * l2_1) is c_t ("create new cell"). Not in the zoo: the paper's final
+# PTB network (hidden size, layers) is in no published script.
+_NAS_RL_LEAVES = [("add", "sigmoid"), ("add", "relu"), ("add", "sigmoid"), ("elem_mult", "relu"),
+                  ("add", "tanh"), ("add", "sigmoid"), ("add", "tanh"), ("add", "sigmoid")]
+_NAS_RL_INNER = [("elem_mult", "tanh"), ("add", "tanh"), ("elem_mult", "tanh"),
+                 ("add", "sigmoid"), ("elem_mult", "identity"), ("add", "tanh"),
+                 ("elem_mult", "tanh")]
+
+
+def _nas_rl_cell() -> dict[str, Any]:
+  from nas_tf.spaces.rnn_cell import ACTIVATIONS, COMBINATIONS, RNNCellSearchSpace
+  pairs = _NAS_RL_LEAVES + _NAS_RL_INNER + [("add", "tanh")]  # the last: the inject
+  tokens = [t for c, a in pairs for t in (COMBINATIONS.index(c), ACTIVATIONS.index(a))]
+  arch = RNNCellSearchSpace(8).decode(tokens + [8, 12])  # inject at node 8, c_t from 12
+  arch.pop("id")
+  return arch
+
+
+NAS_RL_CELL = _nas_rl_cell()
+
 DARTS_V1 = _darts(
     [("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1),
      ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 2)],
