@@ -39,7 +39,7 @@ def configure(config: ml_collections.ConfigDict, entry: Published) -> ml_collect
   if preset_of(config) == "paper":
     for key, value in {**entry.recipe, **entry.network}.items():
       config.final[key] = value
-  elif "layers" in entry.arch and "enas" in config:
+  elif entry.space == "enas_macro" and "enas" in config:
     # ENAS macro's channels are the architecture's (96): a machine-sized preset keeps its
     # layers and scales its width to the preset's own ENAS channels.
     config.final.width = config.enas.channels / entry.arch["channels"]
@@ -98,7 +98,7 @@ def _network(entry: Published) -> str:
   n = entry.network
   if "units" in n:
     return f"H={n['units']}"
-  if "layers" in entry.arch:  # ENAS macro: its layers and channels are the architecture's
+  if entry.space == "enas_macro":  # its layers and channels are the architecture's
     return f"L={len(entry.arch['layers'])} C={entry.arch['channels']}"
   return f"N={n['layers_per_stage']} C={n['channels']}"
 

@@ -47,21 +47,21 @@ class NodeMismatch(InfrastructureError):
   """A node runs other packages than the driver, or cannot load the task."""
 
 
+def _installed(*distributions: str) -> str | None:
+  """The version of the first of ``distributions`` installed here, or None."""
+  for name in distributions:
+    try:
+      return metadata.version(name)
+    except metadata.PackageNotFoundError:
+      continue
+  return None
+
+
 def versions() -> dict[str, str | None]:
   """What must match between the driver and every node (read without importing them)."""
   import nas_tf
-  found = {"nas-tf": nas_tf.__version__, "tensorflow": None}
-  for name in _TENSORFLOW_DISTRIBUTIONS:
-    try:
-      found["tensorflow"] = metadata.version(name)
-      break
-    except metadata.PackageNotFoundError:
-      continue
-  try:
-    found["keras"] = metadata.version("keras")
-  except metadata.PackageNotFoundError:
-    found["keras"] = None
-  return found
+  return {"nas-tf": nas_tf.__version__, "tensorflow": _installed(*_TENSORFLOW_DISTRIBUTIONS),
+          "keras": _installed("keras")}
 
 
 def mismatch(driver: dict[str, Any], node: dict[str, Any], where: str) -> str | None:
@@ -239,12 +239,12 @@ class RayExecutor:
         max_retries=e.max_retries, retry_exceptions=False, runtime_env=runtime_env)
     resources = ray.cluster_resources()
     self.capacity = max(1, int(resources.get("CPU", 1) // max(e.cpus_per_child, 1e-9)))
+    if e.gpus_per_child:
+      self.capacity = min(self.capacity, max(1, int(resources.get("GPU", 0) // e.gpus_per_child)))
     cluster = f"the Ray cluster at {e.address}" if e.address else "a local Ray"
     self.where = (f"on {cluster}: {self.nodes} node(s) with nas-tf {self.versions['nas-tf']}, "
                   f"TensorFlow {self.versions['tensorflow']}, {resources.get('CPU', 0):g} CPUs, "
                   f"{resources.get('GPU', 0):g} GPUs; the data in its object store")
-    if e.gpus_per_child:
-      self.capacity = min(self.capacity, max(1, int(resources.get("GPU", 0) // e.gpus_per_child)))
 
   def _put(self, task):
     try:
