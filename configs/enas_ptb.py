@@ -7,10 +7,12 @@ melodyguan/enas' ``scripts/ptb_search.sh`` runs it.
 controller) with the script's language model: 720 units, batch 20 of 35-step windows, and
 its variational dropouts as keep probabilities e/x/h/o = 0.75/0.25/0.75/0.25 (embedding
 words, cell input, every node's input, cell output). ``tests/test_paper_settings.py``
-checks every value against the script. ``cpu`` and ``smoke`` are PTB's presets with ENAS.
+checks every value against the script. Its final training (``nas-tf train``) is
+``ptb_final.sh``'s. ``cpu`` and ``smoke`` are PTB's presets with ENAS.
 """
 
 from nas_tf.presets import method_config
+from nas_tf.spaces.published_recurrent import ENAS_PTB_RECIPE
 
 PRESETS = {
     "auto": "the default: paper when GPUs are visible, else cpu",
@@ -36,4 +38,7 @@ def get_config(preset: str = "auto"):
     c.child.embedding_dropout = 0.25     # --child_lstm_e_keep=0.75
     c.child.dropout = 0.75               # --child_lstm_x_keep=0.25 and --child_lstm_o_keep=0.25
     c.child.recurrent_dropout = 0.25     # --child_lstm_h_keep=0.75
+    # The found cell's final training (nas-tf train): ptb_final.sh's, 748 units.
+    for key, value in {**ENAS_PTB_RECIPE, "units": 748, "num_layers": 1}.items():
+      c.final[key] = value
   return c

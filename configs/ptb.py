@@ -60,8 +60,12 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.child.batch_size = 20
   c.child.bptt = 35               # truncated backpropagation through time
   c.child.learning_rate = 1.0     # SGD as in Zaremba et al. 2014
-  c.child.lr_schedule = "cosine"
+  c.child.lr_schedule = "cosine"  # or exponential: x lr_decay_rate per epoch from an epoch on
+  c.child.lr_decay_rate = 1.0
+  c.child.lr_decay_start = 0
+  c.child.learning_rate_min = 0.0
   c.child.clip_norm = 5.0
+  c.child.weight_decay = 0.0      # weight_decay x w joins the gradient before the clipping
   c.child.jit_compile = False    # XLA
   c.child.precision = "float32"  # or mixed_float16 (GPU), mixed_bfloat16 (TPU, recent CPUs)
   c.child.strategy = "default"   # "mirrored": one child over all visible GPUs
@@ -70,6 +74,10 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   # dropout of whole word types in the embedding (ENAS's h and e masks).
   c.child.recurrent_dropout = 0.0
   c.child.embedding_dropout = 0.0
+  # ENAS's final script: the last layer's output dropout apart from the others' (unset: the
+  # same as child.dropout), and its penalty on the output's steps (rnn_slowness_reg).
+  c.child.output_dropout = ml_collections.config_dict.placeholder(float)
+  c.child.slowness_reg = 0.0
 
   # Final training of the found cell (nas-tf train): overrides child.* keys.
   c.final = ml_collections.ConfigDict()

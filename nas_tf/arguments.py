@@ -78,7 +78,11 @@ def command_config(argv: list[str]):
   method, arch = flag_value(argv, "method"), flag_value(argv, "arch")
   rest = without_flag(argv, "config")
   if command == "train" and arch and task in registry.TASKS:
-    return rest, presets.resolve(task, spec, name=_published_config(task, arch))
+    config = presets.resolve(task, spec, name=_published_config(task, arch))
+    from nas_tf import zoo
+    if config is not None and arch in zoo.BY_NAME:  # its final.* first, so flags override them
+      config = zoo.configure(config, zoo.find(arch))
+    return rest, config
   if command == "search":
     return rest, presets.resolve(task if task in registry.TASKS else None, spec, method)
   if command in AFTER_SEARCH:

@@ -113,11 +113,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _one_of(config, "controller.compile", ("auto", "graph", "eager"))
   for block in ("child", "final"):
     _one_of(config, f"{block}.lr_schedule",
-            ("cosine", "cosine_epochs", "cosine_restarts", "constant"), "cosine")
-    settings = config.get(block, {})
-    if settings.get("lr_schedule") == "cosine_restarts" and "lr_restart_epochs" not in settings:
-      raise ConfigError(f"{block}.lr_schedule=cosine_restarts: this config has no "
-                        f"{block}.lr_restart_epochs (image tasks' child.* and final.* have it)")
+            ("cosine", "cosine_epochs", "cosine_restarts", "exponential", "constant"), "cosine")
+    settings = {**config.get("child", {}), **config.get(block, {})}
+    schedule = settings.get("lr_schedule")
+    needs = {"cosine_restarts": ("lr_restart_epochs", "image"),
+             "exponential": ("lr_decay_rate", "language")}.get(schedule)
+    if needs and needs[0] not in settings:
+      raise ConfigError(f"{block}.lr_schedule={schedule}: this config has no {block}."
+                        f"{needs[0]} ({needs[1]} tasks' child.* and final.* have it)")
     _one_of(config, f"{block}.precision", ("float32", "mixed_float16", "mixed_bfloat16"),
             "float32")
     _one_of(config, f"{block}.strategy", ("default", "mirrored"), "default")

@@ -96,6 +96,9 @@ _TRAINING = {
     "recurrent_dropout": FRACTION, "width": _positive(high=64.0),
     "learning_rate_min": Range(0.0, zero="decays to 0", huge=STEP), "lr_restart_epochs": EPOCHS,
     "lr_restart_mul": Range(1.0, 16.0),
+    "lr_decay_rate": Range(0.0, 1.0, low_open=True), "output_dropout": FRACTION,
+    "lr_decay_start": _int(0, huge="a start past the last epoch is no decay"),
+    "slowness_reg": Range(0.0, zero="off", huge="a strong penalty is the user's choice"),
 }
 
 # ``controller.*`` (NAS-RL's, PNAS-free strategies) and ``enas.controller.*`` (ENAS's).

@@ -17,9 +17,9 @@ from typing import Any, Callable
 import ml_collections
 
 from nas_tf import workdir as wd
-from nas_tf.spaces.published import PUBLISHED, Published, find
+from nas_tf.spaces.published import BY_NAME, PUBLISHED, Published, find
 
-__all__ = ["PUBLISHED", "find", "configure", "train_published", "listing", "count_params"]
+__all__ = ["PUBLISHED", "BY_NAME", "find", "configure", "train_published", "listing", "count_params"]
 
 
 def preset_of(config) -> str | None:
@@ -59,7 +59,8 @@ def task_spaces(task_name: str) -> tuple[str, ...]:
 
 
 def resolve(task_name: str, name: str, config, workdir: str | None):
-  """(entry, its training config, work directory) of ``train TASK --arch=NAME``; a
+  """(entry, its training config, work directory) of ``train TASK --arch=NAME``, ``config``
+  already ``configure``d (``arguments.command_config``, before the flags' overrides); a
   ValueError with one line for a bad name, task or config."""
   from nas_tf.registry import TASKS
   entry = find(name)
@@ -73,7 +74,7 @@ def resolve(task_name: str, name: str, config, workdir: str | None):
     raise ValueError(f"no config for task {task_name!r}; pass --config=FILE[:PRESET]")
   if config.get("task", task_name) != task_name:
     raise ValueError(f"the config is for task {config.task!r}, not {task_name!r}")
-  return entry, configure(config, entry), workdir or os.path.join("runs",
+  return entry, config, workdir or os.path.join("runs",
                                                                   f"{task_name}-{entry.name}")
 
 
@@ -97,7 +98,7 @@ def count_params(entry: Published, auxiliary: bool = False) -> int:
 def _network(entry: Published) -> str:
   n = entry.network
   if "units" in n:
-    return f"H={n['units']}"
+    return f"H={n['units']} L={n['num_layers']}"
   if entry.space == "enas_macro":  # its layers and channels are the architecture's
     return f"L={len(entry.arch['layers'])} C={entry.arch['channels']}"
   return f"N={n['layers_per_stage']} C={n['channels']}"

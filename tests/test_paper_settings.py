@@ -164,6 +164,32 @@ ENAS_RNN = [
     ("enas.controller.batch", 10, "scripts/ptb_search.sh --controller_num_aggregate=10"),
 ]
 
+# ENAS PTB final training under `paper` (nas_tf/spaces/published_recurrent.py ENAS_PTB_RECIPE):
+# melodyguan/enas scripts/ptb_final.sh, whose loss sums the 35 steps (ptb_enas_child.py:189).
+ENAS_RNN_FINAL = [
+    ("final.batch_size", 64, "scripts/ptb_final.sh:12 --batch_size=64"),
+    ("final.bptt", 35, "scripts/ptb_final.sh:13 --child_bptt_steps=35"),
+    ("final.epochs", 2000, "scripts/ptb_final.sh:14 --num_epochs=2000"),
+    ("final.num_layers", 1, "scripts/ptb_final.sh:17 --child_num_layers=1"),
+    ("final.units", 748, "scripts/ptb_final.sh:18 --child_lstm_hidden_size=748"),
+    ("final.embedding_dropout", 1 - 0.79, "scripts/ptb_final.sh:19 --child_lstm_e_keep=0.79"),
+    ("final.dropout", 1 - 0.25, "scripts/ptb_final.sh:20 --child_lstm_x_keep=0.25"),
+    ("final.recurrent_dropout", 1 - 0.75, "scripts/ptb_final.sh:21 --child_lstm_h_keep=0.75"),
+    ("final.output_dropout", 1 - 0.24, "scripts/ptb_final.sh:22 --child_lstm_o_keep=0.24"),
+    ("final.clip_norm", 0.25 / 35, "scripts/ptb_final.sh:24 --child_grad_bound=0.25 (on the "
+                                   "sum), src/ptb/main.py:133 clip_mode='global'"),
+    ("final.learning_rate", 20.0 * 35, "scripts/ptb_final.sh:25 --child_lr=20.0 (on the sum)"),
+    ("final.slowness_reg", 1e-3, "scripts/ptb_final.sh:26 --child_rnn_slowness_reg=1e-3 "
+                                 "(divided by the steps as the loss is)"),
+    ("final.weight_decay", 2 * 5e-7 / 35, "scripts/ptb_final.sh:27 --child_l2_reg=5e-7 on "
+                                          "sum(w^2), src/utils.py get_train_ops"),
+    ("final.lr_schedule", "exponential", "scripts/ptb_final.sh:29 --child_lr_dec_every=1"),
+    ("final.lr_decay_start", 14, "scripts/ptb_final.sh:28 --child_lr_dec_start=14"),
+    ("final.lr_decay_rate", 0.9991, "scripts/ptb_final.sh:30 --child_lr_dec_rate=0.9991"),
+    ("final.learning_rate_min", 0.001 * 35, "scripts/ptb_final.sh:31 --child_lr_dec_min=0.001"),
+    ("child.tie_weights", True, "ptb_enas_child.py _get_log_probs: w_emb is the softmax"),
+]
+
 
 def value_at(config, key):
   node = config
@@ -236,6 +262,39 @@ def test_enas_macro_settings_are_the_macro_search_script():
 
 def test_enas_rnn_settings_are_ptb_search_sh():
   check(load_config("paper", "enas_ptb"), ENAS_RNN)
+
+
+def test_enas_ptb_paper_final_training_is_ptb_final_sh():
+  # A searched cell's final training under the paper preset, and ENAS's published cell's.
+  from nas_tf import zoo
+  check(load_config("paper", "enas_ptb"), ENAS_RNN_FINAL)
+  check(zoo.configure(load_config("paper", "enas_ptb"), zoo.find("enas_ptb")), ENAS_RNN_FINAL)
+
+
+def test_enas_ptb_final_model_and_optimizer_follow_the_recipe():
+  # The recipe reaches the trained network: its dropouts, the slowness penalty, the L2 term
+  # and the exponential schedule (at a small width; the paper's is 748).
+  from conftest import tiny_ptb_config
+  from nas_tf import registry, zoo
+  from nas_tf.models.optimizers import L2SGD
+  config = tiny_ptb_config()
+  config.about.preset = "paper"
+  config = zoo.configure(config, zoo.find("enas_ptb"))
+  config.final.units, config.final.batch_size, config.final.epochs = 16, 8, 20
+  task = registry.task_class("ptb")(config)
+  task.prepare()
+  c = task.settings(final=True)
+  model = task.build_model(zoo.find("enas_ptb").architecture(), c)
+  task.compile_model(model, c)
+  rates = {layer.name: layer.rate for layer in model.layers if hasattr(layer, "rate")}
+  assert rates == {"embedding_dropout": 1 - 0.79, "dropout_input": 0.75,
+                   "dropout_rnn_0": 0.76, "slowness": 1e-3}
+  optimizer = model.optimizer
+  assert isinstance(optimizer, L2SGD) and optimizer.l2 == 2 * 5e-7 / 35
+  assert optimizer.global_clipnorm == 0.25 / 35
+  per_epoch = len(task._batches(task._train_ids, c)[0])
+  at = [float(optimizer._learning_rate(per_epoch * e)) for e in (0, 14, 15, 19)]
+  np.testing.assert_allclose(at, [700, 700, 700 * 0.9991, 700 * 0.9991 ** 5], rtol=1e-6)
 
 
 def test_enas_rnn_learning_rate_decays_per_epoch_from_epoch_12():

@@ -107,7 +107,7 @@ def test_the_papers_cell_equals_tf_contrib_nascell():
   """Zoph & Le's found cell, transcribed into the base-8 tree (spaces/published.py), computes
   what tf.contrib.rnn.NASCell computed (its call(), written out below with numpy; no biases,
   NASCell's default), one step from random x, h and c."""
-  from nas_tf.spaces.published import NAS_RL_CELL
+  from nas_tf.spaces.published_recurrent import NAS_RL_CELL
   rng = np.random.default_rng(0)
   units, width, batch = 5, 3, 4
   x, h, c = (rng.normal(size=(batch, n)).astype("float32") for n in (width, units, units))
@@ -133,3 +133,46 @@ def test_the_papers_cell_equals_tf_contrib_nascell():
   np.testing.assert_allclose(np.asarray(out), new_m, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(np.asarray(h_new), new_m, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(np.asarray(c_new), new_c, rtol=1e-5, atol=1e-6)
+
+
+def test_slowness_penalty_joins_the_training_loss_as_enas_computes_it():
+  # ptb_enas_child.py:487-490 and 202-204: rate x sum over the window of (h[t+1] - h[t])^2
+  # of the last outputs, divided by the batch; nas-tf's per-token loss also by the steps.
+  model = build_language_model(LSTM_LIKE, vocab_size=30, units=8, num_layers=1,
+                               stateful=False, slowness_reg=0.3)
+  tokens = np.random.default_rng(0).integers(0, 30, size=(4, 7)).astype(np.int32)
+  outputs = keras.Model(model.input, model.get_layer("rnn_0").output)(tokens)
+  h = np.asarray(outputs)
+  expected = 0.3 * np.sum((h[:, 1:] - h[:, :-1]) ** 2) / (4 * 7)
+  model(tokens, training=True)
+  (penalty,) = model.losses
+  np.testing.assert_allclose(float(penalty), expected, rtol=1e-5)
+  model(tokens, training=False)
+  assert not model.losses  # evaluation scores the plain loss
+  cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+  model.compile(optimizer=keras.optimizers.SGD(0.0), loss=cross_entropy)
+  plain = float(cross_entropy(tokens, model(tokens)))
+  np.testing.assert_allclose(model.train_on_batch(tokens, tokens), plain + expected, rtol=1e-5)
+
+
+def test_l2_sgd_adds_the_l2_gradient_before_clipping_dense_and_sparse():
+  # ENAS's get_train_ops: loss + l2_reg sum(w^2), gradients clipped by their global norm,
+  # then SGD: the embedding's sparse gradient and a dense one, against numpy.
+  from nas_tf.models.optimizers import L2SGD
+  rng = np.random.default_rng(1)
+  table = tf.Variable(rng.normal(size=(5, 3)).astype(np.float32))
+  kernel = tf.Variable(rng.normal(size=(3, 2)).astype(np.float32))
+  ids = tf.constant([0, 3, 3])
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_sum(tf.matmul(tf.gather(table, ids), kernel) ** 2)
+  grads = tape.gradient(loss, [table, kernel])
+  assert isinstance(grads[0], tf.IndexedSlices)
+  dense = [tf.convert_to_tensor(g).numpy() for g in grads]
+  before = [table.numpy(), kernel.numpy()]
+  optimizer = L2SGD(0.1, l2=0.5, global_clipnorm=1.0)
+  optimizer.apply_gradients(zip(grads, [table, kernel]))
+  total = [g + 0.5 * w for g, w in zip(dense, before)]
+  norm = np.sqrt(sum(np.sum(g ** 2) for g in total))
+  assert norm > 1.0  # the clipping acts
+  for variable, w, g in zip([table, kernel], before, total):
+    np.testing.assert_allclose(variable.numpy(), w - 0.1 * g / norm, rtol=1e-5, atol=1e-6)

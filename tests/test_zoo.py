@@ -17,10 +17,14 @@ from nas_tf.spaces.published import BY_NAME, PUBLISHED
 # Table 1), PNASNet-5 N=3 F=48 (Liu et al. 2018, Table 1), ENAS micro (Pham et al. 2018,
 # Table 2), DARTS first and second order (Liu et al. 2019, Table 1), and ENAS's recurrent
 # cell on Penn Treebank (Pham et al. 2018, Table 1: 24M, to the million); ENAS's macro
-# network (Pham et al. 2018, Table 2: 21.3M).
+# network (Pham et al. 2018, Table 2: 21.3M); Zoph & Le's cell with shared embeddings (Zoph &
+# Le 2017, Table 2: 25M, and 32M without sharing).
 PAPER_MILLIONS = {"nasnet_a": 3.3, "amoebanet_a": 3.2, "pnasnet_5": 3.2, "enas_micro": 4.6,
-                  "darts_v1": 3.3, "darts_v2": 3.3, "enas_ptb": 24.0, "enas_macro": 21.3}
-PAPER_ROUNDING = {"enas_ptb": 0.5}  # half the last digit the paper gives; else 0.05M
+                  "darts_v1": 3.3, "darts_v2": 3.3, "enas_ptb": 24.0, "enas_macro": 21.3,
+                  "nas_rl_ptb": 25.0}
+NAS_RL_UNSHARED_MILLIONS = 32.0
+# half the last digit the paper gives; else 0.05M
+PAPER_ROUNDING = {"enas_ptb": 0.5, "nas_rl_ptb": 0.5}
 # quark0/darts train.py's printout for DARTS V2 at 36 channels and 20 cells, whose
 # utils.count_parameters_in_MB counts trainable parameters without the auxiliary head.
 DARTS_V2_EXACT = 3_349_342
@@ -48,6 +52,20 @@ def test_final_network_size_is_the_papers(name):
   within = abs(built / 1e6 - PAPER_MILLIONS[name]) <= PAPER_ROUNDING.get(name, 0.05)
   # A count off the paper's figure must say why (nas-tf zoo prints it), never pass silently.
   assert within != bool(entry.mismatch), (name, built)
+
+
+def test_nas_rl_ptb_width_gives_both_of_the_papers_rows_of_its_cell():
+  # The paper gives no hidden size; its children have two layers. The entry's one width must
+  # give both Table 2 rows of this cell: 25M with shared embeddings and 32M without. One
+  # layer (or another gate count per node) has no such width.
+  from nas_tf.models import rnn_cell
+  entry = BY_NAME["nas_rl_ptb"]
+  assert entry.network["num_layers"] == 2 and entry.arch["base_number"] == 8
+  untied = rnn_cell.build_language_model(entry.architecture(), zoo.PTB_VOCAB, stateful=False,
+                                         tie_weights=False, **entry.network)
+  count = sum(int(np.prod(w.shape)) for w in untied.trainable_weights)
+  assert abs(count / 1e6 - NAS_RL_UNSHARED_MILLIONS) <= 0.5, count
+  assert abs(zoo.count_params(entry) / 1e6 - PAPER_MILLIONS["nas_rl_ptb"]) <= 0.5
 
 
 def test_nasnet_a_is_6_at_768_and_pnasnet_5_has_9_cells():
@@ -278,3 +296,30 @@ def test_a_published_recurrent_cell_trains_on_ptb_and_shows_as_its_own_space(tmp
   assert "n11 = highway(relu, n8)" in shown.stdout and "ENAS recurrent cell" in shown.stdout
   listed = run_cli(*docs_command("docs/zoo.md", "nas-tf zoo"))
   assert listed.returncode == 0 and "enas_ptb" in listed.stdout and "24.0M" in listed.stdout
+
+
+def test_nas_rl_cell_trains_on_ptb_with_the_papers_two_layers_under_paper(tmp_path):
+  entry = BY_NAME["nas_rl_ptb"]
+  paper = zoo.configure(_method("ptb", "paper"), entry)
+  assert (paper.final.units, paper.final.num_layers) == (741, 2)
+  w = str(tmp_path / "w")
+  trained = run_cli("train", "ptb", "--arch=nas_rl_ptb", "--config=configs/ptb.py:smoke",
+                    "--config.data.source=synthetic", f"--workdir={w}",
+                    "--config.final.epochs=1")
+  assert trained.returncode == 0, trained.stderr
+  shown = run_cli("show", f"--workdir={w}")
+  assert shown.returncode == 0, shown.stderr
+  # tf.contrib's NASCell: c_{t-1} enters at node 8, c_t is node 12's product.
+  assert "n8 <- tanh(n8 + c_prev)" in shown.stdout and "c = n8 * n9" in shown.stdout
+
+
+def test_the_readme_section_is_the_zoo_pages_commands_and_its_counts():
+  readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+  for words in ("nas-tf zoo", "--arch=darts_v2"):
+    assert docs_command("README.md", words) == docs_command("docs/zoo.md", words)
+  names, ours, papers = (line.split("|")[2:-1] for line in readme.splitlines()
+                         if line.startswith(("| | nasnet_a", "| nas-tf |", "| paper |")))
+  assert [n.strip() for n in names] == [e.name for e in PUBLISHED]
+  for entry, count, paper in zip(PUBLISHED, ours, papers):
+    assert count.strip() == f"{entry.params / 1e6:.2f}M" + (" *" if entry.mismatch else "")
+    assert float(paper.strip().rstrip("M")) == entry.paper_params

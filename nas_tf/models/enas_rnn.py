@@ -113,11 +113,13 @@ def build_language_model(arch: dict[str, Any], vocab_size: int, units: int, num_
                          batch_size: int | None = None, dropout: float = 0.0,
                          tie_weights: bool = True, stateful: bool = True,
                          name: str | None = None, recurrent_dropout: float = 0.0,
-                         embedding_dropout: float = 0.0) -> keras.Model:
-  """The language model of ``rnn_cell.build_language_model`` around ``EnasCell``."""
+                         embedding_dropout: float = 0.0, **options) -> keras.Model:
+  """The language model of ``rnn_cell.build_language_model`` around ``EnasCell``
+  (``options``: its output dropout and slowness penalty)."""
   return rnn_cell.build_language_model(
       arch, vocab_size, units, num_layers, batch_size, dropout, tie_weights, stateful,
       name or f"enas_lm_{arch.get('id', 'cell')}", embedding_dropout=embedding_dropout,
+      **options,
       make_cell=lambda cell_name: make_cell(arch, units, cell_name,
                                             recurrent_dropout=recurrent_dropout))
 

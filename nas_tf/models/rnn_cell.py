@@ -131,15 +131,38 @@ class WordDropout(keras.layers.Layer):
             "seed": self.seed}
 
 
+@keras.saving.register_keras_serializable(package="nas_tf")
+class SlownessPenalty(keras.layers.Layer):
+  """ENAS's rnn_slowness_reg (melodyguan/enas ``ptb_enas_child.py`` lines 202-204, 487-490):
+  in training, adds rate x sum((h[t+1] - h[t])^2) over a window's (dropped-out) outputs.
+  ENAS divides it by the batch, as its loss, which sums the window's token losses; nas-tf's
+  loss is the mean per token, so both are also divided by the window's steps."""
+
+  def __init__(self, rate: float, **kwargs):
+    super().__init__(**kwargs)
+    self.rate = float(rate)
+
+  def call(self, x, training=False):
+    if training and self.rate:
+      steps = ops.cast(ops.shape(x)[0] * ops.shape(x)[1], x.dtype)
+      self.add_loss(self.rate * ops.sum(ops.square(x[:, 1:] - x[:, :-1])) / steps)
+    return x
+
+  def get_config(self):
+    return {**super().get_config(), "rate": self.rate}
+
+
 def build_language_model(arch: dict[str, Any], vocab_size: int, units: int, num_layers: int = 1,
                          batch_size: int | None = None, dropout: float = 0.0,
                          tie_weights: bool = True, stateful: bool = True,
                          name: str | None = None, make_cell=None,
-                         embedding_dropout: float = 0.0) -> keras.Model:
+                         embedding_dropout: float = 0.0, output_dropout: float | None = None,
+                         slowness_reg: float = 0.0) -> keras.Model:
   """token ids [N, T] -> next-token logits [N, T, V]: embedding, ``num_layers`` RNN(cell),
-  variational dropout (one mask per sequence) on the embedding and every RNN output, and
-  ``embedding_dropout`` of whole word types. ``make_cell(name)`` builds each layer's cell
-  (default: ``NASCell(arch, units)``)."""
+  variational dropout (one mask per sequence) on the embedding and every RNN output (the
+  last one's ``output_dropout`` when given), and ``embedding_dropout`` of whole word types;
+  ``slowness_reg`` penalizes the last output's steps (``SlownessPenalty``). ``make_cell(name)``
+  builds each layer's cell (default: ``NASCell(arch, units)``)."""
   make_cell = make_cell or (lambda cell_name: NASCell(arch, units, name=cell_name))
   tokens = keras.Input(shape=(None,), batch_size=batch_size if stateful else None,
                        dtype="int32", name="tokens")
@@ -148,16 +171,19 @@ def build_language_model(arch: dict[str, Any], vocab_size: int, units: int, num_
   if embedding_dropout:
     x = WordDropout(embedding_dropout, vocab_size, name="embedding_dropout")([tokens, x])
 
-  def drop(x, tag):
-    if not dropout:
+  def drop(x, tag, rate=dropout):
+    if not rate:
       return x
-    return keras.layers.Dropout(dropout, noise_shape=(None, 1, units), name=f"dropout_{tag}")(x)
+    return keras.layers.Dropout(rate, noise_shape=(None, 1, units), name=f"dropout_{tag}")(x)
 
   x = drop(x, "input")
   for i in range(num_layers):
     x = keras.layers.RNN(make_cell(f"cell_{i}"), return_sequences=True, stateful=stateful,
                          name=f"rnn_{i}")(x)
-    x = drop(x, f"rnn_{i}")
+    last = i == num_layers - 1 and output_dropout is not None
+    x = drop(x, f"rnn_{i}", output_dropout if last else dropout)
+  if slowness_reg:
+    x = SlownessPenalty(slowness_reg, name="slowness")(x)
   if tie_weights:
     logits = TiedOutput(embedding, dtype="float32", name="logits")(x)
   else:

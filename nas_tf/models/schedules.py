@@ -7,7 +7,7 @@ import math
 
 import keras
 
-LR_SCHEDULES = ("cosine", "cosine_epochs", "cosine_restarts", "constant")
+LR_SCHEDULES = ("cosine", "cosine_epochs", "cosine_restarts", "exponential", "constant")
 
 
 def epoch_of(step, steps_per_epoch: int):
@@ -36,8 +36,13 @@ class EpochCosine(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def learning_rate_schedule(learning_rate: float, schedule: str, total_steps: int,
-                           steps_per_epoch: int = 1, restarts=(0.0, 10, 2.0)):
-  """``restarts``: (minimum, first cycle's epochs, cycle growth) of ``cosine_restarts``."""
+                           steps_per_epoch: int = 1, restarts=(0.0, 10, 2.0),
+                           exponential=(1.0, 0, 0.0)):
+  """``restarts``: (minimum, first cycle's epochs, cycle growth) of ``cosine_restarts``;
+  ``exponential``: (rate per epoch, first decayed epoch, minimum) of ``exponential``."""
+  if schedule == "exponential":  # ENAS's PTB scripts (EpochExponentialDecay)
+    rate, start, minimum = exponential
+    return EpochExponentialDecay(learning_rate, rate, start, minimum, steps_per_epoch)
   if schedule == "cosine_restarts":  # ENAS's final training (cifar10_macro_final.sh)
     minimum, restart_epochs, mul = restarts
     return EpochCosineRestarts(learning_rate, minimum, restart_epochs, mul, steps_per_epoch)

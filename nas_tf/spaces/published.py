@@ -14,6 +14,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from nas_tf.spaces.published_recurrent import ENAS_PTB, ENAS_PTB_RECIPE, NAS_RL_CELL
 
 
 @dataclass(frozen=True)
@@ -130,20 +131,6 @@ _ENAS_REDUCE = _enas_micro("1 0 1 0 0 3 0 2 1 1 3 1 1 0 0 4 0 3 1 1")
 ENAS_MICRO = _cell("enas", _ENAS_NORMAL, _ENAS_REDUCE, "enas", cell_output="loose_ends",
                    concat={"normal": _unread(_ENAS_NORMAL), "reduce": _unread(_ENAS_REDUCE)})
 
-# melodyguan/enas scripts/ptb_final.sh line 5: node 0's activation, then per node its input
-# and activation (ptb_enas_child.py _rhn_fixed), 12 nodes (--child_rhn_depth=12).
-ENAS_PTB_TOKENS = [int(t) for t in "0 0 0 1 1 2 1 2 0 2 0 5 1 1 0 6 1 8 1 8 1 8 1".split()]
-
-
-def _enas_rnn(tokens) -> dict[str, Any]:
-  from nas_tf.spaces.enas_rnn import EnasRnnSpace
-  arch = EnasRnnSpace(len(tokens) // 2 + 1).decode(tokens)
-  arch.pop("id")
-  return arch
-
-
-ENAS_PTB = _enas_rnn(ENAS_PTB_TOKENS)
-
 # melodyguan/enas scripts/cifar10_macro_final.sh lines 5-28: per layer its operation, then a
 # skip bit per earlier output (the stem, layers 0..i-2), 24 layers (--child_num_layers=24).
 _ENAS_MACRO_ARC = """0 | 3 0 | 0 1 0 | 2 0 0 1 | 2 0 0 0 0 | 3 1 1 0 1 0 | 2 0 0 0 0 0 1 |
@@ -181,30 +168,6 @@ ENAS_MACRO_RECIPE = {"epochs": 310, "batch_size": 100, "learning_rate": 0.05,
                      "lr_restart_epochs": 10, "lr_restart_mul": 2.0, "momentum": 0.9,
                      "nesterov": True, "weight_decay": 4e-4, "dropout": 0.5, "cutout": 0,
                      "clip_norm": 0.0}
-
-# Zoph & Le's recurrent cell as tf.contrib.rnn.NASCell computes it (tensorflow
-# contrib/rnn/python/ops/rnn_cell.py, NASCell.call), in the rnn_cell space's tree of base 8:
-# leaf i combines W_i x and U_i h; nodes 8-11 pair the leaves, 12-13 those, 14 is h_t.
-# c_{t-1} is injected into node 8 with add and tanh ("Inject the cell"), and node 12's
-# pre-activation (l2_0 * l2_1) is c_t ("create new cell"). Not in the zoo: the paper's final
-# PTB network (hidden size, layers) is in no published script.
-_NAS_RL_LEAVES = [("add", "sigmoid"), ("add", "relu"), ("add", "sigmoid"), ("elem_mult", "relu"),
-                  ("add", "tanh"), ("add", "sigmoid"), ("add", "tanh"), ("add", "sigmoid")]
-_NAS_RL_INNER = [("elem_mult", "tanh"), ("add", "tanh"), ("elem_mult", "tanh"),
-                 ("add", "sigmoid"), ("elem_mult", "identity"), ("add", "tanh"),
-                 ("elem_mult", "tanh")]
-
-
-def _nas_rl_cell() -> dict[str, Any]:
-  from nas_tf.spaces.rnn_cell import ACTIVATIONS, COMBINATIONS, RNNCellSearchSpace
-  pairs = _NAS_RL_LEAVES + _NAS_RL_INNER + [("add", "tanh")]  # the last: the inject
-  tokens = [t for c, a in pairs for t in (COMBINATIONS.index(c), ACTIVATIONS.index(a))]
-  arch = RNNCellSearchSpace(8).decode(tokens + [8, 12])  # inject at node 8, c_t from 12
-  arch.pop("id")
-  return arch
-
-
-NAS_RL_CELL = _nas_rl_cell()
 
 DARTS_V1 = _darts(
     [("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1),
@@ -275,12 +238,21 @@ PUBLISHED = (
               "darts", {"channels": 36, "layers_per_stage": 6}, 3.3, 3_349_342,
               _NO_AUX + " (utils.count_parameters_in_MB skips 'auxiliary'): 3,349,342, "
               "as train.py prints", DARTS_V2),
+    # The paper gives no hidden size. Its child models have two layers (section 4.2), and
+    # only at two layers does one width give both of its Table 2 rows of this cell: 32M with
+    # a separate softmax and 25M with shared embeddings (H=733-742; tests/test_zoo.py).
+    Published("nas_rl_ptb", "NAS-RL recurrent cell (Zoph & Le 2017)",
+              "tensorflow contrib/rnn/python/ops/rnn_cell.py (NASCell)", "rnn_cell", "ptb",
+              {"units": 741, "num_layers": 2}, 25.0, 25_002_448,
+              "trainable parameters of two layers with the embedding shared with the "
+              "softmax (Table 2's 25M row; untied, 32.41M: its 32M row); H=741 is inferred, "
+              "the paper gives no width", NAS_RL_CELL, rounding=0.5),
     Published("enas_ptb", "ENAS recurrent cell (Pham et al. 2018)",
               "melodyguan/enas scripts/ptb_final.sh", "enas_rnn", "enas_ptb",
               {"units": 748, "num_layers": 1}, 24.0, 22_037_104,
               "trainable parameters: the 10,000 x 748 embedding tied to the softmax, and the "
               "softmax's bias (10,000; ENAS's _get_log_probs has none)", ENAS_PTB,
-              rounding=0.5,
+              ENAS_PTB_RECIPE, "melodyguan/enas scripts/ptb_final.sh", rounding=0.5,
               mismatch="ptb_final.sh's network as ptb_enas_child.py builds it has 22.03M (a "
                        "2H x 2H kernel for node 0, eleven H x 2H ones, the tied embedding; "
                        "H=748), the paper's table 24M; the repository's README says its "

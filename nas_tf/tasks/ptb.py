@@ -84,6 +84,9 @@ class PtbTask(Task):
     models = self.models(arch)
     # Options of this space's cells (ENAS: recurrent and embedding dropout).
     options = {k: c[k] for k in getattr(models, "OPTIONS", ()) if k in c and stateful}
+    if stateful:  # training-only terms of every language model (ENAS's final script)
+      options.update(output_dropout=c.get("output_dropout"),
+                     slowness_reg=c.get("slowness_reg", 0.0))
     return models.build_language_model(
         arch, len(self.corpus.vocab), c.units, c.num_layers,
         batch_size=c.batch_size if stateful else None, dropout=c.dropout if stateful else 0.0,
@@ -92,8 +95,11 @@ class PtbTask(Task):
   def compile_model(self, model, c: ml_collections.ConfigDict) -> None:
     from nas_tf.tasks import training
     steps = len(self._batches(self._train_ids, c)[0]) * c.epochs
-    training.compile_language_model(model, c.learning_rate, c.clip_norm, steps,
-                                         c.lr_schedule, c.jit_compile)
+    training.compile_language_model(
+        model, c.learning_rate, c.clip_norm, steps, c.lr_schedule, c.jit_compile,
+        weight_decay=c.get("weight_decay", 0.0), steps_per_epoch=steps // max(1, c.epochs),
+        exponential=(c.get("lr_decay_rate", 1.0), c.get("lr_decay_start", 0),
+                     c.get("learning_rate_min", 0.0)))
 
   def fit(self, model, train, valid, c: ml_collections.ConfigDict, callbacks=(),
           initial_epoch: int = 0):

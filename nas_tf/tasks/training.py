@@ -16,7 +16,7 @@ import numpy as np
 
 from nas_tf.errors import DiskFull
 from nas_tf.models.layers import correct_count
-from nas_tf.models.optimizers import MomentumSGD
+from nas_tf.models.optimizers import L2SGD, MomentumSGD
 from nas_tf.models.schedules import learning_rate_schedule
 from nas_tf.tasks.compiling import build_compiled_state
 
@@ -232,10 +232,14 @@ class ResetStates(keras.callbacks.Callback):
 
 def compile_language_model(model: keras.Model, learning_rate: float, clip_norm: float,
                            total_steps: int, schedule: str = "cosine",
-                           jit_compile: bool = False) -> None:
-  """Plain SGD with global-norm gradient clipping (Zaremba et al. 2014)."""
-  lr = learning_rate_schedule(learning_rate, schedule, total_steps)
-  model.compile(optimizer=keras.optimizers.SGD(lr, global_clipnorm=clip_norm or None),
+                           jit_compile: bool = False, weight_decay: float = 0.0,
+                           steps_per_epoch: int = 1, exponential=(1.0, 0, 0.0)) -> None:
+  """Plain SGD with global-norm gradient clipping (Zaremba et al. 2014); ``weight_decay`` x w
+  joins the gradient before the clipping (``L2SGD``); ``exponential``: see
+  ``learning_rate_schedule``."""
+  lr = learning_rate_schedule(learning_rate, schedule, total_steps, steps_per_epoch,
+                              exponential=exponential)
+  model.compile(optimizer=L2SGD(lr, l2=weight_decay, global_clipnorm=clip_norm or None),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 jit_compile=jit_compile)
 
