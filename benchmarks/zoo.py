@@ -4,9 +4,12 @@
    the auxiliary head and drop-path of the final recipe), a later step's seconds and their
    ratio, and the trainable parameters next to the paper's count;
 2. training images/s at ``--batch_size`` (32) of darts_v2, pnasnet_5, enas_micro and
-   enas_macro, side by side in one process on the same batches, as ratios to darts_v2.
+   enas_macro, side by side in one process on the same batches, as ratios to darts_v2;
+3. the recurrent cells' language models (Penn Treebank's 10,000 words) at their papers'
+   sizes, on windows of 35 steps at ``--lm_batch`` (64, ENAS's final script): build, first
+   step, a later step, and training tokens/s.
 
-    python benchmarks/zoo.py [--batch_size=32] [--steps=5] [--only=darts_v2,pnasnet_5]
+    python benchmarks/zoo.py [--batch_size=32] [--steps=5] [--only=darts_v2,nas_rl_ptb]
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np  # noqa: E402
 
 from nas_tf.models.cell import build_classifier  # noqa: E402
 from nas_tf.spaces.published import BY_NAME, PUBLISHED  # noqa: E402
+from nas_tf.zoo import LANGUAGE_SPACES  # noqa: E402
 
 SIDE_BY_SIDE = ("darts_v2", "pnasnet_5", "enas_micro", "enas_macro")
 
@@ -42,6 +46,40 @@ def build(entry, drop_path: float = 0.2) -> keras.Model:
   return model
 
 
+def build_language_model(entry) -> keras.Model:
+  from nas_tf import registry
+  from nas_tf.zoo import PTB_VOCAB
+  models = registry.models_for(entry.space)
+  model = models.build_language_model(entry.architecture(), PTB_VOCAB, stateful=False,
+                                      dropout=0.5, **entry.network)
+  model.compile(optimizer=keras.optimizers.SGD(1.0, global_clipnorm=0.25), jit_compile=False,
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+  return model
+
+
+def language_models(names, batch: int, steps: int) -> None:
+  print(f"3. recurrent cells' language models, batch {batch} x 35 steps: build, first step "
+        "(trace), a later step (s), training tokens/s")
+  rng = np.random.default_rng(0)
+  tokens = rng.integers(0, 10_000, size=(batch, 36)).astype("int32")
+  x, y = tokens[:, :-1], tokens[:, 1:]
+  for name in names:
+    started = time.perf_counter()
+    model = build_language_model(BY_NAME[name])
+    built = time.perf_counter()
+    model.train_on_batch(x, y)
+    first = time.perf_counter()
+    model.train_on_batch(x, y)
+    later = time.perf_counter() - first
+    timed = time.perf_counter()
+    for _ in range(steps):
+      model.train_on_batch(x, y)
+    rate = steps * x.size / (time.perf_counter() - timed)
+    print(f"   {name:<12} build {built - started:6.1f}  first step {first - built:6.1f}  "
+          f"later {later:5.2f}  {rate:8.0f} tokens/s  params {trainable(model):,} (paper "
+          f"{BY_NAME[name].paper_params}M)", flush=True)
+
+
 def trainable(model, auxiliary: bool = False) -> int:
   return int(sum(np.prod(w.shape) for w in model.trainable_weights
                  if auxiliary or "aux" not in w.path))
@@ -51,15 +89,18 @@ def main() -> None:
   p = argparse.ArgumentParser()
   p.add_argument("--batch_size", type=int, default=32)
   p.add_argument("--steps", type=int, default=5)
+  p.add_argument("--lm_batch", type=int, default=64)
   p.add_argument("--only", default="", help="comma-separated names (default: all)")
   a = p.parse_args()
-  names = [n for n in a.only.split(",") if n] or [e.name for e in PUBLISHED
-                                                   if e.space in ("cell", "enas_macro")]
+  chosen = [n for n in a.only.split(",") if n] or [e.name for e in PUBLISHED]
+  recurrent = [n for n in chosen if BY_NAME[n].space in LANGUAGE_SPACES]
+  names = [n for n in chosen if n not in recurrent]
   rng = np.random.default_rng(0)
   x = rng.normal(size=(a.batch_size, 32, 32, 3)).astype("float32")
   y = rng.integers(0, 10, size=(a.batch_size,))
-  print(f"1. paper-size networks, batch {a.batch_size}: build, first step (trace), a later "
-        "step (s); trainable parameters without the auxiliary head")
+  if names:
+    print(f"1. paper-size networks, batch {a.batch_size}: build, first step (trace), a "
+          "later step (s); trainable parameters without the auxiliary head")
   models = {}
   for name in names:
     entry = BY_NAME[name]
@@ -87,6 +128,8 @@ def main() -> None:
     base = max(rates.get("darts_v2", next(iter(rates.values()))))
     for name, r in rates.items():
       print(f"   {name:<12} {max(r):7.1f} images/s  ratio to darts_v2 {max(r) / base:.2f}")
+  if recurrent:
+    language_models(recurrent, a.lm_batch, a.steps)
 
 
 if __name__ == "__main__":
