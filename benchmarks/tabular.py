@@ -12,7 +12,8 @@ The strategies are nas-tf's own classes with the settings of ``--config`` (defau
 ``nas_tf.runner.tabular.simulate`` (the search loop's rules without its work directory).
 
     python benchmarks/tabular.py [--table=PATH] [--runs=500] [--long_runs=100]
-        [--workers=2] [--methods=random,nas_rl,evolution] [--datasets=cifar10,...]
+        [--workers=2] [--methods=random,nas_rl,evolution,local,guided]
+        [--datasets=cifar10,...]
         [--config=configs/nasbench201.py:paper] [--config.controller.learning_rate=0.05]
 """
 
@@ -43,7 +44,8 @@ flags.DEFINE_integer("runs", 500, "runs per method at the 12,000 s budget")
 flags.DEFINE_integer("long_runs", 100, "runs per method at 1,000 children (0: skip)")
 flags.DEFINE_integer("other_runs", 100, "runs per method for cifar100 and imagenet16")
 flags.DEFINE_integer("workers", 2, "processes")
-flags.DEFINE_list("methods", ["random", "nas_rl", "evolution"], "strategies")
+flags.DEFINE_list("methods", ["random", "nas_rl", "evolution", "local", "guided"],
+                  "strategies")
 flags.DEFINE_list("datasets", ["cifar10", "cifar100", "imagenet16"], "data.dataset values")
 config_flags.DEFINE_config_file("config", os.path.join(ROOT, "configs", "nasbench201.py"),
                                 "the search settings")

@@ -58,6 +58,7 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.controller = config_lib.controller_block()
   # search.strategy=evolution: Real et al. 2019 searched 20k children with P=100, S=25.
   c.evolution = config_lib.evolution_block(population=100, sample_size=25)
+  c.guided = config_lib.guided_block()  # search.strategy=guided
 
   c.search = ml_collections.ConfigDict()
   # nas_rl, random, evolution (same space, same budget), pnas or darts (cells), or enas
@@ -199,6 +200,7 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
     c.search.num_children = 64
     c.search.batch_size = 4
     c.evolution = config_lib.evolution_block(population=16, sample_size=4)
+    c.guided = config_lib.guided_block(initial=16, refit_every=8)
     c.search.start_depth = 3
     c.search.depth_every = 32
     c.search.depth_step = 1
@@ -230,6 +232,7 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
     c.search.num_children = 8
     c.search.batch_size = 4
     c.evolution = config_lib.evolution_block(population=4, sample_size=2)
+    c.guided = config_lib.guided_block(initial=4, refit_every=4)
     c.search.start_depth = 2
     c.search.depth_every = 4
     c.search.depth_step = 2

@@ -36,6 +36,7 @@ def get_config(preset: str = "auto", task: str = "nasbench201") -> ml_collection
   c.controller = config_lib.controller_block()
   # search.strategy=evolution: the NAS-Bench-201 paper's REA used P=10, S=3.
   c.evolution = config_lib.evolution_block(population=10, sample_size=3)
+  c.guided = config_lib.guided_block()  # search.strategy=guided
 
   c.search = ml_collections.ConfigDict()
   c.search.strategy = "nas_rl"   # nas_rl, random or evolution

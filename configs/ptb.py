@@ -40,6 +40,7 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
 
   c.controller = config_lib.controller_block()
   c.evolution = config_lib.evolution_block(population=50, sample_size=10)  # search.strategy=evolution
+  c.guided = config_lib.guided_block()  # search.strategy=guided
 
   c.search = ml_collections.ConfigDict()
   c.search.strategy = "nas_rl"
@@ -126,6 +127,7 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
     c.search.batch_size = 4
     c.evolution = config_lib.evolution_block(population=4 if preset == "smoke" else 8,
                                              sample_size=2)
+    c.guided = config_lib.guided_block(initial=4 if preset == "smoke" else 8, refit_every=4)
     c.child.units = 64
     c.child.num_layers = 1
     c.child.dropout = 0.0

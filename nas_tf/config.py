@@ -211,6 +211,16 @@ def evolution_block(population: int, sample_size: int) -> ml_collections.ConfigD
   return ml_collections.ConfigDict({"population": population, "sample_size": sample_size})
 
 
+def guided_block(**overrides) -> ml_collections.ConfigDict:
+  """``guided.*``: predictor-guided evolution (``strategies/guided_evolution.py``): random
+  children before the predictor's first fit, children between fits, mutations it ranks per
+  fit, the best children they mutate, and the predictor (PNAS's surrogate: its kinds,
+  ensemble size, epochs per fit, width)."""
+  return ml_collections.ConfigDict({
+      "initial": 10, "refit_every": 10, "candidates": 100, "parents": 10,
+      "predictors": ["mlp"], "ensemble": 5, "epochs": 40, "units": 32, **overrides})
+
+
 def executor_block(**overrides) -> ml_collections.ConfigDict:
   """``executor.*``: where children train (``nas_tf.tasks.executors``)."""
   e = ml_collections.ConfigDict()

@@ -60,6 +60,10 @@ STRATEGIES = {
                             "random search"),
     "evolution": StrategyEntry("nas_tf.strategies.evolution:RegularizedEvolution", "proposer",
                                "regularized evolution"),
+    "local": StrategyEntry("nas_tf.strategies.local_search:LocalSearch", "proposer",
+                           "local search"),
+    "guided": StrategyEntry("nas_tf.strategies.guided_evolution:GuidedEvolution", "proposer",
+                            "predictor-guided evolution"),
     "pnas": StrategyEntry("nas_tf.strategies.pnas:Pnas", "proposer", "PNAS",
                           spaces={"cifar10:cell": "cell", "images:cell": "cell"}),
     "darts": StrategyEntry("nas_tf.strategies.darts:Darts", "one_shot", "DARTS",
@@ -103,6 +107,10 @@ METHODS = {
     "random": MethodEntry("random", "random search: the baseline every method must beat"),
     "evolution": MethodEntry("evolution", "regularized evolution (Real et al. 2019): the "
                              "second baseline"),
+    "local": MethodEntry("local", "local search (White et al. 2020): hill climbing over "
+                         "one-token neighbours, random restarts"),
+    "guided": MethodEntry("guided", "predictor-guided evolution (after BANANAS, White et al. "
+                          "2021): PNAS's surrogate ranks mutations of the best"),
     "enas": MethodEntry("enas", "ENAS (Pham et al. 2018): shared weights; macro CNNs, or "
                         "recurrent cells on text", kind="enas_macro",
                         configs={"ptb": "enas_ptb", "text": "enas_ptb"}),

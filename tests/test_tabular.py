@@ -196,7 +196,7 @@ def test_evolution_carries_parents_into_a_grown_plan():
     assert len(child) == 3 and all(0 <= t < n for t, n in zip(child, [3, 3, 2]))
 
 
-@pytest.mark.parametrize("strategy", ["evolution", "nas_rl"])
+@pytest.mark.parametrize("strategy", ["evolution", "nas_rl", "local", "guided"])
 def test_kill_then_resume_equals_an_uninterrupted_search(tmp_path, full_table, strategy):
   from nas_tf.runner.loop import Search
   config = nb201_config(full_table, strategy=strategy, budget="3000s", batch_size=2)
@@ -217,7 +217,7 @@ def test_kill_then_resume_equals_an_uninterrupted_search(tmp_path, full_table, s
   assert len(records(whole)) == 30
 
 
-@pytest.mark.parametrize("strategy", ["evolution", "nas_rl", "random"])
+@pytest.mark.parametrize("strategy", ["evolution", "nas_rl", "random", "local", "guided"])
 def test_the_benchmark_driver_picks_what_the_search_loop_picks(tmp_path, full_table, strategy):
   from nas_tf.runner.loop import Search
   config = nb201_config(full_table, strategy=strategy, budget="2000s", batch_size=3)
