@@ -215,7 +215,9 @@ def rnn_config(**overrides):
   from conftest import tiny_ptb_config
   c = tiny_ptb_config()
   c.search.strategy = "enas"
-  c.enas.epochs, c.enas.controller.steps, c.enas.controller.batch = 2, 2, 2
+  # 3 epochs: embedding dropout zeroes a dropped word wherever it recurs in its window, and
+  # a 50-word vocabulary recurs often; after 2 the derived cells scored 45-51.5 perplexity.
+  c.enas.epochs, c.enas.controller.steps, c.enas.controller.batch = 3, 2, 2
   c.enas.derive_samples = 3
   c.child.recurrent_dropout, c.child.embedding_dropout, c.child.dropout = 0.2, 0.1, 0.2
   for key, value in overrides.items():
@@ -233,7 +235,7 @@ def test_enas_rnn_search_traces_once_resumes_exactly_and_its_cell_trains(tmp_pat
     result = search.run()
     return search, result, [line.split(" | ")[0] for line in lines if "[enas epoch" in line]
   search, result, epochs = run(str(tmp_path / "a"))
-  assert search.strategy.traces == 1 and len(epochs) == 2
+  assert search.strategy.traces == 1 and len(epochs) == 3
   assert "train perplexity" in epochs[0]
   resumed, _, epochs_b = killed_and_resumed(run, str(tmp_path / "b"))
   assert epochs_b == epochs[1:]

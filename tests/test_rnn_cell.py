@@ -176,3 +176,22 @@ def test_l2_sgd_adds_the_l2_gradient_before_clipping_dense_and_sparse():
   assert norm > 1.0  # the clipping acts
   for variable, w, g in zip([table, kernel], before, total):
     np.testing.assert_allclose(variable.numpy(), w - 0.1 * g / norm, rtol=1e-5, atol=1e-6)
+
+
+def test_word_dropout_draws_enas_mask_and_drops_a_dropped_word_later_in_its_sequence():
+  # ptb_enas_child.py:423-436: mask = floor(u + keep) / keep per position, and a position
+  # whose word was dropped earlier in the same sequence is zeroed too.
+  from nas_tf.models.rnn_cell import WordDropout
+  layer = WordDropout(0.5, vocab_size=6, seed=3)
+  tokens = np.array([[1, 2, 1, 3, 2, 1, 4, 1]] * 400, np.int32)
+  out = np.asarray(layer([tokens, np.ones((400, 8, 1), np.float32)], training=True))[..., 0]
+  assert set(np.unique(out)) <= {0.0, 2.0}
+  for row, words in zip(out, tokens):
+    for t in range(8):
+      if any(words[s] == words[t] and row[s] == 0 for s in range(t)):
+        assert row[t] == 0
+  # The first occurrence keeps with probability 1/2; the fourth 1 only if all four drew keep.
+  assert abs(np.mean(out[:, 0] > 0) - 0.5) < 0.08
+  assert abs(np.mean(out[:, 7] > 0) - 0.5 ** 4) < 0.05
+  assert np.array_equal(np.asarray(layer([tokens, np.ones((400, 8, 1))], training=False)),
+                        np.ones((400, 8, 1)))

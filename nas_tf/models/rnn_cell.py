@@ -110,8 +110,11 @@ class TiedOutput(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="nas_tf")
 class WordDropout(keras.layers.Layer):
-  """Embedding dropout (Gal & Ghahramani 2016): in training, every occurrence of a dropped
-  word type in the minibatch gets a zero embedding; the rest are scaled by 1/(1-rate)."""
+  """Embedding dropout as ENAS's language model draws it (melodyguan/enas ``ptb_enas_child.py``
+  lines 423-436): in training each position of each sequence keeps its word's embedding
+  with probability 1 - rate (scaled by 1/(1-rate)), and a word dropped at one position is
+  also dropped wherever it occurs later in that sequence: dropout of word types (Gal &
+  Ghahramani 2016), as that code approximates it."""
 
   def __init__(self, rate: float, vocab_size: int, seed: int | None = None, **kwargs):
     super().__init__(**kwargs)
@@ -122,9 +125,16 @@ class WordDropout(keras.layers.Layer):
     tokens, embedded = inputs
     if not training or not self.rate:
       return embedded
-    keep = keras.random.uniform((self.vocab_size,), seed=self.seed_generator) >= self.rate
-    scale = ops.cast(keep, embedded.dtype) / (1.0 - self.rate)
-    return embedded * ops.expand_dims(ops.take(scale, tokens), -1)
+    keep = 1.0 - self.rate
+    mask = ops.floor(keras.random.uniform(ops.shape(tokens), seed=self.seed_generator)
+                     + keep) / keep
+    # [N, s, t]: the word at s < t is the word at t, and s was dropped.
+    same = ops.equal(ops.expand_dims(tokens, 2), ops.expand_dims(tokens, 1))
+    steps = ops.shape(tokens)[1]
+    earlier = ops.expand_dims(ops.arange(steps), 1) < ops.expand_dims(ops.arange(steps), 0)
+    dropped_before = ops.any(same & earlier & ops.expand_dims(mask == 0, 2), axis=1)
+    mask = ops.where(dropped_before, ops.zeros_like(mask), mask)
+    return embedded * ops.expand_dims(ops.cast(mask, embedded.dtype), -1)
 
   def get_config(self):
     return {**super().get_config(), "rate": self.rate, "vocab_size": self.vocab_size,
@@ -160,7 +170,7 @@ def build_language_model(arch: dict[str, Any], vocab_size: int, units: int, num_
                          slowness_reg: float = 0.0) -> keras.Model:
   """token ids [N, T] -> next-token logits [N, T, V]: embedding, ``num_layers`` RNN(cell),
   variational dropout (one mask per sequence) on the embedding and every RNN output (the
-  last one's ``output_dropout`` when given), and ``embedding_dropout`` of whole word types;
+  last one's ``output_dropout`` when given), and ``embedding_dropout`` of words (``WordDropout``);
   ``slowness_reg`` penalizes the last output's steps (``SlownessPenalty``). ``make_cell(name)``
   builds each layer's cell (default: ``NASCell(arch, units)``)."""
   make_cell = make_cell or (lambda cell_name: NASCell(arch, units, name=cell_name))
