@@ -81,7 +81,7 @@ def command_config(argv: list[str]):
     config = presets.resolve(task, spec, name=_published_config(task, arch))
     from nas_tf import zoo
     if config is not None and arch in zoo.BY_NAME:  # its final.* first, so flags override them
-      config = zoo.configure(config, zoo.find(arch))
+      config = zoo.configure(config, zoo.BY_NAME[arch])
     return rest, config
   if command == "search":
     return rest, presets.resolve(task if task in registry.TASKS else None, spec, method)

@@ -74,8 +74,7 @@ def resolve(task_name: str, name: str, config, workdir: str | None):
     raise ValueError(f"no config for task {task_name!r}; pass --config=FILE[:PRESET]")
   if config.get("task", task_name) != task_name:
     raise ValueError(f"the config is for task {config.task!r}, not {task_name!r}")
-  return entry, config, workdir or os.path.join("runs",
-                                                                  f"{task_name}-{entry.name}")
+  return entry, config, workdir or os.path.join("runs", f"{task_name}-{entry.name}")
 
 
 def count_params(entry: Published, auxiliary: bool = False) -> int:

@@ -30,6 +30,17 @@ def plan_key(plan: Plan) -> str:
   return "|".join(map(repr, plan))
 
 
+def mutate(tokens: Sequence[int], slots: Sequence[int], rng: np.random.Generator) -> np.ndarray:
+  """``tokens`` with exactly one position changed to another valid value (unchanged only
+  when no position has a second value); ``slots``: the values of each position."""
+  tokens = np.array(tokens, dtype=np.int32)
+  mutable = [i for i, n in enumerate(slots) if n > 1]
+  if mutable:
+    i = mutable[rng.integers(len(mutable))]
+    tokens[i] = (tokens[i] + rng.integers(1, slots[i])) % slots[i]
+  return tokens
+
+
 class RegularizedEvolution(Proposer):
   name = "evolution"
 
@@ -59,15 +70,7 @@ class RegularizedEvolution(Proposer):
     self.population = []
 
   def mutate(self, tokens: Sequence[int], plan: Plan, rng: np.random.Generator) -> np.ndarray:
-    """``tokens`` with exactly one position changed to another valid value (unchanged only
-    when no position has a second value)."""
-    tokens = np.array(tokens, dtype=np.int32)
-    slots = token_slots(plan, self.token_types)
-    mutable = [i for i, n in enumerate(slots) if n > 1]
-    if mutable:
-      i = mutable[rng.integers(len(mutable))]
-      tokens[i] = (tokens[i] + rng.integers(1, slots[i])) % slots[i]
-    return tokens
+    return mutate(tokens, token_slots(plan, self.token_types), rng)
 
   def _adapt(self, member: dict[str, Any], plan: Plan, rng: np.random.Generator) -> np.ndarray:
     """A member's tokens for ``plan``: its own when sampled from the same plan; else the

@@ -26,7 +26,7 @@ import numpy as np
 from nas_tf import config as config_lib
 from nas_tf.spaces.base import Plan, token_slots
 from nas_tf.strategies.base import Proposer
-from nas_tf.strategies.evolution import RegularizedEvolution, plan_key
+from nas_tf.strategies.evolution import mutate, plan_key
 from nas_tf.strategies.random_search import RandomSearch
 
 DEFAULTS = {**config_lib.guided_block().to_dict(), "predictors": ("mlp",)}
@@ -56,7 +56,6 @@ class GuidedEvolution(Proposer):
     if self.settings_["initial"] < 2 or self.settings_["refit_every"] < 1:
       raise ValueError("guided: initial must be at least 2 and refit_every at least 1")
     self.random = RandomSearch(token_types)
-    self.mutator = RegularizedEvolution(token_types, 2, 1)
     self.surrogate = None
     self.reset(self.seed)
 
@@ -92,14 +91,6 @@ class GuidedEvolution(Proposer):
       self.since_fit, self.fits = state["since_fit"], state["fits"]
       self.seen = {tuple(t) for t in state["seen"]}
 
-  def _random(self, plan: Plan, rng: np.random.Generator) -> list[int]:
-    for _ in range(100):  # an unseen one, unless 100 draws found none
-      tokens = [int(t) for t in
-                self.random.propose(plan, 1, rng.integers(0, 2**31 - 1, size=2))[0]]
-      if tuple(tokens) not in self.seen:
-        break
-    return tokens
-
   def _refit(self, plan: Plan, rng: np.random.Generator) -> None:
     """Fits the surrogate on the history; the queue becomes the candidates, best first."""
     from nas_tf.strategies.surrogate import Surrogate  # TensorFlow, only once it is needed
@@ -117,7 +108,7 @@ class GuidedEvolution(Proposer):
     parents = [tokens[i] for i in best[:s["parents"]]]
     candidates = {}
     for _ in range(s["candidates"]):
-      child = self.mutator.mutate(parents[rng.integers(len(parents))], plan, rng)
+      child = mutate(parents[rng.integers(len(parents))], slots, rng)
       if tuple(child) not in self.seen:
         candidates.setdefault(tuple(int(t) for t in child), None)
     pool = [list(c) for c in candidates]
@@ -134,12 +125,13 @@ class GuidedEvolution(Proposer):
     out = []
     while len(out) < m:
       if len(self.history) + len(out) < self.settings_["initial"]:
-        out.append(self._random(plan, rng))
+        out.append(self.random.unseen(plan, self.seen, rng))
       else:
         if not out and (not self.queue or self.since_fit >= self.settings_["refit_every"]):
           self._refit(plan, rng)
-        self.queue = [q for q in self.queue if tuple(q) not in self.seen]
-        out.append(self.queue.pop(0) if self.queue else self._random(plan, rng))
+        while self.queue and tuple(self.queue[0]) in self.seen:
+          self.queue.pop(0)
+        out.append(self.queue.pop(0) if self.queue else self.random.unseen(plan, self.seen, rng))
       self.seen.add(tuple(out[-1]))
     return np.array(out, np.int32).reshape(len(out), -1)
 

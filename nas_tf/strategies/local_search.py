@@ -72,15 +72,6 @@ class LocalSearch(Proposer):
       self.restarts, self.salt = state["restarts"], state["salt"]
       self.seen = {tuple(t): r for t, r in state["seen"]}
 
-  def _fresh(self, plan: Plan, rng: np.random.Generator) -> list[int]:
-    """A random architecture not proposed before (any, once 100 draws found none)."""
-    for _ in range(100):
-      tokens = [int(t) for t in
-                self.random.propose(plan, 1, rng.integers(0, 2**31 - 1, size=2))[0]]
-      if tuple(tokens) not in self.seen:
-        break
-    return tokens
-
   def _move(self, tokens: list[int], reward: float, plan: Plan) -> None:
     """The climb's centre becomes ``tokens``: its neighbours, in this climb's random order."""
     self.centre = {"tokens": tokens, "reward": reward}
@@ -119,7 +110,7 @@ class LocalSearch(Proposer):
     optimum): a new climb, from the best of m random architectures (told next)."""
     self.restarts += self.centre is not None
     self.centre, self.salt = None, int(rng.integers(2**31 - 1))
-    return [self._fresh(plan, rng) for _ in range(m)]
+    return [self.random.unseen(plan, self.seen, rng) for _ in range(m)]
 
   def tell(self, plan: Plan, tokens: np.ndarray, rewards: Sequence[float]) -> dict[str, Any]:
     if plan_key(plan) == self.plan:  # (a batch of an older plan teaches the climb nothing)

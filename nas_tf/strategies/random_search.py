@@ -38,5 +38,14 @@ class RandomSearch(Proposer):
     return np.concatenate(columns, axis=1).astype(np.int32) if columns else \
         np.zeros((m, 0), np.int32)
 
+  def unseen(self, plan: Plan, seen, rng: np.random.Generator) -> list[int]:
+    """One architecture whose tokens are not in ``seen`` (any, once 100 draws found none):
+    the restarts and random starts of local search and guided evolution."""
+    for _ in range(100):
+      tokens = [int(t) for t in self.propose(plan, 1, rng.integers(0, 2**31 - 1, size=2))[0]]
+      if tuple(tokens) not in seen:
+        break
+    return tokens
+
   def tell(self, plan: Plan, tokens: np.ndarray, rewards: Sequence[float]) -> dict[str, Any]:
     return {"finite": True, "reward": float(np.mean(rewards))}

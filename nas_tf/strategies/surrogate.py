@@ -161,9 +161,10 @@ class Surrogate:
     if not self.members:
       raise RuntimeError("the surrogate predicts only after fit")
     x = self.encode(cells)
-    predictions = [np.asarray(m(x[i:i + batch_size], training=False))[:, 0]
-                   for m in self.members for i in range(0, len(x), batch_size)]
-    return np.mean(np.reshape(np.concatenate(predictions), (len(self.members), len(x))), axis=0)
+    predictions = [np.concatenate([np.asarray(m(x[i:i + batch_size], training=False))[:, 0]
+                                   for i in range(0, len(x), batch_size)])
+                   for m in self.members]
+    return np.mean(predictions, axis=0)
 
 
 def _training_function(model: keras.Model, length: int, epochs: int, batch_size: int):

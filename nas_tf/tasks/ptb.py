@@ -94,10 +94,10 @@ class PtbTask(Task):
 
   def compile_model(self, model, c: ml_collections.ConfigDict) -> None:
     from nas_tf.tasks import training
-    steps = len(self._batches(self._train_ids, c)[0]) * c.epochs
+    per_epoch = len(self._batches(self._train_ids, c)[0])
     training.compile_language_model(
-        model, c.learning_rate, c.clip_norm, steps, c.lr_schedule, c.jit_compile,
-        weight_decay=c.get("weight_decay", 0.0), steps_per_epoch=steps // max(1, c.epochs),
+        model, c.learning_rate, c.clip_norm, per_epoch * c.epochs, c.lr_schedule, c.jit_compile,
+        weight_decay=c.get("weight_decay", 0.0), steps_per_epoch=per_epoch,
         exponential=(c.get("lr_decay_rate", 1.0), c.get("lr_decay_start", 0),
                      c.get("learning_rate_min", 0.0)))
 
