@@ -76,7 +76,7 @@ def _runs(job) -> list[dict]:
     rows = simulate(strategy, task, seed, config.search.batch_size, children, budget,
                     config.search.failure_reward,
                     config.search.get("budget_rule", "nats_bench"))
-    pick = chosen(rows, task.metric)
+    pick = chosen(rows, task.objective.rank_key)
     out.append({"children": len(rows), "val": pick.get("final_val_accuracy", float("nan")),
                 "test": pick["final_test_accuracy"], "top": pick[task.metric] == top})
   return out

@@ -73,6 +73,8 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.search.async_updates = False  # True: update once m new results are in, others still training
   c.search.keep_weights = 5      # the best N children keep their trained weights (for export)
   c.search.time_budget = ""      # e.g. 90s, 45m, 8h, 2d: stop cleanly at a child boundary
+  # What the search optimizes: the metric, or it under a size/latency budget (docs/objectives.md).
+  c.search.objective = config_lib.objective_block()
 
   c.child = ml_collections.ConfigDict()
   c.child.epochs = 50

@@ -5,6 +5,7 @@
     nas-tf train --workdir=runs/c10 [--child=ID]      final training of the best (or ID) child
     nas-tf export --workdir=runs/c10 --out=DIR [--child=ID]   TensorFlow SavedModels
     nas-tf show --workdir=runs/c10 [--child=ID]       PNG + SVG picture of the architecture
+    nas-tf show --workdir=runs/c10 --pareto   the Pareto front of metric against cost
     nas-tf train cifar10 --arch=darts_v2    a published architecture (nas-tf zoo lists them)
     nas-tf --help | nas-tf COMMAND --help | nas-tf --version
 
@@ -22,7 +23,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from nas_tf import __version__, arguments, interrupts, presets, quiet, usage
+from nas_tf import __version__, arguments, interrupts, presets, quiet, show, usage
 
 USAGE = ("usage: nas-tf search TASK [--method=NAME] [--config=PRESET|FILE[:PRESET]] "
          "[--config.KEY=VALUE] | nas-tf train|export|show --workdir=DIR [--child=ID] [--out=DIR]"
@@ -39,6 +40,7 @@ flags.DEFINE_string("arch", None, "train TASK: a published architecture to train
                     "lists them), instead of a search's child.")
 flags.DEFINE_string("out", None, "export: the output folder; show: the picture folder "
                     "(default WORKDIR/pictures).")
+flags.DEFINE_bool("pareto", False, "show: the search's Pareto front instead of a child.")
 flags.DEFINE_string("method", None, "search: the method (nas-tf --help lists them), with its "
                     "authors' settings.")
 
@@ -172,9 +174,11 @@ def after_search(command: str, workdir: str | None) -> int:
     config_lib.validate(config)
     from nas_tf import registry
     task = registry.task_class(config.task)(config)
-    row = wd.find_child(workdir, FLAGS.child, task.metric, task.higher_is_better)
+    if command == "show" and FLAGS.pareto:
+      return show.pareto(workdir, task, FLAGS.out)
+    row = wd.find_child(workdir, FLAGS.child, task.objective.rank_key, task.higher_is_better)
     if command == "show":
-      return show(workdir, row, task)
+      return show.architecture(workdir, row, task, FLAGS.out)
     if task.simulated:
       raise config_lib.ConfigError(f"'{command}': {config.task} children are looked up in a "
                                    "table of published results; there is no model to "
@@ -197,24 +201,6 @@ def after_search(command: str, workdir: str | None) -> int:
     from nas_tf.errors import InfrastructureError
     _report(e, bad_input=(config_lib.ConfigError, DataError, wd.WorkdirError),
             stopped=(SearchError, ExportError, ChildFailure, InfrastructureError))
-
-
-def show(workdir: str, row, task) -> int:
-  from nas_tf import diagrams, registry
-  out = FLAGS.out or os.path.join(workdir, "pictures")
-  os.makedirs(out, exist_ok=True)
-  from nas_tf import workdir as wd
-  paths = diagrams.render(row["arch"], os.path.join(out, wd.child_name(row["index"])))
-  print(registry.space_class(row["arch"]["space"]).describe(row["arch"]))  # its own space
-  scored = (row.get("published") if row[task.metric] is None
-            else f"{task.metric} {row[task.metric]:.4f}")
-  print(f"child {wd.child_number(row)} ({scored}): {paths['png']}, {paths['svg']}")
-  import tensorflow as tf
-  from nas_tf.runner.journal import log_picture
-  writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
-  log_picture(writer, "show/architecture", row)
-  writer.close()
-  return 0
 
 
 def main(argv: list[str]) -> int:

@@ -221,6 +221,15 @@ def guided_block(**overrides) -> ml_collections.ConfigDict:
       "predictors": ["mlp"], "ensemble": 5, "epochs": 40, "units": 32, **overrides})
 
 
+def objective_block(**overrides) -> ml_collections.ConfigDict:
+  """``search.objective.*`` (``nas_tf/tasks/objective.py``): ``kind`` metric, constraint (a
+  hard budget: children whose ``cost`` is over ``target`` are never trained) or soft
+  (MnasNet: metric x (cost/target)^weight); ``cost`` params, flops or latency_ms; timed calls
+  per child for latency_ms."""
+  return ml_collections.ConfigDict({"kind": "metric", "cost": "params", "target": 0.0,
+                                    "weight": -0.07, "latency_calls": 30, **overrides})
+
+
 def executor_block(**overrides) -> ml_collections.ConfigDict:
   """``executor.*``: where children train (``nas_tf.tasks.executors``)."""
   e = ml_collections.ConfigDict()

@@ -64,3 +64,36 @@ def render(arch: dict[str, Any], stem: str) -> dict[str, str]:
     with open(paths[fmt], "wb") as f:
       f.write(draw(graph, fmt))
   return paths
+
+
+def draw_front(rows, front, metric: str, cost: str, title: str = "", budget=None,
+               fmt: str = "png", dpi: int = 100) -> bytes:
+  """Finished children (grey) and their Pareto front (a step line), ``metric`` against
+  ``cost``; ``budget``: a hard budget's line. PNG or SVG bytes."""
+  fig, ax = plt.subplots(figsize=(6, 4))
+  points = [(r[cost], r[metric]) for r in rows
+            if r["status"] == "ok" and r.get(cost) is not None and r.get(metric) is not None]
+  if points:
+    ax.scatter(*zip(*points), s=12, color="#999", label=f"children ({len(points)})", zorder=2)
+  if front:
+    xs, ys = [r[cost] for r in front], [r[metric] for r in front]
+    ax.step(xs, ys, where="post", color="#c0392b", zorder=3)
+    ax.scatter(xs, ys, s=24, color="#c0392b", label=f"Pareto front ({len(front)})", zorder=4)
+    for r in front:
+      ax.annotate(str(r["index"] + 1), (r[cost], r[metric]), fontsize=7,
+                  xytext=(3, 3), textcoords="offset points")
+  if budget is not None:
+    ax.axvline(budget, color="#555", linestyle="--", label=f"budget {budget:,.10g}")
+  positive = [x for x, _ in points if x > 0]
+  if positive and max(positive) > 10 * min(positive):
+    ax.set_xscale("log")
+  ax.set_xlabel(cost)
+  ax.set_ylabel(metric)
+  ax.set_title(title, fontsize=9)
+  ax.grid(alpha=0.3)
+  if points:
+    ax.legend(fontsize=8)
+  buffer = io.BytesIO()
+  fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight")
+  plt.close(fig)
+  return buffer.getvalue()

@@ -122,6 +122,11 @@ _OTHERS = {
     "search.depth_every": _int(huge="a period longer than the search never deepens"),
     "search.failure_reward": Range(None, huge="any reward for a failed child is the user's "
                                    "choice", negative="a penalty below every reward is valid"),
+    "search.objective.target": Range(0.0, zero="none (kind=metric)", huge="a budget above "
+                                     "every child's cost constrains nothing"),
+    "search.objective.weight": Range(None, 0.0, huge="", negative="MnasNet's w; more "
+                                     "negative trades more of the metric for a lower cost"),
+    "search.objective.latency_calls": _int(0, zero="latency not measured", huge=LONGER),
     "reward.constant": _positive(huge=SCALE),
     "reward.exponent": Range(0.0, 100.0, zero="by the table's scale, on a lookup task only"),
     "reward.window": _int(huge="a window longer than the training takes every epoch"),

@@ -10,7 +10,8 @@ COMMANDS = {
     "search": "search a task's space; rerunning the same command resumes it",
     "train": "final training of the best (or --child) architecture from scratch",
     "export": "the found model as TensorFlow SavedModels (--out=DIR)",
-    "show": "PNG + SVG picture of an architecture, also in TensorBoard",
+    "show": "PNG + SVG picture of an architecture (or --pareto: the search's Pareto front), "
+            "also in TensorBoard",
     "zoo": "the papers' architectures, their sizes next to the papers' (train TASK --arch=NAME)",
 }
 
@@ -25,6 +26,7 @@ flags:
   --child=ID               train/export/show: a child index or architecture-id prefix
   --arch=NAME              train TASK: a published architecture (nas-tf zoo lists them)
   --out=DIR                export: where the SavedModels go; show: the picture folder
+  --pareto                 show: the Pareto front (metric against search.objective.cost)
   --verbose                TensorFlow's start-up lines and full tracebacks
   --version                the version"""
 
@@ -38,6 +40,8 @@ main config keys:
   search.num_children           children to train; raise it on a finished search to extend it
   search.batch_size             m: children per strategy update
   search.time_budget            90s, 45m, 8h, 2d: stop cleanly at a child boundary
+  search.objective.kind         metric | constraint (a hard budget) | soft (MnasNet's trade-off)
+  search.objective.cost         params | flops | latency_ms, under search.objective.target
   child.epochs, child.batch_size, child.learning_rate   training of each child
   controller.learning_rate, controller.baseline_decay   the NAS-RL controller
   executor.kind                 {executors}: where children train"""
@@ -102,7 +106,7 @@ def command_help(command: str) -> str:
                     " | nas-tf train TASK --arch=NAME [--workdir=DIR] [--config=PRESET]",
            "zoo": "nas-tf zoo",
            "export": "nas-tf export --workdir=DIR --out=DIR [--child=ID]",
-           "show": "nas-tf show --workdir=DIR [--child=ID] [--out=DIR]"}[command]
+           "show": "nas-tf show --workdir=DIR [--child=ID | --pareto] [--out=DIR]"}[command]
   return f"usage: {usage}\n\n{COMMANDS[command]}.\n\n{FLAGS_HELP}"
 
 

@@ -186,7 +186,7 @@ def records(workdir):
 
 def controller_state(search):
   """Every number of a nas_rl search's controller: weights, Adam slots, baseline."""
-  return ([v.numpy() for v in search.controller.weights]
-          + [v.numpy() for v in search.reinforce.optimizer.variables]
-          + [search.reinforce.baseline.numpy()])
+  return ([v.numpy() for v in search.strategy.controller.weights]
+          + [v.numpy() for v in search.strategy.reinforce.optimizer.variables]
+          + [search.strategy.reinforce.baseline.numpy()])
 

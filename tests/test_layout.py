@@ -26,7 +26,8 @@ LEVELS = [
     ({"nas_tf.runner"}, 4),
     ({"nas_tf.final"}, 5),
     ({"nas_tf.export"}, 6), ({"nas_tf.zoo"}, 6),
-    ({"nas_tf.cli", "nas_tf.usage", "nas_tf.api", "nas_tf.interrupts", "nas_tf.arguments"}, 7),
+    ({"nas_tf.cli", "nas_tf.usage", "nas_tf.api", "nas_tf.interrupts", "nas_tf.arguments",
+      "nas_tf.show"}, 7),
     ({"nas_tf.__main__"}, 8),
 ]
 

@@ -197,9 +197,9 @@ def test_too_many_consecutive_failures_stop_the_search(tmp_path, monkeypatch):
 def test_non_finite_controller_update_is_not_applied(tmp_path):
   search = make_search(tiny_cifar_config(2), str(tmp_path))
   plan = search.task.space.plan(2)
-  tokens, _ = search.controller.sample(plan, 2, [0, 0])
+  tokens, _ = search.strategy.controller.sample(plan, 2, [0, 0])
   before = controller_state(search)
-  stats = search.reinforce.update(plan, tokens, [np.nan, 1.0])
+  stats = search.strategy.reinforce.update(plan, tokens, [np.nan, 1.0])
   assert not stats["finite"]
   for got, want in zip(controller_state(search), before):
     np.testing.assert_array_equal(got, want)

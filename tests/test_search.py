@@ -73,7 +73,7 @@ def test_the_best_of_tied_children_is_the_earliest_whatever_order_they_finish_in
   class Task:
     metric, higher_is_better = "val_accuracy", True
   journal = Journal.__new__(Journal)
-  journal.metric, journal.task = "val_accuracy", Task()
+  journal.metric, journal.rank, journal.task = "val_accuracy", "val_accuracy", Task()
   rows = [{"index": i, "status": "ok", "val_accuracy": acc}
           for i, acc in ((3, 0.5), (2, 0.5), (1, 0.25))]
   best = None

@@ -34,6 +34,7 @@ from nas_tf.runner.asynchronous import RetryChild, retry_job, run_async
 from nas_tf.runner.budget import Budget
 from nas_tf.runner.journal import Journal, SearchResult, format_seconds
 from nas_tf.strategies.nas_rl import controller_compiled
+from nas_tf.tasks.objective import OverBudget
 from nas_tf.tasks.executors import make_executor
 
 # NAS_TF_CHECKPOINT_INTERVAL_S=0: a checkpoint after every update.
@@ -66,14 +67,6 @@ class Search:
     self.journal.parallel = self.executor.capacity
     self.checkpoint = tf.train.Checkpoint(**self.strategy.trackables())
     self.last_save, self.unsaved = time.monotonic(), False
-
-  @property
-  def controller(self):  # nas_rl only
-    return self.strategy.controller
-
-  @property
-  def reinforce(self):  # nas_rl only
-    return self.strategy.reinforce
 
   # -- state -------------------------------------------------------------------------------------
   def _fresh_state(self) -> dict[str, Any]:
@@ -114,9 +107,12 @@ class Search:
       if not math.isfinite(metrics["reward"]):
         raise FloatingPointError(f"non-finite reward {metrics['reward']}")
       row.update(status="ok", **metrics)
+      self.task.objective.apply(row, self.task.reward_of)
       self.budget.check_crossing(row)  # NAS-Bench-201's rule: as if it never ran
     except (KeyboardInterrupt, SystemExit, BudgetSpent):
       raise
+    except OverBudget as e:  # a hard budget's verdict: recorded, never trained
+      self.task.objective.over_budget_row(row, e, self.config.search.failure_reward)
     except WorkerDied as e:  # the machine's failure, not the child's: train it again
       self.retries[row["index"]] = self.retries.get(row["index"], 0) + 1
       if self.retries[row["index"]] > self.config.executor.get("max_retries", 2):
@@ -204,6 +200,8 @@ class Search:
     mode = "asynchronous" if s.get("async_updates") else "synchronous"
     budget = (f", time budget {format_seconds(self.budget.limit)} "
               f"({format_seconds(self.budget.elapsed())} spent)" if self.budget.limit else "")
+    budget += "" if self.task.objective.kind == "metric" else \
+        f", objective {self.task.objective.describe()}"
     self.log(f"search {self.task.name} ({s.strategy}, {mode}): {s.num_children} children, "
              f"m={s.batch_size}, {self.executor.capacity} at once, {self.task.data_summary}"
              f"{budget}, work directory {self.workdir}")
@@ -243,7 +241,7 @@ class Search:
       within = (f" in the simulated time budget of {format_seconds(self.budget.limit)}"
                 if protocol else "")
       children = "1 child" if len(rows) == 1 else f"{len(rows)} children"
-      self.log(f"done: {children} ({failed} failed){within}; {found}")
+      self.log(f"done: {children} ({self.journal.outcome_text(rows)}){within}; {found}")
     return SearchResult(best, len(rows), failed, time.perf_counter() - started,
                         self.journal.child_seconds, stopped="" if protocol else stopped)
 

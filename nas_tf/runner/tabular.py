@@ -15,6 +15,7 @@ from typing import Any
 from nas_tf import config as config_lib
 from nas_tf import seeds
 from nas_tf.runner.budget import crosses
+from nas_tf.tasks.objective import OverBudget
 
 
 def simulate(strategy, task, seed: int, batch_size: int, num_children: int,
@@ -39,8 +40,11 @@ def simulate(strategy, task, seed: int, batch_size: int, num_children: int,
       row = {"index": len(rows), "id": arch["id"], "arch": arch}
       try:
         row.update(status="ok", **task.train_child(arch, 0))
+        task.objective.apply(row, task.reward_of)
       except KeyError as e:  # not in the table: a failed child, as in the loop
         row.update(status="failed", reward=failure_reward, error=str(e))
+      except OverBudget as e:  # never trained: no simulated time
+        task.objective.over_budget_row(row, e, failure_reward)
       if row["status"] == "ok" and crosses(budget_rule, limit, spent,
                                            row.get("simulated_seconds", 0.0)):
         return rows  # dropped, and the search ends, as the loop's Budget.check_crossing
@@ -52,6 +56,7 @@ def simulate(strategy, task, seed: int, batch_size: int, num_children: int,
 
 
 def chosen(rows: list[dict[str, Any]], metric: str) -> dict[str, Any] | None:
-  """The search's pick: the child with the best fitness (the first of equals)."""
+  """The search's pick: the child with the best fitness (the first of equals); ``metric``:
+  the objective's ``rank_key``."""
   ok = [r for r in rows if r["status"] == "ok"]
   return max(ok, key=lambda r: (r[metric], -r["index"])) if ok else None

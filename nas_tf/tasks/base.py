@@ -14,6 +14,7 @@ import ml_collections
 
 from nas_tf import config as config_lib
 from nas_tf import registry
+from nas_tf.tasks.objective import Objective
 
 
 class Task:
@@ -25,10 +26,12 @@ class Task:
   # Children looked up in a table of published results (no model is built or trained);
   # ``search.time_budget`` then counts their ``simulated_seconds``.
   simulated = False
+  cost_names: tuple[str, ...] = ()  # the deployment costs its children report (tasks.costs)
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
     self.space = registry.build_space(config)
+    self.objective = Objective.from_config(config, self)  # what the search optimizes
 
   # -- data ------------------------------------------------------------------------------------
   def prepare(self) -> None:
@@ -60,6 +63,19 @@ class Task:
   def models(self, arch: dict[str, Any]):
     """The Keras builders of ``arch``'s space."""
     return registry.models_for(arch["space"])
+
+  def reward_of(self, value: float) -> float:
+    """The reward of a value of ``metric`` (the soft objective rescales the value)."""
+    raise NotImplementedError
+
+  def child_costs(self, model, arch: dict[str, Any]) -> dict[str, Any]:
+    """The built, untrained child's ``cost_names`` (``nas_tf.tasks.costs``); by default of
+    one float32 input of the task's ``input_shape``."""
+    import tensorflow as tf
+
+    from nas_tf.tasks import costs
+    spec = tf.TensorSpec([1, *self.input_shape], tf.float32)
+    return costs.measure(model, spec, self.objective.latency_calls)
 
   def train_child(self, arch: dict[str, Any], seed: int,
                   weights_path: str | None = None) -> dict[str, Any]:

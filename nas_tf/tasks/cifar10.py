@@ -13,6 +13,7 @@ from nas_tf import config as config_lib
 from nas_tf.config import ConfigError
 from nas_tf.data import cifar10
 from nas_tf.tasks.base import Task
+from nas_tf.tasks.objective import COSTS
 
 # Keras, the child builders and the tf.data pipeline are imported where they are used, so
 # that ``prepare`` reports bad data before TensorFlow starts (seconds on a laptop).
@@ -28,6 +29,7 @@ class Cifar10Task(Task):
   input_shape = cifar10.IMAGE_SHAPE
   num_classes = cifar10.NUM_CLASSES
   stats = (cifar10.MEAN, cifar10.STD)  # per-channel normalization, pixel units
+  cost_names = COSTS
 
   def __init__(self, config: ml_collections.ConfigDict):
     super().__init__(config)
@@ -139,12 +141,14 @@ class Cifar10Task(Task):
   def train_child(self, arch: dict[str, Any], seed: int,
                   weights_path: str | None = None) -> dict[str, Any]:
     from nas_tf.tasks import training
-    model, curve, timing = training.train_and_save(self, arch, seed, weights_path)
+    _, curve, fields = training.train_and_save(self, arch, seed, weights_path)
     reward = training.reward_from_curve(curve, self.config.reward.window,
                                         self.config.reward.exponent)
     return {"val_accuracy": max(curve[-self.config.reward.window:]), "reward": reward,
-            "val_curve": [round(a, 5) for a in curve], "params": int(model.count_params()),
-            **timing}
+            "val_curve": [round(a, 5) for a in curve], **fields}
+
+  def reward_of(self, value: float) -> float:
+    return float(value) ** self.config.reward.exponent
 
   def serving_models(self, arch: dict[str, Any], weights: str, settings) -> dict[str, Any]:
     """uint8 images -> class probabilities, normalization inside the model."""

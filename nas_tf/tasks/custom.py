@@ -18,10 +18,14 @@ import hashlib
 from typing import Any
 
 from nas_tf.tasks.base import Task
+from nas_tf.tasks.objective import COSTS
 
 
 class KerasTask(Task):
   space_kind = "cnn"
+  # Measured on the model at batch 1 of ``input_shape`` (float32); a model with other inputs
+  # overrides ``child_costs``.
+  cost_names = COSTS
 
   def __init__(self, config):
     super().__init__(config)
@@ -70,7 +74,9 @@ class KerasTask(Task):
   def train_child(self, arch: dict[str, Any], seed: int,
                   weights_path: str | None = None) -> dict[str, Any]:
     from nas_tf.tasks import training
-    model, curve, timing = training.train_and_save(self, arch, seed, weights_path)
+    _, curve, fields = training.train_and_save(self, arch, seed, weights_path)
     best = max(curve) if self.higher_is_better else min(curve)
-    return {self.metric: best, "reward": self.reward(best), "val_curve": curve,
-            "params": int(model.count_params()), **timing}
+    return {self.metric: best, "reward": self.reward(best), "val_curve": curve, **fields}
+
+  def reward_of(self, value: float) -> float:
+    return self.reward(value)

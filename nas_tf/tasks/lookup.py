@@ -95,8 +95,13 @@ class LookupTask(Task):
     if key not in self.table:
       raise KeyError(f"{key} is not in the table {self.config.data.source}")
     row = dict(self.table[key])
-    row["reward"] = row[self.metric] ** self.exponent
+    # Over a hard budget: no simulated training time is charged, as none would be spent.
+    self.objective.check({c: row[c] for c in self.cost_names if c in row})
+    row["reward"] = self.reward_of(row[self.metric])
     return row
+
+  def reward_of(self, value: float) -> float:
+    return float(value) ** self.exponent
 
   # reward.exponent = 0: sharp enough to separate the best cells, yet not so sharp that low
   # accuracies' rewards vanish under Adam's epsilon (benchmarks/tabular.py, docs/tabular.md).
@@ -156,6 +161,7 @@ class NasBench201Task(LookupTask):
 
 class NasBenchMacroTask(LookupTask):
   name = "nasbench_macro"
+  cost_names = ("params", "flops")  # the table's columns (its FLOPs are its own count)
   metric = "run1_test_accuracy"  # the benchmark has no validation split (see the module doc)
 
   @property

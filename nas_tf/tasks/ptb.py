@@ -14,6 +14,7 @@ from nas_tf import registry
 from nas_tf.config import ConfigError
 from nas_tf.data import ptb
 from nas_tf.tasks.base import Task
+from nas_tf.tasks.objective import COSTS
 
 
 class PtbTask(Task):
@@ -22,6 +23,7 @@ class PtbTask(Task):
   higher_is_better = False
   test_metric = "test_perplexity"
   serving_needs_data = True  # the vocabulary
+  cost_names = COSTS  # flops and latency_ms per token (one step of the language model)
 
   def __init__(self, config: ml_collections.ConfigDict):
     super().__init__(config)
@@ -128,13 +130,26 @@ class PtbTask(Task):
   def train_child(self, arch: dict[str, Any], seed: int,
                   weights_path: str | None = None) -> dict[str, Any]:
     from nas_tf.tasks import training
-    model, curve, timing = training.train_and_save(self, arch, seed, weights_path)
+    _, curve, fields = training.train_and_save(self, arch, seed, weights_path)
     r = self.config.reward
     return {"val_perplexity": min(curve[-r.window:]),
             "reward": training.perplexity_reward(curve, r.constant, r.window),
-            "val_curve": [round(p, 3) for p in curve], "params": int(model.count_params()),
+            "val_curve": [round(p, 3) for p in curve],
             "formula": registry.space_class(arch["space"]).describe(arch),  # its own space
-            **timing}
+            **fields}
+
+  def reward_of(self, value: float) -> float:
+    return float(self.config.reward.constant) / float(value) ** 2
+
+  def child_costs(self, model, arch: dict[str, Any]) -> dict[str, Any]:
+    """Per token: the stateless language model's step at batch 1 (the trained model's
+    state is fixed to the training batch)."""
+    import tensorflow as tf
+
+    from nas_tf.tasks import costs
+    step = self.build_model(arch, stateful=False)
+    return costs.measure(step, tf.TensorSpec([1, 1], tf.int32), self.objective.latency_calls,
+                         params_of=model)
 
   # -- the one-shot hooks (ENAS) ------------------------------------------------------------------
   def input_spec(self):

@@ -141,19 +141,22 @@ def save_weights(model: keras.Model, path: str | None) -> None:
 def train_and_save(task, arch, seed: int, weights_path: str | None):
   """A search child: seeded build, compile and fit with ``task``'s methods and the
   ``child.*`` settings, then its weights saved. Returns (model, validation curve, the
-  timing columns of children.jsonl)."""
+  cost and timing columns of children.jsonl); raises OverBudget before training a child
+  over a hard budget."""
   c = task.config.child
   started = time.perf_counter()
   keras.utils.set_random_seed(seed)
   with child_context(c):
     train, val = task.build_inputs(seed)
     model = task.build_model(arch)
+    costs = task.child_costs(model, arch)  # untrained: a hard budget skips the training
+    task.objective.check(costs)
     task.compile_model(model, c)
     built = time.perf_counter()
     curve, timing = task.fit(model, train, val, c)
     trained = time.perf_counter()
   save_weights(model, weights_path)
-  return model, curve, timing_fields(started, built, trained, timing)
+  return model, curve, {**costs, **timing_fields(started, built, trained, timing)}
 
 
 def timing_fields(started: float, built: float, trained: float,
