@@ -199,14 +199,14 @@ def test_the_soft_objective_is_mnasnets_reward_and_picks_the_best_trade_off(tmp_
 def test_the_benchmark_driver_and_a_resumed_search_match_the_loop(tmp_path, macro_table,
                                                                   strategy, kind):
   from nas_tf.runner.loop import Search
-  config = macro_config(macro_table, strategy, kind, batch_size=2, time_budget="3000s")
-  config.guided.update(initial=4, refit_every=2)
+  config = macro_config(macro_table, strategy, kind, batch_size=2, time_budget="2000s")
+  config.guided.update(initial=4, refit_every=3)
   whole = str(tmp_path / "whole")
   task = prepared(config)
   Search(config, whole, task, log=lambda s: None).run()
   looped = wd.read_jsonl(os.path.join(whole, "children.jsonl"))
   proposer = registry.strategy_class(strategy).from_config(config, task.space, True)
-  rows = simulate(proposer, task, config.seed, 2, 10_000, "3000s",
+  rows = simulate(proposer, task, config.seed, 2, 10_000, "2000s",
                   budget_rule=config.search.budget_rule)
   assert [r["id"] for r in rows] == [r["id"] for r in looped]
   assert [r["status"] for r in rows] == [r["status"] for r in looped]
