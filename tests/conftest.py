@@ -184,6 +184,22 @@ def records(workdir):
           for r in wd.read_jsonl(os.path.join(workdir, "children.jsonl"))]
 
 
+def kill_then_resume(config, workdir, make_task, at: int) -> None:
+  """A search killed (KeyboardInterrupt) once child ``at`` is recorded, then rerun to its end
+  in the same work directory; ``make_task(config)`` gives each run a fresh task."""
+  import pytest
+
+  from nas_tf.runner.loop import Search
+
+  def kill(index):
+    if index == at:
+      raise KeyboardInterrupt
+  with pytest.raises(KeyboardInterrupt):
+    Search(config, workdir, make_task(config), log=lambda s: None, after_child=kill).run()
+  assert len(records(workdir)) == at + 1
+  Search(config, workdir, make_task(config), log=lambda s: None).run()
+
+
 def controller_state(search):
   """Every number of a nas_rl search's controller: weights, Adam slots, baseline."""
   return ([v.numpy() for v in search.strategy.controller.weights]

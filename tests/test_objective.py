@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import CIFAR_MINI, load_config, records, run_cli
+from conftest import CIFAR_MINI, kill_then_resume, load_config, records, run_cli
 from nas_tf import registry
 from nas_tf import workdir as wd
 from nas_tf.config import ConfigError
@@ -161,6 +161,16 @@ def test_a_hard_budget_trains_no_child_over_it_and_keeps_the_front(tmp_path, mac
   assert any("search/pareto_front" in tag for tag in tensorboard_tags(tmp_path))
 
 
+def test_an_over_budget_verdict_keeps_its_costs_across_processes():
+  import pickle
+
+  from nas_tf.tasks.objective import OverBudget
+  # Worker processes and Ray pickle a child's exception back to the search.
+  error = pickle.loads(pickle.dumps(OverBudget("params 5,001 > 5,000", {"params": 5001})))
+  assert isinstance(error, OverBudget) and error.costs == {"params": 5001}
+  assert str(error) == "params 5,001 > 5,000"
+
+
 def tensorboard_tags(workdir):
   import tensorflow as tf
   tags = set()
@@ -214,13 +224,7 @@ def test_the_benchmark_driver_and_a_resumed_search_match_the_loop(tmp_path, macr
       os.path.join(whole, "best.json"))["id"]
 
   killed = str(tmp_path / "killed")
-
-  def kill(index):
-    if index == 11:
-      raise KeyboardInterrupt
-  with pytest.raises(KeyboardInterrupt):
-    Search(config, killed, prepared(config), log=lambda s: None, after_child=kill).run()
-  Search(config, killed, prepared(config), log=lambda s: None).run()
+  kill_then_resume(config, killed, prepared, at=11)
   assert records(killed) == records(whole)
   assert wd.read_json(os.path.join(killed, "pareto.json")) == wd.read_json(
       os.path.join(whole, "pareto.json"))

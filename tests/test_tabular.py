@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import ROOT, load_config, records, run_cli
+from conftest import ROOT, kill_then_resume, load_config, records, run_cli
 from nas_tf import registry
 from nas_tf import workdir as wd
 from nas_tf.errors import DataError
@@ -205,14 +205,7 @@ def test_kill_then_resume_equals_an_uninterrupted_search(tmp_path, full_table, s
   Search(config, whole, prepared(config), log=lambda s: None).run()
 
   killed = str(tmp_path / "killed")
-
-  def kill(index):
-    if index == 17:
-      raise KeyboardInterrupt
-  with pytest.raises(KeyboardInterrupt):
-    Search(config, killed, prepared(config), log=lambda s: None, after_child=kill).run()
-  assert len(wd.read_jsonl(os.path.join(killed, "children.jsonl"))) == 18
-  Search(config, killed, prepared(config), log=lambda s: None).run()
+  kill_then_resume(config, killed, prepared, at=17)
   assert records(killed) == records(whole)
   assert len(records(whole)) == 30
 
