@@ -32,7 +32,7 @@ flags:
 
 KEYS_HELP = """\
 main config keys:
-  seed                          one seed for everything (same seed, same search on CPU)
+  seed                          one seed for everything (same seed, same search on CPU; docs/workdir.md)
   data.source                   tfds | synthetic | a cifar-10-python.tar.gz or folder | ptb folder
                                 | a NAS-Bench table (nasbench201, nasbench_macro)
   space.kind                    cifar10: cnn (NAS-RL's macro CNN) | cell (normal + reduction cells)
