@@ -35,7 +35,7 @@ def measure(args) -> dict:
   darts, batch = search_network(args.batch_size, args.child, args.layers_per_stage,
                                 args.channels)
   import tensorflow as tf
-  from nas_tf.runner.run import graph_optimizer_off_without_gpu
+  from nas_tf.hardware import graph_optimizer_off_without_gpu
   if args.grappler != "search":
     tf.config.optimizer.set_experimental_options(
         {"disable_meta_optimizer": args.grappler == "off"})

@@ -113,7 +113,7 @@ def darts(dry: bool) -> None:
   import tensorflow as tf
   sys.path.insert(0, HERE)
   from darts_memory import search_network
-  from nas_tf.runner.run import graph_optimizer_off_without_gpu
+  from nas_tf.hardware import graph_optimizer_off_without_gpu
   batch, cells, channels, nodes, steps = (4, 1, 4, 1, 2) if dry else (64, 2, 16, 4, 10)
   for order in (1, 2):
     begun = time.perf_counter()

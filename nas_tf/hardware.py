@@ -3,6 +3,7 @@ in this process): visible GPUs, and the preset that fits them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -51,3 +52,24 @@ def choose_preset(preset: str, presets: dict[str, str], auto: tuple[str, str] | 
   about = ml_collections.ConfigDict({"preset": preset, "reason": reason,
                                      "expected": "not measured"})
   return preset, gpus, about
+
+
+@contextlib.contextmanager
+def graph_optimizer_off_without_gpu():
+  """Grappler off on a machine without a GPU, where its passes cost more than they give; on a
+  GPU its layout and fusion passes are left to pay. Measured on 2 CPU cores:
+  - DARTS' search network (8 cells, C=16, batch 32, first order): the first step 64 s -> 32 s,
+    later steps 17.6 s -> 9.9 s (one-shot searches run inside this);
+  - stand-alone cell children (``benchmarks/child_trace.py``, each trained inside this by
+    ``tasks.training.train_and_save``): see docs/benchmarks.md."""
+  import tensorflow as tf
+  if tf.config.list_logical_devices("GPU"):
+    yield
+    return
+  options = tf.config.optimizer.get_experimental_options()
+  tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+  try:
+    yield
+  finally:
+    tf.config.optimizer.set_experimental_options(
+        {"disable_meta_optimizer": options.get("disable_meta_optimizer", False)})

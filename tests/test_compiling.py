@@ -2,6 +2,8 @@
 fused batch norm, fused momentum, weight decay as L2Loss; and fit traces the train step
 once."""
 
+from contextlib import nullcontext
+
 import keras
 import numpy as np
 import pytest
@@ -88,3 +90,29 @@ def test_fit_traces_a_compiled_childs_train_step_once():
   curve, timing = training.fit_classifier(model, data, data, epochs=2)
   assert len(traces) == 1
   assert len(curve) == 2 and timing["trace_seconds"] > 0
+
+
+def test_a_child_trains_the_same_with_grappler_off_up_to_float_rounding():
+  # Children train with Grappler off on a CPU (hardware.graph_optimizer_off_without_gpu):
+  # its rewrites (fused conv + bias + activation, reordered sums) change only the rounding.
+  from nas_tf import hardware
+  arch = {"normal": [[0, "sep_conv_3x3", 1, "avg_pool_3x3"], [2, "dil_conv_3x3", 0, "identity"]],
+          "reduce": [[0, "max_pool_3x3", 1, "sep_conv_5x5"]], "cell_output": "loose"}
+  images = np.random.default_rng(4).normal(0, 1, (8, 8, 8, 3)).astype(np.float32)
+  labels = np.arange(8) % 3
+  results = []
+  for off in (False, True):
+    keras.utils.set_random_seed(0)
+    model = build_classifier(arch, (8, 8, 3), 3, layers_per_stage=1, channels=8)
+    training.compile_classifier(model, 0.1, 0.9, True, total_steps=4)
+    optimizer_off = hardware.graph_optimizer_off_without_gpu() if off else nullcontext()
+    with optimizer_off:
+      assert tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer",
+                                                                 False) == off
+      losses = [float(model.train_on_batch(images, labels)[0]) for _ in range(3)]
+    results.append((losses, [w.numpy() for w in model.weights]))
+  assert tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer") is False
+  (on_losses, on_weights), (off_losses, off_weights) = results
+  np.testing.assert_allclose(off_losses, on_losses, rtol=1e-5)
+  for a, b in zip(off_weights, on_weights):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

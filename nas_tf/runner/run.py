@@ -10,7 +10,6 @@ derivation at the first architecture not yet recorded.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import time
@@ -19,7 +18,7 @@ from typing import Any, Callable
 import ml_collections
 
 from nas_tf import config as config_lib
-from nas_tf import registry
+from nas_tf import hardware, registry
 from nas_tf import workdir as wd
 from nas_tf.checkpoints import CheckpointStore
 from nas_tf.errors import BudgetSpent
@@ -67,7 +66,7 @@ class OneShotSearch:
                               after_epoch)
 
   def run(self) -> SearchResult:
-    with wd.WorkdirLock(self.workdir), graph_optimizer_off_without_gpu():
+    with wd.WorkdirLock(self.workdir), hardware.graph_optimizer_off_without_gpu():
       return self._run()
 
   def _run(self) -> SearchResult:
@@ -99,26 +98,6 @@ class OneShotSearch:
              f"from scratch: nas-tf train --workdir={self.workdir}")
     return SearchResult(best, len(rows), 0, time.perf_counter() - started,
                         self.journal.child_seconds)
-
-
-@contextlib.contextmanager
-def graph_optimizer_off_without_gpu():
-  """Grappler off while a one-shot search runs on a machine without a GPU: its graphs are
-  large, and Grappler's passes cost more than they give there. Measured on DARTS' search
-  network (8 cells, C=16, batch 32, first order, 2 CPU cores): the first step 64 s -> 32 s
-  and later steps 17.6 s -> 9.9 s. (Stand-alone children, measured too, are the same
-  either way, and keep it.) On a GPU its layout and fusion passes are left to pay."""
-  import tensorflow as tf
-  if tf.config.list_logical_devices("GPU"):
-    yield
-    return
-  options = tf.config.optimizer.get_experimental_options()
-  tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
-  try:
-    yield
-  finally:
-    tf.config.optimizer.set_experimental_options(
-        {"disable_meta_optimizer": options.get("disable_meta_optimizer", False)})
 
 
 def make_search(config: ml_collections.ConfigDict, workdir: str, task, **hooks):
