@@ -147,7 +147,7 @@ def train_and_save(task, arch, seed: int, weights_path: str | None):
   c = task.config.child
   started = time.perf_counter()
   keras.utils.set_random_seed(seed)
-  # Grappler off on a CPU: a cell child's trace 27-33% shorter, its steps no slower.
+  # Grappler off on a CPU: a cell child's trace 23-40% shorter, its steps within noise.
   with child_context(c), hardware.graph_optimizer_off_without_gpu():
     train, val = task.build_inputs(seed)
     model = task.build_model(arch)
