@@ -34,10 +34,12 @@ def format_seconds(seconds: float) -> str:
       f"{seconds // 60}m{seconds % 60:02d}s"
 
 
-def pareto_record(rows, task) -> dict[str, Any] | None:
-  """``pareto.json``'s content for ``rows`` (None when no child reports the cost)."""
+def pareto_record(rows, task, front=None) -> dict[str, Any] | None:
+  """``pareto.json``'s content for ``rows`` (None when no child reports the cost); ``front``:
+  their front when already known (the journal keeps it as children finish)."""
   o, metric = task.objective, task.metric
-  front = pareto_front(rows, metric, o.cost, task.higher_is_better)
+  if front is None:
+    front = pareto_front(rows, metric, o.cost, task.higher_is_better)
   if not front:
     return None
   keep = list(dict.fromkeys(("index", "id", o.cost, metric, o.rank_key, task.test_metric)))
@@ -181,7 +183,7 @@ class Journal:
   def _write_front(self, picture: bool) -> None:
     """pareto.json, and the front's picture in TensorBoard (step = children finished)."""
     rows = list(self.finished.values())
-    record = pareto_record(rows, self.task)
+    record = pareto_record(rows, self.task, self.front)
     wd.atomic_write_json(self.pareto_path, record)
     if picture:
       with self.writer.as_default(step=len(rows)):
