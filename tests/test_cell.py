@@ -106,8 +106,9 @@ def test_every_op_runs_in_both_cell_types(ops):
       "conv_7x1_1x7": ("1x7", "Conv2D", (1, 7), (1, 1)),
       "avg_pool_3x3": ("pool", "AveragePooling2D", (3, 3), None),
       "max_pool_3x3": ("pool", "MaxPooling2D", (3, 3), None),
-      "identity": ("conv_a", "Conv2D", (1, 1), (1, 1)),  # stride 2: factorized reduction
-      "skip_connect": ("conv_a", "Conv2D", (1, 1), (1, 1)),
+      # Stride 2: a factorized reduction (its strided 1x1 convs: layers.conv2d).
+      "identity": ("conv_a", "StridedPointwiseConv2D", (1, 1), (1, 1)),
+      "skip_connect": ("conv_a", "StridedPointwiseConv2D", (1, 1), (1, 1)),
   }
   for i, op in enumerate(OP_SETS[ops]):
     if op == "none":

@@ -15,7 +15,7 @@ import zlib
 import keras
 from keras import ops
 
-from nas_tf.models.layers import DropPath, batch_norm, decay
+from nas_tf.models.layers import DropPath, batch_norm, conv2d, decay
 
 
 def _conv(filters, kernel, name, strides=1, dilation=1, weight_decay=0.0, depthwise=False):
@@ -24,9 +24,8 @@ def _conv(filters, kernel, name, strides=1, dilation=1, weight_decay=0.0, depthw
     return keras.layers.DepthwiseConv2D(kernel, strides=strides, dilation_rate=dilation,
                                         padding="same", use_bias=False, name=name,
                                         depthwise_regularizer=regularizer)
-  return keras.layers.Conv2D(filters, kernel, strides=strides, dilation_rate=dilation,
-                             padding="same", use_bias=False, kernel_regularizer=regularizer,
-                             name=name)
+  return conv2d(filters, kernel, strides=strides, dilation_rate=dilation, padding="same",
+                use_bias=False, kernel_regularizer=regularizer, name=name)
 
 
 def relu_conv_bn(x, filters, name, wd, affine=True, strides=1):

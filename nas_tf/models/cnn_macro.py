@@ -13,15 +13,14 @@ from typing import Any
 
 import keras
 
-from nas_tf.models.layers import batch_norm, decay, pad_and_concat
+from nas_tf.models.layers import batch_norm, conv2d, decay, pad_and_concat
 
 
 def conv_bn_relu(x, spec: dict[str, Any], weight_decay: float, name: str, width: float = 1.0):
   filters = max(1, int(round(spec["filters"] * width)))
-  x = keras.layers.Conv2D(filters, (spec["filter_height"], spec["filter_width"]),
-                          strides=spec["stride"], padding="same", use_bias=False,
-                          kernel_regularizer=decay(weight_decay),
-                          name=f"{name}_conv")(x)
+  x = conv2d(filters, (spec["filter_height"], spec["filter_width"]), strides=spec["stride"],
+             padding="same", use_bias=False, kernel_regularizer=decay(weight_decay),
+             name=f"{name}_conv")(x)
   x = batch_norm(f"{name}_bn")(x)
   return keras.layers.ReLU(name=f"{name}_relu")(x)
 

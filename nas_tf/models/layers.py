@@ -56,6 +56,28 @@ class WeightDecay(keras.regularizers.Regularizer):
     return {"rate": self.rate}
 
 
+def conv2d(filters: int, kernel, strides=1, **kwargs) -> keras.layers.Conv2D:
+  """``keras.layers.Conv2D``; a 1x1 one with a stride is ``StridedPointwiseConv2D``."""
+  pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
+  if pair(kernel) == (1, 1) and pair(strides) != (1, 1):
+    return StridedPointwiseConv2D(filters, kernel, strides=strides, **kwargs)
+  return keras.layers.Conv2D(filters, kernel, strides=strides, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="nas_tf")
+class StridedPointwiseConv2D(keras.layers.Conv2D):
+  """A 1x1 conv with a stride, computed as every stride-th pixel convolved at stride 1: the
+  same values (a 1x1 window pads nothing, "same" or "valid"), the same weights. oneDNN's
+  filter gradient of a strided 1x1 conv (TensorFlow 2.21 on a CPU) corrupts the heap when
+  the batch size is odd: measured, a factorized reduction's training aborted the process
+  on a last batch of 5, 7 or 9 images (``tests/test_compiling.py``)."""
+
+  def convolution_op(self, inputs, kernel):
+    rows, columns = self.strides
+    return ops.conv(inputs[:, ::rows, ::columns, :], kernel, strides=1, padding=self.padding,
+                    dilation_rate=self.dilation_rate, data_format=self.data_format)
+
+
 def batch_norm(name: str, affine: bool = True) -> keras.layers.BatchNormalization:
   """``affine=False``: no learned scale and shift (DARTS' search network, whose ops are
   weighted by the architecture instead)."""

@@ -57,16 +57,21 @@ class _Guard(keras.callbacks.Callback):
       raise ChildFailure("over its time limit (child.timeout_s)")
 
   def timing(self) -> dict[str, float]:
-    """Seconds in train/eval steps, and the tracing share of the first batch of each."""
-    steps, trace = 0.0, self.build_seconds
-    for times in self.batch_seconds.values():
-      if times:
-        later = sorted(times[1:])  # the median of the later batches (with two, the second)
-        typical = later[len(later) // 2] if later else 0.0
-        extra = max(0.0, times[0] - typical)
-        trace += extra
-        steps += sum(times) - extra
-    return {"step_seconds": steps, "trace_seconds": trace}
+    return split_timing(self.batch_seconds, self.build_seconds)
+
+
+def split_timing(batch_seconds: dict[str, list[float]], build_seconds: float) -> dict[str, float]:
+  """Seconds in train/eval steps, and in tracing: ``build_seconds`` plus the first batch of
+  each kind beyond the median of its later batches."""
+  steps, trace = 0.0, build_seconds
+  for times in batch_seconds.values():
+    if times:
+      later = sorted(times[1:])  # the median of the later batches (with two, the second)
+      typical = later[len(later) // 2] if later else 0.0
+      extra = max(0.0, times[0] - typical)
+      trace += extra
+      steps += sum(times) - extra
+  return {"step_seconds": steps, "trace_seconds": trace}
 
 
 def _fit(model: keras.Model, train_ds, val_ds, epochs: int, timeout_s: float | None,
