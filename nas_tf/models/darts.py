@@ -11,7 +11,7 @@ The architecture enters as two inputs, ``alpha_normal`` and ``alpha_reduce`` (sh
 [1, edges, ops]), so alpha stays outside the model's weights and one traced step serves the
 whole search. ``none`` contributes zero whatever its weight, so it is left out of the sum
 (its weight still takes its share of the softmax): the same value as DARTS' x.mul(0.),
-without computing it.
+without computing it. ``models/darts_network.py`` computes it a node at a time.
 """
 
 from __future__ import annotations
@@ -21,73 +21,11 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from nas_tf.models.cell import apply_op, cell_inputs, stack
-
-
-def edge_offset(node: int) -> int:
-  """The first edge of ``node``: nodes before it have 2, 3, ... incoming edges."""
-  return sum(2 + k for k in range(node))
+from nas_tf.models.darts_network import SearchNetwork, edge_offset
 
 
 def num_edges(num_nodes: int) -> int:
   return edge_offset(num_nodes)
-
-
-def _weighted_sum(op_indices: Sequence[int], w, *outputs):
-  """sum_k w[op_indices[k]] * outputs[k], with its gradient written out: TensorFlow's
-  gradient of a scalar times a map traces shape and broadcast bookkeeping (Shape,
-  BroadcastGradientArgs, Reshape, strided-slice gradients: measured, a sixth of the search
-  step's graph)."""
-  import tensorflow as tf
-
-  @tf.custom_gradient
-  def weighted_sum(w, *outputs):
-    scales = tf.unstack(w)
-    picked = [scales[k] for k in op_indices]
-    total = tf.add_n([scale * out for scale, out in zip(picked, outputs)])
-
-    def gradient(upstream):
-      per_op = dict(zip(op_indices, (tf.reduce_sum(upstream * out) for out in outputs)))
-      d_w = tf.stack([per_op.get(k, tf.zeros((), w.dtype)) for k in range(len(scales))])
-      return [d_w, *[scale * upstream for scale in picked]]
-    return total, gradient
-  return weighted_sum(w, *outputs)
-
-
-@keras.saving.register_keras_serializable(package="nas_tf")
-class MixedSum(keras.layers.Layer):
-  """sum_o weights[0, edge, o] * outputs[o] over the ops computed on one edge."""
-
-  def __init__(self, edge: int, op_indices: Sequence[int], **kwargs):
-    super().__init__(**kwargs)
-    self.edge, self.op_indices = int(edge), [int(k) for k in op_indices]
-
-  def call(self, inputs):
-    weights, *outputs = inputs
-    return _weighted_sum(self.op_indices, keras.ops.cast(weights[0, self.edge],
-                                                         outputs[0].dtype), *outputs)
-
-  def get_config(self):
-    return {**super().get_config(), "edge": self.edge, "op_indices": self.op_indices}
-
-
-def mixed_op(x, weights, edge: int, ops: Sequence[str], filters: int, stride: int, name: str):
-  """Edge ``edge``'s mixed op on ``x``; ``weights``: the cell type's [1, edges, ops]."""
-  computed = [k for k, op in enumerate(ops) if op != "none"]
-  outputs = [apply_op(ops[k], x, filters, stride, f"{name}_{ops[k]}", 0.0, search=True)
-             for k in computed]
-  return MixedSum(edge, computed, name=f"{name}_mix")([weights, *outputs])
-
-
-def search_cell(weights, ops, num_nodes: int, prev_prev, prev, filters: int, reduction: bool,
-                name: str):
-  states = cell_inputs(prev_prev, prev, filters, name, 0.0, affine=False)
-  for node in range(num_nodes):
-    terms = [mixed_op(states[j], weights, edge_offset(node) + j, ops, filters,
-                      2 if reduction and j < 2 else 1, f"{name}_n{node}_e{j}")
-             for j in range(2 + node)]
-    states.append(keras.layers.Add(name=f"{name}_n{node}")(terms))
-  return keras.layers.Concatenate(name=f"{name}_out")(states[2:])
 
 
 def build_supernet(ops: Sequence[str], num_nodes: int, input_shape=(32, 32, 3),
@@ -95,17 +33,8 @@ def build_supernet(ops: Sequence[str], num_nodes: int, input_shape=(32, 32, 3),
                    layers_per_stage: int = 2) -> keras.Model:
   """model([images, alpha_normal, alpha_reduce]) -> logits; alpha of shape
   [1, num_edges(num_nodes), len(ops)], unnormalized (the model applies the softmax)."""
-  shape = (num_edges(num_nodes), len(ops))
-  image = keras.Input(shape=input_shape, name="image")
-  alphas = {kind: keras.Input(shape=shape, batch_size=1, name=f"alpha_{kind}")
-            for kind in ("normal", "reduce")}
-  weights = {kind: keras.layers.Softmax(axis=-1, name=f"weights_{kind}")(a)
-             for kind, a in alphas.items()}
-
-  def make_cell(kind, prev_prev, prev, filters, reduction, name, depth):  # no drop-path
-    return search_cell(weights[kind], ops, num_nodes, prev_prev, prev, filters, reduction, name)
-  logits, _ = stack(image, make_cell, channels, layers_per_stage, num_classes, 0.0)
-  return keras.Model([image, alphas["normal"], alphas["reduce"]], logits, name="darts_supernet")
+  return SearchNetwork(ops, num_nodes, input_shape, num_classes, channels, layers_per_stage,
+                       name="darts_supernet")
 
 
 def derive_cell(weights: np.ndarray, ops, num_nodes: int) -> list[list]:

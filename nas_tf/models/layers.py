@@ -91,17 +91,25 @@ class FusedBatchNorm(keras.layers.BatchNormalization):
   Keras composes ~30 (measured on DARTS' search network: a third of its graph's nodes, and
   of the time to trace it). The same weights and names; the moving variance is the batch's
   unbiased variance, as in torch (DARTS) and the fused batch norms of ENAS's and
-  tensorflow/models' code. Other inputs (masks, other ranks) take Keras' path."""
+  tensorflow/models' code. Other inputs (masks, other ranks) take Keras' path.
 
-  def call(self, inputs, training=None, mask=None):
+  ``call(..., output_scale=s)`` (a BN without scale and shift only): the output times the
+  per-channel ``s``, inside the fused op (DARTS' search network weighs ops so)."""
+
+  def call(self, inputs, training=None, mask=None, output_scale=None):
     axis = self.axis if isinstance(self.axis, int) else self.axis[0]
     if mask is not None or len(inputs.shape) != 4 or axis not in (-1, 3) \
         or not isinstance(training, (bool, type(None))):
+      if output_scale is not None:
+        raise ValueError("output_scale needs a [N, H, W, C] input and a Python training flag")
       return super().call(inputs, training=training, mask=mask)
     import tensorflow as tf
     x = tf.cast(inputs, "float32")  # as Keras does: half-precision inputs overflow in BN
     channels = x.shape[-1]
-    scale = self.gamma if self.scale else tf.ones([channels])
+    if output_scale is not None and (self.scale or self.center):
+      raise ValueError("output_scale is for a batch norm without scale and shift")
+    scale = self.gamma if self.scale else (
+        tf.ones([channels]) if output_scale is None else output_scale)
     offset = self.beta if self.center else tf.zeros([channels])
     if training and self.trainable:
       y, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
