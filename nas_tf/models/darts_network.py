@@ -123,8 +123,9 @@ class EdgeGroup(keras.layers.Layer):
 
   def call(self, x, weights, training=False):
     # Each op's output comes weighted per edge; summed over ops, then over the edges.
-    scales = tf.repeat(weights, self.filters, axis=0)  # [E*C, ops]
-    terms = [self._op(op, x, training, scales[:, k]) for k, op in enumerate(self.ops)
+    # One unstack, not a slice per op: a slice and its gradient are ~10 graph nodes.
+    scales = tf.unstack(tf.repeat(weights, self.filters, axis=0), axis=1)  # ops x [E*C]
+    terms = [self._op(op, x, training, scales[k]) for k, op in enumerate(self.ops)
              if op != "none"]  # none: zero whatever its weight (DARTS' x.mul(0.))
     total = tf.add_n(terms) if len(terms) > 1 else terms[0]
     rows, columns = total.shape[1:3]
