@@ -10,8 +10,9 @@ more times. Grappler is set as a search sets it (off without a GPU:
     python benchmarks/darts_startup.py [--orders=1,2] [--grappler=search|on|off]
         [--layers_per_stage=2] [--channels=16] [--batch_size=32] [--steps=3]
 
-Reported per order: trainable weights, graph nodes (the step, plus its pass functions), trace s, first step s,
-process start to the end of step 1, later steps' median, their ratio, and peak memory.
+Reported per order: trainable weights, graph nodes (the step, plus its pass functions),
+trace s, first step s, process start to the end of step 1, later steps' median, their ratio,
+and peak memory.
 """
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ def build_supernet(ops: Sequence[str], num_nodes: int, input_shape=(32, 32, 3),
 
 
 
-def copy_into(reference: keras.Model, network: keras.Model, ops: Sequence[str]) -> None:
+def copy_into(reference: keras.Model, network: keras.Model) -> None:
   """Loads the reference's weights into ``SearchNetwork`` ``network`` (edge e of a group
   takes channels [e*C, (e+1)*C) of its kernels' grouped axis)."""
   def put(variable, name):

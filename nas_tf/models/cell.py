@@ -94,6 +94,18 @@ def auxiliary_head(x, num_classes: int, wd: float, bias: bool = True):
   return keras.layers.Dense(num_classes, use_bias=bias, dtype="float32", name="aux_logits")(x)
 
 
+def cell_positions(layers_per_stage: int, channels: int) -> list[tuple[str, str, bool, int]]:
+  """(name, "normal"/"reduce", reduction, filters) per cell, in ``cell.stack``'s order."""
+  positions, filters, n = [], channels, int(layers_per_stage)
+  for stage in range(3):
+    for k in range(n + (1 if stage < 2 else 0)):
+      reduction = k == n
+      filters *= 2 if reduction else 1
+      kind = "reduce" if reduction else "normal"
+      positions.append((f"c{stage}_{k}_{kind}", kind, reduction, filters))
+  return positions
+
+
 def stack(image, make_cell, filters: int, layers_per_stage: int, num_classes: int,
           weight_decay: float, auxiliary_head=None, auxiliary_offset: int = 0,
           first_reads_stem_twice: bool = True, reductions_within: bool = False,

@@ -57,15 +57,20 @@ def sep_conv(x, filters, kernel, stride, name, wd, affine=True):
   return x
 
 
+def same_padding_offset(size: int, stride: int) -> int:
+  """Where a stride-``stride`` "same" op on a side of ``size`` centres its first window."""
+  # An odd window's centre sits ceil((size - 1 - (out - 1) * stride) / 2) pixels past
+  # stride * o, whatever the window's size (TF's padding rule, out = ceil(size / stride)).
+  return -(-(size - 1 - (-(-size // stride) - 1) * stride) // 2)
+
+
 def subsample_like_same_padding(x, stride: int, name: str):
   """Every ``stride``-th pixel of a stride-1 "same" output, at the pixels a stride-``stride``
   "same" conv or pool centres on. TF pads such ops at the end first: on an even size they
   centre on odd pixels (1, 3, ...), on an odd size on even ones (0, 2, ...). Subsampling at
   other pixels would shift this op's output by a pixel against the convs and pools it is
   summed with in a reduction cell."""
-  # An odd window's centre sits ceil((size - 1 - (out - 1) * stride) / 2) pixels past
-  # stride * o, whatever the window's size (TF's padding rule, out = ceil(size / stride)).
-  offsets = [-(-(size - 1 - (-(-size // stride) - 1) * stride) // 2) for size in x.shape[1:3]]
+  offsets = [same_padding_offset(size, stride) for size in x.shape[1:3]]
   if any(offsets):
     x = keras.layers.Cropping2D(((offsets[0], 0), (offsets[1], 0)), name=f"{name}_crop")(x)
   return keras.layers.MaxPooling2D(1, strides=stride, name=name)(x)

@@ -8,7 +8,7 @@ inputs and the stride-1 edges from earlier nodes). The group's inputs are concat
 edge e in channels [e*C, (e+1)*C). Per-channel ops act on each edge's channels alone as if
 apart: ReLU, depthwise convs, pools, and batch norm (its statistics are per channel). A
 1x1 conv is grouped, one group per edge. Each op's output is weighted per edge by
-softmax(alpha) and summed over the edges in one einsum.
+softmax(alpha) as the scale of its last batch norm, then summed over ops and edges.
 
 Why: a graph op per edge and op made DARTS' paper network a graph of 88,582 nodes (first
 order), whose trace and first run took a minute before the first step; grouped, a node's
@@ -24,7 +24,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nas_tf.models.layers import batch_norm
+from nas_tf.models.cell import cell_positions
+from nas_tf.models.cell_ops import same_padding_offset
+from nas_tf.models.layers import batch_norm, factorized_halves
 
 
 def relu(x):
@@ -36,13 +38,6 @@ def glorot(fan_in: int, fan_out: int) -> keras.initializers.Initializer:
   """Keras' glorot_uniform of one edge's kernel, whatever the group's width."""
   limit = float(np.sqrt(6.0 / (fan_in + fan_out)))
   return keras.initializers.RandomUniform(-limit, limit)
-
-
-def subsample_offset(size: int, stride: int) -> int:
-  """Where a stride-``stride`` "same" op centres its first window along a side of ``size``
-  (``cell_ops``' ``subsample_like_same_padding``): a dilated conv runs at stride 1 and keeps
-  these pixels."""
-  return -(-(size - 1 - (-(-size // stride) - 1) * stride) // 2)
 
 
 class EdgeGroup(keras.layers.Layer):
@@ -100,21 +95,19 @@ class EdgeGroup(keras.layers.Layer):
         x = self._norm(op, t, tf.nn.conv2d(x, kernels[op, f"pw{t}"], 1, "SAME"), training,
                        scale if t == 1 else None)
       return x
-    # A dilated conv: at stride 1, then the pixels a strided one would centre on.
+    # A dilated conv: at stride 1, then the pixels a strided one would centre on
+    # (``cell_ops.subsample_like_same_padding``).
     x = tf.nn.depthwise_conv2d(relu(x), kernels[op, "dw0"], [1, 1, 1, 1], "SAME",
                                dilations=[2, 2])
     if s > 1:
-      rows, columns = (subsample_offset(side, s) for side in self.input_size)
+      rows, columns = (same_padding_offset(side, s) for side in self.input_size)
       x = x[:, rows::s, columns::s, :]
     return self._norm(op, 0, tf.nn.conv2d(x, kernels[op, "pw0"], 1, "SAME"), training, scale)
 
   def _reduce(self, op, x, training, scale):
     """DARTS' FactorizedReduce per edge: two stride-2 1x1 convs, one a pixel off, each
     edge's halves side by side."""
-    x = relu(x)
-    shifted = tf.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]])[:, 1:, 1:, :]
-    halves = [tf.nn.conv2d(y[:, ::2, ::2, :], self.kernels[op, part], 1, "SAME")
-              for y, part in ((x, "a"), (shifted, "b"))]
+    halves = factorized_halves(relu(x), self.kernels[op, "a"], self.kernels[op, "b"])
     rows, columns = halves[0].shape[1:3]
     halves = [tf.reshape(h, [-1, rows, columns, self.edges, h.shape[-1] // self.edges])
               for h in halves]
@@ -150,9 +143,7 @@ class Preprocess(keras.layers.Layer):
   def call(self, x, training=False):
     x = relu(x)
     if self.reduce:
-      shifted = tf.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]])[:, 1:, 1:, :]
-      x = tf.concat([tf.nn.conv2d(y[:, ::2, ::2, :], self.kernels[part], 1, "SAME")
-                     for y, part in ((x, "a"), (shifted, "b"))], -1)
+      x = tf.concat(factorized_halves(x, self.kernels["a"], self.kernels["b"]), -1)
     else:
       x = tf.nn.conv2d(x, self.kernels[""], 1, "SAME")
     return self.norm.call(x, training=training)
@@ -199,20 +190,14 @@ class SearchNetwork(keras.Model):
   def __init__(self, ops, num_nodes: int, input_shape=(32, 32, 3), num_classes: int = 10,
                channels: int = 16, layers_per_stage: int = 2, **kwargs):
     super().__init__(**kwargs)
-    n = int(layers_per_stage)
     self.stem_conv = keras.layers.Conv2D(3 * channels, 3, padding="same", use_bias=False,
                                          name="stem_conv")
     self.stem_bn = batch_norm("stem_bn")
-    self.cells, filters, size = [], channels, tuple(int(v) for v in input_shape[:2])
+    self.cells, size = [], tuple(int(v) for v in input_shape[:2])
     widths, reduced = (3 * channels, 3 * channels), False  # h[c-2], h[c-1] channels
-    stage = k = 0
-    for index in range(3 * n + 2):
-      reduction = index in (n, 2 * n + 1)
-      filters *= 2 if reduction else 1
-      kind = "reduce" if reduction else "normal"
+    for name, kind, reduction, filters in cell_positions(layers_per_stage, channels):
       self.cells.append((kind, SearchCell(ops, num_nodes, widths, filters, reduction, reduced,
-                                          size, name=f"c{stage}_{k}_{kind}")))
-      stage, k = (stage + 1, 0) if reduction else (stage, k + 1)
+                                          size, name=name)))
       widths, reduced = (widths[1], num_nodes * filters), reduction
       size = tuple(-(-side // 2) for side in size) if reduction else size
     self.classifier = keras.layers.Dense(num_classes, name="logits")

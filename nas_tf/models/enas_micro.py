@@ -26,7 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 from nas_tf.models import cell as cell_models
-from nas_tf.models.layers import batch_norm, switch_case
+from nas_tf.models.cell import cell_positions
+from nas_tf.models.layers import batch_norm, factorized_halves, switch_case
 from nas_tf.spaces.cell import CellSpace, output_blocks
 
 # The ops this supernet implements (an op at stride 1 or 2 from the same weights).
@@ -78,10 +79,8 @@ class SharedOp(keras.layers.Layer):
     if kind in ("identity", "skip_connect"):
       if stride == 1:
         return x
-      x = tf.nn.relu(x)
-      shifted = tf.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]])[:, 1:, 1:, :]
-      both = tf.concat([_conv1x1(x[:, ::2, ::2, :], layers["_conv_a"]),
-                        _conv1x1(shifted[:, ::2, ::2, :], layers["_conv_b"])], axis=-1)
+      both = tf.concat(factorized_halves(tf.nn.relu(x), layers["_conv_a"].kernel,
+                                         layers["_conv_b"].kernel), axis=-1)
       return layers["_bn"].call(both, training=training)
     if kind == "relu_conv_bn":
       return layers["_bn"].call(_conv1x1(tf.nn.relu(x), layers["_conv"]), training=training)
@@ -94,18 +93,6 @@ class SharedOp(keras.layers.Layer):
 
 def _conv1x1(x, layer):
   return tf.nn.conv2d(x, layer.kernel, 1, "SAME")
-
-
-def cell_positions(layers_per_stage: int, channels: int) -> list[tuple[str, str, bool, int]]:
-  """(name, "normal"/"reduce", reduction, filters) per cell, in ``cell.stack``'s order."""
-  positions, filters, n = [], channels, int(layers_per_stage)
-  for stage in range(3):
-    for k in range(n + (1 if stage < 2 else 0)):
-      reduction = k == n
-      filters *= 2 if reduction else 1
-      kind = "reduce" if reduction else "normal"
-      positions.append((f"c{stage}_{k}_{kind}", kind, reduction, filters))
-  return positions
 
 
 class Supernet(keras.Model):

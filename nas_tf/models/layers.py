@@ -78,6 +78,15 @@ class StridedPointwiseConv2D(keras.layers.Conv2D):
                     dilation_rate=self.dilation_rate, data_format=self.data_format)
 
 
+def factorized_halves(x, kernel_a, kernel_b) -> list:
+  """The two halves of a factorized reduction (DARTS' FactorizedReduce) in raw TensorFlow,
+  for the supernets: 1x1 convs of ``x`` at stride 2, the second a pixel down and right."""
+  import tensorflow as tf
+  shifted = tf.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]])[:, 1:, 1:, :]
+  return [tf.nn.conv2d(y[:, ::2, ::2, :], kernel, 1, "SAME")
+          for y, kernel in ((x, kernel_a), (shifted, kernel_b))]
+
+
 def batch_norm(name: str, affine: bool = True) -> keras.layers.BatchNormalization:
   """``affine=False``: no learned scale and shift (DARTS' search network, whose ops are
   weighted by the architecture instead)."""

@@ -24,7 +24,7 @@ from typing import Callable
 import keras
 import numpy as np
 
-from nas_tf.models.layers import WeightDecay
+from nas_tf.models.layers import WeightDecay, correct_count
 from nas_tf.tasks.training import ChildFailure, split_timing
 
 
@@ -58,10 +58,6 @@ def _steps(model):
                tf.TensorSpec([None], tf.int32))
   loss_fn, optimizer = model.loss, model.optimizer
 
-  def correct(labels, logits):  # Keras' sparse accuracy: argmax against the label
-    predicted = tf.cast(tf.argmax(logits, -1), labels.dtype)
-    return tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32))
-
   @tf.function(input_signature=signature, jit_compile=bool(model.jit_compile), autograph=False)
   def train_step(images, labels):
     with tf.GradientTape() as tape:
@@ -71,11 +67,11 @@ def _steps(model):
       terms = [loss_fn(labels, logits)] + [v.regularizer(v) for v in decayed]
       loss = tf.reduce_sum(tf.stack(terms)) if len(terms) > 1 else terms[0]
     optimizer.apply(tape.gradient(loss, variables), variables)
-    return loss, correct(labels, logits)
+    return loss, correct_count(logits, labels)
 
   @tf.function(input_signature=signature, jit_compile=bool(model.jit_compile), autograph=False)
   def eval_step(images, labels):
-    return correct(labels, model(images, training=False))
+    return correct_count(model(images, training=False), labels)
 
   return train_step, eval_step
 
