@@ -148,6 +148,11 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.enas.weight_decay = 5e-4     # gradient 5e-4 w: the script's l2_reg 2.5e-4 sum(w^2)
   c.enas.clip_norm = 0.0         # ENAS's "norm" clipping appends the unclipped gradient
   c.enas.dropout = 0.1           # before the classifier (keep 0.9)
+  # The shared step: "traced" (one graph, a switch per slot, for every architecture),
+  # "composed" (eager, of pieces traced once each: models/pieces.py; the micro supernet), or
+  # "auto": composed where the supernet composes and there is no GPU (a CPU's traced
+  # gradients are off: strategies/enas.py), else traced.
+  c.enas.step = "auto"
   # ENAS's controller as the macro script sets it: a 64-unit LSTM, +-0.1 init, Adam 1e-3,
   # logits 1.5 * tanh(logits), links sampled from ENAS's two logits with a KL penalty
   # (weight 0.8) toward a 0.4 link rate, the entropy bonus on the reward, the baseline moved

@@ -170,6 +170,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
              *(f"enas.controller.{k}" for k in ("batch", "learning_rate", "units", "num_layers",
                                                 "steps", "temperature", "tanh_constant",
                                                 "skip_weight", "skip_target")))
+    _one_of(config, "enas.step", ("auto", "traced", "composed"), "auto")
   for block in ("darts", "enas"):  # cosine schedules from learning_rate down to the minimum
     low = value_at(config, f"{block}.learning_rate_min")
     high = value_at(config, f"{block}.learning_rate")

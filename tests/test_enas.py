@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from conftest import SYNTHETIC_VOCAB, counted_over, records, tiny_cifar_config
 from nas_tf import workdir as wd
@@ -25,8 +26,20 @@ def randomize(model, seed=0):
              else rng.normal(0.0, 0.3, v.shape).astype(np.float32))
 
 
-@pytest.mark.parametrize("cell_output", ["loose_ends", "all"])
-def test_micro_supernet_equals_the_stand_alone_cell_network_with_copied_weights(cell_output):
+def run_supernet(supernet, step, images, arch, training):
+  """The supernet as ENAS steps it: traced (a switch per slot, inside tf.function) or
+  composed (eager, of traced pieces)."""
+  tensors = supernet.space.as_tensors(arch)
+  if step == "traced":
+    return tf.function(lambda: supernet(images, *tensors, training=training),
+                       autograph=False)().numpy()
+  return supernet(images, *tensors, training=training).numpy()
+
+
+@pytest.mark.parametrize("cell_output,step", [("loose_ends", "traced"), ("all", "traced"),
+                                              ("loose_ends", "composed"), ("all", "composed")])
+def test_micro_supernet_equals_the_stand_alone_cell_network_with_copied_weights(cell_output,
+                                                                                step):
   space = CellSpace("enas", num_blocks=3, cell_output=cell_output)
   supernet = enas_micro.Supernet(space, channels=4, layers_per_stage=1)
   supernet.build_all()
@@ -37,10 +50,51 @@ def test_micro_supernet_equals_the_stand_alone_cell_network_with_copied_weights(
     child = cell_models.build_classifier(arch, layers_per_stage=1, channels=4)
     enas_micro.copy_weights(supernet, child, arch)
     for training in (False, True):  # moving statistics, and batch statistics
-      shared = supernet(images, *space.as_tensors(arch), training=training).numpy()
+      shared = run_supernet(supernet, step, images, arch, training)
       alone = child(images, training=training).numpy()
       np.testing.assert_allclose(shared, alone, rtol=1e-4, atol=1e-4)
     assert enas_micro.child_params(supernet, arch) == child.count_params()
+
+
+def test_the_composed_supernets_gradients_equal_the_stand_alone_childs():
+  # The stem's gradient has passed through every cell; each chosen op's weights get theirs.
+  # Steps in between move the batch-norm statistics (training mode), which the gradient
+  # must not read: traced, oneDNN's fused batch norm inside a switch branch did (the stem's
+  # gradient off by up to 5% after a few architectures; TF_ENABLE_ONEDNN_OPTS=0 fixed it).
+  space = CellSpace(["sep_conv_3x3", "max_pool_3x3"], num_blocks=2)
+  supernet = enas_micro.Supernet(space, channels=4, layers_per_stage=1)
+  supernet.build_all()
+  rng = np.random.default_rng(1)
+  images = rng.normal(size=(8, 32, 32, 3)).astype(np.float32)
+  labels = rng.integers(0, 10, 8).astype(np.int32)
+
+  def gradients(model, *arch):
+    with tf.GradientTape() as tape:
+      logits = model(images, *arch, training=True)
+      loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+    return dict(zip([v.path for v in model.trainable_variables],
+                    tape.gradient(loss, model.trainable_variables)))
+  for tokens in RandomSearch(space.token_types).propose(space.plan(), 6, [0, 1]):
+    arch = space.decode(tokens)
+    shared = gradients(supernet, *space.as_tensors(arch))
+    child = cell_models.build_classifier(arch, layers_per_stage=1, channels=4)
+    enas_micro.copy_weights(supernet, child, arch)
+    alone = gradients(child)
+    checked = ["stem_conv/kernel", "stem_bn/gamma"]
+    for name, kind, _, _ in supernet.positions:
+      for i, block in enumerate(arch[kind]):
+        for slot in range(2):
+          checked += [f"{name}_b{i}_{slot}_{block[2 * slot + 1]}/{part}/{weight}"
+                      for part, weight in (("dw0", "kernel"), ("pw1", "kernel"),
+                                           ("bn1", "gamma")) if block[2 * slot + 1][0] == "s"]
+    compared = 0
+    for path in checked:
+      child_path = path.replace("_sep_conv_3x3/", "_")  # the child's c0_0_normal_b0_1_dw0
+      if child_path in alone:  # not where the next cells read around the cell (N=1)
+        np.testing.assert_allclose(shared[path], alone[child_path], rtol=1e-4, atol=1e-6,
+                                   err_msg=path)
+        compared += 1
+    assert compared > 2
 
 
 def test_micro_scores_with_batch_statistics_as_enas_and_macro_with_moving_ones(monkeypatch):
@@ -49,9 +103,9 @@ def test_micro_scores_with_batch_statistics_as_enas_and_macro_with_moving_ones(m
   # depend on the BN moving statistics, and the macro reward must.
   from nas_tf.models import enas_macro
   from nas_tf.spaces.enas_macro import EnasMacroSpace
-  from nas_tf.tasks import training
+  from nas_tf.tasks import shared_steps
   scored = []
-  monkeypatch.setattr(training, "correct_count",
+  monkeypatch.setattr(shared_steps, "correct_count",
                       lambda logits, labels: scored.append(np.asarray(logits)) or 0)
   task = Cifar10Task(tiny_cifar_config())
   rng = np.random.default_rng(3)
@@ -128,7 +182,11 @@ def run_micro(workdir, **hooks):
 
 def test_enas_micro_search_traces_once_resumes_exactly_and_its_cell_trains(tmp_path):
   search, result, epochs = run_micro(str(tmp_path / "a"))
-  assert search.strategy.traces == 1 and len(epochs) == 2  # every minibatch a new cell pair
+  # Composed (the default without a GPU): every minibatch a new cell pair, each piece (op,
+  # stride, input shape) traced once, shared by every slot and cell pair that runs it.
+  supernet = search.strategy.supernet
+  assert search.strategy.composed and len(epochs) == 2
+  assert search.strategy.traces == len(supernet.pieces) <= 1 + 3 * len(supernet.positions)
   resumed, _, epochs_b = killed_and_resumed(run_micro, str(tmp_path / "b"))
   assert epochs_b == epochs[1:]
   for a, b in zip(search.strategy.supernet.weights, resumed.strategy.supernet.weights,
@@ -143,6 +201,25 @@ def test_enas_micro_search_traces_once_resumes_exactly_and_its_cell_trains(tmp_p
   task.prepare()
   metrics = task.train_child(result.best["arch"], seed=0)
   assert metrics["params"] == result.best["params"]
+
+
+def test_enas_micro_traced_step_is_traced_once_for_every_cell_pair(tmp_path):
+  config = micro_config(**{"enas.step": "traced", "enas.epochs": 1})
+  lines = []
+  search = OneShotSearch(config, str(tmp_path), Cifar10Task(config), log=lines.append)
+  search.run()
+  assert not search.strategy.composed and search.strategy.traces == 1
+  assert any(line.endswith("| 1 trace(s)") for line in lines)
+
+
+def test_enas_step_must_be_known_and_composed_needs_a_supernet_that_composes(tmp_path):
+  from test_strategies import enas_config
+  with pytest.raises(ConfigError, match="enas.step must be one of auto, traced, composed"):
+    config = micro_config(**{"enas.step": "fast"})
+    OneShotSearch(config, str(tmp_path), Cifar10Task(config), log=lambda _: None)
+  config = enas_config(**{"enas.step": "composed"})  # the macro supernet: traced only
+  with pytest.raises(ConfigError, match="enas.step=composed: the enas_macro supernet"):
+    OneShotSearch(config, str(tmp_path), Cifar10Task(config), log=lambda _: None)
 
 
 def test_enas_micro_rejects_ops_its_supernet_lacks():

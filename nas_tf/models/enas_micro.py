@@ -27,7 +27,9 @@ import tensorflow as tf
 
 from nas_tf.models import cell as cell_models
 from nas_tf.models.cell import cell_positions
-from nas_tf.models.layers import batch_norm, factorized_halves, switch_case
+from nas_tf.models.layers import (BN_EPSILON, BN_MOMENTUM, batch_norm, factorized_halves,
+                                  fused_batch_norm, switch_case)
+from nas_tf.models.pieces import Pieces
 from nas_tf.spaces.cell import CellSpace, output_blocks
 
 # The ops this supernet implements (an op at stride 1 or 2 from the same weights).
@@ -69,30 +71,44 @@ class SharedOp(keras.layers.Layer):
       layer.build((None, None, None, input_shape[-1] if reads_input else self.channels))
 
   def call(self, x, stride: int = 1, training=False):
-    # Raw TensorFlow ops on the sublayers' weights, not the sublayers' Keras calls: this
-    # runs inside a switch branch per (cell, block, slot, op), whose trace and gradient
-    # cost grow with every graph node (Keras' call adds casts, name scopes and converts).
-    kind, layers = self.kind, self.child_layers
-    if kind.endswith("pool_3x3"):
-      pool = tf.nn.avg_pool2d if kind.startswith("avg") else tf.nn.max_pool2d
-      return pool(x, 3, stride, "SAME")
-    if kind in ("identity", "skip_connect"):
-      if stride == 1:
-        return x
-      both = tf.concat(factorized_halves(tf.nn.relu(x), layers["_conv_a"].kernel,
-                                         layers["_conv_b"].kernel), axis=-1)
-      return layers["_bn"].call(both, training=training)
-    if kind == "relu_conv_bn":
-      return layers["_bn"].call(_conv1x1(tf.nn.relu(x), layers["_conv"]), training=training)
-    for t in range(2):
-      s = stride if t == 0 else 1
-      x = tf.nn.depthwise_conv2d(tf.nn.relu(x), layers[f"_dw{t}"].kernel, [1, s, s, 1], "SAME")
-      x = layers[f"_bn{t}"].call(_conv1x1(x, layers[f"_pw{t}"]), training=training)
-    return x
+    return op_math((self.kind, stride, bool(training)), x,
+                   tuple(tuple(layer.weights) for layer in self.parts))
 
 
-def _conv1x1(x, layer):
-  return tf.nn.conv2d(x, layer.kernel, 1, "SAME")
+def op_math(name: tuple, x, weights: tuple):
+  """A shared op as ``models/cell.apply_op`` builds it, from its weights (per sublayer:
+  (kernel,) or batch norm's (gamma, beta, moving mean, moving variance)). Raw TensorFlow
+  ops, not Keras calls: the traced supernet runs this in a switch branch per (cell, block,
+  slot, op), whose trace and gradient grow with every graph node."""
+  kind, stride, training = name
+  if kind.endswith("pool_3x3"):
+    pool = tf.nn.avg_pool2d if kind.startswith("avg") else tf.nn.max_pool2d
+    return pool(x, 3, stride, "SAME")
+  if kind in ("identity", "skip_connect"):
+    if stride == 1:
+      return x
+    (conv_a,), (conv_b,), bn = weights
+    return _bn(tf.concat(factorized_halves(tf.nn.relu(x), conv_a, conv_b), axis=-1), bn,
+               training)
+  if kind in ("relu_conv_bn", "conv_bn"):  # conv_bn: the stem
+    (conv,), bn = weights
+    return _bn(_conv(tf.nn.relu(x) if kind == "relu_conv_bn" else x, conv), bn, training)
+  for t in range(2):
+    (depthwise,), (pointwise,), bn = weights[3 * t: 3 * t + 3]
+    s = stride if t == 0 else 1
+    x = tf.nn.depthwise_conv2d(tf.nn.relu(x), depthwise, [1, s, s, 1], "SAME")
+    x = _bn(_conv(x, pointwise), bn, training)
+  return x
+
+
+def _bn(x, weights, training):
+  gamma, beta, moving_mean, moving_variance = weights
+  return fused_batch_norm(x, gamma, beta, moving_mean, moving_variance, BN_EPSILON,
+                          BN_MOMENTUM, training)
+
+
+def _conv(x, kernel):  # stride 1, as every conv of the supernet
+  return tf.nn.conv2d(x, kernel, 1, "SAME")
 
 
 class Supernet(keras.Model):
@@ -133,13 +149,20 @@ class Supernet(keras.Model):
     # Before the classifier in training mode, scoring included (micro_child.py line 333).
     self.dropout = keras.layers.Dropout(dropout, name="dropout")
     self.input_shape_ = (32, 32, 3)
+    self.pieces = Pieces(op_math)  # the composed network's traced ops
 
-  def _network(self, images, training, slot_output, output_mask):
-    prev_prev = prev = self.stem_bn(self.stem_conv(images), training=training)
+  def _network(self, images, training, slot_output, output_mask, composed=False):
+    if composed:
+      run = functools.partial(self._composed_op, training=training)
+      prev_prev = prev = self.pieces(("conv_bn", 1, training), images,
+                                     (self.stem_conv, self.stem_bn))
+    else:
+      def run(op, x, stride):
+        return op(x, stride=stride, training=training)
+      prev_prev = prev = self.stem_bn(self.stem_conv(images), training=training)
     for p, (_, kind, reduction, filters) in enumerate(self.positions):
-      states = [self.pre0[p](prev_prev, stride=2 if self.pre0[p].kind == "identity" else 1,
-                             training=training),
-                self.pre1[p](prev, training=training)]
+      states = [run(self.pre0[p], prev_prev, 2 if self.pre0[p].kind == "identity" else 1),
+                run(self.pre1[p], prev, 1)]
       for i in range(self.space.num_blocks):
         states.append(slot_output(p, kind, reduction, i, 0, states)
                       + slot_output(p, kind, reduction, i, 1, states))
@@ -161,6 +184,10 @@ class Supernet(keras.Model):
     self.built = True
 
   def call(self, images, normal, normal_out, reduce, reduce_out, training=False):
+    """Traced (inside a tf.function): one switch per slot, so the graph serves every
+    architecture. Eager: composed of ``self.pieces``, the architecture read in Python."""
+    if tf.executing_eagerly():
+      return self._composed(images, normal, normal_out, reduce, reduce_out, bool(training))
     cells = {"normal": (normal, normal_out), "reduce": (reduce, reduce_out)}
 
     def chosen_op(p, kind, reduction, i, slot, states):
@@ -185,6 +212,25 @@ class Supernet(keras.Model):
     def output_mask(kind, filters):
       return tf.repeat(cells[kind][1], filters)
     return self._network(images, training, chosen_op, output_mask)
+
+  def _composed(self, images, normal, normal_out, reduce, reduce_out, training: bool):
+    cells = {"normal": (np.asarray(normal), np.asarray(normal_out)),
+             "reduce": (np.asarray(reduce), np.asarray(reduce_out))}
+
+    def chosen_op(p, kind, reduction, i, slot, states):
+      source, op = cells[kind][0][i, 2 * slot: 2 * slot + 2]
+      return self._composed_op(self.ops[p][i][slot][op], states[source],
+                               2 if reduction and source < 2 else 1, training)
+
+    def output_mask(kind, filters):
+      return np.repeat(cells[kind][1], filters)
+    return self._network(images, training, chosen_op, output_mask, composed=True)
+
+  def _composed_op(self, op: SharedOp, x, stride: int, training: bool):
+    name = (op.kind, stride, training)
+    if op.kind.endswith("pool_3x3") or (stride == 1 and op.kind in ("identity", "skip_connect")):
+      return op_math(name, x, ())  # one op or none: cheaper run eagerly than called
+    return self.pieces(name, x, tuple(op.parts))
 
 
 def make_supernet(space: CellSpace, config, task) -> Supernet:
@@ -220,8 +266,9 @@ def copy_weights(supernet: Supernet, child: keras.Model, arch: dict[str, Any]) -
   for p, (name, kind, _, filters) in enumerate(supernet.positions):
     for pre, source in ((supernet.pre0[p], rows[p - 1] if p else None),
                         (supernet.pre1[p], rows[p])):
-      for suffix, layer in pre.child_layers.items():
-        take(layer, f"{pre.name}{suffix}", source if "conv" in suffix else None)
+      for suffix, layer in pre.child_layers.items():  # none where no block reads the input
+        if f"{pre.name}{suffix}" in names:
+          take(layer, f"{pre.name}{suffix}", source if "conv" in suffix else None)
     for i, block in enumerate(arch[kind]):
       for slot in range(2):
         shared = supernet.ops[p][i][slot][ops.index(block[2 * slot + 1])]

@@ -31,6 +31,7 @@ def pad_and_concat(tensors: Sequence[Any], name: str):
 # Keras' default BN momentum (0.99) needs hundreds of steps before its moving statistics
 # are usable; short search-time children would be scored with half-initialised statistics.
 BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-3  # Keras' default, named for the supernets that call the fused op directly
 
 
 def decay(weight_decay: float):
@@ -90,7 +91,27 @@ def factorized_halves(x, kernel_a, kernel_b) -> list:
 def batch_norm(name: str, affine: bool = True) -> keras.layers.BatchNormalization:
   """``affine=False``: no learned scale and shift (DARTS' search network, whose ops are
   weighted by the architecture instead)."""
-  return FusedBatchNorm(momentum=BN_MOMENTUM, center=affine, scale=affine, name=name)
+  return FusedBatchNorm(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, center=affine, scale=affine,
+                        name=name)
+
+
+def fused_batch_norm(x, scale, offset, moving_mean, moving_variance, epsilon: float,
+                     momentum: float, training: bool):
+  """TensorFlow's fused batch norm of [N, H, W, C] ``x``; in training, with the batch's
+  statistics, moving the moving ones (variables) by ``1 - momentum``. ``FusedBatchNorm``'s
+  computation, as a function of its weights (the composed supernet passes them in)."""
+  import tensorflow as tf
+  if training:
+    y, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
+        x=x, scale=scale, offset=offset, mean=moving_mean, variance=moving_variance,
+        epsilon=epsilon, exponential_avg_factor=1.0 - momentum, data_format="NHWC",
+        is_training=True)
+    moving_mean.assign(mean)
+    moving_variance.assign(variance)
+    return y
+  return tf.raw_ops.FusedBatchNormV3(
+      x=x, scale=scale, offset=offset, mean=moving_mean, variance=moving_variance,
+      epsilon=epsilon, data_format="NHWC", is_training=False)[0]
 
 
 @keras.saving.register_keras_serializable(package="nas_tf")
@@ -120,17 +141,8 @@ class FusedBatchNorm(keras.layers.BatchNormalization):
     scale = self.gamma if self.scale else (
         tf.ones([channels]) if output_scale is None else output_scale)
     offset = self.beta if self.center else tf.zeros([channels])
-    if training and self.trainable:
-      y, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
-          x=x, scale=scale, offset=offset, mean=self.moving_mean, variance=self.moving_variance,
-          epsilon=self.epsilon, exponential_avg_factor=1.0 - self.momentum,
-          data_format="NHWC", is_training=True)
-      self.moving_mean.assign(mean)
-      self.moving_variance.assign(variance)
-    else:
-      y, *_ = tf.raw_ops.FusedBatchNormV3(
-          x=x, scale=scale, offset=offset, mean=self.moving_mean, variance=self.moving_variance,
-          epsilon=self.epsilon, data_format="NHWC", is_training=False)
+    y = fused_batch_norm(x, scale, offset, self.moving_mean, self.moving_variance,
+                         self.epsilon, self.momentum, training and self.trainable)
     return tf.cast(y, self.compute_dtype)
 
 

@@ -47,20 +47,20 @@ class Enas(OneShot):
       raise ConfigError(str(e)) from None
     self.params = lambda arch: models.child_params(self.supernet, arch)
     self._val = None
-    self.traces = 0  # how often the shared-weights training step was traced
+    self._traces = 0  # how often the shared-weights training step was traced
+    self.composed = self._composes(e.get("step", "auto"))
     images, labels = task.input_spec()
     arch_spec = [tf.TensorSpec(shape, dtype) for shape, dtype in space.tensor_specs()]
-    # autograph off: the layer loop is static Python; one trace serves every architecture.
-    self._train_step = tf.function(self._train_step_fn, autograph=False,
-                                   input_signature=[images, labels, *arch_spec])
-    self._eval_step = tf.function(self._eval_step_fn, autograph=False,
-                                  input_signature=[images, labels, *arch_spec])
+
+    def step(fn):  # autograph off: the layer loop is static Python
+      return fn if self.composed else tf.function(
+          fn, autograph=False, input_signature=[images, labels, *arch_spec])
+    self._train_step, self._eval_step = step(self._train_step_fn), step(self._eval_step_fn)
     # The controller's reward: the task's own scoring where it has one (PTB: from the
     # training's carried state, as ENAS's valid_rl), else the evaluation step.
     reward = getattr(task, "shared_reward_step", None)
-    self._reward_step = self._eval_step if reward is None else tf.function(
-        lambda images, labels, *arch: reward(self.supernet, images, labels, *arch),
-        autograph=False, input_signature=[images, labels, *arch_spec])
+    self._reward_step = self._eval_step if reward is None else step(
+        lambda images, labels, *arch: reward(self.supernet, images, labels, *arch))
     self.steps_per_epoch = task.shared_steps(config.child.batch_size)
     if e.get("lr_restart_epochs", 0):  # ENAS's CIFAR-10 scripts: cosine with warm restarts
       lr = EpochCosineRestarts(e.learning_rate, e.learning_rate_min, e.lr_restart_epochs,
@@ -87,8 +87,28 @@ class Enas(OneShot):
   def from_config(cls, config, space, task) -> "Enas":
     return cls(config, space, task)
 
+  def _composes(self, step: str) -> bool:
+    """Whether the shared steps run composed (``enas.step``). Auto: where the supernet
+    composes and TensorFlow sees no GPU. On a CPU the traced step's gradients are off:
+    oneDNN's fused batch norm inside a switch branch differentiates differently from the
+    same op outside one (0.2% in a two-branch test; the stem's gradient off by up to 5%
+    against the stand-alone child; exact with TF_ENABLE_ONEDNN_OPTS=0), and the composed
+    step starts in seconds. On a GPU, where eager dispatch may cost more than the trace
+    saves, the traced step stays the default until measured there."""
+    composes = hasattr(self.supernet, "pieces")
+    if step == "composed" and not composes:
+      raise ConfigError(f"enas.step=composed: the {self.space.name} supernet is traced only; "
+                        "use enas.step=traced or auto")
+    return composes and (step == "composed"
+                         or step == "auto" and not tf.config.list_logical_devices("GPU"))
+
+  @property
+  def traces(self) -> int:
+    """Traces of the shared step (traced), or of its pieces (composed): each once."""
+    return self.supernet.pieces.traces if self.composed else self._traces
+
   def _train_step_fn(self, images, labels, *arch):
-    self.traces += 1  # Python side effect: runs once per trace, not per step
+    self._traces += 1  # Python side effect: runs once per trace, not per step
     return self.task.shared_train_step(self.supernet, self.optimizer, images, labels,
                                        self.config.enas.weight_decay, *arch)
 
@@ -179,7 +199,8 @@ class Enas(OneShot):
     ctx.log(f"[enas epoch {epoch + 1}/{e.epochs}] shared loss {np.mean(losses):.4f}, "
             f"train {metric.removeprefix('val_')} {train_metric:.4f}, controller reward "
             f"{reward:.4g} | "
-            f"{seconds:.1f}s | {self.traces} trace(s)")
+            f"{seconds:.1f}s | {self.traces} "
+            f"{'traced pieces' if self.composed else 'trace(s)'}")
 
   # -- derivation --------------------------------------------------------------------------------
   def derive(self, ctx) -> list[dict[str, Any]]:

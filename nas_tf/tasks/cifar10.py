@@ -215,9 +215,9 @@ class Cifar10Task(Task):
   def shared_train_step(self, model, optimizer, images, labels, weight_decay: float, *arch):
     """One SGD step of ``model(images, *arch)``; returns (mean loss, correct count, images)."""
     import tensorflow as tf
-    from nas_tf.tasks import training
-    loss, correct = training.classifier_train_step(model, optimizer, images, labels,
-                                                   weight_decay, arch)
+    from nas_tf.tasks import shared_steps
+    loss, correct = shared_steps.classifier_train_step(model, optimizer, images, labels,
+                                                       weight_decay, arch)
     return loss, correct, tf.shape(labels)[0]
 
   def shared_steps(self, batch_size: int) -> int:
@@ -237,7 +237,7 @@ class Cifar10Task(Task):
     scores with is_training=False), or the batch's when the supernet says so (ENAS micro,
     ``scores_with_batch_statistics``; its moving averages then move, as in ENAS)."""
     import tensorflow as tf
-    from nas_tf.tasks import training
+    from nas_tf.tasks import shared_steps
     batch_statistics = getattr(model, "scores_with_batch_statistics", False)
-    return (training.correct_count(model(images, *arch, training=batch_statistics), labels),
+    return (shared_steps.correct_count(model(images, *arch, training=batch_statistics), labels),
             tf.shape(labels)[0])

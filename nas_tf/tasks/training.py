@@ -1,5 +1,5 @@
 """Child training: one child network trained and its validation curve turned into a
-reward; the shared-weights steps of one-shot strategies."""
+reward."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import numpy as np
 
 from nas_tf import hardware
 from nas_tf.errors import DiskFull
-from nas_tf.models.layers import correct_count
 from nas_tf.models.optimizers import L2SGD, MomentumSGD
 from nas_tf.models.schedules import learning_rate_schedule
 from nas_tf.tasks.compiling import build_compiled_state
@@ -275,22 +274,3 @@ def perplexity_reward(curve: Sequence[float], constant: float = 80.0, window: in
   if not curve:
     raise ChildFailure("no validation perplexity was measured")
   return float(constant) / min(curve[-window:]) ** 2
-
-
-# -- shared-weights steps (one-shot strategies), traced by the strategy ---------------------------
-
-def classifier_train_step(model, optimizer, images, labels, weight_decay: float, arch=()):
-  """One step of softmax cross-entropy plus weight decay on the kernels (gradient
-  weight_decay * w, the papers' definition), for ``model(images, *arch)``; weights the
-  architecture does not use get no gradient and are left alone."""
-  import tensorflow as tf
-  variables = model.trainable_variables
-  with tf.GradientTape() as tape:
-    logits = model(images, *arch, training=True)
-    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-    decay = tf.add_n([tf.nn.l2_loss(v) for v in variables if "kernel" in v.name])  # sum/2
-    total = loss + weight_decay * decay
-  grads = tape.gradient(total, variables)
-  optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
-  return loss, correct_count(logits, labels)
-
