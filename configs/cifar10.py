@@ -150,8 +150,8 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.enas.dropout = 0.1           # before the classifier (keep 0.9)
   # The shared step: "traced" (one graph, a switch per slot, for every architecture),
   # "composed" (eager, of pieces traced once each: models/pieces.py; the micro supernet), or
-  # "auto": composed where the supernet composes and there is no GPU (a CPU's traced
-  # gradients are off: strategies/enas.py), else traced.
+  # "auto": composed where the supernet composes and there is no GPU (it starts in seconds:
+  # strategies/enas.py), else traced.
   c.enas.step = "auto"
   # ENAS's controller as the macro script sets it: a 64-unit LSTM, +-0.1 init, Adam 1e-3,
   # logits 1.5 * tanh(logits), links sampled from ENAS's two logits with a KL penalty

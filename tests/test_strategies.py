@@ -64,6 +64,34 @@ def test_supernet_equals_the_stand_alone_child_with_copied_weights():
     np.testing.assert_allclose(shared, alone, rtol=1e-4, atol=1e-4)
 
 
+def test_the_traced_supernets_gradients_equal_the_eager_ones_as_batch_statistics_move():
+  # Eager, each switch runs only its taken branch: the plain gradient. Traced without a GPU,
+  # the branches are inlined (layers.switch_case): as branch functions, oneDNN's fused batch
+  # norm differentiated differently (the stem kernel's gradient off by up to 1.6% here).
+  import tensorflow as tf
+  from nas_tf.hardware import graph_optimizer_off_without_gpu
+  space = small_space()
+  supernet = enas_models.Supernet(space)
+  supernet.build_all()
+  rng = np.random.default_rng(1)
+  images = rng.normal(size=(8, 32, 32, 3)).astype(np.float32)
+  labels = rng.integers(0, 10, 8).astype(np.int32)
+
+  def gradients(ops, skips):
+    with tf.GradientTape() as tape:
+      logits = supernet(images, ops, skips, training=True)  # moves the BN statistics
+      loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+    return tape.gradient(loss, supernet.trainable_variables[0])  # the stem's kernel
+  specs = [tf.TensorSpec(shape, dtype) for shape, dtype in space.tensor_specs()]
+  traced = tf.function(gradients, autograph=False, input_signature=specs)
+  for tokens in RandomSearch(space.token_types).propose(space.plan(), 8, [0, 1]):
+    ops, skips = space.as_tensors(space.decode(tokens))
+    eager = gradients(ops, skips).numpy()
+    with graph_optimizer_off_without_gpu():  # as the search runs it
+      np.testing.assert_allclose(traced(ops, skips).numpy(), eager, rtol=1e-4,
+                                 atol=1e-5 * np.abs(eager).max())
+
+
 def test_enas_final_child_concatenates_skips_and_doubles_channels_at_reductions():
   space = small_space()  # 4 layers of 8 channels, a reduction before layer 2
   # L1: skip from the stem; L2: conv5x5; L3: skips from the stem and L1 (not L2, its input).

@@ -89,12 +89,11 @@ class Enas(OneShot):
 
   def _composes(self, step: str) -> bool:
     """Whether the shared steps run composed (``enas.step``). Auto: where the supernet
-    composes and TensorFlow sees no GPU. On a CPU the traced step's gradients are off:
-    oneDNN's fused batch norm inside a switch branch differentiates differently from the
-    same op outside one (0.2% in a two-branch test; the stem's gradient off by up to 5%
-    against the stand-alone child; exact with TF_ENABLE_ONEDNN_OPTS=0), and the composed
-    step starts in seconds. On a GPU, where eager dispatch may cost more than the trace
-    saves, the traced step stays the default until measured there."""
+    composes and TensorFlow sees no GPU. On the smoke preset (2-core CPU) the first epoch
+    is 1.5-1.7x a later one composed, 3.8-4.8x traced; later steps cost 1.2x the traced
+    one's there, 1.13x at the cpu preset's batch of 64, 0.85x at the paper's supernet
+    (``benchmarks/enas_startup.py``). On a GPU, where eager dispatch may cost more than the
+    trace saves, the traced step stays the default until measured there."""
     composes = hasattr(self.supernet, "pieces")
     if step == "composed" and not composes:
       raise ConfigError(f"enas.step=composed: the {self.space.name} supernet is traced only; "
