@@ -2,16 +2,15 @@
 
 A supernet traced whole picks each slot's op with a switch, and TensorFlow builds the
 gradient of every branch of every switch: ENAS micro's smoke supernet traced its step for
-9.5-11 s, and the first call took 1.8-2.2 s more (2-core CPU). Composed, the architecture
-picks each slot's op in Python, and each piece (an op at one stride and input shape) is a
+7-11 s, and the first call took 2-5 s more (2-core CPU). Composed, the architecture picks
+each slot's op in Python, and each piece (an op at one stride and input shape) is a
 ``tf.function`` traced once per search, its weights passed in as arguments, so every slot
 and cell that runs the same op on the same shape shares the trace (20 pieces at the smoke
-size, the first step 1.5-2.8 s in all). A GradientTape over the pieces takes their
+size, the first step 1.4-2.8 s in all). A GradientTape over the pieces takes their
 gradients from gradient functions that TensorFlow also builds once per piece. Python
-dispatches each piece, so small networks pay for it per step: measured against the traced
-step in one process (``benchmarks/enas_startup.py``), 1.23-1.37x its time at the smoke
-size, 1.13x at the cpu preset's batch of 64, 0.85x at the paper's supernet (N=2, C=20,
-batch 160).
+dispatches each piece, so small networks pay for it per step: against the traced step in
+one process (``benchmarks/enas_startup.py``), 1.57x its time at the smoke size, 1.28x at
+the cpu preset's batch of 64, 0.95x at the paper's supernet (N=2, C=20, batch 160).
 """
 
 from __future__ import annotations

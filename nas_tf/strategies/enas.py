@@ -90,10 +90,10 @@ class Enas(OneShot):
   def _composes(self, step: str) -> bool:
     """Whether the shared steps run composed (``enas.step``). Auto: where the supernet
     composes and TensorFlow sees no GPU. On the smoke preset (2-core CPU) the first epoch
-    is 1.5-1.7x a later one composed, 3.8-4.8x traced; later steps cost 1.2x the traced
-    one's there, 1.13x at the cpu preset's batch of 64, 0.85x at the paper's supernet
-    (``benchmarks/enas_startup.py``). On a GPU, where eager dispatch may cost more than the
-    trace saves, the traced step stays the default until measured there."""
+    is 1.45-1.52x a later one composed, 6.3-6.5x traced; the composed step dispatches its
+    pieces from Python, 1.57x the traced step's time there, 1.28x at the cpu preset's batch
+    of 64 (which sets traced), 0.95x at the paper's supernet (``benchmarks/enas_startup.py``).
+    On a GPU, where dispatch may cost more than the trace saves, traced until measured."""
     composes = hasattr(self.supernet, "pieces")
     if step == "composed" and not composes:
       raise ConfigError(f"enas.step=composed: the {self.space.name} supernet is traced only; "
