@@ -12,7 +12,8 @@ others; each row names the device it ran on):
 3. a DARTS search step at batch 64 (the paper's: 8 cells, 16 channels), first and second
    order: steps/s, peak GPU memory and the seconds from process start to step 1;
 4. ENAS's shared-weight step at the paper's macro and micro search sizes: steps/s and one
-   epoch extrapolated from them (stated as such);
+   epoch extrapolated from them (stated as such); micro both traced and composed
+   (``enas.step``: which one ``auto`` should pick on a GPU), with each one's first step;
 5. MirroredStrategy over all visible GPUs for a final training: img/s;
 6. the ``gpu`` preset's duration (configs/cifar10.py) recomputed from rows 1 and 2.
 """
@@ -30,7 +31,7 @@ STARTED = time.perf_counter()
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERE = os.path.dirname(os.path.abspath(__file__))
 SECTIONS = ("child", "children_per_hour", "darts", "enas", "mirrored")
-SECTION_TIMEOUT_S = {"child": 120, "children_per_hour": 120, "darts": 120, "enas": 80,
+SECTION_TIMEOUT_S = {"child": 110, "children_per_hour": 110, "darts": 120, "enas": 100,
                      "mirrored": 40}  # 8 minutes in all on the GPU (twice that with --dry)
 TRAIN_IMAGES = 45_000  # CIFAR-10's training split at val_fraction 0.1
 
@@ -142,8 +143,10 @@ def enas(dry: bool) -> None:
   from nas_tf.strategies.enas import Enas
   from nas_tf.tasks.cifar10 import Cifar10Task
   steps = 2 if dry else 10
-  for method, name in (("enas", "cifar10"), ("enas_micro", "enas_micro")):
+  for method, name, step in (("enas", "cifar10", "traced"), ("enas_micro", "enas_micro", "traced"),
+                             ("enas_micro", "enas_micro", "composed")):
     c = presets.bundled("cifar10", name, "smoke" if dry else "paper", method)
+    c.enas.step = step
     c.data.source, c.data.max_train_examples, c.data.max_val_examples = "synthetic", 0, 0
     if dry:  # the smallest supernet: its trace, not its size, is what costs here
       c.child.batch_size, c.enas.channels = 8, 4
@@ -161,12 +164,13 @@ def enas(dry: bool) -> None:
       started = time.perf_counter()
       float(strategy._train_step(images, labels, *strategy._arch_tensors(tokens[k]))[0])
       times.append(time.perf_counter() - started)
-    step = float(np.median(times[1:]))
+    seconds = float(np.median(times[1:]))
     per_epoch = -(-TRAIN_IMAGES // c.child.batch_size)
-    emit(f"ENAS {method.replace('enas_', '') if '_' in method else 'macro'} shared step, "
-         f"batch {c.child.batch_size}",
-         f"{1 / step:.1f} steps/s; an epoch of {per_epoch} steps about {per_epoch * step:.0f} s "
-         f"(extrapolated from {steps} steps)", steps_s=1 / step)
+    kind = "micro" if method == "enas_micro" else "macro"
+    emit(f"ENAS {kind} shared step ({step}), batch {c.child.batch_size}",
+         f"{1 / seconds:.1f} steps/s, the first step {times[0]:.1f} s; an epoch of "
+         f"{per_epoch} steps about {per_epoch * seconds:.0f} s (extrapolated from {steps} "
+         "steps)", steps_s=1 / seconds)
 
 
 def mirrored(dry: bool) -> None:

@@ -12,7 +12,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROWS = ["NAS-RL child, batch 8, float32", "NAS-RL child, batch 8, mixed_float16",
         "NAS-RL child, batch 8, jit_compile", "children per hour, 1 per GPU",
         "children per hour, 2 per GPU", "DARTS search step, order 1", "DARTS search step, order 2",
-        "ENAS macro shared step", "ENAS micro shared step", "MirroredStrategy over 1 device(s)"]
+        "ENAS macro shared step (traced)", "ENAS micro shared step (traced)",
+        "ENAS micro shared step (composed)", "MirroredStrategy over 1 device(s)"]
 
 
 def test_the_dry_run_prints_every_row_and_the_preset_estimate():
