@@ -174,8 +174,10 @@ class Supernet(keras.Model):
             f"{self.space.num_blocks} blocks, {self.channels} channels")
 
   def build_all(self, input_shape=(32, 32, 3)) -> None:
-    """Creates every weight eagerly (variables cannot be created inside a switch branch)."""
+    """Creates every weight eagerly (variables cannot be created inside a switch branch,
+    and the composed network passes them to its pieces)."""
     self.input_shape_ = tuple(input_shape)
+    self.weights_made = True
 
     def every_op(p, kind, reduction, i, slot, states):
       outs = [op(states[1], stride=2 if reduction else 1) for op in self.ops[p][i][slot]]
@@ -187,6 +189,8 @@ class Supernet(keras.Model):
     """Traced (inside a tf.function): one switch per slot, so the graph serves every
     architecture. Eager: composed of ``self.pieces``, the architecture read in Python."""
     if tf.executing_eagerly():
+      if not getattr(self, "weights_made", False):
+        self.build_all(tuple(images.shape[1:]))
       return self._composed(images, normal, normal_out, reduce, reduce_out, bool(training))
     cells = {"normal": (normal, normal_out), "reduce": (reduce, reduce_out)}
 
