@@ -54,6 +54,13 @@ def choose_preset(preset: str, presets: dict[str, str], auto: tuple[str, str] | 
   return preset, gpus, about
 
 
+def tensorflow_sees_a_gpu() -> bool:
+  """Whether TensorFlow in this process has a GPU (imports it, unlike ``visible_gpus``): what
+  decides its CPU-only settings (Grappler, supernet switches, ENAS's composed step)."""
+  import tensorflow as tf
+  return bool(tf.config.list_logical_devices("GPU"))
+
+
 @contextlib.contextmanager
 def graph_optimizer_off_without_gpu():
   """Grappler off on a machine without a GPU, where its passes cost more than they give; on a
@@ -63,7 +70,7 @@ def graph_optimizer_off_without_gpu():
   - stand-alone cell children (``benchmarks/child_trace.py``, each trained inside this by
     ``tasks.training.train_and_save``): see docs/benchmarks.md."""
   import tensorflow as tf
-  if tf.config.list_logical_devices("GPU"):
+  if tensorflow_sees_a_gpu():
     yield
     return
   options = tf.config.optimizer.get_experimental_options()

@@ -7,6 +7,8 @@ from typing import Any, Sequence
 import keras
 from keras import ops
 
+from nas_tf import hardware
+
 
 def pad_and_concat(tensors: Sequence[Any], name: str):
   """Zero-pads each [N, H, W, C] map to the largest H and W, then concatenates channels.
@@ -226,5 +228,5 @@ def switch_case(index, branches):
   if tf.executing_eagerly():  # eager: only the taken branch runs anyway
     return tf.switch_case(index, branches)
   from tensorflow.python.ops import cond_v2  # tf.switch_case does not expose the option
-  inline = not tf.config.list_logical_devices("GPU")
+  inline = not hardware.tensorflow_sees_a_gpu()
   return cond_v2.indexed_case(index, branches, lower_using_switch_merge=inline)

@@ -20,7 +20,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
-from nas_tf import registry, seeds
+from nas_tf import hardware, registry, seeds
 from nas_tf.errors import ConfigError, SearchError
 from nas_tf.models.optimizers import MomentumSGD
 from nas_tf.models.schedules import EpochCosineRestarts, EpochExponentialDecay
@@ -99,7 +99,7 @@ class Enas(OneShot):
       raise ConfigError(f"enas.step=composed: the {self.space.name} supernet is traced only; "
                         "use enas.step=traced or auto")
     return composes and (step == "composed"
-                         or step == "auto" and not tf.config.list_logical_devices("GPU"))
+                         or step == "auto" and not hardware.tensorflow_sees_a_gpu())
 
   @property
   def traces(self) -> int:

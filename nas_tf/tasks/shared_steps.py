@@ -22,20 +22,25 @@ def classifier_train_step(model, optimizer, images, labels, weight_decay: float,
   if tf.executing_eagerly():
     update, zeros, sources = _traced_update(model, optimizer, weight_decay)
     with tf.GradientTape() as tape:
-      logits = model(images, *arch, training=True)
-      loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+      logits, loss = _forward(model, images, labels, arch)
     grads = tape.gradient(loss, sources)
     update([zero if g is None else g for g, zero in zip(grads, zeros)])
     return loss, correct_count(logits, labels)
   variables = model.trainable_variables
   with tf.GradientTape() as tape:
-    logits = model(images, *arch, training=True)
-    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+    logits, loss = _forward(model, images, labels, arch)
     decay = tf.add_n([tf.nn.l2_loss(v) for v in variables if "kernel" in v.name])  # sum/2
     total = loss + weight_decay * decay
   grads = tape.gradient(total, variables)
   optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
   return loss, correct_count(logits, labels)
+
+
+def _forward(model, images, labels, arch):
+  """(logits, mean softmax cross-entropy) of ``model(images, *arch)`` in training mode."""
+  import tensorflow as tf
+  logits = model(images, *arch, training=True)
+  return logits, tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
 
 
 def _traced_update(model, optimizer, weight_decay: float):
