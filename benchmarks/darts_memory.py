@@ -35,9 +35,9 @@ def rss_mib() -> float:
 
 
 def search_network(batch_size: int, order: int, layers_per_stage: int, channels: int,
-                   nodes: int = 4):
-  """The DARTS strategy on synthetic images and one (train x, train y, val x, val y) batch
-  of its step (also ``darts_startup.py``'s)."""
+                   nodes: int = 4, source: str = "synthetic"):
+  """The DARTS strategy on ``source``'s images (synthetic unless told) and one (train x,
+  train y, val x, val y) batch of its step (also ``darts_startup.py``'s)."""
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   sys.path.insert(0, ROOT)
   sys.path.insert(0, os.path.join(ROOT, "tests"))
@@ -46,7 +46,7 @@ def search_network(batch_size: int, order: int, layers_per_stage: int, channels:
   from nas_tf.strategies.darts import Darts
   from nas_tf.tasks.cifar10 import Cifar10Task
   c = load_config("smoke")
-  c.data.source, c.data.max_train_examples = "synthetic", 4 * batch_size
+  c.data.source, c.data.max_train_examples = source, 4 * batch_size
   c.space.kind, c.search.strategy, c.space.num_blocks = "cell", "darts", nodes
   c.darts.order, c.darts.batch_size = order, batch_size
   c.child.batch_size = batch_size  # the children's batch plays no part; it must fit the data
