@@ -87,7 +87,9 @@ def main():
                           f"--layers_per_stage={args.layers_per_stage}",
                           f"--channels={args.channels}", f"--batch_size={args.batch_size}",
                           f"--data={args.data}"],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True)
+    if out.returncode:  # the child's own error, not a CalledProcessError around it
+      sys.exit(f"order {order} failed:\n{out.stderr[-4000:]}")
     r = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"{order:>5} {r['params']:>9,} {r['nodes']:>8,} {r['build_s']:>8.1f} "
           f"{r['trace_s']:>8.1f} {r['first_s']:>10.1f} {r['to_step1_s']:>11.1f} "

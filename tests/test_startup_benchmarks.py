@@ -34,6 +34,13 @@ def test_darts_startup_times_each_order_from_the_process_start(cifar_tarball):
         later), out
     assert float(peak) > 0.1
   assert int(rows[1][2].replace(",", "")) > int(rows[0][2].replace(",", ""))
+  # --data is what the step trains on: a path that is not there stops the run
+  missing = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "darts_startup.py"),
+                            "--orders=1", "--layers_per_stage=1", "--channels=4",
+                            "--batch_size=4", f"--data={path}.absent"],
+                           capture_output=True, text=True, cwd=ROOT, timeout=600)
+  assert missing.returncode != 0, missing.stdout
+  assert f"{path}.absent: no such file or folder" in missing.stderr, missing.stderr[-2000:]
 
 
 def test_enas_startup_reports_both_modes_epochs_and_steps(cifar_tarball):
@@ -55,4 +62,5 @@ def test_enas_startup_reports_both_modes_epochs_and_steps(cifar_tarball):
   traced, composed, ratio = map(float, steps.groups())
   slack = 0.005 + ratio * (0.0005 / traced + 0.0005 / composed)
   assert abs(composed / traced - ratio) <= slack, out
-  assert re.search(r"\((\d+) pieces traced\)", out), out
+  pieces = re.search(r"\((\d+) pieces traced\)", out)
+  assert pieces and int(pieces.group(1)) > 0, out
