@@ -10,11 +10,12 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_benchmark(name, *args):
+def run_benchmark(name, *args, succeeds=True):
+  """The benchmark's stdout; with ``succeeds=False``, its finished process (it must fail)."""
   out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", name), *args],
                        capture_output=True, text=True, cwd=ROOT, timeout=600)
-  assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-  return out.stdout
+  assert (out.returncode == 0) == succeeds, out.stdout[-3000:] + out.stderr[-3000:]
+  return out.stdout if succeeds else out
 
 
 def test_darts_startup_times_each_order_from_the_process_start(cifar_tarball):
@@ -35,11 +36,9 @@ def test_darts_startup_times_each_order_from_the_process_start(cifar_tarball):
     assert float(peak) > 0.1
   assert int(rows[1][2].replace(",", "")) > int(rows[0][2].replace(",", ""))
   # --data is what the step trains on: a path that is not there stops the run
-  missing = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "darts_startup.py"),
-                            "--orders=1", "--layers_per_stage=1", "--channels=4",
-                            "--batch_size=4", f"--data={path}.absent"],
-                           capture_output=True, text=True, cwd=ROOT, timeout=600)
-  assert missing.returncode != 0, missing.stdout
+  missing = run_benchmark("darts_startup.py", "--orders=1", "--layers_per_stage=1",
+                          "--channels=4", "--batch_size=4", f"--data={path}.absent",
+                          succeeds=False)
   assert f"{path}.absent: no such file or folder" in missing.stderr, missing.stderr[-2000:]
 
 
