@@ -159,9 +159,9 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   # per architecture, 20 architectures aggregated per step. The paper's text: Adam 3.5e-4,
   # 2.5 * tanh(logits / 5) (--config.enas.controller.learning_rate=3.5e-4 ...).
   c.enas.controller = config_lib.controller_block(
-      units=64, num_layers=1, init_range=0.1, learning_rate=1e-3, baseline_decay=0.99,
+      **config_lib.ENAS_CONTROLLER, units=64, learning_rate=1e-3, baseline_decay=0.99,
       entropy_weight=1e-4, temperature=0.0, tanh_constant=1.5, enas_links=True,
-      entropy_in_reward=True, skip_target=0.4, skip_weight=0.8, baseline_per_architecture=True)
+      skip_target=0.4, skip_weight=0.8, sampled_entropy=True)
   c.enas.controller.steps = 50   # REINFORCE steps per epoch
   c.enas.controller.batch = 20   # architectures aggregated per REINFORCE step
   c.enas.derive_samples = 100    # architectures sampled and scored at the end

@@ -114,10 +114,12 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.enas.weight_decay = 2e-7 / 35  # a gradient: --child_l2_reg=1e-7 on sum(w^2) and the sum
   c.enas.clip_norm = 10.0 / 35   # --child_grad_bound=10.0, global norm
   c.enas.reward_constant = 80.0  # reward = c / validation perplexity
+  # ENAS's code samples tanh and ReLU only (ptb_enas_controller.py num_funcs=2); the paper
+  # also names identity and sigmoid: tanh,relu,identity,sigmoid.
+  c.enas.activations = "tanh,relu"
   c.enas.controller = config_lib.controller_block(
-      units=64, num_layers=1, init_range=0.1, learning_rate=1e-3, baseline_decay=0.99,
-      entropy_weight=1e-3, temperature=5.0, tanh_constant=2.5, entropy_in_reward=True,
-      baseline_per_architecture=True)
+      **config_lib.ENAS_CONTROLLER, units=100, learning_rate=1e-3, baseline_decay=0.99,
+      entropy_weight=1e-3, temperature=5.0, tanh_constant=2.5, sampled_entropy=True)
   c.enas.controller.steps = 100  # REINFORCE steps per epoch (ENAS's ptb_search.sh)
   c.enas.controller.batch = 10   # architectures aggregated per REINFORCE step
   c.enas.derive_samples = 100    # cells sampled and scored at the end

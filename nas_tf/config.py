@@ -184,6 +184,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
 # -- blocks every task's config file shares ---------------------------------------------------------
 
+# ENAS's three controllers share these (melodyguan/enas): Adam with beta1 0 and epsilon 1e-3
+# (src/utils.py line 218), an LSTM and softmax without biases (common_ops.py lstm; the
+# controllers' w_soft), one layer, weights uniform in +-0.1.
+ENAS_CONTROLLER = dict(num_layers=1, init_range=0.1, adam_beta1=0.0, adam_epsilon=1e-3,
+                       biases=False, entropy_in_reward=True, baseline_per_architecture=True)
+
+
 def controller_block(**overrides) -> ml_collections.ConfigDict:
   """``controller.*``: NAS-RL's controller (Zoph & Le 2017: 2x35 LSTM, uniform +-0.08,
   Adam 6e-4, baseline decay 0.95)."""
@@ -200,9 +207,13 @@ def controller_block(**overrides) -> ml_collections.ConfigDict:
   # tanh_constant * tanh(logits / temperature), links sampled from ENAS's two logits, the
   # entropy bonus on the reward, a KL penalty (skip_weight) of the link rate from skip_target,
   # a baseline that starts at 0 and moves after every architecture, its reward included.
+  # Adam's beta_1 and epsilon (Keras' defaults; ENAS's controllers: 0.0 and 1e-3), biases in
+  # the LSTM and heads (ENAS's have none), the sampled value's -p log p as the entropy term
+  # (ENAS macro and recurrent), ENAS micro's op priors (a cell space's: spaces/cell.py).
   c.update(dict(temperature=0.0, tanh_constant=0.0, op_tanh_reduce=1.0, enas_links=False,
                 entropy_in_reward=False, skip_target=0.0, skip_weight=0.0,
-                baseline_per_architecture=False))
+                baseline_per_architecture=False, adam_beta1=0.9, adam_epsilon=1e-7,
+                biases=True, sampled_entropy=False, op_priors=False))
   c.update(overrides)
   return c
 

@@ -3,7 +3,7 @@ import pytest
 
 from nas_tf.strategies.controller import Controller
 from nas_tf.strategies.reinforce import Reinforce
-from nas_tf.spaces.base import Anchor, Choice
+from nas_tf.spaces.base import Anchor, Choice, Mark
 from nas_tf.spaces.cnn_macro import CNNSearchSpace
 
 
@@ -175,3 +175,122 @@ def test_the_skip_penalty_pulls_the_link_rate_to_its_target(space):
   assert abs(before - 0.4) > 0.05
   assert abs(link_rate(tokens) - 0.4) < 0.02
   assert stats["skip_penalty"] < 0.01
+
+
+# -- ENAS's three controllers against a transcription of the authors' samplers -----------------
+
+def enas_controller(preset, task):
+  """The ENAS strategy's controller (NasRl as strategies/enas.py builds it) and its plan."""
+  from conftest import load_config
+  from nas_tf import registry
+  from nas_tf.strategies.nas_rl import NasRl
+  config = load_config(preset, task)
+  config.search.strategy = "enas"  # cifar10's: ENAS's macro space (--method=enas)
+  space = registry.build_space(config)
+  nas_rl = NasRl(config.enas.controller, config.seed, space.token_types, compiled=False,
+                 head_bias=space.controller_head_bias())
+  return config, space, nas_rl
+
+
+def trained_a_little(nas_rl, plan, steps=3):
+  """A few REINFORCE steps on random rewards, so weights and biases are off their init."""
+  rng = np.random.default_rng(0)
+  for step in range(steps):
+    tokens = nas_rl.propose(plan, 4, [step, 7])
+    nas_rl.tell(plan, tokens, rng.uniform(0.1, 0.9, size=4))
+
+
+@pytest.mark.parametrize("task", ["enas_micro", "cifar10", "enas_ptb"])
+def test_enas_controllers_log_prob_and_entropy_equal_the_authors_samplers(task):
+  import enas_controllers_reference as ref
+  config, space, nas_rl = enas_controller("paper", task)
+  plan = space.plan()
+  trained_a_little(nas_rl, plan)
+  tokens = nas_rl.propose(plan, 3, [11, 12])
+  log_prob, entropy, _ = nas_rl.controller.score(plan, tokens)
+  c, w = config.enas.controller, ref.weights(nas_rl.controller)
+  for k, sequence in enumerate(tokens.tolist()):
+    if task == "enas_micro":
+      expected = ref.micro(w, sequence, space.num_blocks, space.ops, c.tanh_constant,
+                           c.op_tanh_reduce)
+    elif task == "cifar10":
+      expected = ref.macro(w, sequence, space.num_layers, c.tanh_constant)
+    else:
+      expected = ref.recurrent(w, sequence, space.num_nodes, c.tanh_constant, c.temperature)
+    np.testing.assert_allclose([log_prob[k], entropy[k]], expected, rtol=2e-5, atol=2e-5)
+
+
+def test_enas_micro_starts_with_the_authors_op_priors():
+  # micro_controller.py:100-109, 182-185: logits 1.1 / 2.5 * tanh(h w + [10, 10, 0, 0, 0])
+  # (+0.25 for the separable convs, -0.25 for the rest in the normal cell): by hand,
+  # p(sep) = e^0.69 / (2 e^0.69 + 3 e^-0.25) = 0.315 and p(other) = 0.123 in the normal cell,
+  # e^0.44 / (2 e^0.44 + 3) = 0.254 and 0.164 in the reduction cell (h w ~ 0 at the init).
+  import enas_controllers_reference as ref
+  _, space, nas_rl = enas_controller("paper", "enas_micro")
+  head = nas_rl.controller.heads["cell_op"]
+  to_ours = [space.ops.index(op) for op in ref.ENAS_MICRO_OPS]
+  np.testing.assert_array_equal(head.bias.numpy()[to_ours], ref.B_SOFT_INIT)
+  plan = space.plan()
+  tokens = nas_rl.propose(plan, 200, [0, 1])
+  probs = nas_rl.controller.distributions(plan, tokens)
+  ops = [p for d, p in zip([d for d in plan if not isinstance(d, Mark)], probs)
+         if isinstance(d, Choice)]
+  is_sep = np.array([op.startswith("sep_conv") for op in space.ops])
+  half = len(ops) // 2
+  for cell, (sep, other) in (("normal", (0.315, 0.123)), ("reduce", (0.254, 0.164))):
+    p = np.concatenate(ops[:half] if cell == "normal" else ops[half:]).mean(axis=0)
+    np.testing.assert_allclose(p[is_sep], sep, atol=0.01, err_msg=cell)
+    np.testing.assert_allclose(p[~is_sep], other, atol=0.01, err_msg=cell)
+
+
+def test_enas_recurrent_controller_prefers_near_inputs_from_the_start():
+  # ptb_enas_controller.py:126-127: logits - (i - j)^2 / 6; at the init the attention is ~0,
+  # so node 11 picks node 10 with e^(-1/6) / sum_d e^(-d^2/6), d = 1..11: 0.507.
+  _, space, nas_rl = enas_controller("paper", "enas_ptb")
+  plan = space.plan()
+  tokens = nas_rl.propose(plan, 200, [0, 1])
+  last_pointer = nas_rl.controller.distributions(plan, tokens)[-2].mean(axis=0)
+  d = np.arange(11, 0, -1)
+  np.testing.assert_allclose(last_pointer, np.exp(-d ** 2 / 6) / np.exp(-d ** 2 / 6).sum(),
+                             atol=0.01)
+  assert last_pointer[-1] == pytest.approx(0.507, abs=0.01)
+
+
+def test_a_pointer_to_a_cell_input_feeds_zeros():
+  # micro_controller.py:138: the cell inputs' anchors are zeros, so what follows a pick of
+  # h[c-2] or h[c-1] does not depend on which was picked; picking a block's output does.
+  _, space, nas_rl = enas_controller("paper", "enas_micro")
+  plan = space.plan()
+  tokens = nas_rl.propose(plan, 1, [0, 1]).repeat(3, axis=0)
+  position = 4 * 2  # block 2's first input (0, 1: cell inputs; 2, 3: blocks 0, 1)
+  tokens[:, position] = [0, 1, 2]
+  probs = nas_rl.controller.distributions(plan, tokens)
+  after = np.concatenate([p for p in probs[position + 1:]], axis=1)
+  assert np.abs(after[0] - after[1]).max() < 1e-7
+  assert np.abs(after[0] - after[2]).max() > 1e-5  # small weights: small, not nothing
+
+
+@pytest.mark.parametrize("task", ["enas_micro", "cifar10", "enas_ptb"])
+def test_enas_controllers_adam_has_beta1_0_and_epsilon_1e3(task):
+  # src/utils.py:218: tf.train.AdamOptimizer(lr, beta1=0.0, epsilon=1e-3), whose update is
+  # lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t), m = beta1 m + (1 - beta1) g,
+  # v = beta2 v + (1 - beta2) g^2, w -= lr_t m / (sqrt(v) + epsilon). Once v has settled a
+  # gradient g moves a weight by lr g / (|g| + 1e-3): 0.09 lr for g = 1e-4, where Keras'
+  # defaults (beta1 0.9, epsilon 1e-7) move it by about lr.
+  import tensorflow as tf
+  _, _, nas_rl = enas_controller("paper", task)
+  optimizer = nas_rl.reinforce.optimizer
+  assert (optimizer.beta_1, optimizer.beta_2, optimizer.epsilon) == (0.0, 0.999, 1e-3)
+  lr, g = 0.01, np.array([1e-4, -1.0])
+  tf_variable = tf.Variable([0.0, 0.0])
+  optimizer = type(optimizer).from_config({**optimizer.get_config(), "learning_rate": lr})
+  w, m, v = np.zeros(2), np.zeros(2), np.zeros(2)
+  for t in range(1, 5001):
+    optimizer.apply_gradients([(tf.constant(g, tf.float32), tf_variable)])
+    m = 0.0 * m + 1.0 * g
+    v = 0.999 * v + 0.001 * g ** 2
+    step = lr * np.sqrt(1 - 0.999 ** t) / (1 - 0.0 ** t) * m / (np.sqrt(v) + 1e-3)
+    w -= step
+    if t in (1, 2, 3):
+      np.testing.assert_allclose(tf_variable.numpy(), w, rtol=1e-4)
+  np.testing.assert_allclose(step / lr, [0.0906, -0.999], rtol=2e-3)

@@ -365,3 +365,31 @@ def test_darts_search_on_real_cifar_derives_a_trainable_cell(tmp_path):
   derived = json.loads(open(os.path.join(w, "children.jsonl")).readline())
   assert derived["derived"] and "none" not in json.dumps(derived["arch"]["normal"])
   assert f"nas-tf train --workdir={w}" in search.stdout
+
+
+@pytest.mark.parametrize("search", [True, False])
+@pytest.mark.parametrize("op", OP_SETS["darts"] + ("conv_7x1_1x7",))
+def test_ops_equal_a_transcription_of_quark0_darts_operations(op, search):
+  # Against tests/darts_ops_transcription.py (cnn/operations.py in NumPy, written from the
+  # file): the ReLU-conv-BN order, the separable conv's two stacked blocks, padding, the
+  # average pool's uncounted padding, BN's batch statistics and epsilon, the affine flags
+  # (none in the search, where pools get a BN too). Stride 1 for every op, and the stride-2
+  # factorized reduction (1x1 convs: no padding, the same pixels in both frameworks; a kxk op
+  # at stride 2 is a pixel off torch's by TF's padding rule, docs/cell-space.md).
+  import darts_ops_transcription as ref
+  strides = (1, 2) if op == "skip_connect" else (1,)
+  rng = np.random.default_rng(3)
+  x = rng.normal(size=(3, 8, 8, 4)).astype(np.float32)
+  for stride in strides:
+    inputs = keras.Input((8, 8, 4))
+    model = keras.Model(inputs, apply_op(op, inputs, 4, stride, "o", 0.0, search=search))
+    for v in model.weights:  # off their initial values: gamma 1 and beta 0 would hide them
+      v.assign(rng.uniform(0.5, 1.5, size=v.shape) if "gamma" in v.path or "moving" in v.path
+               else rng.normal(scale=0.5, size=v.shape))
+    weights = {v.path: v.numpy().astype(np.float64) for v in model.weights}
+
+    def w(layer, name):
+      return weights[f"o_{layer}/{name}"]
+    expected = ref.op(op, x.astype(np.float64), w, stride, affine=not search, search=search)
+    got = model(x, training=True).numpy()
+    np.testing.assert_allclose(got, expected, rtol=2e-4, atol=2e-4, err_msg=f"{op} {stride}")

@@ -48,6 +48,24 @@ DARTS = [
                                            "before each epoch"),
 ]
 
+# What src/cifar10/main.py and src/ptb/main.py give every ENAS controller.
+ENAS_CONTROLLER = [
+    ("enas.controller.num_layers", 1, "src/cifar10/main.py:154, src/ptb/main.py:146 "
+                                      "lstm_num_layers=1"),
+    ("enas.controller.init_range", 0.1, "general_controller.py:84, micro_controller.py:86, "
+                                        "ptb_enas_controller.py:70 uniform(-0.1, 0.1)"),
+    ("enas.controller.adam_beta1", 0.0, "src/utils.py:218 AdamOptimizer(beta1=0.0), "
+                                        "src/cifar10/main.py:166 optim_algo='adam'"),
+    ("enas.controller.adam_epsilon", 1e-3, "src/utils.py:218-219 AdamOptimizer(epsilon=1e-3)"),
+    ("enas.controller.biases", False, "src/common_ops.py:5-14 lstm: matmul by w, no bias; "
+                                      "general_controller.py:100, ptb_enas_controller.py:85 "
+                                      "w_soft without b"),
+    ("enas.controller.entropy_in_reward", True, "general_controller.py:279-280, "
+                                                "micro_controller.py:237-238, "
+                                                "ptb_enas_controller.py:183-184"),
+    ("enas.controller.clip_norm", 0.0, "src/cifar10/main.py:144-169 passes no clip_mode"),
+]
+
 ENAS_MACRO = [
     ("enas.controller.units", 64, "src/cifar10/main.py:153 lstm_size=64"),
     ("enas.controller.num_layers", 1, "src/cifar10/main.py:154 lstm_num_layers=1"),
@@ -87,7 +105,11 @@ ENAS_MACRO = [
     ("enas.controller.temperature", 0.0, "src/cifar10/main.py:75 controller_temperature None"),
     ("enas.controller.op_tanh_reduce", 1.0, "general_controller.py never reads "
                                             "--controller_op_tanh_reduce"),
-]
+    ("enas.controller.sampled_entropy", True, "general_controller.py:168, 240-241 "
+                                              "log_prob * exp(-log_prob) of the sample"),
+    ("enas.controller.op_priors", False, "general_controller.py:99-101 w_soft, no bias"),
+    ("enas.controller.enas_links", True, "general_controller.py:220 logits [-q, q]"),
+] + ENAS_CONTROLLER
 
 ENAS_MICRO = [
     ("search.strategy", "enas", "the method"),
@@ -118,6 +140,13 @@ ENAS_MICRO = [
     ("enas.controller.skip_weight", 0.0, "src/cifar10/main.py:78 (the script sets none)"),
     ("enas.controller.baseline_per_architecture", True,
      "src/cifar10/micro_controller.py build_trainer (one update per architecture)"),
+    ("enas.controller.units", 64, "src/cifar10/main.py:153 lstm_size=64"),
+    ("enas.controller.baseline_decay", 0.99, "src/cifar10/main.py:72 controller_bl_dec 0.99"),
+    ("enas.controller.temperature", 0.0, "src/cifar10/main.py:75 controller_temperature None"),
+    ("enas.controller.sampled_entropy", False, "micro_controller.py:169-170, 193-194 "
+                                               "softmax_cross_entropy(logits, softmax(logits))"),
+    ("enas.controller.op_priors", True, "micro_controller.py:100-109 b_soft [10, 10, 0, 0, 0], "
+                                        "b_soft_no_learn; :184-185 the normal cell's"),
     ("final.layers_per_stage", 5, "scripts/cifar10_micro_final.sh --child_num_layers=15"),
     ("final.channels", 36, "scripts/cifar10_micro_final.sh --child_out_filters=36"),
     ("final.epochs", 630, "scripts/cifar10_micro_final.sh --num_epochs=630"),
@@ -126,7 +155,7 @@ ENAS_MICRO = [
     ("final.weight_decay", 4e-4, "scripts/cifar10_micro_final.sh --child_l2_reg=2e-4"),
     ("final.drop_path", 0.4, "scripts/cifar10_micro_final.sh --child_drop_path_keep_prob=0.60"),
     ("final.auxiliary_weight", 0.4, "micro_child.py:711 train_loss = loss + 0.4 * aux_loss"),
-]
+] + ENAS_CONTROLLER
 
 # ptb_enas_child.py:189 sums the 35 steps' token losses (over the batch's mean); nas-tf's
 # loss is the mean per token, so a rate, a clipping bound and an L2 gradient on the sum are
@@ -162,7 +191,14 @@ ENAS_RNN = [
     ("enas.controller.temperature", 5.0, "scripts/ptb_search.sh --controller_temperature=5.0"),
     ("enas.controller.steps", 100, "scripts/ptb_search.sh --controller_train_steps=100"),
     ("enas.controller.batch", 10, "scripts/ptb_search.sh --controller_num_aggregate=10"),
-]
+    ("enas.controller.units", 100, "src/ptb/main.py:145 lstm_size=100"),
+    ("enas.controller.sampled_entropy", True, "ptb_enas_controller.py:138, 161 "
+                                              "log_prob * exp(-log_prob) of the sample"),
+    ("enas.controller.op_priors", False, "ptb_enas_controller.py:85 w_soft, no bias"),
+    ("enas.activations", "tanh,relu", "ptb_enas_controller.py:25 num_funcs=2 (tanh, relu: "
+                                      "ptb_enas_child.py:351-352), src/ptb/main.py:143-159 "
+                                      "never sets it"),
+] + ENAS_CONTROLLER
 
 # ENAS PTB final training under `paper` (nas_tf/spaces/published_recurrent.py ENAS_PTB_RECIPE):
 # melodyguan/enas scripts/ptb_final.sh, whose loss sums the 35 steps (ptb_enas_child.py:189).
@@ -227,11 +263,14 @@ def test_darts_search_learning_rate_is_stepped_before_each_epoch():
   from nas_tf.strategies.darts import Darts
   darts = Darts.__new__(Darts)
   darts.settings = load_config("paper", "darts").darts
-  rates = [darts.learning_rate_at(e) for e in range(50)]
-  expected = [0.001 + 0.5 * (0.025 - 0.001) * (1 + math.cos(math.pi * (e + 1) / 50))
-              for e in range(50)]
-  np.testing.assert_allclose(rates, expected, rtol=1e-12)
-  assert rates[-1] == pytest.approx(0.001) and rates[0] < 0.025
+  # Values of the script's schedule at chosen epochs, worked out by hand from
+  # eta_min + (eta_max - eta_min)(1 + cos(pi t / 50)) / 2 with t = e + 1: epoch 0 at
+  # 0.001 + 0.012 (1 + cos(pi/50)) = 0.0249763, epoch 24 at cos(pi/2) = 0: 0.001 + 0.012,
+  # epoch 11 at cos(0.24 pi) = 0.728969, epoch 37 at cos(0.76 pi) = -0.728969, epoch 49 at
+  # cos(pi) = -1: the minimum.
+  pinned = {0: 0.0249763207, 11: 0.0217476235, 24: 0.013, 37: 0.0042523765, 49: 0.001}
+  for epoch, rate in pinned.items():
+    assert darts.learning_rate_at(epoch) == pytest.approx(rate, rel=1e-8), epoch
 
 
 def test_darts_final_schedule_is_cosine_annealing_stepped_per_epoch():
@@ -322,7 +361,7 @@ def test_enas_rnn_supernet_keys_its_kernels_by_input_and_activation():
   import tensorflow as tf
   from nas_tf.models import enas_rnn
   from nas_tf.spaces.enas_rnn import ACTIVATIONS, EnasRnnSpace
-  space, units, vocab = EnasRnnSpace(num_nodes=4), 6, 20
+  space, units, vocab = EnasRnnSpace(num_nodes=4, activations=ACTIVATIONS), 6, 20
   supernet = enas_rnn.Supernet(space, vocab_size=vocab, units=units, batch_size=2)
   supernet.build_all()
   f = len(ACTIVATIONS)
@@ -434,3 +473,47 @@ def test_one_flag_per_method_reaches_its_authors_config(tmp_path, task, method, 
   by_method = presets.resolve(task, preset, method)
   by_file = presets.resolve(task, f"{name}:{preset}")
   assert by_method.to_dict() == by_file.to_dict()
+
+
+@pytest.mark.parametrize("preset", ["smoke", "cpu"])
+@pytest.mark.parametrize("task,rows", [("cifar10", ENAS_CONTROLLER), ("enas_micro", ENAS_CONTROLLER
+                                       + [r for r in ENAS_MICRO if r[0].startswith(
+                                           "enas.controller.") and r[0] not in (
+                                           "enas.controller.steps", "enas.controller.batch")]),
+                                       ("ptb", ENAS_CONTROLLER + [
+                                           r for r in ENAS_RNN if r[0] in (
+                                               "enas.controller.units", "enas.activations",
+                                               "enas.controller.sampled_entropy")])])
+def test_smaller_presets_keep_the_enas_controllers(preset, task, rows):
+  # A controller costs the same at every preset: the smaller ones differ from `paper` only in
+  # the controller's steps and batch, never in how it samples or learns.
+  check(load_config(preset, task), rows)
+
+
+def test_batch_norm_epsilon_is_each_methods_authors():
+  # 1e-5: ENAS src/cifar10/image_ops.py:92 batch_norm(epsilon=1e-5), DARTS' torch
+  # BatchNorm2d default (cnn/operations.py, model_search.py), NASNet's CIFAR arg scope
+  # (tensorflow/models research/slim/nets/nasnet/nasnet.py nasnet_cifar_arg_scope
+  # batch_norm_epsilon=1e-5), which the published cells train with. NAS-RL published no code:
+  # Keras' default 1e-3.
+  import keras
+  from nas_tf.models import cell, cnn_macro, darts_network, enas_macro
+  from nas_tf.spaces.cnn_macro import CNNSearchSpace
+  from nas_tf.spaces.published import BY_NAME
+  from nas_tf.strategies.random_search import RandomSearch
+
+  def epsilons(model):
+    return {layer.epsilon for layer in model._flatten_layers()
+            if isinstance(layer, keras.layers.BatchNormalization)}
+  darts_search = darts_network.SearchNetwork(OP_SETS["darts"], 4, layers_per_stage=1,
+                                             channels=4)
+  alpha = np.zeros((1, 14, len(OP_SETS["darts"])), np.float32)  # 4 nodes: 14 edges
+  darts_search([np.zeros((1, 32, 32, 3), np.float32), alpha, alpha])
+  assert epsilons(darts_search) == {1e-5} and len(list(darts_search._flatten_layers())) > 20
+  assert epsilons(cell.build_classifier(BY_NAME["darts_v2"].architecture(), channels=4,
+                                        layers_per_stage=1, auxiliary_weight=0.4)) == {1e-5}
+  macro = BY_NAME["enas_macro"].architecture()
+  assert epsilons(enas_macro.build_child(dict(macro, channels=4))) == {1e-5}
+  space = CNNSearchSpace()
+  nas_rl = space.decode(RandomSearch(space.token_types).propose(space.plan(3), 1, [0, 1])[0], 3)
+  assert epsilons(cnn_macro.build_cnn(nas_rl)) == {1e-3}

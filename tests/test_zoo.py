@@ -25,9 +25,15 @@ PAPER_MILLIONS = {"nasnet_a": 3.3, "amoebanet_a": 3.2, "pnasnet_5": 3.2, "enas_m
 NAS_RL_UNSHARED_MILLIONS = 32.0
 # half the last digit the paper gives; else 0.05M
 PAPER_ROUNDING = {"enas_ptb": 0.5, "nas_rl_ptb": 0.5}
-# quark0/darts train.py's printout for DARTS V2 at 36 channels and 20 cells, whose
-# utils.count_parameters_in_MB counts trainable parameters without the auxiliary head.
-DARTS_V2_EXACT = 3_349_342
+# Counts derived from the authors' own code, not from nas-tf: quark0/darts train.py's
+# printout (utils.count_parameters_in_MB: trainable, no auxiliary head) for DARTS V2 and V1
+# at 36 channels and 20 cells; tensorflow/models pnasnet.py's PNASNet-5 at N=3, F=48 without
+# its auxiliary head; melodyguan/enas micro_child.py's count_model_params (lines 721-724:
+# every variable but the aux_head ones) for cifar10_micro_final.sh's network; and
+# general_child.py's arithmetic for cifar10_macro_final.sh's, whose classifier has no bias
+# (nas-tf's Dense has one: 10 more).
+AUTHORS_COUNTS = {"darts_v2": 3_349_342, "darts_v1": 3_169_414, "pnasnet_5": 3_189_082,
+                  "enas_micro": 3_894_372, "enas_macro": 42_559_392 + 10}
 
 
 def test_every_paper_has_its_row_and_the_listing_shows_each():
@@ -47,8 +53,8 @@ def test_final_network_size_is_the_papers(name):
   entry = BY_NAME[name]
   built = zoo.count_params(entry)
   assert built == entry.params  # what nas-tf zoo prints is what nas-tf builds
-  if name == "darts_v2":
-    assert built == DARTS_V2_EXACT
+  if name in AUTHORS_COUNTS:
+    assert built == AUTHORS_COUNTS[name]
   within = abs(built / 1e6 - PAPER_MILLIONS[name]) <= PAPER_ROUNDING.get(name, 0.05)
   # A count off the paper's figure must say why (nas-tf zoo prints it), never pass silently.
   assert within != bool(entry.mismatch), (name, built)
@@ -323,3 +329,40 @@ def test_the_readme_section_is_the_zoo_pages_commands_and_its_counts():
   for entry, count, paper in zip(PUBLISHED, ours, papers):
     assert count.strip() == f"{entry.params / 1e6:.2f}M" + (" *" if entry.mismatch else "")
     assert float(paper.strip().rstrip("M")) == entry.paper_params
+
+
+def test_enas_networks_auxiliary_head_keeps_its_initial_weights():
+  # melodyguan/enas micro_child.py:707-711 adds 0.4 x the head's loss, and lines 721-723
+  # leave the aux_head variables out of the optimizer: the loss trains the network below the
+  # head, never the head. DARTS' (and NASNet's) heads train.
+  import keras
+  from nas_tf.models import cell
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(4, 32, 32, 3)).astype("float32")
+  y = rng.integers(0, 10, size=4)
+
+  def one_step(arch, weight):
+    keras.utils.set_random_seed(0)
+    model = cell.build_classifier(arch, channels=4, layers_per_stage=1,
+                                  auxiliary_weight=weight)
+    model.compile(keras.optimizers.SGD(0.5),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = {v.path: v.numpy() for v in model.weights}
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    return {v.path: (before[v.path], v.numpy()) for v in model.weights}
+
+  def is_head(path):
+    return path.split("/")[-2].startswith("aux_")
+
+  def moved(weights, head):
+    return {path: not np.array_equal(a, b) for path, (a, b) in weights.items()
+            if is_head(path) == head and "moving" not in path}
+  enas = BY_NAME["enas_micro"].architecture()
+  with_head, without = one_step(enas, 0.4), one_step(enas, 0.0)
+  assert moved(with_head, head=True) and not any(moved(with_head, head=True).values())
+  assert all(moved(with_head, head=False).values())
+  # The head's loss reached the trunk: the same step without it ends elsewhere.
+  trunk = [p for p in without if not is_head(p) and "moving" not in p]
+  assert any(not np.allclose(with_head[p][1], without[p][1]) for p in trunk)
+  darts = one_step(dict(enas, network="darts"), 0.4)
+  assert all(moved(darts, head=True).values())

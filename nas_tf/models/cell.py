@@ -169,5 +169,11 @@ def build_classifier(arch: dict[str, Any], input_shape=(32, 32, 3), num_classes:
   name = f"child_{arch.get('id', 'cell')}"
   if auxiliary is None:
     return keras.Model(image, logits, name=name)
-  return CellClassifier(keras.Model(image, [logits, auxiliary], name=f"{name}_net"),
-                        auxiliary_weight, name=name)
+  network = keras.Model(image, [logits, auxiliary], name=f"{name}_net")
+  from nas_tf.models.cell_variants import FROZEN_AUXILIARY_HEAD
+  if arch.get("network", "darts") in FROZEN_AUXILIARY_HEAD:
+    for layer in network.layers:  # out of the optimizer, yet BN still in training mode
+      if layer.name.startswith("aux_"):
+        for variable in layer.trainable_weights:
+          variable.trainable = False
+  return CellClassifier(network, auxiliary_weight, name=name)

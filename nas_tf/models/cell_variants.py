@@ -19,7 +19,9 @@ network (also tensorflow/tpu's AmoebaNet ``network_utils.BaseCell`` and ``pnasne
   - the output concatenates every state no block reads, inputs included, bigger ones
     factor-reduced (``_fixed_combine``);
   - the auxiliary head reads the cell after the second reduction; ReLU before the pooling;
-    no bias in either classifier.
+    no bias in either classifier; the head's own weights are never trained (lines 721-723
+    leave the ``aux_head`` variables out of the optimizer): its 0.4 x loss trains only the
+    network below it (``FROZEN_AUXILIARY_HEAD``).
 """
 
 from __future__ import annotations
@@ -119,6 +121,9 @@ def enas_cell(arch, kind, prev_prev, prev, filters, reduction, name, wd, drop_pa
 
 
 CELLS = {"nasnet": nasnet_cell, "enas": enas_cell}
+# Networks whose auxiliary head keeps its initial weights (its batch norms still normalize
+# with the batch's statistics in training, as ENAS's is_training=True ones).
+FROZEN_AUXILIARY_HEAD = frozenset({"enas"})
 # cells.stack's options per network (auxiliary_offset: where the auxiliary head reads).
 STACKING = {
     "nasnet": {"auxiliary_offset": -1, "first_reads_stem_twice": False,

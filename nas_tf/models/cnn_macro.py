@@ -13,7 +13,7 @@ from typing import Any
 
 import keras
 
-from nas_tf.models.layers import batch_norm, conv2d, decay, pad_and_concat
+from nas_tf.models.layers import KERAS_BN_EPSILON, batch_norm, conv2d, decay, pad_and_concat
 
 
 def conv_bn_relu(x, spec: dict[str, Any], weight_decay: float, name: str, width: float = 1.0):
@@ -21,7 +21,7 @@ def conv_bn_relu(x, spec: dict[str, Any], weight_decay: float, name: str, width:
   x = conv2d(filters, (spec["filter_height"], spec["filter_width"]), strides=spec["stride"],
              padding="same", use_bias=False, kernel_regularizer=decay(weight_decay),
              name=f"{name}_conv")(x)
-  x = batch_norm(f"{name}_bn")(x)
+  x = batch_norm(f"{name}_bn", epsilon=KERAS_BN_EPSILON)(x)  # no authors' code: Keras'
   return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 

@@ -28,7 +28,7 @@ from keras import ops
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell  # Keras 3's cell mixin
 
 from nas_tf.models import rnn_cell
-from nas_tf.spaces.enas_rnn import ACTIVATIONS, EnasRnnSpace, loose_ends
+from nas_tf.spaces.enas_rnn import EnasRnnSpace, loose_ends
 
 # Options the PTB task passes from child.* / final.* (``PtbTask.build_model``).
 OPTIONS = ("recurrent_dropout", "embedding_dropout")
@@ -124,11 +124,11 @@ def build_language_model(arch: dict[str, Any], vocab_size: int, units: int, num_
                                             recurrent_dropout=recurrent_dropout))
 
 
-def kernel_row(source, activation):
+def kernel_row(source, activation, num_functions: int):
   """The row of a node's stacked supernet kernels for input node ``source`` and activation
-  index ``activation`` (ints or int tensors): ENAS's prev_idx * num_funcs + func_idx
-  (``ptb_enas_child.py`` line 369)."""
-  return source * len(ACTIVATIONS) + activation
+  index ``activation`` (ints or int tensors) among ``num_functions``: ENAS's
+  prev_idx * num_funcs + func_idx (``ptb_enas_child.py`` line 369)."""
+  return source * num_functions + activation
 
 
 class Supernet(keras.Model):
@@ -157,7 +157,7 @@ class Supernet(keras.Model):
     return f"cells of {self.space.num_nodes} nodes, {self.units} units"
 
   def build_all(self) -> None:
-    u2, n, functions = 2 * self.units, self.space.num_nodes, len(ACTIVATIONS)
+    u2, n, functions = 2 * self.units, self.space.num_nodes, len(self.space.activations)
     # Node 0's kernels, one per activation; node i's stacked over (input j < i, activation)
     # at ``kernel_row``, as ENAS's w_prev and w_skip rows.
     self.kernel_x = self.add_weight((functions, self.units, u2), init(self.units),
@@ -193,7 +193,7 @@ class Supernet(keras.Model):
     if x_mask is not None:  # the embedding dropout (``dropout_input``) is the cell's x mask
       x = x * x_mask
     masked = lambda t: t if h_mask is None else t * h_mask  # noqa: E731
-    functions = [FUNCTIONS[a] for a in ACTIVATIONS]
+    functions = [FUNCTIONS[a] for a in self.space.activations]
 
     def select(z, activation, carry):
       candidate, gate = tf.split(normalize(z), 2, axis=-1)
@@ -204,7 +204,8 @@ class Supernet(keras.Model):
     # step would keep its own copy for the gradient (paper size: 11 nodes x 4 MB x 35 steps).
     kernel_x = tf.gather(self.kernel_x, activations[0])
     kernel_h = tf.gather(self.kernel_h, activations[0])
-    kernels = [tf.gather(self.node_kernels[i - 1], kernel_row(inputs[i], activations[i]))
+    kernels = [tf.gather(self.node_kernels[i - 1], kernel_row(inputs[i], activations[i],
+                                                                len(functions)))
                for i in range(1, self.space.num_nodes)]
 
     def step(h_prev, x_t):
@@ -241,11 +242,12 @@ def copy_weights(supernet: Supernet, model: keras.Model, arch: dict[str, Any]) -
   model.get_layer("logits").set_weights(supernet.output_layer.get_weights())
   cell = model.get_layer("rnn_0").cell
   nodes = arch["nodes"]
-  first = ACTIVATIONS.index(nodes[0]["activation"])
+  names = supernet.space.activations
+  first = names.index(nodes[0]["activation"])
   cell.kernel_x.assign(supernet.kernel_x[first])
   cell.kernel_h.assign(supernet.kernel_h[first])
   for i, node in enumerate(nodes[1:], start=1):
-    row = kernel_row(node["input"], ACTIVATIONS.index(node["activation"]))
+    row = kernel_row(node["input"], names.index(node["activation"]), len(names))
     cell.node_kernels[i - 1].assign(supernet.node_kernels[i - 1][row])
 
 

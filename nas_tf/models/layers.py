@@ -33,7 +33,12 @@ def pad_and_concat(tensors: Sequence[Any], name: str):
 # Keras' default BN momentum (0.99) needs hundreds of steps before its moving statistics
 # are usable; short search-time children would be scored with half-initialised statistics.
 BN_MOMENTUM = 0.9
-BN_EPSILON = 1e-3  # Keras' default, named for the supernets that call the fused op directly
+# The authors' BN epsilon on CIFAR-10: 1e-5 in ENAS (src/cifar10/image_ops.py line 92), DARTS
+# (torch's BatchNorm2d default) and NASNet (tensorflow/models nasnet.py
+# nasnet_cifar_arg_scope, whose recipe the published cells train with). NAS-RL published no
+# code: its CNN children keep Keras' 1e-3 (KERAS_BN_EPSILON).
+BN_EPSILON = 1e-5
+KERAS_BN_EPSILON = 1e-3
 
 
 def decay(weight_decay: float):
@@ -90,10 +95,11 @@ def factorized_halves(x, kernel_a, kernel_b) -> list:
           for y, kernel in ((x, kernel_a), (shifted, kernel_b))]
 
 
-def batch_norm(name: str, affine: bool = True) -> keras.layers.BatchNormalization:
+def batch_norm(name: str, affine: bool = True,
+               epsilon: float = BN_EPSILON) -> keras.layers.BatchNormalization:
   """``affine=False``: no learned scale and shift (DARTS' search network, whose ops are
   weighted by the architecture instead)."""
-  return FusedBatchNorm(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, center=affine, scale=affine,
+  return FusedBatchNorm(momentum=BN_MOMENTUM, epsilon=epsilon, center=affine, scale=affine,
                         name=name)
 
 

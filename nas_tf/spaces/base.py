@@ -17,8 +17,11 @@ from typing import Any, Sequence, Union
 
 @dataclasses.dataclass(frozen=True)
 class Choice:
-  """Pick one value of ``token_type``; consumes one token."""
+  """Pick one value of ``token_type``; consumes one token. ``offset``: a fixed amount added
+  to each value's logit after the controller shapes them (ENAS micro's normal-cell op prior,
+  ``micro_controller.py`` lines 106-109 and 184-185); empty = none."""
   token_type: str
+  offset: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,14 +33,26 @@ class Anchor:
 @dataclasses.dataclass(frozen=True)
 class Mark:
   """Marks a state that later ``Pointer``s can pick (a cell's input, a block's output);
-  consumes no token."""
+  consumes no token. ``feeds_zeros``: a pointer that picks this mark feeds zeros to the next
+  step, not the mark's state (its attention key is still the state's): ENAS micro's cell
+  inputs (``micro_controller.py`` line 138)."""
+  feeds_zeros: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
 class Pointer:
   """Pick one of the last ``k`` marked states (ENAS's micro controller: a block's input is
-  one of the cell's two inputs or an earlier block); consumes one token in [0, k)."""
+  one of the cell's two inputs or an earlier block); consumes one token in [0, k).
+
+  ENAS's recurrent controller (``ptb_enas_controller.py`` lines 109-143) adds three things,
+  each off by default: ``distance_penalty`` d subtracts d * (distance)^2 from a candidate's
+  shaped logit (the most recent mark is at distance 1); ``scale_by_distance`` feeds the
+  chosen state divided by (0.1 + distance); ``marks_itself`` makes this step's own state a
+  mark once it has chosen (the node's anchor is the step that picks its input)."""
   k: int
+  distance_penalty: float = 0.0
+  scale_by_distance: bool = False
+  marks_itself: bool = False
 
 
 Decision = Union[Choice, Anchor, Mark, Pointer]
@@ -110,6 +125,11 @@ class SearchSpace:
 
   def plan(self, depth: int | None = None) -> Plan:
     raise NotImplementedError
+
+  def controller_head_bias(self) -> dict[str, tuple[float, ...]]:
+    """Token type -> the initial bias of the controller's head for it, where the space's
+    controller starts with a prior (ENAS micro's op priors); {} = none."""
+    return {}
 
   def decode(self, tokens: Sequence[int], depth: int | None = None) -> dict[str, Any]:
     raise NotImplementedError

@@ -15,9 +15,11 @@ Inputs are numbered 0 = h[c-2], 1 = h[c-1], 2 + j = block j. Architectures look 
    "same_cell_for_reduction": false,
    "normal": [[in1, op1, in2, op2], ...], "reduce": [[...], ...]}
 
-The plan follows ENAS's micro controller: two ``Mark``s for the cell inputs, then per block
-``Pointer`` in1, ``Pointer`` in2, op1, op2 and a ``Mark`` for the block's output; the
-reduction cell's decisions follow the normal cell's. A plan's depth is its number of blocks
+The plan follows ENAS's micro controller: two ``Mark``s for the cell inputs (a pointer that
+picks one feeds zeros, ``micro_controller.py`` line 138), then per block ``Pointer`` in1,
+``Pointer`` in2, op1, op2 and a ``Mark`` for the block's output; the reduction cell's
+decisions follow the normal cell's. With ``op_priors`` (a controller's ``op_priors`` key) the
+plan and ``controller_head_bias`` carry ENAS micro's op priors (``ENAS_OP_PRIORS``). A plan's depth is its number of blocks
 (None: ``num_blocks``), which PNAS grows one block per round.
 
 ``space.ops``, ``space.cell_output``, ``space.same_cell_for_reduction`` and
@@ -60,6 +62,11 @@ METHOD_DEFAULTS = {
     "darts": {"ops": "darts", "cell_output": "all", "same_cell_for_reduction": False,
               "num_blocks": 4},
 }
+# ENAS micro's op priors (micro_controller.py lines 100-109, 184-185), by op name: ENAS's
+# first two ops are its separable convs. The op head's bias starts at 10 for them, 0 for the
+# rest (learned, but saturated by the tanh shaping), and the normal cell's op logits get a
+# fixed +0.25 for them, -0.25 for the rest, after shaping.
+ENAS_OP_PRIORS = {"favoured": "sep_conv_", "head_bias": (10.0, 0.0), "normal_offset": (0.25, -0.25)}
 DEFAULTS = {"ops": "enas", "cell_output": "loose_ends", "same_cell_for_reduction": False,
             "num_blocks": 5}
 
@@ -124,8 +131,9 @@ class CellSpace(SearchSpace):
   name = "cell"
 
   def __init__(self, ops="enas", num_blocks: int = 5, cell_output: str = "loose_ends",
-               same_cell_for_reduction: bool = False):
+               same_cell_for_reduction: bool = False, op_priors: bool = False):
     self.ops = resolve_ops(ops)
+    self.op_priors = bool(op_priors)
     if num_blocks < 1:
       raise ValueError(f"space.num_blocks must be >= 1, got {num_blocks}")
     if cell_output not in CELL_OUTPUTS:
@@ -138,9 +146,20 @@ class CellSpace(SearchSpace):
 
   @classmethod
   def from_config(cls, config) -> "CellSpace":
-    settings = space_settings(config.space, config.get("search", {}).get("strategy", ""))
+    strategy = config.get("search", {}).get("strategy", "")
+    settings = space_settings(config.space, strategy)
+    controller = {"enas": config.get("enas", {}).get("controller", {}),
+                  "nas_rl": config.get("controller", {})}.get(strategy, {})
     return cls(settings["ops"], settings["num_blocks"], settings["cell_output"],
-               settings["same_cell_for_reduction"])
+               settings["same_cell_for_reduction"], controller.get("op_priors", False))
+
+  def _prior(self, pair: tuple[float, float]) -> tuple[float, ...]:
+    favoured, other = pair
+    return tuple(favoured if op.startswith(ENAS_OP_PRIORS["favoured"]) else other
+                 for op in self.ops)
+
+  def controller_head_bias(self) -> dict[str, tuple[float, ...]]:
+    return {"cell_op": self._prior(ENAS_OP_PRIORS["head_bias"])} if self.op_priors else {}
 
   def blocks(self, depth: int | None) -> int:
     if depth is None:
@@ -150,10 +169,14 @@ class CellSpace(SearchSpace):
     return int(depth)
 
   def plan(self, depth: int | None = None) -> Plan:
-    cell = (Mark(), Mark())
-    for i in range(self.blocks(depth)):
-      cell += (Pointer(2 + i), Pointer(2 + i), Choice("cell_op"), Choice("cell_op"), Mark())
-    return cell * len(self.cells)
+    plan = ()
+    for name in self.cells:
+      op = Choice("cell_op", self._prior(ENAS_OP_PRIORS["normal_offset"])
+                  if self.op_priors and name == "normal" else ())
+      plan += (Mark(feeds_zeros=True), Mark(feeds_zeros=True))
+      for i in range(self.blocks(depth)):
+        plan += (Pointer(2 + i), Pointer(2 + i), op, op, Mark())
+    return plan
 
   def decode(self, tokens: Sequence[int], depth: int | None = None) -> dict[str, Any]:
     num_blocks = self.blocks(depth)

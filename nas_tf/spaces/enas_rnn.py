@@ -11,8 +11,16 @@ node reads (the loose ends). Architectures look like::
    "nodes": [{"input": -1, "activation": "tanh"},   # -1: x_t and h_{t-1}
              {"input": 0, "activation": "relu"}, ...]}
 
-The plan is ENAS's RNN controller's: per node, its input (a ``Pointer`` over the earlier
-nodes, none for node 0) and its activation, the node ``Mark``ed for later pointers.
+The plan is ENAS's RNN controller's (``ptb_enas_controller.py`` lines 109-163): node 0's
+anchor step (a ``Mark``) then its activation; per later node, one step that picks its input
+among the earlier nodes' anchors (a ``Pointer`` with ENAS's (i-j)^2/6 distance penalty, the
+chosen anchor fed divided by 0.1 + distance) and is itself the node's anchor, then its
+activation.
+
+The activations searched are ``activations``: ENAS's code samples tanh and ReLU
+(``num_funcs=2``, line 25; ``src/ptb/main.py`` never changes it), the paper names identity
+and sigmoid too; ``enas.activations`` chooses (any of ``ACTIVATIONS``, in that order, so
+tokens mean the same in every choice that starts with tanh, relu).
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ import numpy as np
 from nas_tf.spaces.base import Choice, Graph, Mark, Plan, Pointer, SearchSpace, architecture_id
 
 ACTIVATIONS = ("tanh", "relu", "identity", "sigmoid")
+ENAS_CODE_ACTIVATIONS = ACTIVATIONS[:2]  # num_funcs=2
+DISTANCE_PENALTY = 1.0 / 6.0  # ptb_enas_controller.py line 127
 
 
 def loose_ends(nodes: Sequence[dict[str, Any]]) -> list[int]:
@@ -35,30 +45,40 @@ def loose_ends(nodes: Sequence[dict[str, Any]]) -> list[int]:
 class EnasRnnSpace(SearchSpace):
   name = "enas_rnn"
 
-  def __init__(self, num_nodes: int = 12):
+  def __init__(self, num_nodes: int = 12, activations: Sequence[str] = ENAS_CODE_ACTIVATIONS):
     if num_nodes < 1:
       raise ValueError(f"enas.num_nodes must be >= 1, got {num_nodes}")
-    self.num_nodes = int(num_nodes)
-    self.vocab = {"activation": ACTIVATIONS}
+    if isinstance(activations, str):  # the flag's form: tanh,relu
+      activations = [a.strip() for a in activations.split(",") if a.strip()]
+    activations = tuple(activations)
+    if not activations or activations != ACTIVATIONS[:len(activations)]:
+      raise ValueError(f"enas.activations must be the first k of {', '.join(ACTIVATIONS)} "
+                       f"(k >= 1, in that order), got {', '.join(activations) or 'none'}")
+    self.num_nodes, self.activations = int(num_nodes), activations
+    self.vocab = {"activation": activations}
 
   @classmethod
   def from_config(cls, config) -> "EnasRnnSpace":
-    return cls(config.enas.num_nodes)
+    return cls(config.enas.num_nodes, config.enas.get("activations", ENAS_CODE_ACTIVATIONS))
 
   def plan(self, depth: int | None = None) -> Plan:
-    decisions = (Choice("activation"), Mark())
+    decisions = (Mark(), Choice("activation"))
     for i in range(1, self.num_nodes):
-      decisions += (Pointer(i), Choice("activation"), Mark())
+      decisions += (Pointer(i, distance_penalty=DISTANCE_PENALTY, scale_by_distance=True,
+                            marks_itself=True), Choice("activation"))
     return decisions
 
   def decode(self, tokens: Sequence[int], depth: int | None = None) -> dict[str, Any]:
     tokens = self._check_length(tokens, None, f"{self.num_nodes} nodes")
-    nodes = [{"input": -1, "activation": ACTIVATIONS[tokens[0]]}]
+    names = self.activations
+    if not all(0 <= t < len(names) for t in tokens[0::2]):
+      raise ValueError(f"activation tokens must be < {len(names)} ({', '.join(names)})")
+    nodes = [{"input": -1, "activation": names[tokens[0]]}]
     for i in range(1, self.num_nodes):
       source, activation = tokens[2 * i - 1], tokens[2 * i]
       if not 0 <= source < i:
         raise ValueError(f"node {i}: its input must be an earlier node (< {i}), got {source}")
-      nodes.append({"input": source, "activation": ACTIVATIONS[activation]})
+      nodes.append({"input": source, "activation": names[activation]})
     return {"space": self.name, "id": architecture_id(self.name, tokens), "tokens": tokens,
             "num_nodes": self.num_nodes, "nodes": nodes}
 
@@ -108,7 +128,8 @@ class EnasRnnSpace(SearchSpace):
     loose ends)."""
     nodes = arch["nodes"]
     inputs = np.array([max(0, node["input"]) for node in nodes], np.int32)
-    activations = np.array([ACTIVATIONS.index(node["activation"]) for node in nodes], np.int32)
+    activations = np.array([self.activations.index(node["activation"]) for node in nodes],
+                           np.int32)
     mask = np.zeros(len(nodes), np.float32)
     mask[loose_ends(nodes)] = 1.0
     return [inputs, activations, mask]

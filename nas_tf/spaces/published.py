@@ -210,10 +210,11 @@ PUBLISHED = (
     Published("enas_micro", "ENAS micro (Pham et al. 2018)",
               "melodyguan/enas scripts/cifar10_micro_final.sh", "cell", "enas_micro",
               {"channels": 36, "layers_per_stage": 5}, 4.6, 3_894_372,
-              _NO_AUX + " (with it, as micro_child.py's count_model_params counts: "
-              "4,389,220)", ENAS_MICRO,
-              mismatch="the script's network (--child_num_layers=15: N=5, C=36) has 4.39M "
-                       "with its auxiliary head, 3.89M without; the paper's 4.6M is not "
+              _NO_AUX + ", as micro_child.py's count_model_params counts (lines 721-724 "
+              "leave the aux_head variables out; with it: 4,389,220)", ENAS_MICRO,
+              mismatch="the script's network (--child_num_layers=15: N=5, C=36) has 3.89M "
+                       "without its auxiliary head (as ENAS counts), 4.39M with it; the "
+                       "paper's 4.6M is not "
                        "reached by any reading of micro_child.py found so far (N=6 without "
                        "the head would give 4.59M, but the script says N=5)"),
     Published("enas_macro", "ENAS macro (Pham et al. 2018)",

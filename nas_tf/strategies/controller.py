@@ -20,6 +20,10 @@ logit to c * tanh(logit / T); ``enas_links`` samples a link from ENAS's two logi
 Bernoulli(skip_target), summed over a layer's links and averaged over layers (ENAS's skip
 penalty; its code takes the KL of sigmoid(q) while sampling sigmoid(2q), so under the
 penalty alone its link rate settles near 0.31 for a 0.4 target: here it settles at 0.4).
+The plan's decisions carry the rest of ENAS's controllers (``Choice.offset``,
+``Mark.feeds_zeros``, ``Pointer``'s distance prior); under each ENAS config the controller
+gives the log-probabilities and entropies of the authors' three samplers (tested against
+``tests/enas_controllers_reference.py``).
 """
 
 from __future__ import annotations
@@ -46,7 +50,8 @@ def _dense(layer: keras.layers.Dense, x):
 def _lstm_step(cell: keras.layers.LSTMCell, x, state):
   """One step of a Keras LSTMCell (gate order i, f, c, o) on its own weights."""
   h, c = state
-  z = tf.matmul(x, cell.kernel) + tf.matmul(h, cell.recurrent_kernel) + cell.bias
+  z = tf.matmul(x, cell.kernel) + tf.matmul(h, cell.recurrent_kernel)
+  z = z + cell.bias if cell.use_bias else z
   i, f, g, o = tf.split(z, 4, axis=-1)
   c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
   h = tf.sigmoid(o) * tf.tanh(c)
@@ -59,11 +64,18 @@ class Controller(keras.Model):
   def __init__(self, token_types: dict[str, int], units: int = 35, num_layers: int = 2,
                init_range: float = 0.08, seed: int = 0, compiled: bool = True,
                temperature: float = 0.0, tanh_constant: float = 0.0, enas_links: bool = False,
-               skip_target: float = 0.0, op_tanh_reduce: float = 1.0, **kwargs):
+               skip_target: float = 0.0, op_tanh_reduce: float = 1.0, biases: bool = True,
+               head_bias: dict[str, Sequence[float]] | None = None,
+               sampled_entropy: bool = False, **kwargs):
     """``compiled``: run sampling and scoring as traced graphs (one trace per plan, seconds
     each; worth it when a plan is reused many times) or eagerly. ``temperature``,
     ``tanh_constant``, ``skip_target``: 0 = off. ``op_tanh_reduce``: an op's logits use
-    tanh_constant / op_tanh_reduce (ENAS micro_controller.py line 182)."""
+    tanh_constant / op_tanh_reduce (ENAS micro_controller.py line 182). ``biases``: the LSTM
+    and the softmax heads have biases (ENAS's have none: ``common_ops.py`` lstm,
+    ``general_controller.py`` w_soft). ``head_bias``: token type -> its head's initial bias,
+    a head that has one whatever ``biases`` says (ENAS micro's b_soft). ``sampled_entropy``:
+    a decision's entropy term is the sampled value's -p log p (ENAS macro and recurrent,
+    ``general_controller.py`` line 168), not the distribution's entropy (ENAS micro's)."""
     super().__init__(**kwargs)
     self.compiled = bool(compiled)
     if temperature < 0 or tanh_constant < 0 or not 0.0 <= skip_target < 1.0:
@@ -72,12 +84,17 @@ class Controller(keras.Model):
     if op_tanh_reduce <= 0:
       raise ValueError(f"controller: op_tanh_reduce must be > 0, got {op_tanh_reduce}")
     self.temperature, self.tanh_constant = float(temperature), float(tanh_constant)
-    self.op_tanh_reduce = float(op_tanh_reduce)
+    self.op_tanh_reduce, self.sampled_entropy = float(op_tanh_reduce), bool(sampled_entropy)
     self.enas_links, self.skip_target = bool(enas_links), float(skip_target)
     if units < 1 or num_layers < 1:
       raise ValueError(f"controller: units and num_layers must be >= 1, got {units}, {num_layers}")
     self.units, self.num_layers = int(units), int(num_layers)
     self.token_types = dict(token_types)
+    head_bias = {t: [float(b) for b in values] for t, values in (head_bias or {}).items()}
+    for t, values in head_bias.items():
+      if len(values) != self.token_types.get(t, -1):
+        raise ValueError(f"controller: head_bias[{t!r}] needs {self.token_types.get(t, 0)} "
+                         f"values, got {len(values)}")
     seeds = iter(range(seed * 1000, seed * 1000 + 1000))
 
     def init():  # one seeded initializer per weight: a shared seeded one repeats its values
@@ -85,14 +102,20 @@ class Controller(keras.Model):
 
     self.cells = [keras.layers.LSTMCell(units, kernel_initializer=init(),
                                         recurrent_initializer=init(), bias_initializer=init(),
-                                        unit_forget_bias=False, name=f"lstm_{i}")
+                                        use_bias=biases, unit_forget_bias=False,
+                                        name=f"lstm_{i}")
                   for i in range(num_layers)]
     self.embeddings = {t: keras.layers.Embedding(n, units, embeddings_initializer=init(),
                                                  name=f"embed_{t}")
                        for t, n in self.token_types.items()}
-    self.heads = {t: keras.layers.Dense(n, kernel_initializer=init(), bias_initializer=init(),
-                                        name=f"head_{t}")
-                  for t, n in self.token_types.items()}
+
+    def head(t, n):  # init() drawn either way: the other weights keep their seeds
+      kernel, bias = init(), init()
+      if t in head_bias:
+        bias = keras.initializers.Constant(head_bias[t])
+      return keras.layers.Dense(n, kernel_initializer=kernel, bias_initializer=bias,
+                                use_bias=biases or t in head_bias, name=f"head_{t}")
+    self.heads = {t: head(t, n) for t, n in self.token_types.items()}
     self.w_prev = keras.layers.Dense(units, use_bias=False, kernel_initializer=init(),
                                      name="anchor_w_prev")
     self.w_curr = keras.layers.Dense(units, use_bias=False, kernel_initializer=init(),
@@ -150,6 +173,12 @@ class Controller(keras.Model):
         else:  # softmax over the attention scores of the last k marks
           logits = self._attention(mark_keys[-decision.k:], h)
         logits = self.shape_logits(logits, op=isinstance(decision, Choice))
+        if isinstance(decision, Choice) and decision.offset:  # a fixed prior, never learned
+          logits += tf.constant([decision.offset], tf.float32)
+        if isinstance(decision, Pointer):  # candidate j of the last k marks: distance k - j
+          distance = np.arange(decision.k, 0, -1, dtype=np.float32)
+          if decision.distance_penalty:
+            logits -= decision.distance_penalty * distance ** 2
         log_p = tf.nn.log_softmax(logits)
         if forced is not None:
           token = forced[:, pos]
@@ -158,13 +187,19 @@ class Controller(keras.Model):
                           tf.int32)
         chosen = tf.one_hot(token, tf.shape(log_p)[-1])  # a one-hot product: see _dense
         log_prob += tf.reduce_sum(chosen * log_p, axis=-1)
-        entropy -= tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1)
+        terms = tf.exp(log_p) * log_p  # -p log p per value: the sampled one's, or all
+        entropy -= tf.reduce_sum(chosen * terms if self.sampled_entropy else terms, axis=-1)
         if keep_probs:
           probs.append(tf.exp(log_p))
         if isinstance(decision, Choice):
           x = tf.matmul(chosen, self.embeddings[decision.token_type].embeddings)
         else:  # the chosen mark's state
           x = tf.einsum("mk,mku->mu", chosen, tf.stack(marks[-decision.k:], axis=1))
+          if decision.scale_by_distance:
+            x /= 0.1 + tf.reduce_sum(chosen * distance, axis=-1, keepdims=True)
+          if decision.marks_itself:
+            marks.append(h)
+            mark_keys.append(_dense(self.w_prev, h))
         tokens.append(token[:, None])
         pos += 1
       elif isinstance(decision, Anchor):
@@ -185,22 +220,27 @@ class Controller(keras.Model):
             uniform = tf.random.stateless_uniform([m, n], seed=step_seeds[k])
             links = tf.cast(uniform < tf.sigmoid(logits), tf.int32)
           on = tf.cast(links, tf.float32)
-          log_prob += tf.reduce_sum(on * tf.math.log_sigmoid(logits)
-                                    + (1.0 - on) * tf.math.log_sigmoid(-logits), axis=-1)
+          log_p_links = (on * tf.math.log_sigmoid(logits)
+                         + (1.0 - on) * tf.math.log_sigmoid(-logits))
+          log_prob += tf.reduce_sum(log_p_links, axis=-1)
           p_on = tf.sigmoid(logits)
-          entropy += tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(p_on, logits), axis=-1)
+          if self.sampled_entropy:
+            entropy -= tf.reduce_sum(tf.exp(log_p_links) * log_p_links, axis=-1)
+          else:
+            entropy += tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(p_on, logits),
+                                     axis=-1)
           if keep_probs:
             probs.append(p_on)
           chosen = tf.reduce_sum(on[..., None] * tf.stack(anchors, axis=1), axis=1)
           x = chosen / (1.0 + tf.reduce_sum(on, axis=-1, keepdims=True))
           tokens.append(links)
           pos += n
-        else:
-          x = zeros  # the first layer has no earlier layer to link to
+        else:  # the first layer has no earlier layer to link to: the start input, as
+          x = tf.tile(self.go, [m, 1])  # ENAS general_controller.py line 250
         anchors.append(h)
         anchor_keys.append(_dense(self.w_prev, h))
       elif isinstance(decision, Mark):  # ENAS: the step's output becomes a pointer target
-        marks.append(h)
+        marks.append(zeros if decision.feeds_zeros else h)
         mark_keys.append(_dense(self.w_prev, h))
         x = tf.tile(self.go, [m, 1])
       else:

@@ -36,7 +36,8 @@ class Enas(OneShot):
     self.config, self.space, self.task = config, space, task
     self.num_derived = e.derive_samples
     self.nas_rl = NasRl(e.controller, config.seed, space.token_types,
-                        compiled=e.controller.compile != "eager")
+                        compiled=e.controller.compile != "eager",
+                        head_bias=space.controller_head_bias())
     self.controller = self.nas_rl.controller
     self.plan = space.plan()
     models = registry.supernet_for(space.name)
@@ -186,13 +187,17 @@ class Enas(OneShot):
   def _log_epoch(self, ctx, epoch, losses, train, stats_all, seconds) -> None:
     e, metric = self.config.enas, self.task.metric
     train_metric = train[metric]
+    # A perplexity can pass float32's range (TensorBoard's scalars) while the loss is finite.
+    float32 = lambda x: float(np.clip(x, -np.finfo(np.float32).max,  # noqa: E731
+                                      np.finfo(np.float32).max))
     with ctx.journal.writer.as_default(step=epoch + 1):
       tf.summary.scalar("enas/train_loss", float(np.mean(losses)))
-      tf.summary.scalar(f"enas/train_{metric.removeprefix('val_')}", train_metric)
+      tf.summary.scalar(f"enas/train_{metric.removeprefix('val_')}", float32(train_metric))
       tf.summary.scalar("enas/epoch_seconds", seconds)
       for key in ("reward", "baseline", "loss", "entropy", "grad_norm"):
         if stats_all:
-          tf.summary.scalar(f"controller/{key}", float(np.mean([s[key] for s in stats_all])))
+          tf.summary.scalar(f"controller/{key}",
+                            float32(np.mean([s[key] for s in stats_all])))
     ctx.journal.writer.flush()
     reward = np.mean([s["reward"] for s in stats_all]) if stats_all else float("nan")
     ctx.log(f"[enas epoch {epoch + 1}/{e.epochs}] shared loss {np.mean(losses):.4f}, "

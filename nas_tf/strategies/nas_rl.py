@@ -34,16 +34,20 @@ class NasRl(Proposer):
   name = "nas_rl"
 
   def __init__(self, c: ml_collections.ConfigDict, seed: int, token_types: dict[str, int],
-               compiled: bool):
-    """``c``: the ``controller.*`` settings."""
+               compiled: bool, head_bias: dict[str, Any] | None = None):
+    """``c``: the ``controller.*`` settings; ``head_bias``: the space's initial head biases
+    (``SearchSpace.controller_head_bias``: a space built under ``op_priors``)."""
     self.c, self.token_types = c, dict(token_types)
+    self.head_bias = dict(head_bias or {})
     self.controller = self._controller(seed, compiled)
     self.reinforce = Reinforce(self.controller, c.learning_rate, c.baseline_decay,
                                c.entropy_weight, c.clip_norm or None, compiled=compiled,
                                entropy_in_reward=c.get("entropy_in_reward", False),
                                skip_weight=c.get("skip_weight", 0.0),
                                baseline_per_architecture=c.get("baseline_per_architecture",
-                                                               False))
+                                                               False),
+                               adam_beta1=c.get("adam_beta1", 0.9),
+                               adam_epsilon=c.get("adam_epsilon", 1e-7))
 
   def _controller(self, seed: int, compiled: bool) -> Controller:
     c = self.c
@@ -52,11 +56,14 @@ class NasRl(Proposer):
                       tanh_constant=c.get("tanh_constant", 0.0),
                       enas_links=c.get("enas_links", False),
                       skip_target=c.get("skip_target", 0.0),
-                      op_tanh_reduce=c.get("op_tanh_reduce", 1.0))
+                      op_tanh_reduce=c.get("op_tanh_reduce", 1.0),
+                      biases=c.get("biases", True), head_bias=self.head_bias,
+                      sampled_entropy=c.get("sampled_entropy", False))
 
   @classmethod
   def from_config(cls, config, space, compiled: bool = True) -> "NasRl":
-    return cls(config.controller, config.seed, space.token_types, compiled)
+    return cls(config.controller, config.seed, space.token_types, compiled,
+               space.controller_head_bias())
 
   def trackables(self) -> dict[str, Any]:
     return {"controller": self.controller, "optimizer": self.reinforce.optimizer,

@@ -29,11 +29,15 @@ class Reinforce:
                baseline_decay: float = 0.95, entropy_weight: float = 0.0,
                clip_norm: float | None = None, compiled: bool = True,
                entropy_in_reward: bool = False, skip_weight: float = 0.0,
-               baseline_per_architecture: bool = False):
+               baseline_per_architecture: bool = False, adam_beta1: float = 0.9,
+               adam_epsilon: float = 1e-7):
+    """``adam_beta1``, ``adam_epsilon``: the optimizer's (Keras' defaults; ENAS's controllers
+    use 0.0 and 1e-3, melodyguan/enas ``src/utils.py`` line 218)."""
     if not 0.0 <= baseline_decay < 1.0:
       raise ValueError(f"reinforce: baseline_decay must be in [0, 1), got {baseline_decay}")
     self.controller = controller
-    self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+    self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=adam_beta1,
+                                           epsilon=adam_epsilon)
     self.optimizer.build(controller.trainable_variables)
     self.baseline = tf.Variable(0.0, trainable=False, name="baseline")
     self.baseline_ready = tf.Variable(False, trainable=False, name="baseline_ready")
