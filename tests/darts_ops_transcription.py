@@ -56,7 +56,8 @@ def conv(x, kernel, stride=(1, 1), padding=(0, 0)):
   out = np.zeros((x.shape[0], h, w, kernel.shape[3]))
   for a in range(kh):
     for b in range(kw):
-      patch = xp[:, a:a + stride[0] * (h - 1) + 1:stride[0], b:b + stride[1] * (w - 1) + 1:stride[1]]
+      rows = slice(a, a + stride[0] * (h - 1) + 1, stride[0])
+      patch = xp[:, rows, b:b + stride[1] * (w - 1) + 1:stride[1]]
       out += patch @ kernel[a, b]
   return out
 

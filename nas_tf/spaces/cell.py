@@ -19,8 +19,8 @@ The plan follows ENAS's micro controller: two ``Mark``s for the cell inputs (a p
 picks one feeds zeros, ``micro_controller.py`` line 138), then per block ``Pointer`` in1,
 ``Pointer`` in2, op1, op2 and a ``Mark`` for the block's output; the reduction cell's
 decisions follow the normal cell's. With ``op_priors`` (a controller's ``op_priors`` key) the
-plan and ``controller_head_bias`` carry ENAS micro's op priors (``ENAS_OP_PRIORS``). A plan's depth is its number of blocks
-(None: ``num_blocks``), which PNAS grows one block per round.
+plan and ``controller_head_bias`` carry ENAS micro's op priors (``ENAS_OP_PRIORS``). A plan's
+depth is its number of blocks (None: ``num_blocks``), which PNAS grows one block per round.
 
 ``space.ops``, ``space.cell_output``, ``space.same_cell_for_reduction`` and
 ``space.num_blocks`` default to "auto" (0 blocks): the settings of the paper whose method
@@ -66,7 +66,8 @@ METHOD_DEFAULTS = {
 # first two ops are its separable convs. The op head's bias starts at 10 for them, 0 for the
 # rest (learned, but saturated by the tanh shaping), and the normal cell's op logits get a
 # fixed +0.25 for them, -0.25 for the rest, after shaping.
-ENAS_OP_PRIORS = {"favoured": "sep_conv_", "head_bias": (10.0, 0.0), "normal_offset": (0.25, -0.25)}
+ENAS_OP_PRIORS = {"favoured": "sep_conv_", "head_bias": (10.0, 0.0),
+                  "normal_offset": (0.25, -0.25)}
 DEFAULTS = {"ops": "enas", "cell_output": "loose_ends", "same_cell_for_reduction": False,
             "num_blocks": 5}
 
