@@ -143,7 +143,8 @@ def enas(dry: bool) -> None:
   from nas_tf.strategies.enas import Enas
   from nas_tf.tasks.cifar10 import Cifar10Task
   steps = 2 if dry else 10
-  for method, name, step in (("enas", "cifar10", "traced"), ("enas_micro", "enas_micro", "traced"),
+  for method, name, step in (("enas", "enas_macro", "traced"),
+                             ("enas_micro", "enas_micro", "traced"),
                              ("enas_micro", "enas_micro", "composed")):
     c = presets.bundled("cifar10", name, "smoke" if dry else "paper", method)
     c.enas.step = step

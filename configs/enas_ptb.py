@@ -8,7 +8,9 @@ controller) with the script's language model: 720 units, batch 20 of 35-step win
 its variational dropouts as keep probabilities e/x/h/o = 0.75/0.25/0.75/0.25 (embedding
 words, cell input, every node's input, cell output). ``tests/test_paper_settings.py``
 checks every value against the script. Its final training (``nas-tf train``) is
-``ptb_final.sh``'s. ``cpu`` and ``smoke`` are PTB's presets with ENAS.
+``ptb_final.sh``'s. ``cpu`` and ``smoke`` are PTB's presets with ENAS, their final training
+with ``ptb_final.sh``'s optimizer: the cell has no normalization (``enas.layer_norm``), as
+the authors', and at the NAS-RL cells' rate 1.0 it learns ten times slower (docs/enas.md).
 """
 
 from nas_tf.presets import method_config
@@ -27,9 +29,16 @@ EXPECTED = {
 }
 
 
+# ptb_final.sh's optimizer, which every preset's final training uses.
+OPTIMIZER = ("learning_rate", "lr_schedule", "lr_decay_rate", "lr_decay_start",
+             "learning_rate_min", "clip_norm", "weight_decay")
+
+
 def get_config(preset: str = "auto"):
   preset, c = method_config("ptb", preset, PRESETS)
   c.search.strategy = "enas"
+  for key in OPTIMIZER:
+    c.final[key] = ENAS_PTB_RECIPE[key]
   if preset == "paper":
     c.child.units = 720                  # --child_lstm_hidden_size=720
     c.child.num_layers = 1               # --child_num_layers=1

@@ -117,6 +117,10 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   # ENAS's code samples tanh and ReLU only (ptb_enas_controller.py num_funcs=2); the paper
   # also names identity and sigmoid: tanh,relu,identity,sigmoid.
   c.enas.activations = "tanh,relu"
+  # Layer-normalize each node's pre-activation (search and final cell alike). The authors'
+  # final cell has none (their search cell a batch norm); identity among the activations
+  # overflows without it (docs/enas.md).
+  c.enas.layer_norm = False
   c.enas.controller = config_lib.controller_block(
       **config_lib.ENAS_CONTROLLER, units=100, learning_rate=1e-3, baseline_decay=0.99,
       entropy_weight=1e-3, temperature=5.0, tanh_constant=2.5, sampled_entropy=True)

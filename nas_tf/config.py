@@ -113,7 +113,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _one_of(config, "controller.compile", ("auto", "graph", "eager"))
   for block in ("child", "final"):
     _one_of(config, f"{block}.lr_schedule",
-            ("cosine", "cosine_epochs", "cosine_restarts", "exponential", "constant"), "cosine")
+            ("cosine", "cosine_epochs", "cosine_restarts", "exponential", "step", "constant"),
+            "cosine")
     settings = {**config.get("child", {}), **config.get(block, {})}
     schedule = settings.get("lr_schedule")
     needs = {"cosine_restarts": ("lr_restart_epochs", "image"),

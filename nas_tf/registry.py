@@ -113,7 +113,8 @@ METHODS = {
                           "2021): PNAS's surrogate ranks mutations of the best"),
     "enas": MethodEntry("enas", "ENAS (Pham et al. 2018): shared weights; macro CNNs, or "
                         "recurrent cells on text", kind="enas_macro",
-                        configs={"ptb": "enas_ptb", "text": "enas_ptb"}),
+                        configs={"cifar10": "enas_macro", "ptb": "enas_ptb",
+                                 "text": "enas_ptb"}),
     "enas_micro": MethodEntry("enas", "ENAS's micro search: normal and reduction cells with "
                               "shared weights", kind="cell", only=("cifar10", "images"),
                               configs={"cifar10": "enas_micro", "images": "enas_micro"}),

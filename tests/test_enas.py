@@ -262,21 +262,50 @@ def test_enas_rnn_space_decodes_pointers_and_loose_ends():
     EnasRnnSpace(4, activations="tanh,sigmoid")
 
 
-@pytest.mark.parametrize("activations", ["tanh,relu", "tanh,relu,identity,sigmoid"])
-def test_enas_rnn_supernet_equals_the_stand_alone_language_model_with_copied_weights(activations):
+@pytest.mark.parametrize("activations,layer_norm", [("tanh,relu", False), ("tanh,relu", True),
+                                                    ("tanh,relu,identity,sigmoid", True)])
+def test_enas_rnn_supernet_equals_the_stand_alone_language_model_with_copied_weights(
+    activations, layer_norm):
   from nas_tf.models import enas_rnn
   from nas_tf.spaces.enas_rnn import EnasRnnSpace
   space = EnasRnnSpace(num_nodes=4, activations=activations)
-  supernet = enas_rnn.Supernet(space, vocab_size=30, units=8, batch_size=3)
+  supernet = enas_rnn.Supernet(space, vocab_size=30, units=8, batch_size=3,
+                               layer_norm=layer_norm)
   supernet.build_all()
   randomize(supernet)
   tokens = np.random.default_rng(2).integers(0, 30, size=(3, 6)).astype(np.int32)
   for t in RandomSearch(space.token_types).propose(space.plan(), 4, [0, 1]):
     arch = space.decode(t)
-    model = enas_rnn.build_language_model(arch, 30, 8, stateful=False)
+    model = enas_rnn.build_language_model(arch, 30, 8, stateful=False, layer_norm=layer_norm)
     enas_rnn.copy_weights(supernet, model, arch)
     shared, _ = supernet(tokens, *space.as_tensors(arch), training=False)
     np.testing.assert_allclose(shared.numpy(), model(tokens).numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_enas_cell_computes_the_authors_un_normalized_highway():
+  """melodyguan/enas ptb_enas_child.py ``_rhn_fixed`` (lines 266-330): node 0 is
+  h + sigmoid(c) * (f(z) - h) with [z, c] = [x, h] w_prev, node i the same from its input's
+  state with w_skip; h_t is the mean of the loose ends. Recomputed here in NumPy, with no
+  normalization anywhere (enas.layer_norm False, the default)."""
+  import keras
+
+  from nas_tf.models import enas_rnn
+  from nas_tf.spaces.enas_rnn import EnasRnnSpace
+  arch = EnasRnnSpace(num_nodes=3).decode([1, 0, 0, 0, 1])  # relu; 1<-0 tanh; 2<-0 relu
+  cell = enas_rnn.EnasCell(arch, units=4)
+  rng = np.random.default_rng(0)
+  x, h = rng.normal(size=(2, 3)).astype(np.float32), rng.normal(size=(2, 4)).astype(np.float32)
+  out, _ = cell(keras.ops.convert_to_tensor(x), [keras.ops.convert_to_tensor(h)])
+  sigmoid, relu = (lambda v: 1 / (1 + np.exp(-v))), (lambda v: np.maximum(v, 0))
+
+  def node(z, f, carry):
+    return carry + sigmoid(z[:, 4:]) * (f(z[:, :4]) - carry)
+
+  kx, kh = cell.kernel_x.numpy(), cell.kernel_h.numpy()
+  k1, k2 = (k.numpy() for k in cell.node_kernels)
+  n0 = node(x @ kx + h @ kh, relu, h)
+  n1, n2 = node(n0 @ k1, np.tanh, n0), node(n0 @ k2, relu, n0)
+  np.testing.assert_allclose(out.numpy(), (n1 + n2) / 2, rtol=1e-5, atol=1e-6)
 
 
 def test_enas_rnn_rewards_start_from_the_carried_training_state():

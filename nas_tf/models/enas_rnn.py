@@ -4,7 +4,8 @@
   ENAS's variational dropout of its input and of every node's input (one mask per sequence).
   Node 0 computes highway(f0, [x_t, h_{t-1}] W_0) with carry h_{t-1}; node i computes
   highway(f_i, h_j W_{i,j}) with carry h_j, where highway(f, z) = carry + sigmoid(z_c) *
-  (f(z_h) - carry) and [z_h, z_c] = normalize(z) (``normalize``); h_t averages the loose
+  (f(z_h) - carry) and [z_h, z_c] = z, as the authors' final cell (``ptb_enas_child.py``
+  ``_rhn_fixed``); ``layer_norm`` normalizes z first (``normalize``); h_t averages the loose
   ends.
 - ``build_language_model``: the NAS-RL language model (``rnn_cell.build_language_model``)
   around ``EnasCell``, plus embedding dropout.
@@ -32,6 +33,8 @@ from nas_tf.spaces.enas_rnn import EnasRnnSpace, loose_ends
 
 # Options the PTB task passes from child.* / final.* (``PtbTask.build_model``).
 OPTIONS = ("recurrent_dropout", "embedding_dropout")
+# Options that change what the cell computes, from enas.* for search and final training alike.
+CELL_OPTIONS = ("layer_norm",)
 FUNCTIONS = {"tanh": ops.tanh, "relu": ops.relu, "identity": lambda z: z, "sigmoid": ops.sigmoid}
 def init(units: int) -> keras.initializers.Initializer:
   """ENAS's uniform init, its range by the hidden size (ptb_enas_child.py lines 506-514):
@@ -41,20 +44,22 @@ def init(units: int) -> keras.initializers.Initializer:
 
 
 def normalize(z):
-  """Layer normalization without learned parameters. ENAS's search code batch-normalizes each
-  node's pre-activation for the same reason: relu and identity chains are unbounded, and
-  with the highway's carry h_t can grow without limit over the time steps (seen within
-  three steps here at learning rate 20). Normalized, the candidate is bounded and h_t stays a
-  convex mix of bounded values. Unlike BN it needs no batch statistics, so the stand-alone
-  cell and the supernet compute the same."""
+  """Layer normalization without learned parameters (``enas.layer_norm``). Off by default,
+  as the authors' final cell: with their tanh and ReLU the search stays finite without it
+  and learns faster (docs/enas.md). With identity among the activations, chains through
+  the highway's carry grow without limit over the time steps (overflow in the first epoch);
+  normalized, the candidate is bounded and h_t a convex mix of bounded values. Unlike the
+  authors' search-time batch norm it needs no batch statistics, so the stand-alone cell and
+  the supernet compute the same."""
   mean = ops.mean(z, axis=-1, keepdims=True)
   variance = ops.mean(ops.square(z - mean), axis=-1, keepdims=True)
   return (z - mean) * ops.rsqrt(variance + 1e-5)
 
 
-def highway(z, function, carry):
-  """carry + sigmoid(gate) * (function(candidate) - carry), [candidate, gate] = normalize(z)."""
-  candidate, gate = ops.split(normalize(z), 2, axis=-1)
+def highway(z, function, carry, layer_norm: bool = False):
+  """carry + sigmoid(gate) * (function(candidate) - carry), [candidate, gate] = z (or
+  ``normalize(z)``)."""
+  candidate, gate = ops.split(normalize(z) if layer_norm else z, 2, axis=-1)
   return carry + ops.sigmoid(gate) * (function(candidate) - carry)
 
 
@@ -64,10 +69,11 @@ class EnasCell(DropoutRNNCell, keras.layers.Layer):
   ``recurrent_dropout`` masks every node's input in its matmul (ENAS's x and h masks)."""
 
   def __init__(self, arch: dict[str, Any], units: int, dropout: float = 0.0,
-               recurrent_dropout: float = 0.0, seed: int | None = None, **kwargs):
+               recurrent_dropout: float = 0.0, seed: int | None = None,
+               layer_norm: bool = False, **kwargs):
     super().__init__(**kwargs)
     self.arch = {"nodes": [dict(node) for node in arch["nodes"]]}
-    self.units, self.seed = int(units), seed
+    self.units, self.seed, self.layer_norm = int(units), seed, bool(layer_norm)
     self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
     self.seed_generator = keras.random.SeedGenerator(seed)
     self.state_size, self.output_size = [self.units], self.units
@@ -91,18 +97,18 @@ class EnasCell(DropoutRNNCell, keras.layers.Layer):
     nodes = self.arch["nodes"]
     z = (ops.matmul(masked(inputs, x_mask), self.kernel_x)
          + ops.matmul(masked(h_prev, h_mask), self.kernel_h))
-    values = [highway(z, FUNCTIONS[nodes[0]["activation"]], h_prev)]
+    values = [highway(z, FUNCTIONS[nodes[0]["activation"]], h_prev, self.layer_norm)]
     for i in range(1, len(nodes)):
       source = values[nodes[i]["input"]]
       z = ops.matmul(masked(source, h_mask), self.node_kernels[i - 1])
-      values.append(highway(z, FUNCTIONS[nodes[i]["activation"]], source))
+      values.append(highway(z, FUNCTIONS[nodes[i]["activation"]], source, self.layer_norm))
     h = ops.mean(ops.stack([values[k] for k in self._outputs]), axis=0)
     return h, [h]
 
   def get_config(self):
     return {**super().get_config(), "arch": self.arch, "units": self.units,
             "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,
-            "seed": self.seed}
+            "seed": self.seed, "layer_norm": self.layer_norm}
 
 
 def make_cell(arch: dict[str, Any], units: int, name: str = "cell", **kwargs) -> EnasCell:
@@ -113,7 +119,8 @@ def build_language_model(arch: dict[str, Any], vocab_size: int, units: int, num_
                          batch_size: int | None = None, dropout: float = 0.0,
                          tie_weights: bool = True, stateful: bool = True,
                          name: str | None = None, recurrent_dropout: float = 0.0,
-                         embedding_dropout: float = 0.0, **options) -> keras.Model:
+                         embedding_dropout: float = 0.0, layer_norm: bool = False,
+                         **options) -> keras.Model:
   """The language model of ``rnn_cell.build_language_model`` around ``EnasCell``
   (``options``: its output dropout and slowness penalty)."""
   return rnn_cell.build_language_model(
@@ -121,7 +128,8 @@ def build_language_model(arch: dict[str, Any], vocab_size: int, units: int, num_
       name or f"enas_lm_{arch.get('id', 'cell')}", embedding_dropout=embedding_dropout,
       **options,
       make_cell=lambda cell_name: make_cell(arch, units, cell_name,
-                                            recurrent_dropout=recurrent_dropout))
+                                            recurrent_dropout=recurrent_dropout,
+                                            layer_norm=layer_norm))
 
 
 def kernel_row(source, activation, num_functions: int):
@@ -139,9 +147,10 @@ class Supernet(keras.Model):
   def __init__(self, space: EnasRnnSpace, vocab_size: int, units: int, batch_size: int,
                dropout: float = 0.0, recurrent_dropout: float = 0.0,
                embedding_dropout: float = 0.0, tie_weights: bool = True, seed: int = 0,
-               **kwargs):
+               layer_norm: bool = False, **kwargs):
     super().__init__(**kwargs)
     self.space, self.vocab_size, self.units = space, int(vocab_size), int(units)
+    self.layer_norm = bool(layer_norm)
     self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
     self.tie_weights = tie_weights
     self.embedding = keras.layers.Embedding(vocab_size, units, name="embedding")
@@ -196,7 +205,7 @@ class Supernet(keras.Model):
     functions = [FUNCTIONS[a] for a in self.space.activations]
 
     def select(z, activation, carry):
-      candidate, gate = tf.split(normalize(z), 2, axis=-1)
+      candidate, gate = tf.split(normalize(z) if self.layer_norm else z, 2, axis=-1)
       applied = tf.gather(tf.stack([f(candidate) for f in functions]), activation)
       return carry + tf.sigmoid(gate) * (applied - carry)
 
@@ -230,7 +239,8 @@ def make_supernet(space: EnasRnnSpace, config, task) -> Supernet:
   c = config.child
   supernet = Supernet(space, len(task.corpus.vocab), c.units, c.batch_size, c.dropout,
                       c.get("recurrent_dropout", 0.0), c.get("embedding_dropout", 0.0),
-                      c.tie_weights, seed=config.seed)
+                      c.tie_weights, seed=config.seed,
+                      layer_norm=config.enas.get("layer_norm", False))
   supernet.build_all()
   supernet.child_settings = (c.units, c.num_layers, c.tie_weights)
   return supernet

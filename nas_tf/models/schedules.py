@@ -7,7 +7,7 @@ import math
 
 import keras
 
-LR_SCHEDULES = ("cosine", "cosine_epochs", "cosine_restarts", "exponential", "constant")
+LR_SCHEDULES = ("cosine", "cosine_epochs", "cosine_restarts", "exponential", "step", "constant")
 
 
 def epoch_of(step, steps_per_epoch: int):
@@ -50,9 +50,33 @@ def learning_rate_schedule(learning_rate: float, schedule: str, total_steps: int
     return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, total_steps))
   if schedule == "cosine_epochs":
     return EpochCosine(learning_rate, total_steps // max(1, steps_per_epoch), steps_per_epoch)
+  if schedule == "step":
+    return EpochStep(learning_rate, total_steps // max(1, steps_per_epoch), steps_per_epoch)
   if schedule == "constant":
     return learning_rate
   raise ValueError(f"unknown learning-rate schedule {schedule!r} ({', '.join(LR_SCHEDULES)})")
+
+
+@keras.saving.register_keras_serializable(package="nas_tf")
+class EpochStep(keras.optimizers.schedules.LearningRateSchedule):
+  """Huang et al. 2016 (DenseNet, section 4.2), whose CIFAR-10 training NAS-RL's children
+  follow (Zoph & Le 2017, section 4.1): the rate divided by 10 at 50% and again at 75% of
+  the epochs; epoch e (0-based) of E trains at lr * 0.1^([e >= E/2] + [e >= 3E/4])."""
+
+  def __init__(self, learning_rate: float, epochs: int, steps_per_epoch: int):
+    self.learning_rate, self.epochs = float(learning_rate), max(1, int(epochs))
+    self.steps_per_epoch = max(1, int(steps_per_epoch))
+
+  def __call__(self, step):
+    ops = keras.ops
+    epoch = epoch_of(step, self.steps_per_epoch)
+    drops = (ops.cast(epoch >= 0.5 * self.epochs, "float32")
+             + ops.cast(epoch >= 0.75 * self.epochs, "float32"))
+    return self.learning_rate * ops.power(0.1, drops)
+
+  def get_config(self):
+    return {"learning_rate": self.learning_rate, "epochs": self.epochs,
+            "steps_per_epoch": self.steps_per_epoch}
 
 
 @keras.saving.register_keras_serializable(package="nas_tf")

@@ -86,6 +86,9 @@ class PtbTask(Task):
     models = self.models(arch)
     # Options of this space's cells (ENAS: recurrent and embedding dropout).
     options = {k: c[k] for k in getattr(models, "OPTIONS", ()) if k in c and stateful}
+    # What the cell computes (ENAS: its layer norm) is one setting for search and final.
+    enas = self.config.get("enas") or {}
+    options.update({k: enas[k] for k in getattr(models, "CELL_OPTIONS", ()) if k in enas})
     if stateful:  # training-only terms of every language model (ENAS's final script)
       options.update(output_dropout=c.get("output_dropout"),
                      slowness_reg=c.get("slowness_reg", 0.0))
