@@ -27,15 +27,13 @@ import tensorflow as tf  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from nas_tf.models import cnn_macro as child_cnn  # noqa: E402
 from nas_tf.tasks import training as child_trainer  # noqa: E402
 from nas_tf.data import cifar10, pipeline  # noqa: E402
 from nas_tf.runner.loop import Search  # noqa: E402
 from nas_tf.tasks.cifar10 import Cifar10Task  # noqa: E402
+from nas_tf.gpu_check import generated_model, handwritten_model  # noqa: E402
 
 MINI = os.path.join(ROOT, "..", "shared", "data", "cifar10-mini", "cifar-10-python.tar.gz")
-# A 6-layer chain (the paper's starting depth) with a mix of kernels and widths.
-LAYERS = [(3, 3, 36), (5, 5, 48), (3, 7, 36), (7, 3, 48), (5, 1, 64), (1, 5, 64)]
 
 
 def load_config(preset):
@@ -43,23 +41,6 @@ def load_config(preset):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config(preset)
-
-
-def generated_model():
-  arch = {"layers": [{"filter_height": h, "filter_width": w, "filters": f, "stride": 1,
-                      "inputs": [i - 1] if i else []} for i, (h, w, f) in enumerate(LAYERS)]}
-  return child_cnn.build_cnn(arch)
-
-
-def handwritten_model():
-  reg = keras.regularizers.L2(1e-4 / 2)  # weight decay 1e-4: gradient 1e-4 w
-  x = inputs = keras.Input((32, 32, 3))
-  for h, w, f in LAYERS:
-    x = keras.layers.Conv2D(f, (h, w), padding="same", use_bias=False, kernel_regularizer=reg)(x)
-    x = keras.layers.BatchNormalization(momentum=0.9)(x)
-    x = keras.layers.ReLU()(x)
-  x = keras.layers.GlobalAveragePooling2D()(x)
-  return keras.Model(inputs, keras.layers.Dense(10, kernel_regularizer=reg)(x))
 
 
 def throughput(make_model, dataset, steps, batch_size):

@@ -34,29 +34,12 @@ def rss_mib() -> float:
   return float("nan")
 
 
-def search_network(batch_size: int, order: int, layers_per_stage: int, channels: int,
-                   nodes: int = 4, source: str = "synthetic"):
-  """The DARTS strategy on ``source``'s images (synthetic unless told) and one (train x,
-  train y, val x, val y) batch of its step (also ``darts_startup.py``'s)."""
+def search_network(*args, **kwargs):
+  """The DARTS strategy and one batch of its step (``nas_tf.gpu_check``)."""
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   sys.path.insert(0, ROOT)
-  sys.path.insert(0, os.path.join(ROOT, "tests"))
-  import tensorflow as tf
-  from conftest import load_config
-  from nas_tf.strategies.darts import Darts
-  from nas_tf.tasks.cifar10 import Cifar10Task
-  c = load_config("smoke")
-  c.data.source, c.data.max_train_examples = source, 4 * batch_size
-  c.space.kind, c.search.strategy, c.space.num_blocks = "cell", "darts", nodes
-  c.darts.order, c.darts.batch_size = order, batch_size
-  c.child.batch_size = batch_size  # the children's batch plays no part; it must fit the data
-  c.darts.layers_per_stage, c.darts.channels = layers_per_stage, channels
-  task = Cifar10Task(c)
-  task.prepare()
-  darts = Darts.from_config(c, task.space, task)
-  (train_x, train_y), (val_x, val_y) = [
-      next(iter(task.shared_data("train", batch_size, 1, part=(k, 2)))) for k in range(2)]
-  return darts, (train_x, tf.cast(train_y, tf.int32), val_x, tf.cast(val_y, tf.int32))
+  from nas_tf.gpu_check import darts_search_network
+  return darts_search_network(*args, **kwargs)
 
 
 def measure(batch_size: int, order: int, layers_per_stage: int, channels: int, nodes: int):

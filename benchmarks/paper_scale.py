@@ -134,7 +134,6 @@ def main() -> None:
   if args.case:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.path.insert(0, ROOT)
-    sys.path.insert(0, os.path.join(ROOT, "tests"))
     print("CASE " + json.dumps(measure(args.case, args.batch)), flush=True)
     return
   print("| case | parameters | build (s) | first step (s) | peak host MiB | one step's "

@@ -1,6 +1,7 @@
 """NAS-Bench-201 lookup search (Dong & Yang, ICLR 2020): every cell's published result, so a
 strategy runs the benchmark's protocol (12,000 simulated seconds, about 110 children) in
-seconds. ``data.source`` is the table (format: docs/tabular.md).
+seconds. ``data.source`` is the table: ``bundled`` (the package's copy) or a path (format:
+docs/tabular.md).
 
 Presets, chosen with ``--config=PRESET``; override any key with ``--config.a.b=value``.
 """
@@ -30,7 +31,7 @@ def get_config(preset: str = "auto", task: str = "nasbench201") -> ml_collection
   c.about = about
 
   c.data = ml_collections.ConfigDict()
-  c.data.source = ""             # the table: nb201_cifar10_cifar100_imagenet16.csv
+  c.data.source = "bundled"      # the package's table, or nb201_cifar10_cifar100_imagenet16.csv
   c.data.dataset = "cifar10"     # cifar10 (cifar10-valid), cifar100 or imagenet16
 
   c.controller = config_lib.controller_block()

@@ -1,8 +1,8 @@
 """NAS-Bench-Macro lookup search (Su et al., CVPR 2021): all 6,561 macro chains' published
 results. The benchmark has no validation split (the search signal is the first run's test
 accuracy, the reported number the three runs' mean) and no training times (each query costs
-``data.seconds_per_child`` simulated seconds). ``data.source`` is the JSON table (format:
-docs/tabular.md).
+``data.seconds_per_child`` simulated seconds). ``data.source`` is the JSON table: ``bundled``
+(the package's copy) or a path (format: docs/tabular.md).
 
 The presets and every other key are those of ``configs/nasbench201.py``.
 """
@@ -25,7 +25,7 @@ PRESETS = {
 def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c = _nasbench201.get_config(preset, task="nasbench_macro")
   del c.data["dataset"]
-  c.data.source = ""             # the table: nas-bench-macro_cifar10.json
+  c.data.source = "bundled"      # the package's copy, or a path to nas-bench-macro_cifar10.json
   c.data.seconds_per_child = 100.0  # simulated cost of a query (no published training times)
   if c.about.preset != "smoke":
     c.search.time_budget = "12000s"  # 120 children at 100 s each

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # ./run.sh docker-check: builds the nas-tf image on this machine and runs it as a user would:
-# --version, then a smoke search on synthetic data with /runs mounted, killed (docker kill)
-# once its first children are recorded and rerun with the same command, which must resume
-# and finish. Without a GPU base at hand it builds FROM a Debian made here with debootstrap
-# (python3 3.11), so TensorFlow comes from requirements.txt. Installs docker.io and
-# debootstrap when missing, starts dockerd when none runs, and says in one line why it
-# cannot where it cannot (exit 2). The base and dependency layers are cached between runs.
+# --version, check-gpu --dry, then a smoke search on synthetic data with /runs mounted,
+# killed (docker kill) once its first children are recorded and rerun with the same command,
+# which must resume and finish. Without a GPU base at hand it builds FROM a Debian made here
+# with debootstrap (python3 3.11), so TensorFlow comes from requirements.txt. Installs
+# docker.io and debootstrap when missing, starts dockerd when none runs, and says in one line
+# why it cannot where it cannot (exit 2) and where it stops otherwise. The base and
+# dependency layers are cached between runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE_IMAGE="${NAS_TF_CHECK_BASE:-nas-tf-base:bookworm}"
@@ -15,6 +16,8 @@ NAME="nas-tf-check-$$"
 say() { echo "docker-check: $*"; }
 cannot() { echo "docker-check: cannot run here: $*" >&2; exit 2; }
 trap 'docker rm -f "$NAME" >/dev/null 2>&1 || true; rm -rf "$RUNS"' EXIT
+# Wherever a command stops it (set -e), one line says which.
+trap 'echo "docker-check: stopped at docker/check.sh line $LINENO: $BASH_COMMAND" >&2' ERR
 
 [ "$(id -u)" = 0 ] || cannot "needs root (to install docker.io and debootstrap, start dockerd and debootstrap a base)"
 # Debian's docker client: its BuildKit needs no buildx plugin (secrets below).
@@ -33,9 +36,7 @@ if ! "$DOCKER" info >/dev/null 2>&1; then
 fi
 
 if ! "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-  mirror="$(grep -hoE '^(URIs:|deb) +https?://[^ ]+' /etc/apt/sources.list.d/*.sources \
-            /etc/apt/sources.list 2>/dev/null | head -1 | awk '{print $2}')"
-  mirror="${mirror:-http://deb.debian.org/debian}"
+  mirror="$(bash docker/apt-mirror.sh)"  # deb822 sources, a sources.list, or neither
   root="$(mktemp -d /tmp/nas-tf-base.XXXXXX)"
   say "debootstrapping Debian bookworm with python3 from $mirror (about 2 minutes)"
   debootstrap --variant=minbase --include=python3,python3-pip,ca-certificates bookworm \
@@ -64,6 +65,11 @@ version="$("$DOCKER" run --rm "$IMAGE" --version)"
 expected="nas-tf $(python3 -c 'import re; print(re.search(r"^version *= *\"([^\"]+)\"", open("pyproject.toml").read(), re.M).group(1))')"
 [ "$version" = "$expected" ] || { echo "docker-check: --version said '$version', not '$expected'" >&2; exit 1; }
 say "$version"
+
+# The GPU check from the image alone (no tests/, no benchmarks/): every row at tiny size.
+table="$("$DOCKER" run --rm "$IMAGE" check-gpu --dry 2>/tmp/nas-tf-check-gpu.log)" \
+  || { echo "$table" | tail -5 >&2; echo "docker-check: check-gpu --dry failed (see /tmp/nas-tf-check-gpu.log)" >&2; exit 1; }
+say "check-gpu --dry: $(echo "$table" | grep -c '^| [A-Za-z]') rows"
 
 search=(search cifar10 --config=smoke --config.data.source=synthetic --workdir=/runs/c10)
 "$DOCKER" run -d --name "$NAME" -v "$RUNS:/runs" "$IMAGE" "${search[@]}" >/dev/null

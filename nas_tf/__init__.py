@@ -5,6 +5,10 @@ __version__ = "0.1.0"
 
 def search(*args, **kwargs):
   """A search from Python (``nas_tf.api.search``): the package's one facade, imported only
-  when called, so that ``import nas_tf`` stays light."""
+  when called, so that ``import nas_tf`` stays light. TensorFlow's start-up lines are
+  dropped as the CLI drops them (``verbose=True`` keeps them)."""
+  if not kwargs.get("verbose"):
+    from nas_tf import quiet
+    quiet.install_for_api()
   from nas_tf.api import search as run
   return run(*args, **kwargs)

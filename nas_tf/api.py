@@ -25,7 +25,7 @@ import ml_collections
 import numpy as np
 
 from nas_tf import config as config_lib
-from nas_tf import presets, registry
+from nas_tf import arguments, presets, registry
 from nas_tf import workdir as wd
 
 
@@ -113,21 +113,57 @@ class SearchResult:
     return export(self.workdir, out, self.task, str(wd.child_number(self._best())))
 
 
+def _settings(method, space, strategy, time_budget, overrides) -> dict[str, Any]:
+  """The config keys ``search``'s arguments set; ConfigError when two of them (or the
+  method) set one key to different values."""
+  if overrides is not None and not isinstance(overrides, dict):
+    raise config_lib.ConfigError(f"overrides: expected a dict of dotted keys, got "
+                                 f"{type(overrides).__name__}")
+  # (who says it, key, value); the method's own keys are set by presets.resolve.
+  said = [(f"space={space!r}", "space.kind", space),
+          (f"strategy={strategy!r}", "search.strategy", strategy),
+          (f"time_budget={time_budget!r}", "search.time_budget", time_budget),
+          *((f"overrides[{k!r}]={v!r}", k, v) for k, v in (overrides or {}).items())]
+  if method in registry.METHODS:  # (an unknown method: presets.resolve says so)
+    entry = registry.METHODS[method]
+    said += [(f"method={method!r} (strategy {entry.strategy!r})", "search.strategy",
+              entry.strategy),
+             (f"method={method!r} (space {entry.kind!r})", "space.kind", entry.kind)]
+  first: dict[str, tuple[str, Any]] = {}
+  for who, key, value in said:
+    if value is None:
+      continue
+    if key in first and first[key][1] != value:
+      raise config_lib.ConfigError(f"{first[key][0]} and {who} disagree on {key}: give one")
+    first.setdefault(key, (who, value))
+  return {key: value for key, (who, value) in first.items() if not who.startswith("method=")}
+
+
 def search(task="images", data=None, validation_data=None, *, method: str | None = None,
            space: str | None = None, strategy: str | None = None,
            time_budget: str | None = None,
            workdir: str = "runs/python", preset: str = "auto",
            config: ml_collections.ConfigDict | None = None,
            overrides: dict[str, Any] | None = None,
-           log: Callable[[str], None] = print) -> SearchResult:
+           log: Callable[[str], None] = print, verbose: bool = False) -> SearchResult:
   """Runs (or resumes) a search; ``task`` is a task name or a ``KerasTask`` subclass
   (``nas_tf.tasks.custom``), ``data`` arrays, a dataset or a source (see the module doc),
   ``method`` one of ``nas-tf --help``'s methods with its bundled settings at ``preset``,
-  ``overrides`` dotted config keys (``{"child.epochs": 2}``)."""
+  ``overrides`` dotted config keys (``{"child.epochs": 2}``), checked as ``--config.KEY``
+  is; ``verbose`` keeps TensorFlow's start-up lines and Python warnings (the
+  ``nas_tf.search`` facade drops them, as the CLI does)."""
   custom = isinstance(task, type)
   name = f"{task.__module__}:{task.__qualname__}" if custom else str(task)
   if not custom and name not in registry.TASKS:
-    raise config_lib.ConfigError(f"unknown task {name!r} (known: {', '.join(registry.TASKS)})")
+    raise config_lib.ConfigError(f"unknown task {name!r} (known: {', '.join(registry.TASKS)})"
+                                 f"{config_lib.suggest(name, registry.TASKS)}")
+  settings = _settings(method, space, strategy, time_budget, overrides)
+  if not verbose:
+    from nas_tf import quiet
+    quiet.quiet_python_loggers()
+  if config is not None and (method is not None or preset != "auto"):
+    raise config_lib.ConfigError("config= is a whole config: give it, or method= and "
+                                 "preset=, not both")
   config = config or presets.resolve("images" if custom else name, preset, method)
   config.task = name
   if custom:
@@ -135,13 +171,7 @@ def search(task="images", data=None, validation_data=None, *, method: str | None
     config.data.source = data if isinstance(data, str) else f"custom:{task.__qualname__}"
   elif data is not None:
     config.data.source = data_source(data, validation_data, workdir)
-  for key, value in {"space.kind": space, "search.strategy": strategy,
-                     "search.time_budget": time_budget, **(overrides or {})}.items():
-    if value is not None:
-      node, *path, leaf = [config, *key.split(".")]
-      for part in path:
-        node = node[part]
-      node[leaf] = value
+  arguments.apply_overrides(config, settings)
   config_lib.validate(config)
   runner = registry.task_class(name)(config)
   runner.prepare()

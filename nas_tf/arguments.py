@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
+
+import ml_collections
 
 from nas_tf import config as config_lib
 from nas_tf import presets, registry
@@ -63,7 +66,6 @@ def _published_config(task: str, arch: str | None) -> str | None:
 
 def _stored(workdir: str | None):
   """The config a search in ``workdir`` ran with, or None."""
-  import ml_collections
   from nas_tf import workdir as wd
   path = os.path.join(workdir or "", "config.json")
   return ml_collections.ConfigDict(wd.read_json(path)) if workdir and os.path.exists(path) \
@@ -84,21 +86,16 @@ def command_config(argv: list[str]):
       config = zoo.configure(config, zoo.BY_NAME[arch])
     return rest, config
   if command == "search":
-    return rest, presets.resolve(task if task in registry.TASKS else None, spec, method)
+    if task is not None and task not in registry.TASKS:  # before --config, which needs it
+      raise config_lib.ConfigError(f"unknown task {task!r} (known: {', '.join(registry.TASKS)})"
+                                   f"{config_lib.suggest(task, registry.TASKS)}")
+    return rest, presets.resolve(task, spec, method)
   if command in AFTER_SEARCH:
     stored = _stored(flag_value(argv, "workdir"))
     if spec is None:
       return rest, stored
     return rest, presets.resolve(stored.task if stored else None, spec)
   return rest, presets.resolve(None, spec) if spec else None
-
-
-def _dotted_keys(node, prefix=""):
-  for key in node.keys():
-    value = node[key]
-    yield f"{prefix}{key}"
-    if hasattr(value, "keys"):
-      yield from _dotted_keys(value, f"{prefix}{key}.")
 
 
 def unknown_override(argv: list[str], config) -> str | None:
@@ -108,5 +105,33 @@ def unknown_override(argv: list[str], config) -> str | None:
     match = re.match(r"--?(?:no)?config\.([^=]+)", arg)
     if match and not config_lib.has_key(config, match.group(1)):
       key = match.group(1)
-      return f"--config.{key}: unknown key{config_lib.suggest(key, _dotted_keys(config))}"
+      return f"--config.{key}: unknown key{config_lib.suggest(key, dotted_keys(config))}"
   return None
+
+
+def dotted_keys(node, prefix: str = ""):
+  """Every key of a nested config, dotted (``child.epochs``), parents before children."""
+  for key in node.keys():
+    value = node[key]
+    yield f"{prefix}{key}"
+    if hasattr(value, "keys"):
+      yield from dotted_keys(value, f"{prefix}{key}.")
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: dict[str, Any],
+                    where: str = "overrides") -> None:
+  """Sets dotted keys as ``--config.KEY=VALUE`` does: an unknown key (with the nearest one)
+  or a value of another type than the key's is one ConfigError."""
+  for key, value in overrides.items():
+    if not config_lib.has_key(config, key):
+      raise config_lib.ConfigError(f"{where}: unknown key {key!r}"
+                                   f"{config_lib.suggest(key, dotted_keys(config))}")
+    node, *path, leaf = [config, *key.split(".")]
+    for part in path:
+      node = node[part]
+    try:
+      node[leaf] = value
+    except (TypeError, ValueError, KeyError):
+      wanted = type(node[leaf]).__name__
+      raise config_lib.ConfigError(f"{where}: {key}={value!r}: expected {wanted}, like "
+                                   f"{node[leaf]!r}") from None

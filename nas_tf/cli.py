@@ -75,7 +75,7 @@ def _parse_flags(argv: list[str]) -> list[str]:
     return FLAGS(argv)
   except flags.Error as e:
     message = str(e).strip().splitlines()
-    _fail(message[-1] if message else "bad flags")
+    _fail(usage.flag_error(message[-1]) if message else "bad flags")
   except Exception as e:  # a config file that fails to load, an unknown preset, ...
     _fail(f"config: {usage.clean_message(e)}")
 
@@ -222,6 +222,12 @@ def main(argv: list[str]) -> int:
       return print(zoo.listing()) or 0
     if pos[0] == "train" and FLAGS.arch and len(pos) == 2:
       return train_published(pos[1], FLAGS.workdir)
+    if pos[0] == "compare":
+      from nas_tf import compare
+      try:
+        return print(compare.table(pos[1:])) or 0
+      except (ValueError, KeyError) as e:  # no search there, or a damaged file
+        _fail(f"compare: {usage.clean_message(e)}")
     if pos[0] != "search":
       if len(pos) != 1:
         raise UsageError(f"'{pos[0]}' takes no positional arguments, got {pos[1:]}")
@@ -249,6 +255,12 @@ def run() -> None:
   if "--verbose" not in sys.argv:
     quiet.install()  # before anything loads TensorFlow
   interrupts.install()
+  if sys.argv[1:2] == ["check-gpu"]:  # its own flags (argparse): nas_tf/gpu_check.py
+    from nas_tf import gpu_check
+    return gpu_check.main(sys.argv[2:])
+  if sys.argv[1:2] == ["build-table"]:  # its own flags too: nas_tf/data/nasbench201.py
+    from nas_tf.data import nasbench201
+    sys.exit(nasbench201.main(sys.argv[2:]))
   text = _help_or_version(sys.argv)
   if text is not None:
     print(text)

@@ -66,9 +66,10 @@ def _numbers(node, prefix=""):
   for key, value in items:
     if hasattr(value, "items"):
       yield from _numbers(value, f"{prefix}{key}.")
-    elif isinstance(value, (list, tuple)):
+    elif isinstance(value, (list, tuple)):  # a declared key's strings too: schema refuses them
       yield from ((f"{prefix}{key}", v) for v in value
-                  if isinstance(v, (int, float)) and not isinstance(v, bool))
+                  if (isinstance(v, (int, float)) and not isinstance(v, bool))
+                  or f"{prefix}{key}" in schema.SCHEMA)
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
       yield f"{prefix}{key}", value
 

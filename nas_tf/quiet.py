@@ -62,6 +62,20 @@ def install() -> None:
   atexit.register(drain)
 
 
+def install_for_api() -> None:
+  """The same filter for the Python API (``nas_tf.search``), where it is safe: TensorFlow not
+  loaded yet (its first lines are the noise) and ``sys.stderr`` the process's descriptor 2 (a
+  notebook's stderr is not, and TensorFlow's C++ lines never reach the notebook anyway)."""
+  if "tensorflow" in sys.modules:
+    return
+  try:
+    if sys.stderr.fileno() != 2:
+      return
+  except (AttributeError, OSError, ValueError):  # io.StringIO, ipykernel's stream
+    return
+  install()
+
+
 def quiet_python_loggers() -> None:
   """TensorFlow's and absl's Python warnings (retracing notices, deprecations) off."""
   import logging

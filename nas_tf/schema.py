@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 
 # Bounds beyond every published network by orders of magnitude: a value past them is a typo,
 # and would otherwise surface as an out-of-memory traceback from inside a child.
@@ -187,9 +188,11 @@ SCHEMA: dict[str, Range] = {
 def check(key: str, value) -> str | None:
   """The one-line complaint about ``value`` at the dotted ``key``, or None when it is fine
   (keys not declared here, such as a custom task's, need only be finite numbers)."""
+  spec = SCHEMA.get(key)
+  if not isinstance(value, numbers.Real) or isinstance(value, bool):  # in a list: 'abc'
+    return f"{key} must hold numbers{f' ({spec.describe()})' if spec else ''}, got {value!r}"
   if not math.isfinite(value):
     return f"{key} must be a finite number, got {value}"
-  spec = SCHEMA.get(key)
   if spec is None or spec.accepts(value):
     return None
   return f"{key} must be {spec.describe()}, got {value:g}" if isinstance(value, float) else \

@@ -29,7 +29,7 @@ def architecture(workdir: str, row, task, out: str | None) -> int:
 def pareto(workdir: str, task, out: str | None) -> int:
   """Prints the front as a table and writes ``pareto.png`` / ``pareto.svg`` (recomputed from
   children.jsonl, so also for a search still running)."""
-  from nas_tf.runner.journal import front_picture, pareto_record
+  from nas_tf.runner.journal import children, front_picture, pareto_record
   from nas_tf.tasks.objective import format_cost
   rows = wd.read_jsonl(os.path.join(workdir, "children.jsonl"))
   record = pareto_record(rows, task)
@@ -44,7 +44,7 @@ def pareto(workdir: str, task, out: str | None) -> int:
     with open(paths[fmt], "wb") as f:
       f.write(front_picture(rows, record, fmt))
   metric, cost = record["metric"], record["cost"]
-  print(f"Pareto front of {record['finished']} children (objective {record['objective']}):")
+  print(f"Pareto front of {children(record['finished'])} (objective {record['objective']}):")
   print(f"{'child':>6} {cost:>14} {metric:>16}  id")
   for point in record["front"]:
     print(f"{point['index'] + 1:>6} {format_cost(point[cost]):>14} {point[metric]:>16.4f}  "

@@ -4,6 +4,8 @@ TensorFlow)."""
 
 from __future__ import annotations
 
+import re
+
 from nas_tf import __version__, presets, registry
 
 COMMANDS = {
@@ -13,6 +15,12 @@ COMMANDS = {
     "show": "PNG + SVG picture of an architecture (or --pareto: the search's Pareto front), "
             "also in TensorBoard",
     "zoo": "the papers' architectures, their sizes next to the papers' (train TASK --arch=NAME)",
+    "compare": "one table of several searches' work directories: method, task, preset, "
+               "children, best, parameters, time, final test",
+    "build-table": "NAS-Bench-201's CSV from the official NATS-Bench file (the package has "
+                   "one already)",
+    "check-gpu": "what this machine's GPUs do: child speed, children per hour, DARTS and ENAS "
+                 "steps, MirroredStrategy (--dry: tiny, on a CPU)",
 }
 
 FLAGS_HELP = """\
@@ -34,7 +42,7 @@ KEYS_HELP = """\
 main config keys:
   seed                          one seed for everything (same seed, same search on CPU; docs/workdir.md)
   data.source                   tfds | synthetic | a cifar-10-python.tar.gz or folder | ptb folder
-                                | a NAS-Bench table (nasbench201, nasbench_macro)
+                                | bundled (nasbench201, nasbench_macro's table) or another copy
   space.kind                    cifar10: cnn (NAS-RL's macro CNN) | cell (normal + reduction cells)
   search.strategy               {strategies}
   search.num_children           children to train; raise it on a finished search to extend it
@@ -54,7 +62,7 @@ examples:
   nas-tf search cifar10 --method=darts --config=paper    the authors' settings
   nas-tf search images --method=pnas --config.data.source=photos/ --config.data.image_size=64
   nas-tf search ptb --method=enas --config.data.source=data/ptb
-  nas-tf search nasbench201 --config.data.source=nb201_cifar10_cifar100_imagenet16.csv
+  nas-tf search nasbench201                              offline, in seconds: the table ships
   nas-tf train --workdir=runs/cifar10 && nas-tf export --workdir=runs/cifar10 --out=exported
   nas-tf train cifar10 --arch=darts_v2 --config=smoke     (nas-tf zoo lists them)"""
 
@@ -106,7 +114,11 @@ def command_help(command: str) -> str:
                     " | nas-tf train TASK --arch=NAME [--workdir=DIR] [--config=PRESET]",
            "zoo": "nas-tf zoo",
            "export": "nas-tf export --workdir=DIR --out=DIR [--child=ID]",
-           "show": "nas-tf show --workdir=DIR [--child=ID | --pareto] [--out=DIR]"}[command]
+           "show": "nas-tf show --workdir=DIR [--child=ID | --pareto] [--out=DIR]",
+           "compare": "nas-tf compare DIR [DIR ...]",
+           "build-table": "nas-tf build-table nasbench201 NATS_BENCH_PATH [--out=FILE]",
+           "check-gpu": "nas-tf check-gpu [--dry] [--only=child,children_per_hour,darts,enas,"
+                        "mirrored]"}[command]
   return f"usage: {usage}\n\n{COMMANDS[command]}.\n\n{FLAGS_HELP}"
 
 
@@ -121,3 +133,18 @@ def clean_message(error: BaseException) -> str:
     name, _, rest = text[1:].partition("'")
     text = f"unknown key {name!r}{rest}".replace(" Did you mean", "; did you mean")
   return text
+
+
+# Python's words for a value absl could not convert -> what the key takes.
+_EXPECTED = (("invalid literal for int", "an integer"), ("convert string to float", "a number"),
+             ("Non-boolean argument", "true or false"))
+
+
+def flag_error(line: str) -> str:
+  """absl's ``flag --config.KEY=VALUE: <Python's error>`` as one line saying what KEY takes."""
+  match = re.match(r"flag (--\S+?)=(.*?): (.*)$", line)
+  if not match:
+    return line
+  flag, value, cause = match.groups()
+  wanted = next((w for pattern, w in _EXPECTED if pattern in cause), None)
+  return f"{flag}={value}: expected {wanted}" if wanted else f"{flag}={value}: {cause}"

@@ -5,6 +5,7 @@ import os
 import re
 
 import numpy as np
+import pytest
 
 from conftest import ROOT
 from nas_tf import workdir as wd
@@ -70,3 +71,34 @@ def test_in_memory_data_reaches_worker_processes_without_a_path(tmp_path):
   assert [r["status"] for r in rows] == ["ok", "ok"]
   assert result.config.data.source.startswith(os.path.join(str(tmp_path / "w"), "data-"))
   assert result.task.input_shape == (10, 10, 3) and result.task.num_classes == 2
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    # As --config.KEY: an unknown key names the nearest one, a value of another type says
+    # which type the key takes; nothing runs.
+    (dict(overrides={"child.epoch": 1}), "overrides: unknown key 'child.epoch'; did you mean "
+                                         "'child.epochs'?"),
+    (dict(overrides={"child.epochs": "three"}), "overrides: child.epochs='three': expected int"),
+    # Two arguments that set one key differently.
+    (dict(method="random", strategy="evolution"), "strategy='evolution' and method='random' "
+                                                  "(strategy 'random') disagree on "
+                                                  "search.strategy: give one"),
+    (dict(method="enas_micro", space="cnn"), "space='cnn' and method='enas_micro' (space "
+                                             "'cell') disagree on space.kind"),
+    (dict(strategy="random", overrides={"search.strategy": "evolution"}),
+     "strategy='random' and overrides['search.strategy']='evolution' disagree"),
+    (dict(method="random", config="CONFIG"), "config= is a whole config: give it, or method= "
+                                             "and preset=, not both"),
+    (dict(overrides=["child.epochs", 1]), "overrides: expected a dict of dotted keys, got list"),
+])
+def test_the_python_api_is_as_strict_as_the_cli(tmp_path, kwargs, message):
+  import nas_tf
+  from conftest import load_config
+  from nas_tf.config import ConfigError
+  if kwargs.get("config") == "CONFIG":
+    kwargs["config"] = load_config("smoke")
+  with pytest.raises(ConfigError) as info:
+    nas_tf.search("cifar10", data="synthetic", workdir=str(tmp_path / "w"), preset="smoke",
+                  **{k: v for k, v in kwargs.items()})
+  assert message in str(info.value) and len(str(info.value).splitlines()) == 1
+  assert not os.path.exists(tmp_path / "w")  # refused before anything was written

@@ -26,13 +26,15 @@ def test_reads_extracted_folder(tmp_path):
 
 @pytest.mark.parametrize("make, message", [
     (lambda d: os.path.join(d, "nope.tar.gz"), "no such file"),
-    (lambda d: _write(d, "junk.tar.gz", b"not a tarball"), "cannot open as a tar archive"),
+    # tarfile's own error lists every compression it tried, on six lines: one line here.
+    (lambda d: _write(d, "junk.tar.gz", b"not a tarball"), "not a tar archive, plain or "
+                                                           "compressed"),
 ])
 def test_bad_paths_fail_with_message_naming_them(tmp_path, make, message):
   path = make(str(tmp_path))
   with pytest.raises(DataError, match=message) as info:
     cifar10.load(path)
-  assert path in str(info.value)
+  assert path in str(info.value) and len(str(info.value).splitlines()) == 1
 
 
 def test_malformed_batch_is_reported(tmp_path):

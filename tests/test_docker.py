@@ -61,3 +61,34 @@ def test_everything_the_image_copies_is_in_the_build_context():
     assert os.path.exists(os.path.join(ROOT, source)), source
     assert included(source), f"{source} is excluded by .dockerignore"
   assert not included("tests") and not included(".venv")
+
+
+@pytest.mark.parametrize("files, mirror", [
+    # Debian 12's deb822 sources only (no sources.list: docker-check died there, silently,
+    # on grep's exit 2 under pipefail), the one-line format only, and neither.
+    ({"sources.list.d/debian.sources": "Types: deb\nURIs: http://mirror.example/debian\n"
+                                       "Suites: bookworm\nComponents: main\n"},
+     "http://mirror.example/debian"),
+    ({"sources.list": "deb http://old.example/debian bookworm main\n"},
+     "http://old.example/debian"),
+    ({}, "http://deb.debian.org/debian"),
+])
+def test_docker_check_finds_the_apt_mirror_in_either_format(tmp_path, files, mirror):
+  (tmp_path / "sources.list.d").mkdir()
+  for name, text in files.items():
+    (tmp_path / name).write_text(text)
+  result = subprocess.run(["bash", os.path.join(ROOT, "docker", "apt-mirror.sh"),
+                           str(tmp_path)], capture_output=True, text=True)
+  assert result.returncode == 0 and result.stdout.strip() == mirror, result.stderr
+
+
+def test_docker_check_says_where_it_stops():
+  # set -e alone stops without a word: the ERR trap names the line and the command.
+  text = open(os.path.join(ROOT, "docker", "check.sh")).read()
+  assert re.search(r"^trap '.*\$LINENO.*\$BASH_COMMAND.*' ERR$", text, re.M)
+  script = "set -euo pipefail\n" + re.search(r"^trap '.*' ERR$", text, re.M).group(0) + \
+      "\nfalse\necho never\n"
+  result = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+  assert result.returncode != 0 and result.stdout == ""
+  assert result.stderr.strip().startswith("docker-check: stopped at") and \
+      result.stderr.strip().endswith(": false")

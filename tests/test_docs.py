@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -24,7 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGES = ["README.md", *sorted(os.path.relpath(p, ROOT)
                               for p in glob.glob(os.path.join(ROOT, "docs", "*.md")))]
 RUNNABLE = ("sh", "bash", "python")
-BLOCK = re.compile(r"^```(\w*)([^\n]*)\n(.*?)^```", re.M | re.S)
+# Fences may be indented (a block inside a list item), the closing one as the opening one.
+BLOCK = re.compile(r"^([ \t]*)```(\w*)([^\n]*)\n(.*?)^\1```", re.M | re.S)
 
 # The names the pages use for data -> the shared data.
 DATA = {
@@ -57,8 +59,9 @@ TINY = [
 
 
 def blocks(page: str) -> list[tuple[str, str, str]]:
-  """(language, info after it, code) of each fenced block."""
-  return BLOCK.findall(open(os.path.join(ROOT, page)).read())
+  """(language, info after it, code) of each fenced block, its indentation removed."""
+  return [(language, info, textwrap.dedent(code)) for _, language, info, code
+          in BLOCK.findall(open(os.path.join(ROOT, page)).read())]
 
 
 def shrink(line: str) -> str:

@@ -2,6 +2,7 @@
 fits the machine, and searches that stop on a time budget and continue."""
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import controller_state, load_config, records, run_cli, tiny_cifar_config
-from nas_tf import hardware
+from nas_tf import hardware, quiet
 from nas_tf import workdir as wd
 from nas_tf.data import DataError, cifar10
 
@@ -43,6 +44,18 @@ def test_help_lists_commands_tasks_presets_keys_and_examples():
 @pytest.mark.parametrize("args, message", [
     (["search", "cifr10"], "unknown task 'cifr10' (known: cifar10, images, ptb, text, nasbench201, nasbench_macro); did you mean 'cifar10'?"),
     (["serch", "cifar10"], "did you mean 'search'?"),
+    # The task's typo, not the preset that cannot resolve without it.
+    (["search", "cifar-10", "--config=smoke"], "unknown task 'cifar-10' (known: cifar10, "
+                                               "images, ptb, text, nasbench201, "
+                                               "nasbench_macro); did you mean 'cifar10'?"),
+    (["search", "cifar10", "--config=smoke", "--config.child.epochs=three"],
+     "--config.child.epochs=three: expected an integer"),
+    (["search", "cifar10", "--config=smoke", "--config.child.learning_rate=fast"],
+     "--config.child.learning_rate=fast: expected a number"),
+    (["search", "cifar10", "--config=smoke", "--config.child.nesterov=maybe"],
+     "--config.child.nesterov=maybe: expected true or false"),
+    (["search", "cifar10", "--config=smoke", "--config.data.source=synthetic",
+      "--config.space.num_filters=abc"], "space.num_filters must hold numbers"),
 ])
 def test_typos_get_the_closest_name(args, message):
   result = nas_tf(*args)
@@ -70,6 +83,25 @@ def test_the_stderr_filter_drops_start_up_lines_and_keeps_the_rest():
 
 
 # -- the default data source ----------------------------------------------------------------
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_the_python_api_drops_tensorflows_start_up_lines_as_the_cli_does(tmp_path, verbose):
+  # nas_tf.search in a plain script, at TensorFlow's own log level: its start-up lines
+  # (absl's notice, CUDA probing, oneDNN) are the noise the CLI drops; verbose=True keeps
+  # them, which shows that this machine's TensorFlow prints them at all.
+  code = ("import nas_tf\n"
+          f"result = nas_tf.search('nasbench201', workdir={str(tmp_path / 'w')!r}, "
+          f"preset='small', overrides={{'search.time_budget': '300s'}}, verbose={verbose}, "
+          "log=lambda line: None)\n"
+          "print('children', result.outcome.children)\n")
+  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+  result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env=env)
+  assert result.returncode == 0, result.stderr
+  assert re.search(r"^children [1-9]", result.stdout, re.M), result.stdout
+  noise = [line for line in result.stderr.splitlines() if quiet.NOISE.match(line)]
+  assert bool(noise) == verbose, result.stderr
+
 
 def test_tfds_branch_trains_a_child_from_mocked_tensorflow_datasets(tmp_path):
   import tensorflow_datasets as tfds
@@ -109,6 +141,26 @@ def test_tfds_with_a_missing_module_names_the_module(monkeypatch):
 
 @pytest.mark.skipif(cifar10._reachable(cifar10.TFDS_DOWNLOAD, timeout=3) is None,
                     reason="the network is reachable: the command would download CIFAR-10")
+def test_the_readme_first_screen_installs_searches_offline_and_tests(tmp_path):
+  # README.md's first block: an install, a search with no data flag that runs offline (the
+  # table ships in the package), and the test command that .ci/run calls.
+  import re
+  text = open(os.path.join(ROOT, "README.md")).read()
+  first = re.search(r"^```sh[^\n]*\n(.*?)^```", text, re.M | re.S).group(1)
+  install, search, test = (line.split("#")[0].strip() for line in first.splitlines())
+  assert install == "pip install ." and test == "./run.sh test"
+  assert re.search(r"^NAS_TF_REQUIRE_SHARED_DATA=1 \./run\.sh test$",
+                   open(os.path.join(ROOT, ".ci", "run")).read(), re.M)
+  no_network = {"TFDS_DATA_DIR": str(tmp_path / "tfds"), "HTTPS_PROXY": "http://0.0.0.0:9",
+                "HTTP_PROXY": "http://0.0.0.0:9"}
+  result = run_cli(*search.split()[1:], cwd=str(tmp_path), env=no_network, tf_log_level=None)
+  assert result.returncode == 0, result.stderr
+  best = wd.read_json(str(tmp_path / "runs" / "nasbench201" / "best.json"))
+  # A cell of the benchmark's 15,625, with its published 200-epoch test accuracy (at most
+  # the benchmark's optimum, 94.37%).
+  assert best["arch"]["arch_str"].count("~") == 6 and 0.5 < best["final_test_accuracy"] <= 0.9437
+
+
 def test_the_first_command_offline_fails_in_one_line_naming_network_and_local_file(tmp_path):
   result = nas_tf("search", "cifar10", f"--workdir={tmp_path}/w",
                   env={"TFDS_DATA_DIR": str(tmp_path / "tfds")})
@@ -154,6 +206,13 @@ def test_a_time_budget_stops_at_a_child_and_a_larger_one_continues_exactly(tmp_p
       self.armed, self.started = True, time.monotonic()
     return elapsed(self)
   monkeypatch.setattr(Budget, "elapsed", elapsed_from_the_first_look)
+  # And a child takes over the 1 s budget on any machine (an idle one trains it in 0.8 s).
+  train_child = Cifar10Task.train_child
+
+  def slow_train_child(self, *args, **kwargs):
+    time.sleep(1.05)
+    return train_child(self, *args, **kwargs)
+  monkeypatch.setattr(Cifar10Task, "train_child", slow_train_child)
 
   def search(workdir, budget):
     config = tiny_cifar_config(4, **{"search.time_budget": budget})

@@ -104,7 +104,7 @@ def bad_npz(tmp_path, **arrays):
 
 @pytest.mark.parametrize("case, message", [
     ("one_class", "found 1 class folder"),
-    ("corrupt", "unreadable or corrupt image"),
+    ("corrupt", "unreadable or corrupt image(s): dog/broken.png"),
     ("mixed_channels", "mixed channel counts"),
     ("labels_out_of_range", "labels out of range"),
     ("empty_split", "the training split is empty"),
@@ -128,7 +128,7 @@ def test_bad_images_fail_before_training_with_one_line(tmp_path, case, message):
     source = bad_npz(tmp_path, x_train=x[:0], y_train=np.zeros(0, np.int64))
   else:
     source = str(tmp_path / "nowhere")
-  with pytest.raises(DataError, match=message):
+  with pytest.raises(DataError, match=re.escape(message)):
     image_data.load(source)
   result = run_cli("search", "images", *small(source, str(tmp_path / "w")))
   assert result.returncode == 2, result.stderr

@@ -14,7 +14,7 @@ from conftest import tiny_cifar_config
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, "nas_tf")
 
-# cli -> export | zoo -> final -> search -> strategies | tasks -> models | diagrams -> spaces -> core.
+# cli -> export | zoo | gpu_check -> final -> search -> strategies | tasks -> models | diagrams -> spaces -> core.
 # A module may import its own unit and any lower level, never upward or sideways.
 LEVELS = [
     ({"nas_tf", "nas_tf.config", "nas_tf.errors", "nas_tf.workdir", "nas_tf.seeds",
@@ -25,9 +25,9 @@ LEVELS = [
     ({"nas_tf.strategies"}, 3), ({"nas_tf.tasks"}, 3),
     ({"nas_tf.runner"}, 4),
     ({"nas_tf.final"}, 5),
-    ({"nas_tf.export"}, 6), ({"nas_tf.zoo"}, 6),
+    ({"nas_tf.export"}, 6), ({"nas_tf.zoo"}, 6), ({"nas_tf.gpu_check"}, 6),
     ({"nas_tf.cli", "nas_tf.usage", "nas_tf.api", "nas_tf.interrupts", "nas_tf.arguments",
-      "nas_tf.show"}, 7),
+      "nas_tf.show", "nas_tf.compare"}, 7),
     ({"nas_tf.__main__"}, 8),
 ]
 

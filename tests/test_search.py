@@ -82,3 +82,23 @@ def test_the_best_of_tied_children_is_the_earliest_whatever_order_they_finish_in
       best = row
   assert best["index"] == 2
   assert not journal.better({"index": 4, "status": "ok", "val_accuracy": 0.5}, best)
+
+
+def test_progress_lines_show_the_reward_only_where_its_scale_drives_the_strategy(tmp_path):
+  # NAS-RL's REINFORCE weighs children by reward (accuracy cubed): its lines show it. Random
+  # search and evolution use only the order: their lines show the metric alone; one child
+  # is "1 child".
+  import re
+  for strategy, shows_reward in (("nas_rl", True), ("random", False), ("evolution", False)):
+    config = tiny_cifar_config(1, **{"search.strategy": strategy, "search.batch_size": 1})
+    if strategy == "evolution":
+      config.evolution.population, config.evolution.sample_size = 2, 1
+    lines = []
+    workdir = str(tmp_path / strategy)
+    os.makedirs(workdir)
+    Search(config, workdir, Cifar10Task(config), log=lines.append).run()
+    child = next(line for line in lines if line.startswith("[child 1/1]"))
+    assert re.match(r"\[child 1/1\] val_accuracy \d\.\d{4}( reward [\d.e-]+)? \|", child), child
+    assert (" reward " in child) == shows_reward, child
+    assert any(line.startswith("done: 1 child (") for line in lines), lines
+    assert not any("1 children" in line for line in lines), lines

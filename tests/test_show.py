@@ -6,7 +6,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from conftest import tiny_cifar_config
+from conftest import run_cli, tiny_cifar_config
 from nas_tf import diagrams
 from nas_tf import workdir as wd
 from nas_tf.runner.loop import Search
@@ -98,3 +98,36 @@ def test_each_child_is_an_hparams_session_readable_by_tensorboard(tmp_path):
                                               size_guidance={"images": 0, "tensors": 0})
   images.Reload()
   assert "search/best_architecture" in images.Tags()["tensors"]
+
+
+def test_compare_tabulates_several_searches_from_their_files(tmp_path):
+  # Two lookup searches of 2,000 simulated seconds (NAS-Bench-201's rule: the child that
+  # would pass the budget is left out, so the clock ends within one child's cost under it)
+  # and a directory without a search.
+  import re
+  dirs = {}
+  for method in ("random", "evolution"):
+    dirs[method] = str(tmp_path / method)
+    result = run_cli("search", "nasbench201", f"--method={method}", f"--workdir={dirs[method]}",
+                     "--config.search.time_budget=2000s")
+    assert result.returncode == 0, result.stderr
+  out = run_cli("compare", dirs["random"], dirs["evolution"])
+  assert out.returncode == 0, out.stderr
+  lines = [line for line in out.stdout.splitlines() if line.startswith(f"| {tmp_path}")]
+  assert len(lines) == 2
+  for method, directory in dirs.items():
+    rows = wd.read_jsonl(os.path.join(directory, "children.jsonl"))
+    line = next(line for line in lines if line.startswith(f"| {directory} |"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[1:4] == [method, "nasbench201", "small"]
+    assert cells[4] == f"{len(rows)} (0)"
+    assert cells[5] == f"val_accuracy {max(r['val_accuracy'] for r in rows):.4f}"
+    minutes, seconds = map(int, re.match(r"(\d+)m(\d+)s simulated", cells[7]).groups())
+    assert 2000 - max(r["simulated_seconds"] for r in rows) < 60 * minutes + seconds <= 2000
+    assert cells[8] == "not trained"
+  # Best first (the higher validation accuracy on top).
+  bests = [float(line.split("val_accuracy ")[1].split()[0]) for line in lines]
+  assert bests == sorted(bests, reverse=True)
+  missing = run_cli("compare", dirs["random"], str(tmp_path))
+  assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
+      f"nas-tf: error: compare: {tmp_path}: no search here (no config.json)"]

@@ -66,6 +66,9 @@ def _assemble(read: Callable[[str], tuple[np.ndarray, np.ndarray]]) -> Cifar10Ar
 def _load_tarball(path: str) -> Cifar10Arrays:
   try:
     archive = tarfile.open(path, "r:*")
+  except tarfile.ReadError:  # tarfile lists every compression it tried, on six lines
+    raise DataError(f"{path}: not a tar archive, plain or compressed (expected "
+                    "cifar-10-python.tar.gz)") from None
   except (OSError, tarfile.TarError) as e:
     raise DataError(f"{path}: cannot open as a tar archive ({e})") from None
   try:

@@ -43,8 +43,9 @@ class ImageArrays:
   val_labels: np.ndarray | None = None
 
 
-def _names(paths) -> str:
-  shown = ", ".join(os.path.basename(p) for p in paths[:SHOWN])
+def _names(paths, root: str) -> str:
+  """The first few paths relative to ``root`` (class folder included: bird/007.png)."""
+  shown = ", ".join(os.path.relpath(p, root) for p in paths[:SHOWN])
   return shown + (f" and {len(paths) - SHOWN} more" if len(paths) > SHOWN else "")
 
 
@@ -78,12 +79,14 @@ def _read_folder(root: str, image_size: int) -> tuple[np.ndarray, np.ndarray, li
       images.append(array.reshape(*array.shape[:2], CHANNELS[mode]))
       labels.append(label)
   if broken:
-    raise DataError(f"{root}: {len(broken)} unreadable or corrupt image(s): {_names(broken)}")
+    raise DataError(f"{root}: {len(broken)} unreadable or corrupt image(s): "
+                    f"{_names(broken, root)}")
   if len(modes) > 1:
-    kinds = "; ".join(f"{CHANNELS[m]} channel(s): {_names(p)}" for m, p in sorted(modes.items()))
+    kinds = "; ".join(f"{CHANNELS[m]} channel(s): {_names(p, root)}"
+                      for m, p in sorted(modes.items()))
     raise DataError(f"{root}: images have mixed channel counts ({kinds}); convert them to one")
   if len(sizes) > 1:
-    kinds = "; ".join(f"{h}x{w}: {_names(p)}" for (h, w), p in sorted(sizes.items()))
+    kinds = "; ".join(f"{h}x{w}: {_names(p, root)}" for (h, w), p in sorted(sizes.items()))
     raise DataError(f"{root}: images have different sizes ({kinds}); set "
                     "--config.data.image_size=SIDE to resize them")
   if not images:

@@ -28,6 +28,11 @@ class SearchResult:
   stopped: str = ""  # why the search stopped before its end (the time budget), if it did
 
 
+def children(n: int) -> str:
+  """"1 child", "2 children"."""
+  return "1 child" if n == 1 else f"{n} children"
+
+
 def format_seconds(seconds: float) -> str:
   seconds = int(seconds)
   return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else \
@@ -50,7 +55,7 @@ def pareto_record(rows, task, front=None) -> dict[str, Any] | None:
 
 
 def front_picture(rows, record: dict[str, Any], fmt: str = "png") -> bytes:
-  title = (f"Pareto front of {record['finished']} children: {record['metric']} against "
+  title = (f"Pareto front of {children(record['finished'])}: {record['metric']} against "
            f"{record['cost']} (objective {record['objective']})")
   return diagrams.draw_front(rows, record["front"], record["metric"], record["cost"], title,
                              record["budget"], fmt)
@@ -79,6 +84,7 @@ class Journal:
     self.rank = task.objective.rank_key  # what orders children: the metric, or the objective
     self.total_children, self.keep_weights = total_children, keep_weights
     self.log, self.after_child = log, after_child  # after_child: test hook, once recorded
+    self.show_reward = True  # the progress lines' reward (the loop: only where it matters)
     self.children_path = os.path.join(workdir, "children.jsonl")
     self.best_path = os.path.join(workdir, "best.json")
     self.pareto_path = os.path.join(workdir, "pareto.json")
@@ -208,8 +214,12 @@ class Journal:
     left = max(0, self.total_children - index - 1)
     eta = format_seconds(left * self.time_trained_now / max(self.trained_now, 1) / self.parallel)
     value = row.get(metric)
-    result = (f"{metric} {value:.4f} reward {row['reward']:.4g}" if row["status"] == "ok"
-              else f"{row['status'].replace('_', ' ').upper()} ({row['error']})")
+    if row["status"] == "ok":  # what the strategy optimizes: the metric, or the objective
+      result = f"{metric} {value:.4f}" + (
+          f" objective {row[self.rank]:.4f}" if self.rank != metric else "") + (
+          f" reward {row['reward']:.4g}" if self.show_reward else "")
+    else:
+      result = f"{row['status'].replace('_', ' ').upper()} ({row['error']})"
     best_text = f"{best[metric]:.4f}" if best else "-"
     budget = f" | {self.budget.progress()}" if self.budget and self.budget.limit else ""
     cost = (f"{row.get('simulated_seconds', 0.0):.0f} simulated s" if self.task.simulated

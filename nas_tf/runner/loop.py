@@ -32,7 +32,7 @@ from nas_tf.errors import (BudgetSpent, InfrastructureError, SearchError, Worker
                            disk_full_message, one_line)
 from nas_tf.runner.asynchronous import RetryChild, retry_job, run_async
 from nas_tf.runner.budget import Budget
-from nas_tf.runner.journal import Journal, SearchResult, format_seconds
+from nas_tf.runner.journal import Journal, SearchResult, children, format_seconds
 from nas_tf.strategies.nas_rl import controller_compiled
 from nas_tf.tasks.objective import OverBudget
 from nas_tf.tasks.executors import make_executor
@@ -62,6 +62,7 @@ class Search:
     self.strategy = registry.strategy_class(s.strategy).from_config(config, self.space,
                                                                     self.compiled)
     self.strategy.log = log
+    self.journal.show_reward = self.strategy.uses_reward_scale
     self.executor = make_executor(config, task)
     self.retries: dict[int, int] = {}  # child index -> times its worker died
     self.journal.parallel = self.executor.capacity
@@ -138,7 +139,7 @@ class Search:
     state["consecutive_failures"] = (state["consecutive_failures"] + 1
                                      if row["status"] == "failed" else 0)
     if state["consecutive_failures"] >= self.config.search.max_consecutive_failures:
-      raise SearchError(f"{state['consecutive_failures']} children failed in a row "
+      raise SearchError(f"{children(state['consecutive_failures'])} failed in a row "
                         f"(search.max_consecutive_failures); last error: {row['error']}")
 
   def _train_all(self, jobs: list[tuple[int, int, int, dict[str, Any]]]) -> None:
@@ -202,7 +203,7 @@ class Search:
               f"({format_seconds(self.budget.elapsed())} spent)" if self.budget.limit else "")
     budget += "" if self.task.objective.kind == "metric" else \
         f", objective {self.task.objective.describe()}"
-    self.log(f"search {self.task.name} ({s.strategy}, {mode}): {s.num_children} children, "
+    self.log(f"search {self.task.name} ({s.strategy}, {mode}): {children(s.num_children)}, "
              f"m={s.batch_size}, {self.executor.capacity} at once, {self.task.data_summary}"
              f"{budget}, work directory {self.workdir}")
     if getattr(self.executor, "where", ""):  # e.g. the Ray cluster and what was checked
@@ -234,14 +235,13 @@ class Search:
     found = (f"{self.journal.best_text()}; {self.journal.best_path}" if best
              else "none finished ok")
     if stopped and not protocol:
-      self.log(f"stopped: {stopped} after {len(rows)} of {s.num_children} children; {found}. "
+      self.log(f"stopped: {stopped} after {len(rows)} of {children(s.num_children)}; {found}. "
                "Rerun the same command with a larger --config.search.time_budget to "
                "continue where it stopped")
     else:
       within = (f" in the simulated time budget of {format_seconds(self.budget.limit)}"
                 if protocol else "")
-      children = "1 child" if len(rows) == 1 else f"{len(rows)} children"
-      self.log(f"done: {children} ({self.journal.outcome_text(rows)}){within}; {found}")
+      self.log(f"done: {children(len(rows))} ({self.journal.outcome_text(rows)}){within}; {found}")
     return SearchResult(best, len(rows), failed, time.perf_counter() - started,
                         self.journal.child_seconds, stopped="" if protocol else stopped)
 
@@ -287,7 +287,7 @@ class Search:
     state = (latest or {}).get("state", {})
     if state.get("partial_batch") and self.config.search.num_children > state["children"]:
       self.log(f"extending the search from {state['children']} to "
-               f"{self.config.search.num_children} children")
+               f"{children(self.config.search.num_children)}")
       # Any earlier checkpoint will do: the batches after it replay from children.jsonl.
       earlier = [k["step"] for k in self.store.kept() if k["step"] < state["step"]]
       state = (self.store.restore(self.checkpoint, step=earlier[0]) if earlier

@@ -22,6 +22,9 @@ from nas_tf.spaces.base import Plan, SearchSpace
 
 class Proposer(abc.ABC):
   name = ""
+  # Whether the reward's scale (not only its order) drives the proposer: REINFORCE's
+  # advantage does; the progress lines show the reward only then.
+  uses_reward_scale = False
 
   @classmethod
   @abc.abstractmethod

@@ -32,6 +32,7 @@ def controller_compiled(config: ml_collections.ConfigDict) -> bool:
 
 class NasRl(Proposer):
   name = "nas_rl"
+  uses_reward_scale = True
 
   def __init__(self, c: ml_collections.ConfigDict, seed: int, token_types: dict[str, int],
                compiled: bool, head_bias: dict[str, Any] | None = None):

@@ -10,12 +10,15 @@ time is its ``simulated_seconds``, which ``search.time_budget`` counts instead o
                  accuracy and the reported number the mean over its three runs. It publishes no
                  training times, so each query costs ``data.seconds_per_child``.
 
-The file formats are documented in docs/tabular.md.
+The file formats are documented in docs/tabular.md. Both tables ship inside the package,
+gzip-compressed with their licences (``nas_tf/data/tables/``): ``data.source=bundled``, the
+default, reads them; a path reads another copy (``.gz`` or not).
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import json
 import math
@@ -62,13 +65,29 @@ class LookupTask(Task):
   def data_fingerprint(self) -> str:
     return self._fingerprint
 
+  BUNDLED = ""  # the table's file in nas_tf/data/tables/
+
+  def table_path(self) -> str:
+    """``data.source``'s file: the bundled table for ``bundled``."""
+    source = str(self.config.data.source)
+    if source == "bundled":
+      import importlib.resources
+      return str(importlib.resources.files("nas_tf.data") / "tables" / self.BUNDLED)
+    return os.path.expanduser(source)
+
   def prepare(self) -> None:
-    path = os.path.expanduser(str(self.config.data.source))
+    path = self.table_path()
     if not os.path.isfile(path):
       raise DataError(f"data.source: {path}: no such file (the {self.name} table; see "
                       "docs/tabular.md)")
     with open(path, "rb") as f:
       raw = f.read()
+    if path.endswith(".gz"):
+      try:
+        raw = gzip.decompress(raw)
+      except (OSError, EOFError) as e:
+        raise DataError(f"data.source: {path}: not a complete gzip file ({e})") from None
+    # Of the table itself: a compressed and a plain copy of one table are the same data.
     self._fingerprint = hashlib.sha256(raw).hexdigest()
     try:
       text = raw.decode("utf-8")
@@ -93,7 +112,7 @@ class LookupTask(Task):
     """The table's row for ``arch`` (a KeyError, recorded as a failed child, when absent)."""
     key = self.key(arch)
     if key not in self.table:
-      raise KeyError(f"{key} is not in the table {self.config.data.source}")
+      raise KeyError(f"{key} is not in the table {self.table_path()}")
     row = dict(self.table[key])
     # Over a hard budget: no simulated training time is charged, as none would be spent.
     self.objective.check({c: row[c] for c in self.cost_names if c in row})
@@ -117,6 +136,7 @@ class LookupTask(Task):
 
 class NasBench201Task(LookupTask):
   name = "nasbench201"
+  BUNDLED = "nasbench201.csv.gz"  # nb201_cifar10_cifar100_imagenet16.csv (docs/tabular.md)
   # Measured best per dataset (12-epoch accuracies around 0.85, 0.65, 0.40).
   DATASET_EXPONENT = {"cifar10": 20.0, "cifar100": 10.0, "imagenet16": 3.0}
 
@@ -161,6 +181,7 @@ class NasBench201Task(LookupTask):
 
 class NasBenchMacroTask(LookupTask):
   name = "nasbench_macro"
+  BUNDLED = "nasbench_macro.json.gz"  # nas-bench-macro_cifar10.json
   cost_names = ("params", "flops")  # the table's columns (its FLOPs are its own count)
   metric = "run1_test_accuracy"  # the benchmark has no validation split (see the module doc)
 
