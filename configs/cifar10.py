@@ -150,6 +150,8 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.enas.weight_decay = 5e-4     # gradient 5e-4 w: the script's l2_reg 2.5e-4 sum(w^2)
   c.enas.clip_norm = 0.0         # ENAS's "norm" clipping appends the unclipped gradient
   c.enas.dropout = 0.1           # before the classifier (keep 0.9)
+  # The micro search's auxiliary head (configs/enas_micro.py: 0.4); the macro search has none.
+  c.enas.auxiliary_weight = 0.0
   # The shared step: "traced" (one graph, a switch per slot, for every architecture),
   # "composed" (eager, of pieces traced once each: models/pieces.py; the micro supernet), or
   # "auto": composed where the supernet composes and there is no GPU (it starts in seconds:

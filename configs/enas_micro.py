@@ -44,6 +44,9 @@ def get_config(preset: str = "auto"):
   c.enas.controller.skip_target = 0.0
   c.enas.controller.sampled_entropy = False  # the full entropy (micro_controller.py:193)
   c.enas.controller.op_priors = True   # micro_controller.py:100-109, 184-185
+  # --child_use_aux_heads: 0.4 x the auxiliary head's loss (micro_child.py:707-711), the head
+  # itself never trained (lines 721-723; models/auxiliary.py).
+  c.enas.auxiliary_weight = 0.4
   if preset == "cpu":
     # Its 20 epochs of many short steps: the traced step's 10 s more start-up (measured on 2
     # CPU cores) is repaid by its steps at 0.78x the composed one's (benchmarks/enas_startup.py

@@ -161,6 +161,7 @@ _OTHERS = {
     "enas.num_nodes": _int(1, 64), "enas.learning_rate": LEARNING_RATE,
     "enas.learning_rate_min": Range(0.0, huge=STEP), "enas.momentum": FRACTION,
     "enas.weight_decay": DECAY, "enas.clip_norm": CLIP, "enas.dropout": FRACTION,
+    "enas.auxiliary_weight": Range(0.0, 1.0, zero="no auxiliary head"),
     "enas.derive_samples": _int(huge=LONGER), "enas.reward_constant": _positive(huge=SCALE),
     "enas.lr_decay_rate": Range(0.0, 1.0, low_open=True),
     "enas.lr_decay_start": _int(0, huge="a start past the last epoch is no decay"),

@@ -3,6 +3,7 @@ stand-alone child, one trace per search, resume equals an uninterrupted run."""
 
 import os
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -55,6 +56,65 @@ def test_micro_supernet_equals_the_stand_alone_cell_network_with_copied_weights(
       alone = child(images, training=training).numpy()
       np.testing.assert_allclose(shared, alone, rtol=1e-4, atol=1e-4)
     assert enas_micro.child_params(supernet, arch) == child.count_params()
+
+
+def test_the_micro_auxiliary_head_is_the_authors_fixed_head():
+  # micro_child.py lines 293-323, transcribed in NumPy: ReLU, 5x5/3 average pool (VALID),
+  # 1x1 conv to 128, batch norm with the batch's statistics, ReLU, a 2x2 "SAME" conv to 768
+  # (what remains of 8x8 after the pool), batch norm, ReLU, mean over the pixels, a matrix.
+  from nas_tf.models.auxiliary import AuxiliaryHead
+  head = AuxiliaryHead(10)
+  head.build((None, 8, 8, 6))
+  assert not head.trainable_weights and len(head.non_trainable_weights) == 3
+  x = np.random.default_rng(0).normal(size=(3, 8, 8, 6)).astype(np.float32)
+  project, wide, fc = (w.numpy() for w in (head.project, head.wide, head.fc))
+
+  def bn(t):
+    return (t - t.mean(axis=(0, 1, 2))) / np.sqrt(t.var(axis=(0, 1, 2)) + 1e-5)
+  r = np.maximum(x, 0)
+  pooled = np.stack([np.stack([r[:, 3 * i:3 * i + 5, 3 * j:3 * j + 5].mean(axis=(1, 2))
+                               for j in range(2)], 1) for i in range(2)], 1)  # [3, 2, 2, 6]
+  a = np.maximum(bn(pooled @ project[0, 0]), 0)
+  padded = np.pad(a, ((0, 0), (0, 1), (0, 1), (0, 0)))  # SAME, kernel 2: bottom and right
+  conv = sum(padded[:, u:u + 2, v:v + 2] @ wide[u, v] for u in range(2) for v in range(2))
+  expected = np.maximum(bn(conv), 0).mean(axis=(1, 2)) @ fc
+  np.testing.assert_allclose(head(x).numpy(), expected, rtol=2e-4, atol=2e-4)
+
+
+@pytest.mark.parametrize("step", ["composed", "traced"])
+def test_the_micro_search_trains_the_cells_through_the_fixed_auxiliary_head(step):
+  # The head reads the cell after the second reduction in training steps only; it leaves
+  # the logits alone, adds 0.4 x its loss's gradient to the cells' and never moves itself.
+  from nas_tf.tasks.shared_steps import _forward
+  space = CellSpace("enas", num_blocks=2)
+  images = np.random.default_rng(1).normal(size=(4, 32, 32, 3)).astype(np.float32)
+  labels = np.array([0, 1, 2, 3])
+  arch = space.decode(RandomSearch(space.token_types).propose(space.plan(), 1, [0, 1])[0])
+  tensors = space.as_tensors(arch)
+  grads, logits = {}, {}
+  for weight in (0.0, 0.4):
+    keras.utils.set_random_seed(0)
+    supernet = enas_micro.Supernet(space, channels=4, layers_per_stage=1,
+                                   auxiliary_weight=weight)
+    supernet.build_all()
+    assert (supernet.auxiliary_position == 4) == bool(weight)  # cells 1 and 3 reduce
+    head = [w.numpy() for w in supernet.auxiliary.weights]
+    run = (lambda f: f()) if step == "composed" else (lambda f: tf.function(f,
+                                                                           autograph=False)())
+    stem = supernet.stem_conv.kernel
+
+    def grad_and_logits():
+      with tf.GradientTape() as tape:
+        logits, loss, objective = _forward(supernet, images, labels, tensors)
+      return tape.gradient(objective, stem), logits, loss, objective
+    grads[weight], logits[weight], loss, objective = run(grad_and_logits)
+    assert (float(objective) > float(loss)) == bool(weight)
+    assert supernet(images, *tensors, training=False) is not None
+    assert supernet.auxiliary_logits() is None  # not in inference
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(head, supernet.auxiliary.weights))
+    assert all("aux_head" not in v.path for v in supernet.trainable_variables)
+  np.testing.assert_allclose(logits[0.0].numpy(), logits[0.4].numpy(), rtol=1e-5, atol=1e-5)
+  assert not np.allclose(grads[0.0].numpy(), grads[0.4].numpy())
 
 
 @pytest.mark.parametrize("step", ["composed", "traced"])

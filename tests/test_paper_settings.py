@@ -97,6 +97,8 @@ ENAS_MACRO = [
                             "unclipped gradient (src/utils.py:149)"),
     ("enas.dropout", 0.1, "scripts/cifar10_macro_search.sh --child_keep_prob=0.90 "
                           "(general_child.py:233)"),
+    ("enas.auxiliary_weight", 0.0, "cifar10_macro_search.sh passes --child_use_aux_heads, "
+                                   "but general_child.py never reads it"),
     ("final.dropout", 0.5, "scripts/cifar10_macro_final.sh --child_keep_prob=0.50"),
     ("enas.controller.learning_rate", 1e-3, "scripts/cifar10_macro_search.sh "
                                             "--controller_lr=0.001"),
@@ -121,6 +123,8 @@ ENAS_MICRO = [
     ("enas.epochs", 150, "scripts/cifar10_micro_search.sh --num_epochs=150"),
     ("enas.weight_decay", 2e-4, "scripts/cifar10_micro_search.sh --child_l2_reg=1e-4"),
     ("enas.dropout", 0.1, "scripts/cifar10_micro_search.sh --child_keep_prob=0.90"),
+    ("enas.auxiliary_weight", 0.4, "scripts/cifar10_micro_search.sh --child_use_aux_heads, "
+                                   "micro_child.py:707-711 loss + 0.4 * aux_loss"),
     ("enas.learning_rate", 0.05, "scripts/cifar10_micro_search.sh --child_lr_max=0.05"),
     ("enas.learning_rate_min", 0.0005, "scripts/cifar10_micro_search.sh --child_lr_min=0.0005"),
     ("enas.lr_restart_epochs", 10, "scripts/cifar10_micro_search.sh --child_lr_T_0=10"),
@@ -525,8 +529,9 @@ def test_one_flag_per_method_reaches_its_authors_config(tmp_path, task, method, 
 
 @pytest.mark.parametrize("preset", ["smoke", "cpu"])
 @pytest.mark.parametrize("task,rows", [("enas_macro", ENAS_CONTROLLER), ("enas_micro", ENAS_CONTROLLER
-                                       + [r for r in ENAS_MICRO if r[0].startswith(
-                                           "enas.controller.") and r[0] not in (
+                                       + [r for r in ENAS_MICRO if (r[0].startswith(
+                                           "enas.controller.") or r[0] ==
+                                           "enas.auxiliary_weight") and r[0] not in (
                                            "enas.controller.steps", "enas.controller.batch")]),
                                        ("ptb", ENAS_CONTROLLER + [
                                            r for r in ENAS_RNN if r[0] in (

@@ -26,90 +26,12 @@ import numpy as np
 import tensorflow as tf
 
 from nas_tf.models import cell as cell_models
+from nas_tf.models.auxiliary import AuxiliaryHead
 from nas_tf.models.cell import cell_positions
-from nas_tf.models.layers import (BN_EPSILON, BN_MOMENTUM, batch_norm, factorized_halves,
-                                  fused_batch_norm, switch_case)
+from nas_tf.models.layers import batch_norm, switch_case
+from nas_tf.models.shared_ops import SUPPORTED_OPS, SharedOp, op_math
 from nas_tf.models.pieces import Pieces
 from nas_tf.spaces.cell import CellSpace, output_blocks
-
-# The ops this supernet implements (an op at stride 1 or 2 from the same weights).
-SUPPORTED_OPS = ("identity", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "sep_conv_7x7",
-                 "avg_pool_3x3", "max_pool_3x3")
-
-
-class SharedOp(keras.layers.Layer):
-  """One op's weights, applied at stride 1 or 2 as ``models/cell.apply_op`` builds it.
-  ``child_layers`` maps the child's layer-name suffixes to these sublayers. The kind
-  ``relu_conv_bn`` is a cell's 1x1 input conv; ``identity`` at stride 2 is the factorized
-  reduction, whose weights exist only when ``strided`` (in reduction cells)."""
-
-  def __init__(self, kind: str, channels: int, strided: bool = False, **kwargs):
-    super().__init__(**kwargs)
-    self.kind, self.channels = kind, int(channels)
-    conv = functools.partial(keras.layers.Conv2D, kernel_size=1, use_bias=False)
-    self.child_layers = {}
-    if kind.startswith("sep_conv"):
-      size = int(kind[-1])
-      for t in range(2):
-        self.child_layers.update({
-            f"_dw{t}": keras.layers.DepthwiseConv2D(size, padding="same", use_bias=False,
-                                                    name=f"dw{t}"),
-            f"_pw{t}": conv(self.channels, name=f"pw{t}"), f"_bn{t}": batch_norm(f"bn{t}")})
-    elif kind in ("identity", "skip_connect") and strided:
-      self.child_layers = {"_conv_a": conv(self.channels // 2, name="conv_a"),
-                           "_conv_b": conv(self.channels - self.channels // 2, name="conv_b"),
-                           "_bn": batch_norm("bn")}
-    elif kind == "relu_conv_bn":
-      self.child_layers = {"_conv": conv(self.channels, name="conv"), "_bn": batch_norm("bn")}
-    elif kind not in ("identity", "skip_connect", "avg_pool_3x3", "max_pool_3x3"):
-      raise ValueError(f"ENAS micro supports the ops {', '.join(SUPPORTED_OPS)}; got {kind!r}")
-    self.parts = list(self.child_layers.values())  # tracked by Keras
-
-  def build(self, input_shape):
-    for suffix, layer in self.child_layers.items():  # 1x1 input convs read the input
-      reads_input = suffix in ("_conv", "_conv_a", "_conv_b")
-      layer.build((None, None, None, input_shape[-1] if reads_input else self.channels))
-
-  def call(self, x, stride: int = 1, training=False):
-    return op_math((self.kind, stride, bool(training)), x,
-                   tuple(tuple(layer.weights) for layer in self.parts))
-
-
-def op_math(name: tuple, x, weights: tuple):
-  """A shared op as ``models/cell.apply_op`` builds it, from its weights (per sublayer:
-  (kernel,) or batch norm's (gamma, beta, moving mean, moving variance)). Raw TensorFlow
-  ops, not Keras calls: the traced supernet runs this in a switch branch per (cell, block,
-  slot, op), whose trace and gradient grow with every graph node."""
-  kind, stride, training = name
-  if kind.endswith("pool_3x3"):
-    pool = tf.nn.avg_pool2d if kind.startswith("avg") else tf.nn.max_pool2d
-    return pool(x, 3, stride, "SAME")
-  if kind in ("identity", "skip_connect"):
-    if stride == 1:
-      return x
-    (conv_a,), (conv_b,), bn = weights
-    return _bn(tf.concat(factorized_halves(tf.nn.relu(x), conv_a, conv_b), axis=-1), bn,
-               training)
-  if kind in ("relu_conv_bn", "conv_bn"):  # conv_bn: the stem
-    (conv,), bn = weights
-    return _bn(_conv(tf.nn.relu(x) if kind == "relu_conv_bn" else x, conv), bn, training)
-  for t in range(2):
-    (depthwise,), (pointwise,), bn = weights[3 * t: 3 * t + 3]
-    s = stride if t == 0 else 1
-    x = tf.nn.depthwise_conv2d(tf.nn.relu(x), depthwise, [1, s, s, 1], "SAME")
-    x = _bn(_conv(x, pointwise), bn, training)
-  return x
-
-
-def _bn(x, weights, training):
-  gamma, beta, moving_mean, moving_variance = weights
-  return fused_batch_norm(x, gamma, beta, moving_mean, moving_variance, BN_EPSILON,
-                          BN_MOMENTUM, training)
-
-
-def _conv(x, kernel):  # stride 1, as every conv of the supernet
-  return tf.nn.conv2d(x, kernel, 1, "SAME")
-
 
 class Supernet(keras.Model):
   """``call(images, normal, normal_out, reduce, reduce_out)``: the cell pair given as
@@ -124,7 +46,8 @@ class Supernet(keras.Model):
   scores_with_batch_statistics = True
 
   def __init__(self, space: CellSpace, num_classes: int = 10, channels: int = 16,
-               layers_per_stage: int = 2, dropout: float = 0.0, **kwargs):
+               layers_per_stage: int = 2, dropout: float = 0.0,
+               auxiliary_weight: float = 0.0, **kwargs):
     super().__init__(**kwargs)
     unsupported = [op for op in space.ops if op not in SUPPORTED_OPS]
     if unsupported:
@@ -150,8 +73,22 @@ class Supernet(keras.Model):
     self.dropout = keras.layers.Dropout(dropout, name="dropout")
     self.input_shape_ = (32, 32, 3)
     self.pieces = Pieces(op_math)  # the composed network's traced ops
+    # The authors' search trains with an auxiliary head after the cell that follows the
+    # second reduction (micro_child.py lines 112-113, 287-323), whose weights it never
+    # trains (lines 721-723): only 0.4 x its loss's gradient into the cells counts.
+    self.auxiliary_weight = float(auxiliary_weight)
+    reductions = [p for p, position in enumerate(self.positions) if position[2]]
+    self.auxiliary_position = (reductions[1] + 1 if self.auxiliary_weight and len(reductions) > 1
+                               and reductions[1] + 1 < len(self.positions) else None)
+    self.auxiliary = AuxiliaryHead(num_classes, name="aux_head")
+    self._last = {"auxiliary": None}  # the auxiliary logits of the latest training call
+
+  def auxiliary_logits(self):
+    """The auxiliary head's logits of the latest training call, or None."""
+    return self._last["auxiliary"]
 
   def _network(self, images, training, slot_output, output_mask, composed=False):
+    self._last["auxiliary"] = None
     if composed:
       run = functools.partial(self._composed_op, training=training)
       prev_prev = prev = self.pieces(("conv_bn", 1, training), images,
@@ -167,6 +104,8 @@ class Supernet(keras.Model):
         states.append(slot_output(p, kind, reduction, i, 0, states)
                       + slot_output(p, kind, reduction, i, 1, states))
       prev_prev, prev = prev, tf.concat(states[2:], axis=-1) * output_mask(kind, filters)
+      if p == self.auxiliary_position and self.auxiliary.built and training:
+        self._last["auxiliary"] = self.auxiliary(prev)
     return self.classifier(self.dropout(self.pool(prev), training=training))
 
   def describe(self) -> str:
@@ -183,6 +122,11 @@ class Supernet(keras.Model):
       outs = [op(states[1], stride=2 if reduction else 1) for op in self.ops[p][i][slot]]
       return outs[0]
     self._network(tf.zeros((1, *input_shape)), False, every_op, lambda kind, filters: 1.0)
+    if self.auxiliary_position is not None:
+      _, _, _, filters = self.positions[self.auxiliary_position]
+      side = input_shape[0] // 4  # after the two reductions
+      if side >= AuxiliaryHead.POOL:  # the head's 5x5 pool needs 5 pixels (CIFAR: 8)
+        self.auxiliary.build((None, side, side, self.space.num_blocks * filters))
     self.built = True
 
   def call(self, images, normal, normal_out, reduce, reduce_out, training=False):
@@ -240,7 +184,8 @@ class Supernet(keras.Model):
 def make_supernet(space: CellSpace, config, task) -> Supernet:
   """The supernet of ``config`` (ENAS micro's network is the cell network: ``child.*``)."""
   supernet = Supernet(space, task.num_classes, config.child.channels,
-                      config.child.layers_per_stage, config.enas.get("dropout", 0.0))
+                      config.child.layers_per_stage, config.enas.get("dropout", 0.0),
+                      config.enas.get("auxiliary_weight", 0.0))
   supernet.build_all(task.input_shape)
   return supernet
 

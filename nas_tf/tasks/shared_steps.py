@@ -22,25 +22,32 @@ def classifier_train_step(model, optimizer, images, labels, weight_decay: float,
   if tf.executing_eagerly():
     update, zeros, sources = _traced_update(model, optimizer, weight_decay)
     with tf.GradientTape() as tape:
-      logits, loss = _forward(model, images, labels, arch)
-    grads = tape.gradient(loss, sources)
+      logits, loss, objective = _forward(model, images, labels, arch)
+    grads = tape.gradient(objective, sources)
     update([zero if g is None else g for g, zero in zip(grads, zeros)])
     return loss, correct_count(logits, labels)
   variables = model.trainable_variables
   with tf.GradientTape() as tape:
-    logits, loss = _forward(model, images, labels, arch)
+    logits, loss, objective = _forward(model, images, labels, arch)
     decay = tf.add_n([tf.nn.l2_loss(v) for v in variables if "kernel" in v.name])  # sum/2
-    total = loss + weight_decay * decay
+    total = objective + weight_decay * decay
   grads = tape.gradient(total, variables)
   optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
   return loss, correct_count(logits, labels)
 
 
 def _forward(model, images, labels, arch):
-  """(logits, mean softmax cross-entropy) of ``model(images, *arch)`` in training mode."""
+  """(logits, mean softmax cross-entropy, what the step minimizes) of ``model(images, *arch)``
+  in training mode: the loss, plus ``model.auxiliary_weight`` x its auxiliary head's loss
+  where the supernet has one (ENAS micro's search)."""
   import tensorflow as tf
   logits = model(images, *arch, training=True)
-  return logits, tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+  loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+  auxiliary = model.auxiliary_logits() if hasattr(model, "auxiliary_logits") else None
+  if auxiliary is None:
+    return logits, loss, loss
+  return logits, loss, loss + model.auxiliary_weight * tf.reduce_mean(
+      tf.nn.sparse_softmax_cross_entropy_with_logits(labels, auxiliary))
 
 
 def _traced_update(model, optimizer, weight_decay: float):

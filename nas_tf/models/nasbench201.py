@@ -1,0 +1,83 @@
+"""NAS-Bench-201's network in Keras (Dong & Yang, ICLR 2020), as D-X-Y/AutoDL-Projects
+builds it (``xautodl/models/cell_infers/tiny_network.py``, ``cells.py``,
+``cell_operations.py``): a 3x3 conv-BN stem of C channels, three stages of N cells at C, 2C
+and 4C channels with a ResNet basic block (stride 2) between them, then BN-ReLU, global
+average pooling and a linear classifier. A cell's node j sums op(node i) over i < j
+(``NB201_EDGES``); its ops are ``none`` (zeros), ``skip_connect`` (identity),
+``nor_conv_1x1`` / ``nor_conv_3x3`` (ReLU, conv without bias, BN) and ``avg_pool_3x3``
+(stride 1, the padding left out of the mean). The benchmark trains C=16, N=5.
+
+Stride-2 convs pad one pixel on every side, as PyTorch's ``padding=1``: Keras' ``same``
+would pad only the bottom and right, and read other pixels.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+
+from nas_tf.models.layers import batch_norm
+from nas_tf.spaces.tabular import NB201_EDGES, NB201_OPS, nb201_ops
+
+
+def _relu_conv_bn(x, filters: int, kernel: int, stride: int, name: str):
+  x = keras.layers.ReLU(name=f"{name}_relu")(x)
+  if stride == 2:  # PyTorch's symmetric padding
+    x = keras.layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
+  x = keras.layers.Conv2D(filters, kernel, strides=stride, use_bias=False,
+                          padding="valid" if stride == 2 else "same", name=f"{name}_conv")(x)
+  return batch_norm(f"{name}_bn")(x)
+
+
+def _op(op: str, x, channels: int, name: str):
+  if op == "skip_connect":
+    return x
+  if op == "nor_conv_1x1":
+    return _relu_conv_bn(x, channels, 1, 1, name)
+  if op == "nor_conv_3x3":
+    return _relu_conv_bn(x, channels, 3, 1, name)
+  if op == "avg_pool_3x3":
+    return keras.layers.AveragePooling2D(3, 1, padding="same", name=name)(x)
+  raise ValueError(f"NAS-Bench-201 op {op!r} is not one of {', '.join(NB201_OPS)}")
+
+
+def _cell(x, ops: Sequence[str], channels: int, name: str):
+  nodes = [x]
+  for j in range(1, 4):
+    terms = [_op(op, nodes[i], channels, f"{name}_e{j}{i}_{op}")
+             for (jj, i), op in zip(NB201_EDGES, ops) if jj == j and op != "none"]
+    if not terms:  # every edge into the node is none: zeros of the node's shape
+      terms = [keras.layers.Rescaling(0.0, name=f"{name}_n{j}_zero")(nodes[0])]
+    nodes.append(terms[0] if len(terms) == 1 else keras.layers.Add(name=f"{name}_n{j}")(terms))
+  return nodes[-1]
+
+
+def _residual_block(x, filters: int, name: str):
+  """ResNetBasicblock(stride 2): two ReLU-conv-BN, plus a 2x2 average pool and 1x1 conv."""
+  y = _relu_conv_bn(x, filters, 3, 2, f"{name}_a")
+  y = _relu_conv_bn(y, filters, 3, 1, f"{name}_b")
+  shortcut = keras.layers.AveragePooling2D(2, 2, padding="valid", name=f"{name}_pool")(x)
+  shortcut = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_down")(shortcut)
+  return keras.layers.Add(name=f"{name}_add")([shortcut, y])
+
+
+def build_network(arch: str | dict, num_classes: int = 10, channels: int = 16,
+                  cells_per_stage: int = 5, input_shape=(32, 32, 3),
+                  name: str | None = None) -> keras.Model:
+  """The network of a cell (its ``arch_str`` or a ``nasbench201`` architecture); logits out."""
+  arch_str = arch["arch_str"] if isinstance(arch, dict) else arch
+  ops = nb201_ops(arch_str)
+  inputs = keras.Input(input_shape, name="images")
+  x = keras.layers.Conv2D(channels, 3, padding="same", use_bias=False, name="stem_conv")(inputs)
+  x = batch_norm("stem_bn")(x)
+  for stage in range(3):
+    width = channels * 2 ** stage
+    if stage:
+      x = _residual_block(x, width, f"reduce{stage}")
+    for k in range(cells_per_stage):
+      x = _cell(x, ops, width, f"s{stage}c{k}")
+  x = keras.layers.ReLU(name="last_relu")(batch_norm("last_bn")(x))
+  x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+  logits = keras.layers.Dense(num_classes, name="logits")(x)
+  return keras.Model(inputs, logits, name=name or "nasbench201")
