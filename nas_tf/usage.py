@@ -90,7 +90,8 @@ def methods_help() -> str:
 
 
 def main_help() -> str:
-  commands = "\n".join(f"  {name:<8} {about}" for name, about in COMMANDS.items())
+  width = max(map(len, COMMANDS))
+  commands = "\n".join(f"  {name:<{width}} {about}" for name, about in COMMANDS.items())
   keys = KEYS_HELP.format(strategies=" | ".join(registry.STRATEGIES),
                           executors=" | ".join(registry.EXECUTORS))
   return (f"nas-tf {__version__}: neural architecture search in TensorFlow / Keras\n\n"
