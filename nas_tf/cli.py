@@ -59,6 +59,8 @@ def _report(error: Exception, bad_input: tuple, stopped: tuple, prefix: str = ""
   """One stderr line: exit 2 for bad input, 1 for work that stopped (a full disk too);
   else the traceback."""
   from nas_tf import errors
+  if interrupt := errors.disguised_interrupt(error):
+    interrupts.exit_interrupted(interrupt)
   if FLAGS.verbose:
     raise error
   if isinstance(error, bad_input):

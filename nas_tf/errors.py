@@ -31,6 +31,19 @@ class WorkerDied(InfrastructureError):
   retried."""
 
 
+# Ctrl-C and SIGTERM received by the command line's handlers (nas_tf.interrupts appends).
+RECEIVED_INTERRUPTS: list[KeyboardInterrupt] = []
+
+
+def disguised_interrupt(error: BaseException) -> KeyboardInterrupt | None:
+  """The interrupt behind ``error`` when one was received: C++ code that caught it mid-call
+  raises another error in its place (pybind11's argument conversion gives a TypeError, as
+  matplotlib's ``affine_transform()`` did in CI), which would pass for a failing child."""
+  if isinstance(error, KeyboardInterrupt):
+    return error
+  return RECEIVED_INTERRUPTS[-1] if RECEIVED_INTERRUPTS else None
+
+
 # What a full disk says where no OSError carries its errno: TensorFlow's checkpoint, summary
 # and SavedModel writers (ResourceExhaustedError, e.g. "<path>; No space left on device
 # [Op:SaveV2]") and h5py.

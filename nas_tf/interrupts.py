@@ -21,9 +21,11 @@ import sys
 import threading
 import time
 
+from nas_tf import errors
+
 GRACE_S = 4.0  # for the main thread to stop by itself (``docker stop`` allows 10 s)
 
-_RECEIVED: list[KeyboardInterrupt] = []
+_RECEIVED = errors.RECEIVED_INTERRUPTS
 _SAVED = ["finished work is saved in the work directory"]
 _EXITING = threading.Lock()
 

@@ -89,6 +89,25 @@ def test_a_full_disk_inside_a_child_s_tensorflow_writer_is_not_the_child_s_failu
   assert [r[3] for r in records(str(tmp_path))] == ["ok"]  # child 2 is not a failed child
 
 
+def test_a_ctrl_c_disguised_as_another_error_inside_a_child_is_not_the_child_s_failure(
+    tmp_path, monkeypatch):
+  from nas_tf import errors
+  from nas_tf.tasks import executors
+  real, trained = executors.train_in_this_process, []
+
+  def interrupted_at_the_second_child(*args, **kwargs):
+    trained.append(1)
+    if len(trained) == 2:  # the handler ran inside C++ code, which raised its own error
+      errors.RECEIVED_INTERRUPTS.append(KeyboardInterrupt())
+      raise TypeError("affine_transform(): incompatible function arguments")
+    return real(*args, **kwargs)
+  monkeypatch.setattr(executors, "train_in_this_process", interrupted_at_the_second_child)
+  monkeypatch.setattr(errors, "RECEIVED_INTERRUPTS", [])
+  with pytest.raises(KeyboardInterrupt):
+    run(tiny_cifar_config(2), str(tmp_path))
+  assert [r[3] for r in records(str(tmp_path))] == ["ok"]  # child 2 is trained again on resume
+
+
 @contextlib.contextmanager
 def tmpfs(path, size):
   """A real tmpfs of ``size`` at ``path`` (CI runs as root; elsewhere the test skips)."""
@@ -280,6 +299,31 @@ def test_a_signal_inside_one_long_tensorflow_call_exits_within_ten_seconds():
     proc.kill()
   assert proc.returncode == 143 and "spun" not in out, err
   assert "terminated (SIGTERM); nothing to save. Resume with:" in err
+
+
+SWALLOWED = """
+import os, signal
+from nas_tf import cli, interrupts
+interrupts.install()
+interrupts.saving("nothing to save")
+try:
+  try:
+    os.kill(os.getpid(), signal.SIGINT)
+  except KeyboardInterrupt:  # as pybind11 does mid-conversion: the interrupt becomes a TypeError
+    raise TypeError("affine_transform(): incompatible function arguments") from None
+except Exception as e:
+  cli._report(e, bad_input=(), stopped=())
+print("reported", flush=True)
+"""
+
+
+def test_an_interrupt_that_c_code_turned_into_another_error_still_exits_as_interrupted():
+  # CI once saw Ctrl-C land inside matplotlib's drawing and exit 1 with a TypeError.
+  proc = subprocess.run([sys.executable, "-c", SWALLOWED], capture_output=True, text=True,
+                        cwd=ROOT, timeout=120)
+  assert proc.returncode == 130, proc.stderr
+  assert "interrupted; nothing to save. Resume with:" in proc.stderr
+  assert "TypeError" not in proc.stderr and "reported" not in proc.stdout
 
 
 # -- damaged files --------------------------------------------------------------------------------

@@ -28,8 +28,8 @@ from nas_tf import config as config_lib
 from nas_tf import registry, seeds
 from nas_tf import workdir as wd
 from nas_tf.checkpoints import CheckpointStore
-from nas_tf.errors import (BudgetSpent, InfrastructureError, SearchError, WorkerDied, disk_full,
-                           disk_full_message, one_line)
+from nas_tf.errors import (BudgetSpent, InfrastructureError, SearchError, WorkerDied,
+                           disguised_interrupt, disk_full, disk_full_message, one_line)
 from nas_tf.runner.asynchronous import RetryChild, retry_job, run_async
 from nas_tf.runner.budget import Budget
 from nas_tf.runner.journal import Journal, SearchResult, children, format_seconds
@@ -124,6 +124,8 @@ class Search:
     except (InfrastructureError, MemoryError) as e:  # stop; a rerun trains the child again
       raise InfrastructureError(f"child {row['index'] + 1}: {one_line(e)}") from None
     except Exception as e:  # any child failure becomes a recorded failure reward
+      if interrupt := disguised_interrupt(e):  # Ctrl-C, not the child: train it again
+        raise interrupt from None
       if disk_full(e):  # TensorBoard's writer inside fit: the machine's failure, not the child's
         raise InfrastructureError(f"child {row['index'] + 1}: {disk_full_message(e)}") from None
       row.update(status="failed", reward=float(self.config.search.failure_reward),
