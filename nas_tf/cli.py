@@ -39,7 +39,8 @@ flags.DEFINE_string("child", None, "train/export/show: a child index or architec
 flags.DEFINE_string("arch", None, "train TASK: a published architecture to train (nas-tf zoo "
                     "lists them), instead of a search's child.")
 flags.DEFINE_string("out", None, "export: the output folder; show: the picture folder "
-                    "(default WORKDIR/pictures).")
+                    "(default WORKDIR/pictures); compare: a TensorBoard logdir of all the "
+                    "searches' HParams.")
 flags.DEFINE_bool("pareto", False, "show: the search's Pareto front instead of a child.")
 flags.DEFINE_string("method", None, "search: the method (nas-tf --help lists them), with its "
                     "authors' settings.")
@@ -227,7 +228,12 @@ def main(argv: list[str]) -> int:
     if pos[0] == "compare":
       from nas_tf import compare
       try:
-        return print(compare.table(pos[1:])) or 0
+        print(compare.table(pos[1:]))
+        if FLAGS.out:
+          count = compare.write_tensorboard(pos[1:], FLAGS.out)
+          print(f"HParams of {count} children in one experiment: tensorboard --logdir "
+                f"{FLAGS.out}")
+        return 0
       except (ValueError, KeyError) as e:  # no search there, or a damaged file
         _fail(f"compare: {usage.clean_message(e)}")
     if pos[0] != "search":

@@ -84,3 +84,80 @@ def table(workdirs: list[str]) -> str:
     lines.append(f"| {r['workdir']} | {r['method']} | {r['task']} | {r['preset']} | "
                  f"{r['children']} ({r['failed']}) | {best} | {params} | {seconds} | {final} |")
   return "\n".join(lines)
+
+
+# -- one TensorBoard logdir for several searches ---------------------------------------------------
+# Each search writes its own HParams experiment (tensorboard/hparams/); TensorBoard pointed at
+# their parent takes one of them, arbitrarily, and drops the others' columns and metrics
+# (backend_context._find_experiment_tag). So compare --out copies every child's session into
+# one logdir under a single experiment: the union of columns, plus search, method and task.
+MARKER = "compare.json"
+
+
+def labels(workdirs: list[str]) -> list[str]:
+  """Short, distinct run names: the work directories relative to their common parent."""
+  paths = [os.path.abspath(w) for w in workdirs]
+  if len(set(paths)) != len(paths):
+    raise NotASearch("a work directory is named twice")
+  if len(paths) == 1:
+    return [os.path.basename(paths[0])]
+  common = os.path.commonpath(paths)
+  return [os.path.relpath(p, common) if p != common else os.path.basename(p) for p in paths]
+
+
+def read_sessions(workdir: str) -> list[tuple[str, dict[str, Any], dict[str, float]]]:
+  """(child run, hparams, metrics) of every child session ``workdir``'s journal wrote."""
+  import tensorflow as tf
+  from tensorboard.compat.proto import event_pb2
+  from tensorboard.plugins.hparams import metadata
+  root = os.path.join(workdir, "tensorboard", "hparams")
+  found = []
+  runs = sorted(os.listdir(root)) if os.path.isdir(root) else []
+  for run in (r for r in runs if os.path.isdir(os.path.join(root, r))):
+    hparams, metrics = None, {}
+    for name in sorted(os.listdir(os.path.join(root, run))):
+      for record in tf.data.TFRecordDataset(os.path.join(root, run, name)):
+        for value in event_pb2.Event.FromString(record.numpy()).summary.value:
+          if value.tag == metadata.SESSION_START_INFO_TAG:
+            info = metadata.parse_session_start_info_plugin_data(
+                value.metadata.plugin_data.content)
+            hparams = {k: getattr(v, v.WhichOneof("kind")) for k, v in info.hparams.items()}
+          elif value.tag.startswith("hparams/"):
+            metrics[value.tag] = float(tf.make_ndarray(value.tensor))
+    if hparams is not None:
+      found.append((run, hparams, metrics))
+  return found
+
+
+def write_tensorboard(workdirs: list[str], logdir: str) -> int:
+  """Writes ``workdirs``' children as one HParams experiment in ``logdir``; returns how many
+  children it holds. A logdir that this command wrote before is replaced."""
+  import shutil
+  import tensorflow as tf
+  from tensorboard.plugins.hparams import api as hparams_api
+  if os.path.isdir(logdir) and os.listdir(logdir):
+    if not os.path.exists(os.path.join(logdir, MARKER)):
+      raise NotASearch(f"--out={logdir} is not empty and was not written by nas-tf compare")
+    shutil.rmtree(logdir)
+  sessions, names, tags = [], {"search": None, "method": None, "task": None}, {}
+  for workdir, label in zip(workdirs, labels(workdirs)):
+    row = summary(workdir)
+    for run, hparams, metrics in read_sessions(workdir):
+      hparams = {"search": label, "method": row["method"], "task": row["task"], **hparams}
+      names.update(dict.fromkeys(hparams))
+      tags.update(dict.fromkeys(metrics))
+      sessions.append((f"{label}/{run}", hparams, metrics))
+  with tf.summary.create_file_writer(logdir).as_default():
+    hparams_api.hparams_config(
+        hparams=[hparams_api.HParam(name) for name in names],
+        metrics=[hparams_api.Metric(tag, display_name=tag.split("/", 1)[1]) for tag in tags])
+  for run, hparams, metrics in sessions:
+    writer = tf.summary.create_file_writer(os.path.join(logdir, run))
+    with writer.as_default(step=0):
+      hparams_api.hparams(hparams, trial_id=run)
+      for tag, value in metrics.items():
+        tf.summary.scalar(tag, value)
+    writer.close()
+  wd.atomic_write_json(os.path.join(logdir, MARKER), {"workdirs": [os.path.abspath(w) for w in workdirs],
+                                                "children": len(sessions)})
+  return len(sessions)

@@ -16,7 +16,8 @@ COMMANDS = {
             "also in TensorBoard",
     "zoo": "the papers' architectures, their sizes next to the papers' (train TASK --arch=NAME)",
     "compare": "one table of several searches' work directories: method, task, preset, "
-               "children, best, parameters, time, final test",
+               "children, best, parameters, time, final test (--out: their HParams in one "
+               "TensorBoard logdir)",
     "build-table": "NAS-Bench-201's CSV from the official NATS-Bench file (the package has "
                    "one already)",
     "check-gpu": "what this machine's GPUs do: child speed, children per hour, DARTS and ENAS "
@@ -116,7 +117,7 @@ def command_help(command: str) -> str:
            "zoo": "nas-tf zoo",
            "export": "nas-tf export --workdir=DIR --out=DIR [--child=ID]",
            "show": "nas-tf show --workdir=DIR [--child=ID | --pareto] [--out=DIR]",
-           "compare": "nas-tf compare DIR [DIR ...]",
+           "compare": "nas-tf compare DIR [DIR ...] [--out=LOGDIR]",
            "build-table": "nas-tf build-table nasbench201 NATS_BENCH_PATH [--out=FILE]",
            "check-gpu": "nas-tf check-gpu [--dry] [--only=child,children_per_hour,darts,enas,"
                         "mirrored]"}[command]

@@ -131,3 +131,65 @@ def test_compare_tabulates_several_searches_from_their_files(tmp_path):
   missing = run_cli("compare", dirs["random"], str(tmp_path))
   assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
       f"nas-tf: error: compare: {tmp_path}: no search here (no config.json)"]
+
+
+def tensorboard_hparams(logdir):
+  """What TensorBoard's HParams tab shows for ``logdir``: its own backend, as the server runs
+  it (the experiment's columns and metrics, and every session's hparams)."""
+  from tensorboard import context
+  from tensorboard.backend.event_processing import data_provider
+  from tensorboard.backend.event_processing import plugin_event_multiplexer
+  from tensorboard.plugins import base_plugin
+  from tensorboard.plugins.hparams import api_pb2, backend_context, get_experiment, metadata
+  multiplexer = plugin_event_multiplexer.EventMultiplexer()
+  multiplexer.AddRunsFromDirectory(logdir)
+  multiplexer.Reload()
+  provider = data_provider.MultiplexerDataProvider(multiplexer, logdir)
+  backend = backend_context.Context(base_plugin.TBContext(logdir=logdir,
+                                                          data_provider=provider))
+  request = context.RequestContext()
+  experiment = get_experiment.Handler(request, backend, "", api_pb2.GetExperimentRequest()).run()
+  sessions = {}
+  for run, tags in backend.hparams_metadata(request, "").items():
+    if metadata.SESSION_START_INFO_TAG in tags:
+      info = metadata.parse_session_start_info_plugin_data(tags[metadata.SESSION_START_INFO_TAG])
+      sessions[run] = {k: getattr(v, v.WhichOneof("kind")) for k, v in info.hparams.items()}
+  return ({h.name for h in experiment.hparam_infos},
+          {m.name.tag for m in experiment.metric_infos}, sessions)
+
+
+def test_compare_out_gives_tensorboard_one_hparams_experiment_of_several_searches(tmp_path):
+  dirs = [str(tmp_path / "runs" / task) for task in ("nasbench201", "nasbench_macro")]
+  for directory in dirs:
+    result = run_cli("search", os.path.basename(directory), "--method=random",
+                     "--config.search.num_children=4", f"--workdir={directory}")
+    assert result.returncode == 0, result.stderr
+  # The problem: TensorBoard on their parent shows one search's columns, not both.
+  names, metrics, sessions = tensorboard_hparams(str(tmp_path / "runs"))
+  assert len(sessions) == 8
+  assert not ({"edge_0_1", "layer_0"} <= names and
+              {"hparams/val_accuracy", "hparams/run1_test_accuracy"} <= metrics)
+  logdir = str(tmp_path / "hparams")
+  out = run_cli("compare", *dirs, f"--out={logdir}")
+  assert out.returncode == 0, out.stderr
+  assert out.stdout.strip().endswith(
+      f"HParams of 8 children in one experiment: tensorboard --logdir {logdir}")
+  names, metrics, sessions = tensorboard_hparams(logdir)
+  assert {"search", "method", "task", "edge_0_1", "layer_0", "params"} <= names
+  assert {"hparams/val_accuracy", "hparams/run1_test_accuracy", "hparams/reward"} <= metrics
+  assert len(sessions) == 8
+  for directory in dirs:  # every child, with the hparams its own search wrote
+    task = os.path.basename(directory)
+    rows = wd.read_jsonl(os.path.join(directory, "children.jsonl"))
+    for row in rows:
+      hparams = sessions[f"{task}/{wd.child_name(row['index'])}"]
+      assert hparams["search"] == task and hparams["task"] == task
+      assert hparams["method"] == "random" and hparams["index"] == row["index"]
+      assert hparams.get("params") == row.get("params")  # the macro table's only
+  # Rerun replaces it; a folder it did not write is refused.
+  assert run_cli("compare", dirs[0], f"--out={logdir}").returncode == 0
+  assert len(tensorboard_hparams(logdir)[2]) == 4
+  refused = run_cli("compare", dirs[0], f"--out={tmp_path / 'runs'}")
+  assert refused.returncode == 2 and refused.stderr.strip().splitlines()[-1] == (
+      f"nas-tf: error: compare: --out={tmp_path / 'runs'} is not empty and was not written by "
+      "nas-tf compare")
