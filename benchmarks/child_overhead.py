@@ -31,7 +31,7 @@ from nas_tf.tasks import training as child_trainer  # noqa: E402
 from nas_tf.data import cifar10, pipeline  # noqa: E402
 from nas_tf.runner.loop import Search  # noqa: E402
 from nas_tf.tasks.cifar10 import Cifar10Task  # noqa: E402
-from nas_tf.gpu_check import generated_model, handwritten_model  # noqa: E402
+from nas_tf.cli.gpu_check import generated_model, handwritten_model  # noqa: E402
 
 MINI = os.path.join(ROOT, "..", "shared", "data", "cifar10-mini", "cifar-10-python.tar.gz")
 
@@ -93,7 +93,7 @@ def main():
     started = time.perf_counter()
     result = Search(config, workdir, task, log=lambda _: None).run()
     wall = time.perf_counter() - started
-    from nas_tf import workdir as wd
+    from nas_tf.store import workdir as wd
     rows = wd.read_jsonl(os.path.join(workdir, "children.jsonl"))
   steps = sum(r["step_seconds"] for r in rows)
   trace = sum(r["trace_seconds"] for r in rows)

@@ -33,7 +33,8 @@ def child_runs(args) -> list[dict]:
   """In this process: the children of one setting (``args.grappler``: on or off)."""
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   sys.path.insert(0, ROOT)
-  from nas_tf import hardware, presets, registry
+  from nas_tf import presets, registry
+  from nas_tf.runtime import hardware
   from nas_tf.tasks import lean_fit
   if args.setting == "grappler on":  # what the tasks enter, made a no-op
     hardware.graph_optimizer_off_without_gpu = contextlib.nullcontext

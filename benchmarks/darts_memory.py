@@ -35,10 +35,10 @@ def rss_mib() -> float:
 
 
 def search_network(*args, **kwargs):
-  """The DARTS strategy and one batch of its step (``nas_tf.gpu_check``)."""
+  """The DARTS strategy and one batch of its step (``nas_tf.cli.gpu_check``)."""
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   sys.path.insert(0, ROOT)
-  from nas_tf.gpu_check import darts_search_network
+  from nas_tf.cli.gpu_check import darts_search_network
   return darts_search_network(*args, **kwargs)
 
 

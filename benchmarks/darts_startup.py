@@ -38,7 +38,7 @@ def measure(args) -> dict:
   darts, batch = search_network(args.batch_size, args.child, args.layers_per_stage,
                                 args.channels, source=args.data)
   import tensorflow as tf
-  from nas_tf.hardware import graph_optimizer_off_without_gpu
+  from nas_tf.runtime.hardware import graph_optimizer_off_without_gpu
   if args.grappler != "search":
     tf.config.optimizer.set_experimental_options(
         {"disable_meta_optimizer": args.grappler == "off"})

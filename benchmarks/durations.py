@@ -35,7 +35,7 @@ SOURCES = {
 
 
 def machine() -> str:
-  from nas_tf import hardware
+  from nas_tf.runtime import hardware
   gpus = hardware.visible_gpus()
   return f"{len(gpus)} GPU(s)" if gpus else f"{os.cpu_count()} CPU cores"
 

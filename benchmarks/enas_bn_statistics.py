@@ -37,7 +37,8 @@ def measure(data: str, epochs: int, archs: int, preset: str = "smoke", seed: int
   sys.path.insert(0, ROOT)
   import numpy as np
   import tensorflow as tf
-  from nas_tf import hardware, presets, registry, seeds
+  from nas_tf import presets, registry
+  from nas_tf.runtime import hardware, seeds
   from nas_tf.models.enas_macro import _apply
   from nas_tf.strategies.pnas import spearman
   from nas_tf.tasks.cifar10 import Cifar10Task

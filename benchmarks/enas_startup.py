@@ -32,7 +32,7 @@ MODES = ("traced", "composed")
 def epoch_seconds(mode: str, data: str, epochs: int) -> list[float]:
   with tempfile.TemporaryDirectory() as workdir:
     out = subprocess.run(
-        [sys.executable, "-m", "nas_tf.cli", "search", "cifar10",
+        [sys.executable, "-m", "nas_tf.cli.main", "search", "cifar10",
          "--config=configs/enas_micro.py:smoke", f"--config.enas.epochs={epochs}",
          f"--config.enas.step={mode}", "--config.enas.derive_samples=1",
          f"--config.data.source={data}", f"--workdir={workdir}"],
@@ -44,7 +44,8 @@ def alternating_steps(data: str, steps: int, preset: str = "smoke") -> None:
   sys.path.insert(0, ROOT)
   import numpy as np
   import tensorflow as tf
-  from nas_tf import hardware, presets, registry
+  from nas_tf import presets, registry
+  from nas_tf.runtime import hardware
   from nas_tf.tasks.cifar10 import Cifar10Task
   config = presets.bundled("cifar10", "enas_micro", preset)
   config.data.source = data

@@ -9,7 +9,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from nas_tf.gpu_check import main  # noqa: E402
+from nas_tf.cli.gpu_check import main  # noqa: E402
 
 if __name__ == "__main__":
   main()

@@ -92,7 +92,7 @@ def measure(case: str, batch: int) -> dict:
       return float(enas._train_step(inputs, tf.cast(labels, tf.int32),
                                     *enas._arch_tensors(tokens[k[0]]))[0])
   else:  # a child or final network, trained as the task trains it
-    from nas_tf import zoo
+    from nas_tf.products import zoo
     if isinstance(extra, str):  # a paper's found cell with its final network and recipe
       entry = zoo.find(extra)
       c, arch = zoo.configure(c, entry), entry.architecture()

@@ -37,8 +37,8 @@ import numpy as np  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from nas_tf import workdir as wd  # noqa: E402
-from nas_tf.checkpoints import CheckpointStore  # noqa: E402
+from nas_tf.store import workdir as wd  # noqa: E402
+from nas_tf.store.checkpoints import CheckpointStore  # noqa: E402
 from nas_tf.runner.run import OneShotSearch  # noqa: E402
 from nas_tf.runner.loop import Search  # noqa: E402
 from nas_tf.tasks.cifar10 import Cifar10Task  # noqa: E402

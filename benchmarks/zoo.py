@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 from nas_tf.models.cell import build_classifier  # noqa: E402
 from nas_tf.spaces.published import BY_NAME, PUBLISHED  # noqa: E402
-from nas_tf.zoo import LANGUAGE_SPACES  # noqa: E402
+from nas_tf.products.zoo import LANGUAGE_SPACES  # noqa: E402
 
 SIDE_BY_SIDE = ("darts_v2", "pnasnet_5", "enas_micro", "enas_macro")
 
@@ -48,7 +48,7 @@ def build(entry, drop_path: float = 0.2) -> keras.Model:
 
 def build_language_model(entry) -> keras.Model:
   from nas_tf import registry
-  from nas_tf.zoo import PTB_VOCAB
+  from nas_tf.products.zoo import PTB_VOCAB
   models = registry.models_for(entry.space)
   model = models.build_language_model(entry.architecture(), PTB_VOCAB, stateful=False,
                                       dropout=0.5, **entry.network)

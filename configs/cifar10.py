@@ -7,7 +7,7 @@ Presets, chosen with ``--config=configs/cifar10.py:PRESET``; override any key wi
 import ml_collections
 
 from nas_tf import config as config_lib
-from nas_tf import hardware
+from nas_tf.runtime import hardware
 
 PRESETS = {
     "auto": "the default: gpu when GPUs are visible, else cpu",
@@ -59,6 +59,8 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   # search.strategy=evolution: Real et al. 2019 searched 20k children with P=100, S=25.
   c.evolution = config_lib.evolution_block(population=100, sample_size=25)
   c.guided = config_lib.guided_block()  # search.strategy=guided
+  # --method=zero_cost and nas-tf score: training-free scores (docs/zero_cost.md).
+  c.zero_cost = config_lib.zero_cost_block()
 
   c.search = ml_collections.ConfigDict()
   # nas_rl, random, evolution (same space, same budget), pnas or darts (cells), or enas

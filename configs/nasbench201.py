@@ -9,7 +9,7 @@ Presets, chosen with ``--config=PRESET``; override any key with ``--config.a.b=v
 import ml_collections
 
 from nas_tf import config as config_lib
-from nas_tf import hardware
+from nas_tf.runtime import hardware
 
 PRESETS = {
     "auto": "the default: small (lookups need no accelerator, so on any machine)",
@@ -40,6 +40,8 @@ def get_config(preset: str = "auto", task: str = "nasbench201") -> ml_collection
   # search.strategy=guided: 20 random, then a fit every 3 children (benchmarks/tabular.py,
   # 500 runs at 12,000 s: 94.24 test, against 94.22 at 20/5 and 94.17 at 10/10).
   c.guided = config_lib.guided_block(initial=20, refit_every=3)
+  # --method=zero_cost and nas-tf score: training-free scores (docs/zero_cost.md).
+  c.zero_cost = config_lib.zero_cost_block()
 
   c.search = ml_collections.ConfigDict()
   c.search.strategy = "nas_rl"   # nas_rl, random or evolution

@@ -7,7 +7,7 @@ Presets, chosen with ``--config=configs/ptb.py:PRESET``; override any key with
 import ml_collections
 
 from nas_tf import config as config_lib
-from nas_tf import hardware
+from nas_tf.runtime import hardware
 
 PRESETS = {
     "auto": "the default: paper when GPUs are visible, else cpu",

@@ -8,7 +8,7 @@ def search(*args, **kwargs):
   when called, so that ``import nas_tf`` stays light. TensorFlow's start-up lines are
   dropped as the CLI drops them (``verbose=True`` keeps them)."""
   if not kwargs.get("verbose"):
-    from nas_tf import quiet
+    from nas_tf.runtime import quiet
     quiet.install_for_api()
   from nas_tf.api import search as run
   return run(*args, **kwargs)

@@ -1,3 +1,3 @@
-from nas_tf.cli import run
+from nas_tf.cli.main import run
 
 run()

@@ -24,9 +24,9 @@ from typing import Any, Callable
 import ml_collections
 import numpy as np
 
-from nas_tf import config as config_lib
-from nas_tf import arguments, presets, registry
-from nas_tf import workdir as wd
+from nas_tf import config as config_lib, presets, registry
+from nas_tf.cli import arguments
+from nas_tf.store import workdir as wd
 
 
 def _arrays(data, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -101,7 +101,7 @@ class SearchResult:
   def train(self, epochs: int | None = None) -> dict[str, Any]:
     """Trains the best architecture from scratch with ``final.*`` (``epochs`` overrides
     ``final.epochs``); returns ``final/result.json``."""
-    from nas_tf.final import train_final
+    from nas_tf.products.final import train_final
     if epochs is not None:
       self.config.final.epochs = int(epochs)
     return train_final(self.config, self.workdir, self.task, str(wd.child_number(self._best())),
@@ -109,7 +109,7 @@ class SearchResult:
 
   def export(self, out: str) -> dict[str, Any]:
     """SavedModels of the best child (its final weights once trained) into ``out``."""
-    from nas_tf.export import export
+    from nas_tf.products.export import export
     return export(self.workdir, out, self.task, str(wd.child_number(self._best())))
 
 
@@ -159,7 +159,7 @@ def search(task="images", data=None, validation_data=None, *, method: str | None
                                  f"{config_lib.suggest(name, registry.TASKS)}")
   settings = _settings(method, space, strategy, time_budget, overrides)
   if not verbose:
-    from nas_tf import quiet
+    from nas_tf.runtime import quiet
     quiet.quiet_python_loggers()
   if config is not None and (method is not None or preset != "auto"):
     raise config_lib.ConfigError("config= is a whole config: give it, or method= and "

@@ -225,6 +225,13 @@ def evolution_block(population: int, sample_size: int) -> ml_collections.ConfigD
   return ml_collections.ConfigDict({"population": population, "sample_size": sample_size})
 
 
+def zero_cost_block(**overrides) -> ml_collections.ConfigDict:
+  """``zero_cost.*``: training-free search and ``nas-tf score`` (docs/zero_cost.md)."""
+  return ml_collections.ConfigDict({"proxy": "naswot", "samples": 100, "train_top": 1,
+                                    "init": "pytorch", "batch_size": 64, "naswot_batch_size": 128,
+                                    "images": "", **overrides})
+
+
 def guided_block(**overrides) -> ml_collections.ConfigDict:
   """``guided.*``: predictor-guided evolution (``strategies/guided_evolution.py``): random
   children before the predictor's first fit, children between fits, mutations it ranks per

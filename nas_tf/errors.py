@@ -31,7 +31,7 @@ class WorkerDied(InfrastructureError):
   retried."""
 
 
-# Ctrl-C and SIGTERM received by the command line's handlers (nas_tf.interrupts appends).
+# Ctrl-C and SIGTERM received by the command line's handlers (nas_tf.cli.interrupts appends).
 RECEIVED_INTERRUPTS: list[KeyboardInterrupt] = []
 
 

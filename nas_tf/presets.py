@@ -16,8 +16,8 @@ import os
 
 import ml_collections
 
-from nas_tf import config as config_lib
-from nas_tf import hardware, registry
+from nas_tf import config as config_lib, registry
+from nas_tf.runtime import hardware
 
 
 def config_dir() -> str:

@@ -179,7 +179,7 @@ SYNTHETIC_VOCAB = 50
 
 def records(workdir):
   """(index, id, reward, status) of each child in children.jsonl: what resume must keep."""
-  from nas_tf import workdir as wd
+  from nas_tf.store import workdir as wd
   return [(r["index"], r["id"], r["reward"], r["status"])
           for r in wd.read_jsonl(os.path.join(workdir, "children.jsonl"))]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from nas_tf import workdir as wd
+from nas_tf.store import workdir as wd
 
 
 def readme_example() -> str:

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from conftest import CIFAR_MINI, counted_over, docs_command, load_config, run_cli
 from nas_tf import config as config_lib
-from nas_tf import workdir as wd
+from nas_tf.store import workdir as wd
 from nas_tf.models import cell as cell_models
 from nas_tf.spaces.base import Pointer, plan_length
 from nas_tf.spaces.cell import OP_SETS, CellSpace, output_blocks

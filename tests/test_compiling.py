@@ -95,7 +95,7 @@ def test_fit_traces_a_compiled_childs_train_step_once():
 def test_a_child_trains_the_same_with_grappler_off_up_to_float_rounding():
   # Children train with Grappler off on a CPU (hardware.graph_optimizer_off_without_gpu):
   # its rewrites (fused conv + bias + activation, reordered sums) change only the rounding.
-  from nas_tf import hardware
+  from nas_tf.runtime import hardware
   arch = {"normal": [[0, "sep_conv_3x3", 1, "avg_pool_3x3"], [2, "dil_conv_3x3", 0, "identity"]],
           "reduce": [[0, "max_pool_3x3", 1, "sep_conv_5x5"]], "cell_output": "loose"}
   images = np.random.default_rng(4).normal(0, 1, (8, 8, 8, 3)).astype(np.float32)

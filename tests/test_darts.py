@@ -12,8 +12,7 @@ import tensorflow as tf
 import darts_reference
 from conftest import CIFAR_MINI, docs_command, run_cli, tiny_cifar_config
 from nas_tf import config as config_lib
-from nas_tf.models import darts as supernet
-from nas_tf.models import darts_network
+from nas_tf.models import darts as supernet, darts_network
 from nas_tf.models.cell import apply_op
 from nas_tf.spaces.cell import OP_SETS
 from nas_tf.strategies.darts import Darts, derive_cell

@@ -119,7 +119,7 @@ INLINE = re.compile(r"`(nas-tf (?:search|train) [^`]*)`")
 def test_every_inline_command_resolves_to_a_valid_config():
   # Commands quoted in the prose (the README's method table, ...): their task, method,
   # preset and keys resolve as the CLI resolves them (the blocks above run in full).
-  from nas_tf import arguments
+  from nas_tf.cli import arguments
   from nas_tf import config as config_lib
   commands = [c for page in PAGES for c in INLINE.findall(open(os.path.join(ROOT, page)).read())]
   assert len(commands) >= 7

@@ -9,11 +9,10 @@ import pytest
 import tensorflow as tf
 
 from conftest import SYNTHETIC_VOCAB, counted_over, records, tiny_cifar_config
-from nas_tf import hardware
-from nas_tf import workdir as wd
+from nas_tf.runtime import hardware
+from nas_tf.store import workdir as wd
 from nas_tf.errors import ConfigError
-from nas_tf.models import cell as cell_models
-from nas_tf.models import enas_micro
+from nas_tf.models import cell as cell_models, enas_micro
 from nas_tf.runner.run import OneShotSearch
 from nas_tf.spaces.cell import CellSpace
 from nas_tf.strategies.random_search import RandomSearch

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from conftest import tiny_cifar_config
-from nas_tf import workdir as wd
+from nas_tf.store import workdir as wd
 from nas_tf.tasks.executors import worker_environments
 from nas_tf.runner.loop import Search
 from nas_tf.tasks.cifar10 import Cifar10Task

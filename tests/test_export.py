@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import serve_in_tensorflow_only_process, tiny_cifar_config, tiny_ptb_config
-from nas_tf import export as export_lib
-from nas_tf import workdir as wd
-from nas_tf.final import train_final
+from nas_tf.products import export as export_lib
+from nas_tf.store import workdir as wd
+from nas_tf.products.final import train_final
 from nas_tf.runner.loop import Search
 from nas_tf.tasks.cifar10 import Cifar10Task
 from nas_tf.tasks.ptb import PtbTask

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import controller_state, load_config, records, run_cli, tiny_cifar_config
-from nas_tf import hardware, quiet
-from nas_tf import workdir as wd
+from nas_tf.runtime import hardware, quiet
+from nas_tf.store import workdir as wd
 from nas_tf.data import DataError, cifar10
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

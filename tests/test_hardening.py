@@ -17,7 +17,7 @@ import pytest
 
 from conftest import SHARED, counted_over, records, tiny_cifar_config
 from conftest import run_cli as nas_tf
-from nas_tf import workdir as wd
+from nas_tf.store import workdir as wd
 from nas_tf.errors import InfrastructureError
 from nas_tf.runner.loop import Search
 from nas_tf.tasks import training
@@ -124,7 +124,7 @@ def tmpfs(path, size):
 
 def test_tensorflow_s_checkpoint_and_summary_writers_on_a_full_tmpfs(tmp_path):
   import tensorflow as tf
-  from nas_tf.checkpoints import CheckpointStore
+  from nas_tf.store.checkpoints import CheckpointStore
   from nas_tf.errors import DiskFull, disk_full, disk_full_message
   with tmpfs(str(tmp_path / "fs"), "256k") as fs:
     store = CheckpointStore(os.path.join(fs, "checkpoints"))
@@ -268,7 +268,7 @@ def test_sigterm_stops_like_ctrl_c_and_prints_the_resume_command(tmp_path):
 
 SPIN = """
 import time
-from nas_tf import interrupts
+from nas_tf.cli import interrupts
 interrupts.install()
 interrupts.saving("nothing to save")
 import tensorflow as tf
@@ -303,7 +303,7 @@ def test_a_signal_inside_one_long_tensorflow_call_exits_within_ten_seconds():
 
 SWALLOWED = """
 import os, signal
-from nas_tf import cli, interrupts
+from nas_tf.cli import main as cli, interrupts
 interrupts.install()
 interrupts.saving("nothing to save")
 try:
@@ -484,7 +484,7 @@ def test_values_that_cannot_work_fail_fast(tmp_path, override, message):
 # -- one seed, one run ------------------------------------------------------------------------------
 
 def test_a_resumed_final_training_equals_an_uninterrupted_one(tmp_path, four_children):
-  from nas_tf.final import train_final
+  from nas_tf.products.final import train_final
   config = tiny_cifar_config(4)
   config.final.epochs = 3
 

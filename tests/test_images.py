@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import CIFAR_MINI, docs_command, run_cli, serve_in_tensorflow_only_process
-from nas_tf import workdir as wd
-from nas_tf.data import DataError
-from nas_tf.data import images as image_data
+from nas_tf.store import workdir as wd
+from nas_tf.data import DataError, images as image_data
 
 CLASSES = ("cat", "dog", "fish")
 

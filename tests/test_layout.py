@@ -14,20 +14,20 @@ from conftest import tiny_cifar_config
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, "nas_tf")
 
-# cli -> export | zoo | gpu_check -> final -> search -> strategies | tasks -> models | diagrams -> spaces -> core.
+# cli -> products.export | products.zoo | cli.gpu_check -> products.final -> runner
+#   -> strategies | tasks -> models | diagrams | proxies -> spaces -> core (store, runtime,
+#   config, data).
 # A module may import its own unit and any lower level, never upward or sideways.
 LEVELS = [
-    ({"nas_tf", "nas_tf.config", "nas_tf.errors", "nas_tf.workdir", "nas_tf.seeds",
-      "nas_tf.registry", "nas_tf.data", "nas_tf.hardware", "nas_tf.quiet",
-      "nas_tf.checkpoints", "nas_tf.presets", "nas_tf.schema"}, 0),
+    ({"nas_tf", "nas_tf.config", "nas_tf.schema", "nas_tf.errors", "nas_tf.registry",
+      "nas_tf.presets", "nas_tf.data", "nas_tf.store", "nas_tf.runtime"}, 0),
     ({"nas_tf.spaces"}, 1),
-    ({"nas_tf.models"}, 2), ({"nas_tf.diagrams"}, 2),
+    ({"nas_tf.models"}, 2), ({"nas_tf.diagrams"}, 2), ({"nas_tf.proxies"}, 2),
     ({"nas_tf.strategies"}, 3), ({"nas_tf.tasks"}, 3),
     ({"nas_tf.runner"}, 4),
-    ({"nas_tf.final"}, 5),
-    ({"nas_tf.export"}, 6), ({"nas_tf.zoo"}, 6), ({"nas_tf.gpu_check"}, 6),
-    ({"nas_tf.cli", "nas_tf.usage", "nas_tf.api", "nas_tf.interrupts", "nas_tf.arguments",
-      "nas_tf.show", "nas_tf.compare"}, 7),
+    ({"nas_tf.products.final"}, 5),
+    ({"nas_tf.products.export"}, 6), ({"nas_tf.products.zoo"}, 6), ({"nas_tf.cli.gpu_check"}, 6),
+    ({"nas_tf.cli", "nas_tf.api"}, 7),
     ({"nas_tf.__main__"}, 8),
 ]
 
@@ -152,7 +152,7 @@ def test_every_registry_entry_resolves_to_its_family():
 
 def test_a_new_strategy_is_one_module_plus_one_registry_line(tmp_path, monkeypatch):
   from nas_tf import registry
-  from nas_tf import workdir as wd
+  from nas_tf.store import workdir as wd
   from nas_tf.runner.loop import Search
   from nas_tf.tasks.cifar10 import Cifar10Task
   module = tmp_path / "first_choice.py"
@@ -189,3 +189,15 @@ def test_unknown_names_say_what_is_known():
   assert registry.no_space_message("darts", "ptb") == (
       "search.strategy=darts: DARTS does not search ptb; it searches cifar10, images with "
       "space.kind=cell (--method=darts sets both)")
+
+
+def test_the_top_level_holds_the_core_and_every_group_has_its_package():
+  # Command-line pieces, the work directory's files, process matters and products each live
+  # in their package (cli/, store/, runtime/, products/); a new module finds its group there.
+  top = {m for m, path in modules().items()
+         if m.count(".") == 1 and not path.endswith("__init__.py")}
+  assert top == {"nas_tf.__main__", "nas_tf.api", "nas_tf.config", "nas_tf.schema",
+                 "nas_tf.errors", "nas_tf.registry", "nas_tf.presets", "nas_tf.diagrams"}
+  for module, path in modules().items():
+    if path.endswith("__init__.py") and module != "nas_tf.configs":
+      assert ast.get_docstring(ast.parse(open(path).read())), f"{module} says what it holds"

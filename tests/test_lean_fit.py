@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import tiny_cifar_config
-from nas_tf import hardware
+from nas_tf.runtime import hardware
 from nas_tf.data import pipeline
 from nas_tf.strategies.random_search import RandomSearch
 from nas_tf.tasks import lean_fit, training

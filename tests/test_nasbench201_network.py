@@ -21,6 +21,10 @@ AUTHORS_COUNTS = {
         344_346,
     "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|"
     "skip_connect~2|": 129_306,
+    # Cells whose convs reach the output only through none edges: PyTorch still builds and
+    # runs them (none is x * 0), and counts them.
+    "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|": 316_346,
+    "|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|none~2|": 344_346,
 }
 
 

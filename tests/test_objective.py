@@ -10,7 +10,7 @@ import pytest
 
 from conftest import CIFAR_MINI, kill_then_resume, load_config, records, run_cli
 from nas_tf import registry
-from nas_tf import workdir as wd
+from nas_tf.store import workdir as wd
 from nas_tf.config import ConfigError
 from nas_tf.runner.tabular import chosen, simulate
 from nas_tf.tasks.objective import Objective, pareto_front

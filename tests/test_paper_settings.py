@@ -330,7 +330,7 @@ def test_enas_rnn_settings_are_ptb_search_sh():
 
 def test_enas_ptb_paper_final_training_is_ptb_final_sh():
   # A searched cell's final training under the paper preset, and ENAS's published cell's.
-  from nas_tf import zoo
+  from nas_tf.products import zoo
   check(load_config("paper", "enas_ptb"), ENAS_RNN_FINAL)
   check(zoo.configure(load_config("paper", "enas_ptb"), zoo.find("enas_ptb")), ENAS_RNN_FINAL)
 
@@ -339,7 +339,8 @@ def test_enas_ptb_final_model_and_optimizer_follow_the_recipe():
   # The recipe reaches the trained network: its dropouts, the slowness penalty, the L2 term
   # and the exponential schedule (at a small width; the paper's is 748).
   from conftest import tiny_ptb_config
-  from nas_tf import registry, zoo
+  from nas_tf import registry
+  from nas_tf.products import zoo
   from nas_tf.models.optimizers import L2SGD
   config = tiny_ptb_config()
   config.about.preset = "paper"
@@ -472,8 +473,7 @@ def test_ops_logits_use_the_reduced_tanh_constant():
 @pytest.mark.parametrize("name,task", [("darts", "cifar10"), ("enas_micro", "cifar10"),
                                        ("enas_ptb", "ptb")])
 def test_every_preset_of_the_method_configs_is_valid(name, task):
-  from nas_tf import config as config_lib
-  from nas_tf import registry
+  from nas_tf import config as config_lib, registry
   from nas_tf.presets import config_module
   module = config_module(name)
   for preset in module.PRESETS:

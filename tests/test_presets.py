@@ -8,8 +8,7 @@ import sys
 import pytest
 
 from conftest import CIFAR_MINI, ROOT
-from nas_tf import config as config_lib
-from nas_tf import presets, registry
+from nas_tf import config as config_lib, presets, registry
 
 
 def test_a_bare_preset_resolves_from_any_folder(tmp_path, monkeypatch):

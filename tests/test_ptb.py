@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import SHARED, serve_in_tensorflow_only_process, tiny_ptb_config
-from nas_tf import workdir as wd
+from nas_tf.store import workdir as wd
 from nas_tf.data import DataError, ptb
 from nas_tf.runner.loop import Search
 from nas_tf.tasks.ptb import PtbTask

@@ -134,7 +134,7 @@ def test_a_worker_node_that_cannot_see_the_work_directory_trains_every_child(clu
                                                                              tmp_path):
   """The data reaches the hidden node through the object store and the kept weights come
   back as bytes: the search is the one this process runs with the same seed."""
-  from nas_tf import workdir as wd
+  from nas_tf.store import workdir as wd
   hidden = cluster["hidden"]
   data = _tiny_cifar(hidden)
   flags = [f"--config.{key}={value}" for key, value in TINY.items()]
@@ -205,7 +205,7 @@ def test_a_custom_task_module_is_shipped_and_a_node_lost_mid_child_loses_nothing
   starts a child is killed whole (raylet and workers) at once, and Ray trains its children
   again on the other: the search ends with every child, once each. (This test ends a node
   of the module's cluster, so it runs after the others that use it.)"""
-  from nas_tf import workdir as wd
+  from nas_tf.store import workdir as wd
   folder = cluster["hidden"] / "code"
   folder.mkdir()
   # tests/custom_task.py under a name that exists nowhere else

@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import controller_state, records, tiny_cifar_config
-from nas_tf import workdir as wd
-from nas_tf.checkpoints import CheckpointStore
+from nas_tf.store import workdir as wd
+from nas_tf.store.checkpoints import CheckpointStore
 from nas_tf.errors import SearchError
 from nas_tf.runner.loop import Search
 from nas_tf.tasks.cifar10 import Cifar10Task

@@ -13,8 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from nas_tf import config as config_lib
-from nas_tf import presets, registry, schema
+from nas_tf import config as config_lib, presets, registry, schema
 
 BAD_VALUES = {"nan": math.nan, "negative": -1, "huge": 10**12}
 

@@ -7,7 +7,7 @@ from conftest import tiny_cifar_config
 from nas_tf.runner.loop import Search
 from nas_tf.spaces.cnn_macro import depth_at
 from nas_tf.tasks.cifar10 import Cifar10Task
-from nas_tf import workdir as wd
+from nas_tf.store import workdir as wd
 
 
 def run_search(config, workdir, **kwargs):

@@ -8,7 +8,7 @@ from PIL import Image
 
 from conftest import run_cli, tiny_cifar_config
 from nas_tf import diagrams
-from nas_tf import workdir as wd
+from nas_tf.store import workdir as wd
 from nas_tf.runner.loop import Search
 from nas_tf.spaces.base import plan_length
 from nas_tf.spaces.cnn_macro import CNNSearchSpace

@@ -6,7 +6,7 @@ import numpy as np
 
 from conftest import tiny_cifar_config
 from nas_tf.models import enas_macro as enas_models
-from nas_tf import workdir as wd
+from nas_tf.store import workdir as wd
 from nas_tf.runner.loop import Search
 from nas_tf.runner.run import OneShotSearch
 from nas_tf.spaces.cnn_macro import CNNSearchSpace
@@ -69,7 +69,7 @@ def test_the_traced_supernets_gradients_equal_the_eager_ones_as_batch_statistics
   # the branches are inlined (layers.switch_case): as branch functions, oneDNN's fused batch
   # norm differentiated differently (the stem kernel's gradient off by up to 1.6% here).
   import tensorflow as tf
-  from nas_tf.hardware import graph_optimizer_off_without_gpu
+  from nas_tf.runtime.hardware import graph_optimizer_off_without_gpu
   space = small_space()
   supernet = enas_models.Supernet(space)
   supernet.build_all()

@@ -11,12 +11,11 @@ import pytest
 
 from conftest import ROOT, kill_then_resume, load_config, records, run_cli
 from nas_tf import registry
-from nas_tf import workdir as wd
+from nas_tf.store import workdir as wd
 from nas_tf.errors import DataError
 from nas_tf.runner.tabular import chosen, simulate
-from nas_tf.spaces.base import Anchor, Choice
+from nas_tf.spaces.base import Anchor, Choice, token_slots
 from nas_tf.spaces.tabular import NB201_OPS, nb201_arch_str, nb201_ops
-from nas_tf.spaces.base import token_slots
 from nas_tf.strategies.evolution import RegularizedEvolution
 
 SHARED = os.path.join(ROOT, "..", "shared", "data", "nasbench")

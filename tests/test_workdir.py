@@ -14,7 +14,7 @@ import pytest
 
 from conftest import controller_state, records, tiny_cifar_config
 from conftest import run_cli as nas_tf
-from nas_tf import workdir as wd
+from nas_tf.store import workdir as wd
 from nas_tf.errors import ConfigError
 from nas_tf.runner.loop import Search
 from nas_tf.tasks.cifar10 import Cifar10Task

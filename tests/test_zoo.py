@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import CIFAR_MINI, docs_command, run_cli, serve_in_tensorflow_only_process
-from nas_tf import zoo
+from nas_tf.products import zoo
 from nas_tf.spaces.cell import concatenated
 from nas_tf.spaces.published import BY_NAME, PUBLISHED
 
@@ -203,7 +203,7 @@ def test_train_a_published_cell_on_real_images_then_export_and_serve(tmp_path):
                     "--config.final.epochs=1")  # smoke's recipe: drop-path, aux head, cutout
   assert trained.returncode == 0, trained.stderr
   assert "published: DARTS second order" in trained.stdout
-  from nas_tf import workdir as wd
+  from nas_tf.store import workdir as wd
   result = wd.read_json(os.path.join(w, "final", "result.json"))
   assert result["id"] == "darts_v2" and result["arch"]["normal"] == BY_NAME[
       "darts_v2"].arch["normal"]
@@ -233,7 +233,7 @@ def test_a_published_cell_trains_on_a_folder_of_the_users_images(tmp_path):
                     "--config.final.epochs=1", "--config.child.batch_size=8",
                     "--config.final.channels=4", "--config.final.layers_per_stage=1")
   assert trained.returncode == 0, trained.stderr
-  from nas_tf import workdir as wd
+  from nas_tf.store import workdir as wd
   result = wd.read_json(os.path.join(w, "final", "result.json"))
   assert result["id"] == "pnasnet_5" and len(result["curve"]) == 1
   assert result["arch"]["network"] == "nasnet" and result["arch"]["same_cell_for_reduction"]
@@ -293,7 +293,7 @@ def test_a_published_recurrent_cell_trains_on_ptb_and_shows_as_its_own_space(tmp
                     "--config.data.source=synthetic", f"--workdir={w}",
                     "--config.final.epochs=1")
   assert trained.returncode == 0, trained.stderr
-  from nas_tf import workdir as wd
+  from nas_tf.store import workdir as wd
   result = wd.read_json(os.path.join(w, "final", "result.json"))
   assert result["arch"]["nodes"] == BY_NAME["enas_ptb"].arch["nodes"]
   assert np.isfinite(result["val_perplexity"])

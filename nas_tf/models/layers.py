@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import keras
 from keras import ops
 
-from nas_tf import hardware
+from nas_tf.runtime import hardware
 
 
 def pad_and_concat(tensors: Sequence[Any], name: str):

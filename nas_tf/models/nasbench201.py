@@ -9,6 +9,12 @@ average pooling and a linear classifier. A cell's node j sums op(node i) over i 
 
 Stride-2 convs pad one pixel on every side, as PyTorch's ``padding=1``: Keras' ``same``
 would pad only the bottom and right, and read other pixels.
+
+``variant="zero_cost"`` is the copy of this network that zero-cost-nas scores
+(``foresight/models/nasbench2_ops.py``): the cells' convs have a bias and their batch norms
+no scale or shift (``bias=not affine``, ``affine=False``). Trained, it computes what the
+benchmark's does (a bias before a batch norm cancels); only synflow, which leaves the batch
+norms out, sees the biases.
 """
 
 from __future__ import annotations
@@ -21,34 +27,34 @@ from nas_tf.models.layers import batch_norm
 from nas_tf.spaces.tabular import NB201_EDGES, NB201_OPS, nb201_ops
 
 
-def _relu_conv_bn(x, filters: int, kernel: int, stride: int, name: str):
+def _relu_conv_bn(x, filters: int, kernel: int, stride: int, name: str, affine: bool = True):
   x = keras.layers.ReLU(name=f"{name}_relu")(x)
   if stride == 2:  # PyTorch's symmetric padding
     x = keras.layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
-  x = keras.layers.Conv2D(filters, kernel, strides=stride, use_bias=False,
+  x = keras.layers.Conv2D(filters, kernel, strides=stride, use_bias=not affine,
                           padding="valid" if stride == 2 else "same", name=f"{name}_conv")(x)
-  return batch_norm(f"{name}_bn")(x)
+  return batch_norm(f"{name}_bn", affine=affine)(x)
 
 
-def _op(op: str, x, channels: int, name: str):
+def _op(op: str, x, channels: int, name: str, affine: bool = True):
   if op == "skip_connect":
     return x
-  if op == "nor_conv_1x1":
-    return _relu_conv_bn(x, channels, 1, 1, name)
-  if op == "nor_conv_3x3":
-    return _relu_conv_bn(x, channels, 3, 1, name)
+  if op in ("nor_conv_1x1", "nor_conv_3x3"):
+    return _relu_conv_bn(x, channels, 1 if op == "nor_conv_1x1" else 3, 1, name, affine)
   if op == "avg_pool_3x3":
     return keras.layers.AveragePooling2D(3, 1, padding="same", name=name)(x)
   raise ValueError(f"NAS-Bench-201 op {op!r} is not one of {', '.join(NB201_OPS)}")
 
 
-def _cell(x, ops: Sequence[str], channels: int, name: str):
+def _cell(x, ops: Sequence[str], channels: int, name: str, affine: bool = True):
+  """A node sums its edges, a none edge's zeros included: PyTorch computes x * 0 there, so
+  the ops of a node that reaches the output only through none edges are still part of the
+  network (their parameters counted, their ReLUs seen by NASWOT), as in the authors' code."""
   nodes = [x]
   for j in range(1, 4):
-    terms = [_op(op, nodes[i], channels, f"{name}_e{j}{i}_{op}")
-             for (jj, i), op in zip(NB201_EDGES, ops) if jj == j and op != "none"]
-    if not terms:  # every edge into the node is none: zeros of the node's shape
-      terms = [keras.layers.Rescaling(0.0, name=f"{name}_n{j}_zero")(nodes[0])]
+    terms = [keras.layers.Rescaling(0.0, name=f"{name}_e{j}{i}_none")(nodes[i])
+             if op == "none" else _op(op, nodes[i], channels, f"{name}_e{j}{i}_{op}", affine)
+             for (jj, i), op in zip(NB201_EDGES, ops) if jj == j]
     nodes.append(terms[0] if len(terms) == 1 else keras.layers.Add(name=f"{name}_n{j}")(terms))
   return nodes[-1]
 
@@ -64,10 +70,14 @@ def _residual_block(x, filters: int, name: str):
 
 def build_network(arch: str | dict, num_classes: int = 10, channels: int = 16,
                   cells_per_stage: int = 5, input_shape=(32, 32, 3),
-                  name: str | None = None) -> keras.Model:
-  """The network of a cell (its ``arch_str`` or a ``nasbench201`` architecture); logits out."""
+                  name: str | None = None, variant: str = "benchmark") -> keras.Model:
+  """The network of a cell (its ``arch_str`` or a ``nasbench201`` architecture); logits out.
+  ``variant``: "benchmark" (the benchmark's TinyNetwork) or "zero_cost" (see above)."""
+  if variant not in ("benchmark", "zero_cost"):
+    raise ValueError(f"variant {variant!r}: 'benchmark' or 'zero_cost'")
   arch_str = arch["arch_str"] if isinstance(arch, dict) else arch
   ops = nb201_ops(arch_str)
+  affine = variant == "benchmark"
   inputs = keras.Input(input_shape, name="images")
   x = keras.layers.Conv2D(channels, 3, padding="same", use_bias=False, name="stem_conv")(inputs)
   x = batch_norm("stem_bn")(x)
@@ -76,8 +86,21 @@ def build_network(arch: str | dict, num_classes: int = 10, channels: int = 16,
     if stage:
       x = _residual_block(x, width, f"reduce{stage}")
     for k in range(cells_per_stage):
-      x = _cell(x, ops, width, f"s{stage}c{k}")
+      x = _cell(x, ops, width, f"s{stage}c{k}", affine)
   x = keras.layers.ReLU(name="last_relu")(batch_norm("last_bn")(x))
   x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
   logits = keras.layers.Dense(num_classes, name="logits")(x)
   return keras.Model(inputs, logits, name=name or "nasbench201")
+
+
+def synflow_keeps_batch_norm(layer) -> bool:
+  """zero-cost-nas's batch-norm-free copy keeps the residual blocks' batch norms (their
+  ``reduction`` builds ReLUConvBN without passing ``use_bn``)."""
+  return layer.name.startswith("reduce")
+
+
+def naswot_times_counted(layer) -> int:
+  """NASWOT hooks every module whose type name contains 'ReLU': each ReLU, and each
+  ReLUConvBN, whose input is its ReLU's. So a ReLU-conv-BN's input counts twice, the last
+  ReLU's once."""
+  return 1 if layer.name == "last_relu" else 2

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from nas_tf import seeds
+from nas_tf.runtime import seeds
 from nas_tf.errors import SearchError
 
 

@@ -13,7 +13,7 @@ import time
 from typing import Callable
 
 from nas_tf import config as config_lib
-from nas_tf import workdir as wd
+from nas_tf.store import workdir as wd
 from nas_tf.errors import BudgetSpent
 from nas_tf.runner.journal import format_seconds
 

@@ -13,7 +13,7 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
 
 from nas_tf import diagrams
-from nas_tf import workdir as wd
+from nas_tf.store import workdir as wd
 from nas_tf.spaces.base import plan_length
 from nas_tf.tasks.objective import pareto_front
 

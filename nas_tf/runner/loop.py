@@ -24,10 +24,10 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
-from nas_tf import config as config_lib
-from nas_tf import registry, seeds
-from nas_tf import workdir as wd
-from nas_tf.checkpoints import CheckpointStore
+from nas_tf import config as config_lib, registry
+from nas_tf.runtime import seeds
+from nas_tf.store import workdir as wd
+from nas_tf.store.checkpoints import CheckpointStore
 from nas_tf.errors import (BudgetSpent, InfrastructureError, SearchError, WorkerDied,
                            disguised_interrupt, disk_full, disk_full_message, one_line)
 from nas_tf.runner.asynchronous import RetryChild, retry_job, run_async

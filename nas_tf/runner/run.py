@@ -17,10 +17,10 @@ from typing import Any, Callable
 
 import ml_collections
 
-from nas_tf import config as config_lib
-from nas_tf import hardware, registry
-from nas_tf import workdir as wd
-from nas_tf.checkpoints import CheckpointStore
+from nas_tf import config as config_lib, registry
+from nas_tf.runtime import hardware
+from nas_tf.store import workdir as wd
+from nas_tf.store.checkpoints import CheckpointStore
 from nas_tf.errors import BudgetSpent
 from nas_tf.runner.budget import Budget
 from nas_tf.runner.journal import Journal, SearchResult

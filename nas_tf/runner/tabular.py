@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from nas_tf import config as config_lib
-from nas_tf import seeds
+from nas_tf.runtime import seeds
 from nas_tf.runner.budget import crosses
 from nas_tf.tasks.objective import OverBudget
 

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nas_tf import seeds
+from nas_tf.runtime import seeds
 from nas_tf.errors import SearchError
 from nas_tf.models import darts as supernet
 from nas_tf.models.darts import derive_cell, softmax

@@ -20,7 +20,8 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
-from nas_tf import hardware, registry, seeds
+from nas_tf import registry
+from nas_tf.runtime import hardware, seeds
 from nas_tf.errors import ConfigError, SearchError
 from nas_tf.models.optimizers import MomentumSGD
 from nas_tf.models.schedules import EpochCosineRestarts, EpochExponentialDecay

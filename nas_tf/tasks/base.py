@@ -12,8 +12,7 @@ from typing import Any
 
 import ml_collections
 
-from nas_tf import config as config_lib
-from nas_tf import registry
+from nas_tf import config as config_lib, registry
 from nas_tf.tasks.objective import Objective
 
 
@@ -90,3 +89,21 @@ class Task:
     """name -> text of files written beside the SavedModels (e.g. a vocabulary)."""
     return {}
 
+
+  # -- training-free scores (nas_tf.proxies) ----------------------------------------------------
+  def proxy_data(self):
+    """(uint8 training images [N, H, W, C], labels, (mean, std) per channel in pixel units):
+    what zero-cost proxies draw their minibatches from."""
+    raise config_lib.ConfigError(f"zero-cost proxies score image classifiers; the {self.name} "
+                                 "task has none (tasks with images: cifar10, images, "
+                                 "nasbench201)")
+
+  def proxy_network(self, arch: dict[str, Any], family: str):
+    """A Keras classifier of ``arch`` to score, as the code of ``family``'s paper built it
+    ("zero_cost": zero-cost-nas, "naswot": NASWOT); by default the child's network."""
+    return self.build_model(arch)
+
+  def proxy_options(self, proxy: str) -> dict[str, Any]:
+    """What the authors' copy of the network implies for ``proxy`` (nas_tf.proxies.measures
+    keyword arguments)."""
+    return {}

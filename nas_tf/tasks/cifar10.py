@@ -175,6 +175,10 @@ class Cifar10Task(Task):
                        "output": f"class probabilities [N, {self.num_classes}]"})}
 
   # -- one-shot hooks: shared weights, one minibatch per step ----------------------------------
+  def proxy_data(self):
+    s = self._split
+    return s.train_images, s.train_labels, self.stats
+
   def input_spec(self):
     """(images, labels) TensorSpecs of a minibatch."""
     import tensorflow as tf

@@ -31,7 +31,7 @@ from typing import Any
 import ml_collections
 
 from nas_tf.errors import WorkerDied
-from nas_tf.hardware import visible_gpus
+from nas_tf.runtime.hardware import visible_gpus
 
 _WORKER_TASKS: dict[str, Any] = {}  # config json -> task object, inside a worker process
 

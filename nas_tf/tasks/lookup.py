@@ -152,6 +152,30 @@ class NasBench201Task(LookupTask):
   def key(self, arch: dict[str, Any]) -> str:
     return arch["arch_str"]
 
+  # The proxies score the benchmark's networks on CIFAR-10 images (zero_cost.images).
+  def proxy_data(self):
+    from nas_tf.data import cifar10
+    source = self.config.get("zero_cost", {}).get("images")
+    if self.config.data.dataset != "cifar10":
+      raise DataError(f"zero-cost proxies on NAS-Bench-201 score CIFAR-10 networks; "
+                      f"data.dataset is {self.config.data.dataset}")
+    if not source:
+      raise DataError("zero_cost.images must name CIFAR-10's training images (a "
+                      "cifar-10-python.tar.gz or its folder): a table has none")
+    arrays = cifar10.load(source)
+    return arrays.train_images, arrays.train_labels, (cifar10.MEAN, cifar10.STD)
+
+  def proxy_network(self, arch: dict[str, Any], family: str):
+    from nas_tf.models import nasbench201
+    if family == "naswot":  # the benchmark's TinyNetwork, num_classes=1 (nasspace.py)
+      return nasbench201.build_network(arch, num_classes=1)
+    return nasbench201.build_network(arch, num_classes=10, variant="zero_cost")
+
+  def proxy_options(self, proxy: str) -> dict[str, Any]:
+    from nas_tf.models import nasbench201
+    return {"synflow": {"keep_batch_norm": nasbench201.synflow_keeps_batch_norm},
+            "naswot": {"times_counted": nasbench201.naswot_times_counted}}.get(proxy, {})
+
   def _parse(self, text: str, path: str) -> dict[str, dict[str, float]]:
     dataset = self.config.data.dataset
     if dataset not in NB201_COLUMNS:

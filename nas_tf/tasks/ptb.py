@@ -9,8 +9,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from nas_tf import config as config_lib
-from nas_tf import registry
+from nas_tf import config as config_lib, registry
 from nas_tf.config import ConfigError
 from nas_tf.data import ptb
 from nas_tf.tasks.base import Task

@@ -265,7 +265,7 @@ class RayExecutor:
         metrics = done.result()
         weights = metrics.pop(WEIGHTS, None)
         if weights is not None:
-          from nas_tf import workdir as wd
+          from nas_tf.store import workdir as wd
           os.makedirs(os.path.dirname(weights_path), exist_ok=True)
           wd.atomic_write_bytes(weights_path, weights)
         outer.set_result(metrics)

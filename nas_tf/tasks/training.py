@@ -14,7 +14,7 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from nas_tf import hardware
+from nas_tf.runtime import hardware
 from nas_tf.errors import DiskFull
 from nas_tf.models.optimizers import L2SGD, MomentumSGD
 from nas_tf.models.schedules import learning_rate_schedule

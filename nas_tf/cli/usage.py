@@ -18,6 +18,8 @@ COMMANDS = {
     "compare": "one table of several searches' work directories: method, task, preset, "
                "children, best, parameters, time, final test (--out: their HParams in one "
                "TensorBoard logdir)",
+    "score": "architectures scored untrained by zero-cost proxies and NASWOT, one JSON line "
+             "each (--out); rerun to resume",
     "build-table": "NAS-Bench-201's CSV from the official NATS-Bench file (the package has "
                    "one already)",
     "check-gpu": "what this machine's GPUs do: child speed, children per hour, DARTS and ENAS "
@@ -118,6 +120,8 @@ def command_help(command: str) -> str:
            "export": "nas-tf export --workdir=DIR --out=DIR [--child=ID]",
            "show": "nas-tf show --workdir=DIR [--child=ID | --pareto] [--out=DIR]",
            "compare": "nas-tf compare DIR [DIR ...] [--out=LOGDIR]",
+           "score": "nas-tf score TASK (--archs=FILE | --random=N [--seed=S]) --out=FILE "
+                    "[--proxies=naswot,synflow,...] [--config=PRESET] [--config.KEY=VALUE]",
            "build-table": "nas-tf build-table nasbench201 NATS_BENCH_PATH [--out=FILE]",
            "check-gpu": "nas-tf check-gpu [--dry] [--only=child,children_per_hour,darts,enas,"
                         "mirrored]"}[command]

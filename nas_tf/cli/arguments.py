@@ -10,8 +10,7 @@ from typing import Any
 
 import ml_collections
 
-from nas_tf import config as config_lib
-from nas_tf import presets, registry
+from nas_tf import config as config_lib, presets, registry
 
 # Flags that take a value: "--name VALUE" as well as "--name=VALUE".
 VALUE_FLAGS = ("workdir", "child", "arch", "out", "method", "config")
@@ -59,14 +58,14 @@ def _published_config(task: str, arch: str | None) -> str | None:
   """``train TASK --arch=NAME``: the bundled config of the architecture's method, where the
   architecture fits the task (otherwise ``zoo.resolve`` says why not)."""
   from nas_tf.spaces.published import BY_NAME
-  from nas_tf.zoo import task_spaces
+  from nas_tf.products.zoo import task_spaces
   entry = BY_NAME.get(arch or "")
   return entry.config if entry and entry.space in task_spaces(task) else None
 
 
 def _stored(workdir: str | None):
   """The config a search in ``workdir`` ran with, or None."""
-  from nas_tf import workdir as wd
+  from nas_tf.store import workdir as wd
   path = os.path.join(workdir or "", "config.json")
   return ml_collections.ConfigDict(wd.read_json(path)) if workdir and os.path.exists(path) \
       else None
@@ -81,11 +80,11 @@ def command_config(argv: list[str]):
   rest = without_flag(argv, "config")
   if command == "train" and arch and task in registry.TASKS:
     config = presets.resolve(task, spec, name=_published_config(task, arch))
-    from nas_tf import zoo
+    from nas_tf.products import zoo
     if config is not None and arch in zoo.BY_NAME:  # its final.* first, so flags override them
       config = zoo.configure(config, zoo.BY_NAME[arch])
     return rest, config
-  if command == "search":
+  if command in ("search", "score"):
     if task is not None and task not in registry.TASKS:  # before --config, which needs it
       raise config_lib.ConfigError(f"unknown task {task!r} (known: {', '.join(registry.TASKS)})"
                                    f"{config_lib.suggest(task, registry.TASKS)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from nas_tf import workdir as wd
+from nas_tf.store import workdir as wd
 
 
 def architecture(workdir: str, row, task, out: str | None) -> int:

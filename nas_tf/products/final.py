@@ -17,8 +17,8 @@ import ml_collections
 import tensorflow as tf
 
 from nas_tf import config as config_lib
-from nas_tf import workdir as wd
-from nas_tf.checkpoints import CheckpointStore
+from nas_tf.store import workdir as wd
+from nas_tf.store.checkpoints import CheckpointStore
 from nas_tf.tasks import training
 
 

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import ml_collections
 
-from nas_tf import workdir as wd
+from nas_tf.store import workdir as wd
 from nas_tf.spaces.published import BY_NAME, PUBLISHED, Published, find
 
 __all__ = ["PUBLISHED", "BY_NAME", "find", "configure", "train_published", "listing", "count_params"]
@@ -107,7 +107,7 @@ def train_published(config: ml_collections.ConfigDict, workdir: str, task, entry
                     overwrite: bool = False, log: Callable[[str], None] = print,
                     after_epoch=None) -> dict[str, Any]:
   """Trains ``entry`` (``config`` from ``configure``) in ``workdir``; rerunning resumes."""
-  from nas_tf.final import train_final
+  from nas_tf.products.final import train_final
   with wd.WorkdirLock(workdir):
     wd.claim_search(workdir, config, task, overwrite, log=log)
     journal = os.path.join(workdir, "children.jsonl")

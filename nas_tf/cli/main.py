@@ -7,12 +7,12 @@
     nas-tf show --workdir=runs/c10 [--child=ID]       PNG + SVG picture of the architecture
     nas-tf show --workdir=runs/c10 --pareto   the Pareto front of metric against cost
     nas-tf train cifar10 --arch=darts_v2    a published architecture (nas-tf zoo lists them)
+    nas-tf score nasbench201 --random=100 --out=scores.jsonl   zero-cost proxies, untrained
     nas-tf --help | nas-tf COMMAND --help | nas-tf --version
 
-Without ``--config``, ``search`` uses the task's (or method's) bundled config at preset
-``auto`` and the other commands the config stored in the work directory; ``--config.KEY=VALUE``
-overrides either (``nas_tf.arguments``). Rerunning the same ``search`` or
-``train`` command resumes it.
+Without ``--config``, ``search`` and ``score`` use the task's (or method's) bundled config at
+preset ``auto``, the other commands the config stored in the work directory;
+``--config.KEY=VALUE`` overrides either (``nas_tf.cli.arguments``). Rerun to resume.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from nas_tf import __version__, arguments, interrupts, presets, quiet, show, usage
+from nas_tf import __version__, presets
+from nas_tf.cli import arguments, interrupts, score, show, usage
+from nas_tf.runtime import quiet
 
 USAGE = ("usage: nas-tf search TASK [--method=NAME] [--config=PRESET|FILE[:PRESET]] "
          "[--config.KEY=VALUE] | nas-tf train|export|show --workdir=DIR [--child=ID] [--out=DIR]"
@@ -84,9 +86,8 @@ def _parse_flags(argv: list[str]) -> list[str]:
 
 
 def search(task_name: str, workdir: str | None) -> int:
-  from nas_tf import config as config_lib
-  from nas_tf import registry
-  from nas_tf import workdir as wd
+  from nas_tf import config as config_lib, registry
+  from nas_tf.store import workdir as wd
   from nas_tf.errors import DataError, InfrastructureError, SearchError
   from nas_tf.tasks import TASKS
   if task_name not in TASKS:
@@ -123,9 +124,9 @@ def search(task_name: str, workdir: str | None) -> int:
 def train_published(task_name: str, workdir: str | None) -> int:
   """``nas-tf train TASK --arch=NAME``: a published architecture, trained from scratch."""
   interrupts.saving("finished epochs are saved")
-  from nas_tf import config as config_lib
-  from nas_tf import registry, zoo
-  from nas_tf import workdir as wd
+  from nas_tf import config as config_lib, registry
+  from nas_tf.products import zoo
+  from nas_tf.store import workdir as wd
   from nas_tf.errors import DataError, InfrastructureError
   try:
     entry, config, workdir = zoo.resolve(task_name, FLAGS.arch, FLAGS.config, workdir)
@@ -152,8 +153,8 @@ def train_published(task_name: str, workdir: str | None) -> int:
 def _stored_config(workdir: str):
   """``--config`` when given, else the config the search in ``workdir`` ran with."""
   import ml_collections
-  from nas_tf import workdir as wd
-  if FLAGS.config:  # the stored config (nas_tf.arguments), or --config's
+  from nas_tf.store import workdir as wd
+  if FLAGS.config:  # the stored config (nas_tf.cli.arguments), or --config's
     return FLAGS.config
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
@@ -166,7 +167,7 @@ def after_search(command: str, workdir: str | None) -> int:
   """train / export / show: commands that read a search's work directory."""
   interrupts.saving("finished epochs are saved")
   from nas_tf import config as config_lib
-  from nas_tf import workdir as wd
+  from nas_tf.store import workdir as wd
   from nas_tf.errors import DataError, SearchError
   if not workdir:
     raise UsageError(f"'{command}' needs --workdir (a search's work directory)")
@@ -188,10 +189,10 @@ def after_search(command: str, workdir: str | None) -> int:
                                    f"{command} (see 'nas-tf show')")
     if command == "train":
       task.prepare()  # bad data fails here, before TensorFlow starts
-      from nas_tf.final import train_final
+      from nas_tf.products.final import train_final
       train_final(config, workdir, task, str(wd.child_number(row)), FLAGS.overwrite)
       return 0
-    from nas_tf.export import export
+    from nas_tf.products.export import export
     manifest = export(workdir, FLAGS.out, task, str(wd.child_number(row)))
     models = ", ".join(os.path.join(FLAGS.out, name) for name in manifest["models"])
     print(f"exported child {manifest['child'] + 1} ({manifest['weights']} weights): {models}")
@@ -200,7 +201,7 @@ def after_search(command: str, workdir: str | None) -> int:
     return interrupts.exit_interrupted(e)
   except Exception as e:
     from nas_tf.tasks.training import ChildFailure
-    from nas_tf.export import ExportError
+    from nas_tf.products.export import ExportError
     from nas_tf.errors import InfrastructureError
     _report(e, bad_input=(config_lib.ConfigError, DataError, wd.WorkdirError),
             stopped=(SearchError, ExportError, ChildFailure, InfrastructureError))
@@ -221,21 +222,15 @@ def main(argv: list[str]) -> int:
       raise UsageError(f"unknown command {pos[0]!r} (known: {', '.join(COMMANDS)})"
                        f"{presets.suggest(pos[0], COMMANDS)}")
     if pos[0] == "zoo":
-      from nas_tf import zoo
+      from nas_tf.products import zoo
       return print(zoo.listing()) or 0
     if pos[0] == "train" and FLAGS.arch and len(pos) == 2:
       return train_published(pos[1], FLAGS.workdir)
     if pos[0] == "compare":
-      from nas_tf import compare
-      try:
-        print(compare.table(pos[1:]))
-        if FLAGS.out:
-          count = compare.write_tensorboard(pos[1:], FLAGS.out)
-          print(f"HParams of {count} children in one experiment: tensorboard --logdir "
-                f"{FLAGS.out}")
-        return 0
-      except (ValueError, KeyError) as e:  # no search there, or a damaged file
-        _fail(f"compare: {usage.clean_message(e)}")
+      from nas_tf.cli import compare
+      return compare.run(pos[1:], FLAGS.out, _fail)
+    if pos[0] == "score":
+      return score.run(pos[1:], FLAGS.config, _fail)
     if pos[0] != "search":
       if len(pos) != 1:
         raise UsageError(f"'{pos[0]}' takes no positional arguments, got {pos[1:]}")
@@ -263,8 +258,8 @@ def run() -> None:
   if "--verbose" not in sys.argv:
     quiet.install()  # before anything loads TensorFlow
   interrupts.install()
-  if sys.argv[1:2] == ["check-gpu"]:  # its own flags (argparse): nas_tf/gpu_check.py
-    from nas_tf import gpu_check
+  if sys.argv[1:2] == ["check-gpu"]:  # its own flags (argparse): nas_tf/cli/gpu_check.py
+    from nas_tf.cli import gpu_check
     return gpu_check.main(sys.argv[2:])
   if sys.argv[1:2] == ["build-table"]:  # its own flags too: nas_tf/data/nasbench201.py
     from nas_tf.data import nasbench201

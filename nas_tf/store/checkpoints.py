@@ -14,7 +14,7 @@ import sys
 from typing import Any, Callable
 
 from nas_tf.errors import DiskFull, disk_full
-from nas_tf.workdir import WorkdirError, _fsync_dir, atomic_write_json, read_json
+from nas_tf.store.workdir import WorkdirError, _fsync_dir, atomic_write_json, read_json
 
 
 class CheckpointStore:

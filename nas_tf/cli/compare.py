@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from nas_tf import registry
-from nas_tf import workdir as wd
+from nas_tf.store import workdir as wd
 from nas_tf.runner.journal import format_seconds
 
 
@@ -84,6 +84,20 @@ def table(workdirs: list[str]) -> str:
     lines.append(f"| {r['workdir']} | {r['method']} | {r['task']} | {r['preset']} | "
                  f"{r['children']} ({r['failed']}) | {best} | {params} | {seconds} | {final} |")
   return "\n".join(lines)
+
+
+def run(workdirs: list[str], logdir: str | None, fail) -> int:
+  """``nas-tf compare DIR... [--out=LOGDIR]``; a directory without a search, or a damaged
+  file, in one line."""
+  from nas_tf.cli.usage import clean_message
+  try:
+    print(table(workdirs))
+    if logdir:
+      count = write_tensorboard(workdirs, logdir)
+      print(f"HParams of {count} children in one experiment: tensorboard --logdir {logdir}")
+    return 0
+  except (ValueError, KeyError) as e:
+    fail(f"compare: {clean_message(e)}")
 
 
 # -- one TensorBoard logdir for several searches ---------------------------------------------------

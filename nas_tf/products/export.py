@@ -22,8 +22,8 @@ import keras
 import tensorflow as tf
 
 from nas_tf.errors import DiskFull, disk_full
-from nas_tf import workdir as wd
-from nas_tf.final import final_dir
+from nas_tf.store import workdir as wd
+from nas_tf.products.final import final_dir
 
 
 class ExportError(RuntimeError):

@@ -130,7 +130,8 @@ def child(dry: bool) -> None:
 
 def children_per_hour(dry: bool) -> None:
   import tempfile
-  from nas_tf import hardware, presets
+  from nas_tf import presets
+  from nas_tf.runtime import hardware
   from nas_tf.runner.loop import Search
   from nas_tf.tasks.cifar10 import Cifar10Task
   gpus = len(hardware.visible_gpus())
@@ -153,7 +154,7 @@ def children_per_hour(dry: bool) -> None:
 
 def darts(dry: bool) -> None:
   import tensorflow as tf
-  from nas_tf.hardware import graph_optimizer_off_without_gpu
+  from nas_tf.runtime.hardware import graph_optimizer_off_without_gpu
   batch, cells, channels, nodes, steps = (4, 1, 4, 1, 2) if dry else (64, 2, 16, 4, 10)
   for order in (1, 2):
     begun = time.perf_counter()
@@ -261,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
   rows, failed = [], []
   for section in args.only.split(","):
     try:
-      out = subprocess.run([sys.executable, "-m", "nas_tf.gpu_check", f"--section={section}"]
+      out = subprocess.run([sys.executable, "-m", "nas_tf.cli.gpu_check", f"--section={section}"]
                            + (["--dry"] if args.dry else []), capture_output=True, text=True,
                            timeout=SECTION_TIMEOUT_S[section] * (2 if args.dry else 1))
       found = [json.loads(line[4:]) for line in out.stdout.splitlines()

@@ -1,0 +1,2 @@
+"""A search's files: the work directory (atomic writes, JSONL, the lock, ``claim``) and its
+checkpoints."""
