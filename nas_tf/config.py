@@ -11,10 +11,12 @@ import ml_collections
 from nas_tf import registry, schema
 
 # Keys that say where and how a search runs, not what it is: a resumed search may change them
-# (a laptop search continues on a Ray cluster; a larger num_children or time budget extends
-# it; ``about`` only describes the preset). The data path may change only to a copy of the
-# same data (checked by the data's fingerprint).
-RUN_KEYS = ("executor", "search.num_children", "search.time_budget", "data.source", "about")
+# (a laptop search continues on a Ray cluster; more children, time or trained candidates
+# extend it; ``about`` only describes the preset). The data path may change only to a copy of
+# the same data (checked by its fingerprint).
+RUN_KEYS = ("executor", "search.num_children", "search.time_budget", "data.source", "about",
+            "zero_cost.train_top", "zero_cost.images")
+LR_SCHEDULES = ("cosine", "cosine_epochs", "cosine_restarts", "exponential", "step", "constant")
 
 
 class ConfigError(ValueError):
@@ -113,9 +115,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
            f"in 1..evolution.population ({config.evolution.population})")
   _one_of(config, "controller.compile", ("auto", "graph", "eager"))
   for block in ("child", "final"):
-    _one_of(config, f"{block}.lr_schedule",
-            ("cosine", "cosine_epochs", "cosine_restarts", "exponential", "step", "constant"),
-            "cosine")
+    _one_of(config, f"{block}.lr_schedule", LR_SCHEDULES, "cosine")
     settings = {**config.get("child", {}), **config.get(block, {})}
     schedule = settings.get("lr_schedule")
     needs = {"cosine_restarts": ("lr_restart_epochs", "image"),
@@ -221,15 +221,15 @@ def controller_block(**overrides) -> ml_collections.ConfigDict:
 
 
 def evolution_block(population: int, sample_size: int) -> ml_collections.ConfigDict:
-  """``evolution.*``: regularized evolution's population P and tournament sample size S."""
-  return ml_collections.ConfigDict({"population": population, "sample_size": sample_size})
+  """``evolution.*``: population P, tournament sample size S; warm_start: AREA's proxy."""
+  return ml_collections.ConfigDict({"population": population, "sample_size": sample_size,
+                                    "warm_start": ""})
 
 
-def zero_cost_block(**overrides) -> ml_collections.ConfigDict:
+def zero_cost_block() -> ml_collections.ConfigDict:
   """``zero_cost.*``: training-free search and ``nas-tf score`` (docs/zero_cost.md)."""
-  return ml_collections.ConfigDict({"proxy": "naswot", "samples": 100, "train_top": 1,
-                                    "init": "pytorch", "batch_size": 64, "naswot_batch_size": 128,
-                                    "images": "", **overrides})
+  return ml_collections.ConfigDict({"proxy": "naswot", "samples": 100, "train_top": 1, "images": "",
+                                    "init": "pytorch", "batch_size": 64, "naswot_batch_size": 128})
 
 
 def guided_block(**overrides) -> ml_collections.ConfigDict:

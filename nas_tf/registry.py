@@ -64,6 +64,8 @@ STRATEGIES = {
                            "local search"),
     "guided": StrategyEntry("nas_tf.strategies.guided_evolution:GuidedEvolution", "proposer",
                             "predictor-guided evolution"),
+    "zero_cost": StrategyEntry("nas_tf.strategies.zero_cost:ZeroCost", "proposer",
+                               "training-free search"),
     "pnas": StrategyEntry("nas_tf.strategies.pnas:Pnas", "proposer", "PNAS",
                           spaces={"cifar10:cell": "cell", "images:cell": "cell"}),
     "darts": StrategyEntry("nas_tf.strategies.darts:Darts", "one_shot", "DARTS",
@@ -120,6 +122,10 @@ METHODS = {
                               configs={"cifar10": "enas_micro", "images": "enas_micro"}),
     "pnas": MethodEntry("pnas", "PNAS (Liu et al. 2018): cells grown block by block, ranked "
                         "by a learned surrogate", kind="cell"),
+    "zero_cost": MethodEntry("zero_cost", "training-free (NASWOT, Mellor et al. 2021; zero-cost "
+                             "proxies, Abdelfattah et al. 2021): N cells scored untrained, "
+                             "the best k trained", kind="cell",
+                             only=("cifar10", "images", "nasbench201")),
     "darts": MethodEntry("darts", "DARTS (Liu et al. 2019): a supernet of mixed ops, alpha "
                          "and weights by gradient descent", kind="cell",
                          configs={"cifar10": "darts", "images": "darts"}),

@@ -42,6 +42,13 @@ _TOKENS = "--config.data.max_train_tokens=4000 --config.data.max_valid_tokens=15
 # (task, method) -> what shrinks a search to seconds; the first match in order wins.
 TINY = [
     (("cifar10", "images"), "darts", f"--config.darts.epochs=1 {_IMAGES}"),
+    (("cifar10", "images"), "zero_cost",
+     f"--config.zero_cost.samples=3 --config.zero_cost.naswot_batch_size=16 "
+     f"--config.child.epochs=1 --config.space.num_blocks=2 {_IMAGES}"),
+    (("nasbench201",), "zero_cost",
+     "--config.zero_cost.samples=3 --config.zero_cost.naswot_batch_size=16"),
+    (("nasbench201",), "evolution", "--config.zero_cost.naswot_batch_size=16 "
+     "--config.evolution.population=3 --config.evolution.sample_size=2"),
     (("cifar10", "images"), "enas_micro",
      f"--config.enas.epochs=1 --config.enas.controller.steps=2 --config.enas.derive_samples=2 "
      f"--config.space.num_blocks=2 {_IMAGES}"),

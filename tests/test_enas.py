@@ -110,6 +110,8 @@ def test_the_micro_search_trains_the_cells_through_the_fixed_auxiliary_head(step
     assert (float(objective) > float(loss)) == bool(weight)
     assert supernet(images, *tensors, training=False) is not None
     assert supernet.auxiliary_logits() is None  # not in inference
+    supernet(images, *tensors, training=True)  # scoring (batch statistics): no head either
+    assert supernet.auxiliary_logits() is None
     assert all(np.array_equal(a, w.numpy()) for a, w in zip(head, supernet.auxiliary.weights))
     assert all("aux_head" not in v.path for v in supernet.trainable_variables)
   np.testing.assert_allclose(logits[0.0].numpy(), logits[0.4].numpy(), rtol=1e-5, atol=1e-5)

@@ -70,7 +70,7 @@ def test_typos_get_the_closest_name(args, message):
 
 def test_the_stderr_filter_drops_start_up_lines_and_keeps_the_rest():
   code = ("import os, sys\n"
-          "from nas_tf import quiet\n"
+          "from nas_tf.runtime import quiet\n"
           "quiet.install()\n"
           "os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are "
           "written to STDERR\\n')\n"

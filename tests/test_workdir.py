@@ -36,7 +36,7 @@ def run(config, workdir, log=lambda _: None):
 # -- one process at a time ---------------------------------------------------------------------
 
 HOLD_LOCK = ("import sys, time\n"
-             "from nas_tf import workdir as wd\n"
+             "from nas_tf.store import workdir as wd\n"
              "with wd.WorkdirLock(sys.argv[1]):\n"
              "  print('locked', flush=True)\n"
              "  time.sleep(600)\n")

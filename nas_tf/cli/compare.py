@@ -46,8 +46,7 @@ def summary(workdir: str) -> dict[str, Any]:
   ok = [r for r in rows if r.get("status") == "ok"]
   metric = metric or next((k for k in ("val_accuracy", "val_perplexity") if ok and k in ok[0]),
                           "reward")
-  sign = 1 if higher else -1
-  best = max(ok, key=lambda r: (sign * r[metric], -r["index"])) if ok else None
+  best = wd.best_row(ok, metric, higher)
   if simulated:
     seconds, clock = sum(r.get("simulated_seconds", 0.0) for r in rows), "simulated"
   else:

@@ -6,7 +6,6 @@ command skips the architectures ``--out`` already holds."""
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from typing import Any
@@ -77,19 +76,11 @@ def architectures(space, seed: int) -> list[dict[str, Any]]:
             for n, line in enumerate(f, start=1) if line.strip()]
 
 
-def row_of(arch: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-  key = {"arch_str": arch["arch_str"]} if "arch_str" in arch else {"tokens": arch["tokens"]}
-  clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-           for k, v in values.items()}  # JSON has no NaN: an undefined score is null
-  return {**key, "id": arch["id"], **clean}
-
-
 def command(task_name: str, config) -> int:
   from nas_tf import config as config_lib, registry
   from nas_tf.cli import interrupts
   from nas_tf.proxies.measures import PROXIES
-  from nas_tf.proxies.score import Scorer, parse_proxies
-  from nas_tf.store import workdir as wd
+  from nas_tf.proxies.score import ScoreFile, Scorer, parse_proxies
   if not FLAGS.out:
     raise ScoreError("'score' needs --out=FILE (one JSON line per architecture)")
   if "zero_cost" not in config:  # only the tasks whose networks the proxies score carry it
@@ -105,15 +96,17 @@ def command(task_name: str, config) -> int:
   archs = architectures(task.space, seed)
   task.prepare()  # bad data fails here
   z = config.zero_cost
-  scorer = Scorer(task, proxies, z.init, seed, z.batch_size, z.naswot_batch_size)
-  done = {row["id"] for row in wd.read_jsonl(FLAGS.out)}
-  todo = [a for a in archs if a["id"] not in done]
+  scores = ScoreFile(FLAGS.out, proxies,
+                     lambda: Scorer(task, proxies, z.init, seed, z.batch_size,
+                                    z.naswot_batch_size))
+  todo = [a for a in archs if not scores.has(a)]
+  if todo:
+    scores.start()  # bad images or batch sizes fail before the first score
   interrupts.saving(f"scored architectures are saved in {FLAGS.out}")
   print(f"scoring {len(todo)} of {len(archs)} architectures ({len(archs) - len(todo)} in "
         f"{FLAGS.out}) with {', '.join(proxies)}", flush=True)
   for k, arch in enumerate(todo, start=1):
-    row = row_of(arch, scorer.score(arch))
-    wd.append_jsonl(FLAGS.out, row)
+    row = scores(arch)
     shown = ", ".join(f"{p} {row[p]:.4g}" if isinstance(row[p], float) else f"{p} {row[p]}"
                       for p in proxies)
     print(f"[{k}/{len(todo)}] {arch['id']}: {shown} ({row['seconds']:.1f} s)", flush=True)

@@ -17,6 +17,7 @@ reduction cells), computed so that it equals the stand-alone child of any archit
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from typing import Any
@@ -87,6 +88,16 @@ class Supernet(keras.Model):
     """The auxiliary head's logits of the latest training call, or None."""
     return self._last["auxiliary"]
 
+  @contextlib.contextmanager
+  def computing_auxiliary(self):
+    """Training steps' calls compute the head (scoring, also in training mode, never needs
+    it); a traced step keeps what its first call saw."""
+    self._last["wanted"] = True
+    try:
+      yield
+    finally:
+      self._last["wanted"] = False
+
   def _network(self, images, training, slot_output, output_mask, composed=False):
     self._last["auxiliary"] = None
     if composed:
@@ -104,7 +115,8 @@ class Supernet(keras.Model):
         states.append(slot_output(p, kind, reduction, i, 0, states)
                       + slot_output(p, kind, reduction, i, 1, states))
       prev_prev, prev = prev, tf.concat(states[2:], axis=-1) * output_mask(kind, filters)
-      if p == self.auxiliary_position and self.auxiliary.built and training:
+      if (p == self.auxiliary_position and self.auxiliary.built and training
+          and self._last.get("wanted")):
         self._last["auxiliary"] = self.auxiliary(prev)
     return self.classifier(self.dropout(self.pool(prev), training=training))
 

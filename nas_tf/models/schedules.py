@@ -7,7 +7,7 @@ import math
 
 import keras
 
-LR_SCHEDULES = ("cosine", "cosine_epochs", "cosine_restarts", "exponential", "step", "constant")
+from nas_tf.config import LR_SCHEDULES  # the names the config check accepts
 
 
 def epoch_of(step, steps_per_epoch: int):

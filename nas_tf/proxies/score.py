@@ -111,3 +111,48 @@ class Scorer:
       values[proxy] = MEASURES[proxy](model, images, labels, **self.task.proxy_options(proxy))
     values["seconds"] = round(time.perf_counter() - started, 3)
     return values
+
+
+def row_of(arch: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+  """One JSON line: the architecture (``arch_str`` for NAS-Bench-201, tokens otherwise), its
+  id, each proxy's value (an undefined one null: JSON has no NaN) and the seconds spent."""
+  key = {"arch_str": arch["arch_str"]} if "arch_str" in arch else {"tokens": arch["tokens"]}
+  clean = {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+           for k, v in values.items()}
+  return {**key, "id": arch["id"], **clean}
+
+
+class ScoreFile:
+  """Scores kept in a JSONL file: an architecture scored before (by id, with every proxy
+  asked for) is read back, not scored again; each new one is appended as it finishes."""
+
+  def __init__(self, path: str, proxies: Sequence[str], make_scorer):
+    from nas_tf.store import workdir as wd
+    self.path, self.proxies, self._make, self._scorer = path, list(proxies), make_scorer, None
+    self.rows = {row["id"]: row for row in wd.read_jsonl(path)}
+
+  def start(self) -> None:
+    """Makes the scorer now (its images load; bad ones fail here)."""
+    self._scorer = self._scorer or self._make()
+
+  def has(self, arch: dict[str, Any]) -> bool:
+    row = self.rows.get(arch["id"])
+    return row is not None and all(p in row for p in self.proxies)
+
+  def __call__(self, arch: dict[str, Any]) -> dict[str, Any]:
+    from nas_tf.store import workdir as wd
+    row = self.rows.get(arch["id"])
+    if not self.has(arch):
+      self.start()  # the images load at the first score
+      row = self.rows[arch["id"]] = row_of(arch, self._scorer.score(arch))
+      wd.append_jsonl(self.path, row)
+    return row
+
+
+def search_scores(config, task, workdir: str, proxies: Sequence[str]) -> ScoreFile:
+  """A search's scores: WORKDIR/scores.jsonl, the config's ``zero_cost`` settings."""
+  import os
+  z = config.zero_cost
+  return ScoreFile(os.path.join(workdir, "scores.jsonl"), proxies,
+                   lambda: Scorer(task, proxies, z.init, config.seed, z.batch_size,
+                                  z.naswot_batch_size))

@@ -1,15 +1,13 @@
 """The loop that drives every proposer strategy: ask for m children, train them (through the
 task and an executor), tell the strategy their rewards, checkpoint.
 
-Resume is exact because everything random is derived from saved state: the proposer's
-sampling seed comes from a numpy generator whose state is checkpointed with the strategy,
-and each child's seed is a function of the search seed and the child's index. After a kill,
-the last checkpoint re-samples the batches since it was written; children already in
-``children.jsonl`` are reused, never retrained, and their recorded rewards replay the
-strategy's updates. So a checkpoint is written after an update only when the last one is
-``CHECKPOINT_INTERVAL_S`` old (every update when children train for minutes; every few
-hundred table lookups, where a 50 ms save would dominate), and at the end. A larger
-``search.num_children`` extends a search as if it had started with that number.
+Resume is exact because everything random derives from saved state: the proposer's sampling
+seed from a numpy generator checkpointed with the strategy, each child's seed from the
+search seed and its index. After a kill, the last checkpoint re-samples the batches since it
+was written; children in ``children.jsonl`` are reused, never retrained, and their rewards
+replay the updates. So a checkpoint follows an update only when the last is
+``CHECKPOINT_INTERVAL_S`` old, and the end. A larger ``search.num_children`` extends a search
+as if it had started with that number.
 """
 
 from __future__ import annotations
@@ -25,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from nas_tf import config as config_lib, registry
+from nas_tf.proxies.score import search_scores
 from nas_tf.runtime import seeds
 from nas_tf.store import workdir as wd
 from nas_tf.store.checkpoints import CheckpointStore
@@ -62,6 +61,10 @@ class Search:
     self.strategy = registry.strategy_class(s.strategy).from_config(config, self.space,
                                                                     self.compiled)
     self.strategy.log = log
+    if s.num_children > (self.strategy.max_children() or s.num_children):  # zero_cost's k
+      s.num_children = self.strategy.max_children()
+    if getattr(self.strategy, "proxies", list)():  # untrained networks' scores (zero_cost, AREA)
+      self.strategy.score = search_scores(config, task, workdir, self.strategy.proxies())
     self.journal.show_reward = self.strategy.uses_reward_scale
     self.executor = make_executor(config, task)
     self.retries: dict[int, int] = {}  # child index -> times its worker died
@@ -281,17 +284,14 @@ class Search:
                    [finished[first + k]["reward"] for k in range(wanted)], depth)
 
   def _restore(self) -> dict[str, Any]:
-    """The state to go on from: the last checkpoint, or, when the search is extended past a
-    batch that ``num_children`` cut short, the one before that batch's update, so that the
-    batch is sampled again in full (its finished children reused) as in a search started
-    with the larger number."""
+    """The last checkpoint, or, extending a search past a batch ``num_children`` cut short,
+    one before it: the batch is sampled again in full (its finished children reused)."""
     latest = self.store.latest()
     state = (latest or {}).get("state", {})
     if state.get("partial_batch") and self.config.search.num_children > state["children"]:
       self.log(f"extending the search from {state['children']} to "
                f"{children(self.config.search.num_children)}")
-      # Any earlier checkpoint will do: the batches after it replay from children.jsonl.
-      earlier = [k["step"] for k in self.store.kept() if k["step"] < state["step"]]
+      earlier = [k["step"] for k in self.store.kept() if k["step"] < state["step"]]  # any
       state = (self.store.restore(self.checkpoint, step=earlier[0]) if earlier
                else self._fresh_state())
     else:

@@ -156,13 +156,19 @@ def find_child(workdir: str, child: str | None, metric: str,
     if all(r["status"] != "ok" for r in rows):
       raise ChildNotFound(f"child {child!r} failed during the search ({rows[0].get('error')}); "
                           "pick another")
-  ok = [r for r in rows if r["status"] == "ok"]
-  if not ok:
+  best = best_row(rows, metric, higher_is_better)
+  if best is None:
     raise ChildNotFound(f"no child of {workdir} finished successfully")
+  return best
+
+
+def best_row(rows, metric: str, higher_is_better: bool) -> dict[str, Any] | None:
+  """The best finished row by ``metric`` (the earliest of equals); None when none finished.
+  A published architecture's row has no search metric (None): it ranks last."""
+  ok = [r for r in rows if r.get("status") == "ok"]
   sign = 1.0 if higher_is_better else -1.0
-  # A published architecture's row has no search metric (None).
-  return max(ok, key=lambda r: (-float("inf") if r[metric] is None else sign * r[metric],
-                                -r["index"]))
+  return max(ok, key=lambda r: (-float("inf") if r.get(metric) is None else sign * r[metric],
+                                -r["index"]), default=None)
 
 
 class DirectoryInUse(WorkdirError):

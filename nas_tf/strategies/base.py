@@ -42,6 +42,11 @@ class Proposer(abc.ABC):
     """Learns from finished children; returns statistics with at least ``finite`` (False:
     the update was not applied and the search stops)."""
 
+  def max_children(self) -> int | None:
+    """The most children it will ever propose, where it knows (training-free search: its
+    best k); the loop then stops there whatever ``search.num_children`` says."""
+    return None
+
   def plan_depth(self, depth: int | None) -> int | None:
     """The depth of the next proposals' plan: the task's schedule (``depth``) unless the
     strategy sets its own (PNAS: the current round's number of blocks)."""

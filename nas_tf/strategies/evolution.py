@@ -12,6 +12,10 @@ during a search (the macro CNN grows by two layers every 1,600 children), a pare
 older plan keeps the tokens of the decisions both plans share and draws the new ones at
 random. The population is the only state besides the loop's random state; it is saved in
 every checkpoint, so a resumed search proposes exactly what an uninterrupted one would.
+
+``evolution.warm_start=PROXY`` is AREA (Mellor et al., ICML 2021, section 5): the first
+population is not random but the best P of 2P random candidates by a training-free score
+(``naswot``, or a zero-cost proxy), scored untrained by the search loop.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ def mutate(tokens: Sequence[int], slots: Sequence[int], rng: np.random.Generator
 class RegularizedEvolution(Proposer):
   name = "evolution"
 
-  def __init__(self, token_types: dict[str, int], population_size: int, sample_size: int):
+  def __init__(self, token_types: dict[str, int], population_size: int, sample_size: int,
+               warm_start: str = "", space=None):
     if population_size < 2 or not 1 <= sample_size <= population_size:
       raise ValueError(f"evolution: need population >= 2 and 1 <= sample_size <= population, "
                        f"got {population_size} and {sample_size}")
@@ -52,22 +57,64 @@ class RegularizedEvolution(Proposer):
     self.population_size, self.sample_size = int(population_size), int(sample_size)
     self.random = RandomSearch(token_types)
     self.population: list[dict[str, Any]] = []  # oldest first: tokens, reward, plan
+    self.warm_start, self.space = warm_start, space
+    self.warm: list[list[int]] | None = None  # AREA: the first population, best first
+    self.warm_given = 0
+    self.score = None  # AREA: the search loop's scores of untrained networks
+    self.depth = None
 
   @classmethod
   def from_config(cls, config, space, compiled: bool = True) -> "RegularizedEvolution":
-    return cls(space.token_types, config.evolution.population, config.evolution.sample_size)
+    e = config.evolution
+    warm = e.get("warm_start", "")
+    if warm:
+      from nas_tf.config import ConfigError
+      from nas_tf.proxies.measures import PROXIES
+      if warm not in PROXIES or "zero_cost" not in config:
+        raise ConfigError(f"evolution.warm_start={warm!r}: " + (
+            f"one of {', '.join(PROXIES)} (or '' for none)" if warm not in PROXIES else
+            "training-free scores need an image task's networks (cifar10, images, "
+            "nasbench201)"))
+    return cls(space.token_types, e.population, e.sample_size, warm, space)
+
+  def proxies(self) -> list[str]:
+    return [self.warm_start] if self.warm_start else []
 
   def settings(self) -> str:
-    return f"population {self.population_size}, sample size {self.sample_size}"
+    warm = (f", first population the best {self.population_size} of "
+            f"{2 * self.population_size} by {self.warm_start} (AREA)" if self.warm_start else "")
+    return f"population {self.population_size}, sample size {self.sample_size}{warm}"
 
   def state(self) -> dict[str, Any]:
-    return {"population": [dict(m) for m in self.population]}
+    return {"population": [dict(m) for m in self.population], "warm": self.warm,
+            "warm_given": self.warm_given}
 
   def load_state(self, state) -> None:
     self.population = [dict(m) for m in (state or {}).get("population", [])]
+    self.warm, self.warm_given = (state or {}).get("warm"), (state or {}).get("warm_given", 0)
 
   def reset(self, seed: int) -> None:
-    self.population = []
+    self.population, self.warm, self.warm_given = [], None, 0
+
+  def plan_depth(self, depth):
+    self.depth = depth
+    return depth
+
+  def _warm_population(self, plan: Plan, rng: np.random.Generator) -> list[list[int]]:
+    """AREA: 2P distinct random candidates, best first by the proxy."""
+    from nas_tf.strategies.zero_cost import ranking
+    found: dict[tuple[int, ...], None] = {}
+    for _ in range(100):
+      for tokens in self.random.propose(plan, 2 * self.population_size,
+                                        rng.integers(0, 2**31 - 1, size=2)):
+        if len(found) < 2 * self.population_size:
+          found.setdefault(tuple(int(t) for t in tokens))
+      if len(found) == 2 * self.population_size:
+        break
+    candidates = [list(t) for t in found]
+    rows = [self.score(self.space.decode(t, self.depth)) for t in candidates]
+    self.log(f"AREA: {len(candidates)} candidates scored untrained ({self.warm_start})")
+    return [candidates[k] for k in ranking(self.warm_start, rows)[:self.population_size]]
 
   def mutate(self, tokens: Sequence[int], plan: Plan, rng: np.random.Generator) -> np.ndarray:
     return mutate(tokens, token_slots(plan, self.token_types), rng)
@@ -90,6 +137,14 @@ class RegularizedEvolution(Proposer):
   def propose(self, plan: Plan, m: int, seed: Sequence[int]) -> np.ndarray:
     rng = np.random.default_rng([int(s) for s in seed])
     if len(self.population) < self.population_size:
+      if not self.warm_start:
+        return self.random.propose(plan, m, rng.integers(0, 2**31 - 1, size=2))
+      if self.warm is None:
+        self.warm, self.warm_given = self._warm_population(plan, rng), 0
+      if self.warm_given < len(self.warm):
+        picked = self.warm[self.warm_given:self.warm_given + m]
+        self.warm_given += len(picked)
+        return np.asarray(picked, np.int32)
       return self.random.propose(plan, m, rng.integers(0, 2**31 - 1, size=2))
     children = []
     for _ in range(m):

@@ -40,8 +40,11 @@ def _forward(model, images, labels, arch):
   """(logits, mean softmax cross-entropy, what the step minimizes) of ``model(images, *arch)``
   in training mode: the loss, plus ``model.auxiliary_weight`` x its auxiliary head's loss
   where the supernet has one (ENAS micro's search)."""
+  import contextlib
+
   import tensorflow as tf
-  logits = model(images, *arch, training=True)
+  with getattr(model, "computing_auxiliary", contextlib.nullcontext)():
+    logits = model(images, *arch, training=True)
   loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
   auxiliary = model.auxiliary_logits() if hasattr(model, "auxiliary_logits") else None
   if auxiliary is None:
