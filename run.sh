@@ -16,7 +16,7 @@ PYTHON="${PYTHON:-python3}"
 
 # install_deps NAME FILE: FILE's requirements and the package, once per change of the files.
 install_deps() {
-  local stamp="$VENV/.installed-$1-$(cat "$2" requirements.txt pyproject.toml | cksum | cut -d' ' -f1)"
+  local stamp="$VENV/.installed-$1-$(cat "$2" requirements*.txt pyproject.toml | cksum | cut -d' ' -f1)"
   if [ ! -f "$stamp" ]; then
     [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip
@@ -27,7 +27,7 @@ install_deps() {
   fi
 }
 setup() { install_deps run requirements.txt; }             # what a search needs
-setup_test() { install_deps test requirements-test.txt; }  # and pytest, xdist, hadolint
+setup_test() { install_deps test requirements-test.txt; }  # and Ray, pytest, xdist, hadolint
 
 cmd="${1:-help}"
 shift || true

@@ -37,7 +37,8 @@ def test_base_image_is_the_pinned_tensorflow_and_pins_agree():
   assert base and base.group(1) == requirements["tensorflow"]
   declared = dict(re.findall(r'"([A-Za-z0-9_.-]+)==([^"]+)"',
                              open(os.path.join(ROOT, "pyproject.toml")).read()))
-  assert declared == requirements  # the package and the image install the same versions
+  # The package (with its ray extra) and the image install the same versions.
+  assert declared == {**requirements, **pins("requirements-ray.txt")}
 
 
 def test_everything_the_image_copies_is_in_the_build_context():
@@ -56,7 +57,8 @@ def test_everything_the_image_copies_is_in_the_build_context():
   for line in open(DOCKERFILE):
     if line.startswith("COPY "):
       sources += line.split()[1:-1]
-  assert {"requirements.txt", "nas_tf", "configs", "pyproject.toml"} <= set(sources)
+  assert {"requirements.txt", "requirements-ray.txt", "nas_tf", "configs",
+          "pyproject.toml"} <= set(sources)
   for source in sources:
     assert os.path.exists(os.path.join(ROOT, source)), source
     assert included(source), f"{source} is excluded by .dockerignore"

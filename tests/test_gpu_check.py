@@ -44,3 +44,19 @@ def test_the_dry_run_prints_every_row_and_the_preset_estimate(tmp_path):
   estimate = next(line for line in table if line.startswith("| gpu preset"))
   assert re.search(r"\| \d+(\.\d+)? h for \d+ children of \d+ epochs", estimate), estimate
   assert "failed:" not in out.stdout
+
+
+def test_a_plain_install_searches_without_ray_and_names_the_extra_for_the_ray_executor(
+    tmp_path):
+  (tmp_path / "sitecustomize.py").write_text(BLOCKER)
+  env = {**os.environ, "PYTHONPATH": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
+  search = [sys.executable, "-m", "nas_tf", "search", "nasbench201", "--config=smoke"]
+  plain = subprocess.run([*search, "--workdir=plain"], capture_output=True, text=True,
+                         cwd=tmp_path, env=env, timeout=600)
+  assert plain.returncode == 0, plain.stderr
+  ray = subprocess.run([*search, "--workdir=ray", "--config.executor.kind=ray"],
+                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+  assert ray.returncode == 2
+  assert ray.stderr.strip().splitlines() == [
+      "nas-tf: error: executor.kind=ray needs Ray: pip install 'nas-tf[ray]' (or -r "
+      "requirements-ray.txt)"]

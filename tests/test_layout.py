@@ -201,3 +201,13 @@ def test_the_top_level_holds_the_core_and_every_group_has_its_package():
   for module, path in modules().items():
     if path.endswith("__init__.py") and module != "nas_tf.configs":
       assert ast.get_docstring(ast.parse(open(path).read())), f"{module} says what it holds"
+
+
+def test_every_package_is_in_the_wheel():
+  # pyproject.toml lists the packages by hand (nas_tf.configs comes from configs/): a new
+  # folder left out installs without it, and the installed nas-tf fails on its import.
+  import tomllib
+  listed = set(tomllib.load(open(os.path.join(ROOT, "pyproject.toml"), "rb"))
+               ["tool"]["setuptools"]["packages"])
+  found = {m for m, path in modules().items() if path.endswith("__init__.py")}
+  assert found | {"nas_tf.configs"} == listed

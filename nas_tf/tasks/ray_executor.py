@@ -290,4 +290,10 @@ class RayExecutor:
 
 
 def make_ray(config: ml_collections.ConfigDict, task):
+  from nas_tf.config import ConfigError
+  try:
+    import ray  # noqa: F401  (an extra: a search on one machine installs no Ray)
+  except ImportError:
+    raise ConfigError("executor.kind=ray needs Ray: pip install 'nas-tf[ray]' (or -r "
+                      "requirements-ray.txt)") from None
   return RayExecutor(config, task)
