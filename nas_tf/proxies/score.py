@@ -1,7 +1,8 @@
 """Scoring architectures untrained, as the authors' scripts feed their proxies.
 
 - The minibatch: random training images with the training augmentation (a 4-pixel-padded
-  random crop and a horizontal flip), normalized as the task normalizes them. zero-cost-nas
+  random crop and a horizontal flip), normalized as the task says (``task.proxy_data``: an
+  image task as its children see them, a table as each paper's data loader). zero-cost-nas
   draws a new minibatch of 64 for every network (``nasbench2_pred.py``: ``iter`` of a
   shuffling loader per network); NASWOT reseeds before every network, so all of them see
   the same 128 images (``score_networks.py``).
@@ -74,11 +75,13 @@ class Scorer:
       raise ValueError(f"zero_cost.init={init!r}: one of {', '.join(init_lib.INITS)}")
     self.task, self.proxies, self.init, self.seed = task, list(proxies), init, seed
     self.batch_size, self.naswot_batch_size = batch_size, naswot_batch_size
-    self.images, self.labels, self.stats = task.proxy_data()
+    families = {"naswot" if p in NASWOT_FAMILY else "zero_cost" for p in self.proxies}
+    self.data = {family: task.proxy_data(family) for family in sorted(families)}
     for name, size in (("zero_cost.batch_size", batch_size),
                        ("zero_cost.naswot_batch_size", naswot_batch_size)):
-      if size > len(self.labels):
-        raise ValueError(f"{name} {size} is larger than the {len(self.labels)} training images")
+      count = len(next(iter(self.data.values()))[1])
+      if size > count:
+        raise ValueError(f"{name} {size} is larger than the {count} training images")
     self._naswot_batch = None
 
   def _network(self, arch: dict[str, Any], family: str):
@@ -93,16 +96,18 @@ class Scorer:
     for proxy in self.proxies:
       if proxy in NASWOT_FAMILY:
         if self._naswot_batch is None:
-          self._naswot_batch = minibatch(self.images, self.labels, self.naswot_batch_size,
-                                         self.seed, self.stats)
+          images, labels, stats = self.data["naswot"]
+          self._naswot_batch = minibatch(images, labels, self.naswot_batch_size, self.seed,
+                                         stats)
         model = self._network(arch, "naswot")
         values[proxy] = MEASURES[proxy](model, self._naswot_batch[0],
                                         **self.task.proxy_options(proxy))
         continue
       if shared is None:
         model = self._network(arch, "zero_cost")
-        batch = minibatch(self.images, self.labels, self.batch_size,
-                          arch_seed(self.seed + 1, arch["id"]), self.stats)
+        images, labels, stats = self.data["zero_cost"]
+        batch = minibatch(images, labels, self.batch_size, arch_seed(self.seed + 1, arch["id"]),
+                          stats)
         shared = model, batch
       model, (images, labels) = shared
       if proxy == "params":

@@ -91,9 +91,9 @@ class Task:
 
 
   # -- training-free scores (nas_tf.proxies) ----------------------------------------------------
-  def proxy_data(self):
+  def proxy_data(self, family: str = "zero_cost"):
     """(uint8 training images [N, H, W, C], labels, (mean, std) per channel in pixel units):
-    what zero-cost proxies draw their minibatches from."""
+    what ``family``'s proxies ("zero_cost" or "naswot") draw their minibatches from."""
     raise config_lib.ConfigError(f"zero-cost proxies score image classifiers; the {self.name} "
                                  "task has none (tasks with images: cifar10, images, "
                                  "nasbench201)")

@@ -25,6 +25,8 @@ import math
 import os
 from typing import Any
 
+import numpy as np
+
 from nas_tf.errors import DataError
 from nas_tf.spaces.tabular import nb201_ops
 from nas_tf.tasks.base import Task
@@ -152,8 +154,13 @@ class NasBench201Task(LookupTask):
   def key(self, arch: dict[str, Any]) -> str:
     return arch["arch_str"]
 
-  # The proxies score the benchmark's networks on CIFAR-10 images (zero_cost.images).
-  def proxy_data(self):
+  # The proxies score the benchmark's networks on CIFAR-10 images (zero_cost.images),
+  # normalized as each paper's loader: zero-cost-nas's foresight/dataset.py divides by the
+  # std (0.2023, 0.1994, 0.2010); NASWOT's (D-X-Y's get_datasets) by CIFAR-10's own.
+  ZERO_COST_STATS = (np.array([0.4914, 0.4822, 0.4465]) * 255.0,
+                     np.array([0.2023, 0.1994, 0.2010]) * 255.0)
+
+  def proxy_data(self, family: str = "zero_cost"):
     from nas_tf.data import cifar10
     source = self.config.get("zero_cost", {}).get("images")
     if self.config.data.dataset != "cifar10":
@@ -162,8 +169,11 @@ class NasBench201Task(LookupTask):
     if not source:
       raise DataError("zero_cost.images must name CIFAR-10's training images (a "
                       "cifar-10-python.tar.gz or its folder): a table has none")
-    arrays = cifar10.load(source)
-    return arrays.train_images, arrays.train_labels, (cifar10.MEAN, cifar10.STD)
+    if getattr(self, "_images", (None,))[0] != source:
+      self._images = (source, cifar10.load(source))
+    arrays = self._images[1]
+    stats = self.ZERO_COST_STATS if family == "zero_cost" else (cifar10.MEAN, cifar10.STD)
+    return arrays.train_images, arrays.train_labels, stats
 
   def proxy_network(self, arch: dict[str, Any], family: str):
     from nas_tf.models import nasbench201
