@@ -81,7 +81,7 @@ def test_a_real_training_free_search_on_the_table_scores_once(tmp_path):
   assert len(scores) == 3 and len(children) == 1
   best = max(scores, key=lambda r: r["naswot"])
   assert children[0]["arch"]["arch_str"] == best["arch_str"]
-  # More candidates: the three scored are read back, only the new ones scored.
+  # A larger train_top extends it: the three scores are read back, the second best trained.
   again = run_cli(*args[:-2], "--config.zero_cost.samples=3",
                   "--config.zero_cost.naswot_batch_size=16", "--config.zero_cost.train_top=2")
   assert again.returncode == 0, again.stderr
