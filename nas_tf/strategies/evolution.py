@@ -103,15 +103,7 @@ class RegularizedEvolution(Proposer):
   def _warm_population(self, plan: Plan, rng: np.random.Generator) -> list[list[int]]:
     """AREA: 2P distinct random candidates, best first by the proxy."""
     from nas_tf.strategies.zero_cost import ranking
-    found: dict[tuple[int, ...], None] = {}
-    for _ in range(100):
-      for tokens in self.random.propose(plan, 2 * self.population_size,
-                                        rng.integers(0, 2**31 - 1, size=2)):
-        if len(found) < 2 * self.population_size:
-          found.setdefault(tuple(int(t) for t in tokens))
-      if len(found) == 2 * self.population_size:
-        break
-    candidates = [list(t) for t in found]
+    candidates = self.random.distinct(plan, 2 * self.population_size, rng)
     rows = [self.score(self.space.decode(t, self.depth)) for t in candidates]
     self.log(f"AREA: {len(candidates)} candidates scored untrained ({self.warm_start})")
     return [candidates[k] for k in ranking(self.warm_start, rows)[:self.population_size]]

@@ -47,5 +47,16 @@ class RandomSearch(Proposer):
         break
     return tokens
 
+  def distinct(self, plan: Plan, count: int, rng: np.random.Generator) -> list[list[int]]:
+    """``count`` distinct architectures in the order drawn (fewer only where 100 rounds of
+    draws found no more): the candidates of training-free search and of AREA."""
+    found: dict[tuple[int, ...], None] = {}
+    for _ in range(100):
+      for tokens in self.propose(plan, count, rng.integers(0, 2**31 - 1, size=2)):
+        found.setdefault(tuple(int(t) for t in tokens))
+        if len(found) == count:
+          return [list(t) for t in found]
+    return [list(t) for t in found]
+
   def tell(self, plan: Plan, tokens: np.ndarray, rewards: Sequence[float]) -> dict[str, Any]:
     return {"finite": True, "reward": float(np.mean(rewards))}

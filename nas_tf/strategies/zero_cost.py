@@ -76,15 +76,8 @@ class ZeroCost(Proposer):
 
   def candidates(self, plan: Plan, seed: Sequence[int]) -> list[list[int]]:
     """``samples`` distinct architectures (fewer only where the space has fewer)."""
-    rng = np.random.default_rng([int(s) for s in seed])
-    found: dict[tuple[int, ...], None] = {}
-    for _ in range(100):
-      draws = self.sampler.propose(plan, self.samples, rng.integers(0, 2**31 - 1, size=2))
-      for tokens in draws:
-        found.setdefault(tuple(int(t) for t in tokens))
-        if len(found) == self.samples:
-          return [list(t) for t in found]
-    return [list(t) for t in found]
+    return self.sampler.distinct(plan, self.samples,
+                                 np.random.default_rng([int(s) for s in seed]))
 
   def propose(self, plan: Plan, m: int, seed: Sequence[int]) -> np.ndarray:
     if self.ranked is None:
