@@ -86,6 +86,8 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.child.eval_batch_size = 500
   c.child.learning_rate = 0.1
   c.child.lr_schedule = "step"
+  # Also cosine (per step), cosine_epochs (DARTS', per epoch, ending at 0), cosine_epochs_nb201
+  # (NAS-Bench-201's, per epoch, starting at the full rate) and constant.
   # cosine_restarts (ENAS's final training): from learning_rate down to learning_rate_min in
   # cycles of lr_restart_epochs x lr_restart_mul^i epochs.
   c.child.learning_rate_min = 0.0

@@ -11,12 +11,12 @@ import ml_collections
 from nas_tf import registry, schema
 
 # Keys that say where and how a search runs, not what it is: a resumed search may change them
-# (a laptop search continues on a Ray cluster; more children, time or trained candidates
-# extend it; ``about`` only describes the preset). The data path may change only to a copy of
-# the same data (checked by its fingerprint).
+# (a laptop search goes on on a Ray cluster; more children, time or trained candidates extend
+# it; ``about`` describes the preset). The data path may change only to a copy of the data.
 RUN_KEYS = ("executor", "search.num_children", "search.time_budget", "data.source", "about",
             "zero_cost.train_top", "zero_cost.images")
-LR_SCHEDULES = ("cosine", "cosine_epochs", "cosine_restarts", "exponential", "step", "constant")
+LR_SCHEDULES = ("cosine", "cosine_epochs", "cosine_epochs_nb201", "cosine_restarts", "exponential",
+                "step", "constant")
 
 
 class ConfigError(ValueError):

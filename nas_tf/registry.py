@@ -38,6 +38,8 @@ class TaskEntry:
   finds: str  # what its searches find, for messages
   kinds: tuple[str, ...] = ()  # the spaces ``space.kind`` may pick (the default included)
   auto_exponent: bool = False  # reward.exponent = 0 means "chosen for the data" (lookups)
+  # A table's task: the task that trains its architectures on images (nas-tf train --arch).
+  trained_by: str | None = None
 
 
 SPACES = {
@@ -50,7 +52,9 @@ SPACES = {
                            "nas_tf.models.enas_rnn"),
     "cell": SpaceEntry("nas_tf.spaces.cell:CellSpace", "nas_tf.models.cell",
                        "nas_tf.models.enas_micro"),
-    "nasbench201": SpaceEntry("nas_tf.spaces.tabular:NasBench201Space", None),
+    # Looked up in its table; trained on images (space.kind=nasbench201, nas-tf train).
+    "nasbench201": SpaceEntry("nas_tf.spaces.tabular:NasBench201Space",
+                              "nas_tf.models.nasbench201"),
     "nasbench_macro": SpaceEntry("nas_tf.spaces.tabular:NasBenchMacroSpace", None),
 }
 
@@ -79,14 +83,16 @@ STRATEGIES = {
 
 TASKS = {
     "cifar10": TaskEntry("nas_tf.tasks.cifar10:Cifar10Task", space="cnn", finds="CNNs",
-                         kinds=("cnn", "cell", "enas_macro")),
+                         kinds=("cnn", "cell", "enas_macro", "nasbench201")),
     "images": TaskEntry("nas_tf.tasks.images:ImagesTask", space="cnn",
-                        finds="CNNs for your images", kinds=("cnn", "cell", "enas_macro")),
+                        finds="CNNs for your images",
+                        kinds=("cnn", "cell", "enas_macro", "nasbench201")),
     "ptb": TaskEntry("nas_tf.tasks.ptb:PtbTask", space="rnn_cell", finds="recurrent cells"),
     "text": TaskEntry("nas_tf.tasks.ptb:TextTask", space="rnn_cell",
                       finds="recurrent cells for your text"),
     "nasbench201": TaskEntry("nas_tf.tasks.lookup:NasBench201Task", space="nasbench201",
-                             finds="NAS-Bench-201 cells (table lookups)", auto_exponent=True),
+                             finds="NAS-Bench-201 cells (table lookups)", auto_exponent=True,
+                             trained_by="cifar10"),
     "nasbench_macro": TaskEntry("nas_tf.tasks.lookup:NasBenchMacroTask", space="nasbench_macro",
                                 finds="NAS-Bench-Macro networks (table lookups)",
                                 auto_exponent=True),

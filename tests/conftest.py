@@ -145,13 +145,14 @@ def docs_command(page: str, containing: str) -> list[str]:
   contains ``containing``, its ``data/...`` paths the shared data: a test that runs a
   documented command (the block says ``tested-in``) runs it as written, plus its own flags."""
   import re
+  import shlex
   text = open(os.path.join(ROOT, page)).read()
   code = "\n".join(re.findall(r"^```\w*[^\n]*\n(.*?)^```", text, re.M | re.S))
   for line in code.replace("\\\n", " ").splitlines():
     line = line.split(" #")[0].strip()
     if line.startswith("nas-tf ") and containing in line:
       return [a.replace("data/cifar-10-python.tar.gz", CIFAR_MINI).replace(
-          "data/ptb", os.path.join(SHARED, "ptb-mini")) for a in line.split()[1:]]
+          "data/ptb", os.path.join(SHARED, "ptb-mini")) for a in shlex.split(line)[1:]]
   raise AssertionError(f"{page}: no command with {containing!r}")
 
 

@@ -34,8 +34,8 @@ BAD_INPUTS = [
     (["search", "cifar10", SMOKE, "--config.search.num_childern=3"],
      "--config.search.num_childern: unknown key; did you mean 'search.num_children'?"),
     (["search", "cifar10", SMOKE, "--config.child.lr_schedule=cosin"],
-     "child.lr_schedule must be one of cosine, cosine_epochs, cosine_restarts, exponential, "
-     "step, constant, got 'cosin'; did you mean 'cosine'?"),
+     "child.lr_schedule must be one of cosine, cosine_epochs, cosine_epochs_nb201, "
+     "cosine_restarts, exponential, step, constant, got 'cosin'; did you mean 'cosine'?"),
     (["search", "cifar10", SMOKE, "--config.space.kind=cel"], "did you mean 'cell'?"),
     ([*PTB, "--config.space.base_number=3"], "space.base_number must be a power of two"),
     ([*PTB, "--config.child.lr_schedule=cosine_restarts"],

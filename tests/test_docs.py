@@ -80,7 +80,8 @@ def shrink(line: str) -> str:
   if words[1] == "train":
     extra = "--config.final.epochs=1"
     if len(words) > 2 and not words[2].startswith("-"):  # train TASK --arch=NAME
-      extra += f" {_IMAGES}" if words[2] in ("cifar10", "images") else f" {_TOKENS}"
+      extra += f" {_IMAGES}" if words[2] in ("cifar10", "images", "nasbench201") else \
+          f" {_TOKENS}"
   else:
     task = words[2]
     method = next((w.split("=", 1)[1] for w in words if w.startswith("--method=")), "")

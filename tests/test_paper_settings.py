@@ -494,6 +494,36 @@ NAS_BENCH_201 = [
 ]
 
 
+_200E = "AutoDL-Projects configs/nas-benchmark/hyper-opts/200E.config"
+NAS_BENCH_201_TRAINING = [  # what nas-tf train nasbench201 --arch=ARCH --config=paper trains
+    ("task", "cifar10", "the images the benchmark's cifar10 column was measured on"),
+    ("space.kind", "nasbench201", "the benchmark's network"),
+    ("final.layers_per_stage", 5, "scripts-search/NAS-Bench-201/train-models.sh:40 "
+                                  "--num_cells 5"),
+    ("final.channels", 16, "scripts-search/NAS-Bench-201/train-models.sh:40 --channel 16"),
+    ("final.lr_schedule", "cosine_epochs_nb201", f"{_200E}:2-3,5 cos, eta_min 0, no warmup"),
+    ("final.epochs", 200, f"{_200E}:4"),
+    ("final.learning_rate", 0.1, f"{_200E}:7"),
+    ("final.weight_decay", 5e-4, f"{_200E}:8"),
+    ("final.momentum", 0.9, f"{_200E}:9"),
+    ("final.nesterov", True, f"{_200E}:10"),
+    ("final.batch_size", 256, f"{_200E}:12"),
+    ("final.drop_path", 0.0, "tiny_network.py has no drop-path"),
+    ("final.auxiliary_weight", 0.0, "tiny_network.py has no auxiliary head"),
+    ("final.cutout", 0, "get_dataset_with_transform.py:117-122: flip and crop only"),
+    ("data.augment", True, "get_dataset_with_transform.py:118-119: flip, 4-pixel crop"),
+]
+
+
+def test_nas_bench_201_cells_train_as_the_benchmark_trained_them():
+  from nas_tf.cli import arguments
+  cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|" \
+         "nor_conv_3x3~2|"
+  _, config = arguments.command_config(["nas-tf", "train", "nasbench201", f"--arch={cell}",
+                                        "--config=paper"])
+  check(config, NAS_BENCH_201_TRAINING)
+
+
 def test_nas_bench_201_protocol_is_the_benchmark_scripts():
   check(load_config("paper", "nasbench201"), NAS_BENCH_201)
   check(load_config("small", "nasbench201"), NAS_BENCH_201)

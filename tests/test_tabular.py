@@ -263,6 +263,9 @@ def test_cli_searches_shows_and_refuses_to_train_a_lookup(tmp_path, full_table):
   refused = run_cli("train", f"--workdir={workdir}")
   assert refused.returncode == 2
   assert "looked up in a table of published results" in refused.stderr
+  # ... and names the command that trains the found cell on images
+  assert f"nas-tf train nasbench201 --arch='{best['arch']['arch_str']}'" in refused.stderr
+  assert len(refused.stderr.strip().splitlines()) == 1
   bad = run_cli("search", "nasbench201", f"--workdir={workdir}-2",
                 "--config.data.dataset=cifar11", f"--config.data.source={full_table}")
   assert bad.returncode == 2 and "data.dataset must be one of" in bad.stderr

@@ -187,6 +187,9 @@ def _method(name, preset):
 @pytest.mark.parametrize("args,message", [
     (["train", "cifar10", "--arch=darts_v3"], "did you mean 'darts_v2'"),
     (["train", "ptb", "--arch=darts_v2"], "darts_v2 is a cell architecture"),
+    (["train", "nasbench201", "--arch=|nor_conv_3x3~0|+|conv~0|none~1|"],
+     "not a NAS-Bench-201 cell"),
+    (["train", "nasbench201", "--arch=darts_v2"], "task 'nasbench201' trains nasbench201"),
 ])
 def test_bad_arch_fails_in_one_line(tmp_path, args, message):
   result = run_cli(*args, f"--workdir={tmp_path / 'w'}")

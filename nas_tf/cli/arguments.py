@@ -57,10 +57,13 @@ def without_flag(argv: list[str], name: str) -> list[str]:
 def _published_config(task: str, arch: str | None) -> str | None:
   """``train TASK --arch=NAME``: the bundled config of the architecture's method, where the
   architecture fits the task (otherwise ``zoo.resolve`` says why not)."""
-  from nas_tf.spaces.published import BY_NAME
+  from nas_tf.spaces.published import find
   from nas_tf.products.zoo import task_spaces
-  entry = BY_NAME.get(arch or "")
-  return entry.config if entry and entry.space in task_spaces(task) else None
+  try:
+    entry = find(arch or "")
+  except ValueError:
+    return None
+  return entry.config if entry.space in task_spaces(task) else None
 
 
 def _stored(workdir: str | None):
@@ -79,10 +82,11 @@ def command_config(argv: list[str]):
   method, arch = flag_value(argv, "method"), flag_value(argv, "arch")
   rest = without_flag(argv, "config")
   if command == "train" and arch and task in registry.TASKS:
-    config = presets.resolve(task, spec, name=_published_config(task, arch))
     from nas_tf.products import zoo
-    if config is not None and arch in zoo.BY_NAME:  # its final.* first, so flags override them
-      config = zoo.configure(config, zoo.BY_NAME[arch])
+    task = zoo.training_task(task, arch)
+    config = presets.resolve(task, spec, name=_published_config(task, arch))
+    if config is not None and _published_config(task, arch):  # its final.* first, so flags
+      config = zoo.configure(config, zoo.find(arch))           # override them
     return rest, config
   if command in ("search", "score"):
     if task is not None and task not in registry.TASKS:  # before --config, which needs it

@@ -132,6 +132,7 @@ def train_published(task_name: str, workdir: str | None) -> int:
     entry, config, workdir = zoo.resolve(task_name, FLAGS.arch, FLAGS.config, workdir)
   except ValueError as e:
     raise UsageError(str(e)) from None
+  task_name = zoo.training_task(task_name, FLAGS.arch)
   if "about" in config:
     print(f"preset {config.about.preset} ({config.about.reason})", flush=True)
   try:
@@ -184,9 +185,8 @@ def after_search(command: str, workdir: str | None) -> int:
     if command == "show":
       return show.architecture(workdir, row, task, FLAGS.out)
     if task.simulated:
-      raise config_lib.ConfigError(f"'{command}': {config.task} children are looked up in a "
-                                   "table of published results; there is no model to "
-                                   f"{command} (see 'nas-tf show')")
+      from nas_tf.products.zoo import looked_up_message
+      raise config_lib.ConfigError(looked_up_message(command, config.task, row["arch"]))
     if command == "train":
       task.prepare()  # bad data fails here, before TensorFlow starts
       from nas_tf.products.final import train_final

@@ -35,7 +35,8 @@ flags:
   --config.KEY=VALUE       override any config key, e.g. --config.child.epochs=5
   --overwrite              empty the work directory and start afresh
   --child=ID               train/export/show: a child index or architecture-id prefix
-  --arch=NAME              train TASK: a published architecture (nas-tf zoo lists them)
+  --arch=NAME              train TASK: a published architecture (nas-tf zoo lists them),
+                           or a NAS-Bench-201 cell's arch string (train nasbench201)
   --out=DIR                export: where the SavedModels go; show: the picture folder
   --pareto                 show: the Pareto front (metric against search.objective.cost)
   --verbose                TensorFlow's start-up lines and full tracebacks
@@ -47,6 +48,7 @@ main config keys:
   data.source                   tfds | synthetic | a cifar-10-python.tar.gz or folder | ptb folder
                                 | bundled (nasbench201, nasbench_macro's table) or another copy
   space.kind                    cifar10: cnn (NAS-RL's macro CNN) | cell (normal + reduction cells)
+                                | enas_macro | nasbench201 (its cells, trained on the images)
   search.strategy               {strategies}
   search.num_children           children to train; raise it on a finished search to extend it
   search.batch_size             m: children per strategy update

@@ -15,6 +15,11 @@ would pad only the bottom and right, and read other pixels.
 no scale or shift (``bias=not affine``, ``affine=False``). Trained, it computes what the
 benchmark's does (a bias before a batch norm cancels); only synflow, which leaves the batch
 norms out, sees the biases.
+
+``build_classifier`` is the network ``nas-tf train`` and a ``space.kind=nasbench201`` search
+train on real images: the benchmark's, with weight decay on every parameter (batch norms'
+and the classifier's bias included), as its SGD decays ``net.parameters()``
+(``xautodl/procedures/funcs_nasbench.py``, ``optimizers.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Sequence
 
 import keras
 
-from nas_tf.models.layers import batch_norm
+from nas_tf.models.layers import batch_norm, decay
 from nas_tf.spaces.tabular import NB201_EDGES, NB201_OPS, nb201_ops
 
 
@@ -91,6 +96,23 @@ def build_network(arch: str | dict, num_classes: int = 10, channels: int = 16,
   x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
   logits = keras.layers.Dense(num_classes, name="logits")(x)
   return keras.Model(inputs, logits, name=name or "nasbench201")
+
+
+# The cifar10 task's final.* / child.* that this network takes (N cells per stage, C).
+OPTIONS = ("layers_per_stage", "channels")
+
+
+def build_classifier(arch: dict, input_shape=(32, 32, 3), num_classes: int = 10,
+                     weight_decay: float = 5e-4, width: float = 1.0, layers_per_stage: int = 5,
+                     channels: int = 16) -> keras.Model:
+  """The benchmark's network of ``arch`` (N=``layers_per_stage`` cells per stage, C=
+  ``channels`` x ``width``), every trainable weight decayed by ``weight_decay``."""
+  model = build_network(arch, num_classes, max(2, int(round(channels * width))),
+                        layers_per_stage, tuple(input_shape), f"child_{arch.get('id', 'cell')}")
+  regularizer = decay(weight_decay)
+  for variable in model.trainable_weights:  # torch's SGD decays every parameter it is given
+    variable.regularizer = regularizer
+  return model
 
 
 def synflow_keeps_batch_norm(layer) -> bool:

@@ -19,20 +19,22 @@ def epoch_of(step, steps_per_epoch: int):
 class EpochCosine(keras.optimizers.schedules.LearningRateSchedule):
   """torch's CosineAnnealingLR stepped at the start of every epoch, as DARTS' train.py
   (lines 95-98): constant within an epoch, epoch e (0-based) at
-  lr * (1 + cos(pi (e + 1) / E)) / 2, so the last epoch trains at 0."""
+  lr * (1 + cos(pi (e + 1) / E)) / 2, so the last epoch trains at 0. ``lag=0``:
+  NAS-Bench-201's (xautodl ``CosineAnnealingLR``, set to epoch e before it trains,
+  ``funcs_nasbench.py`` line 120): epoch e at lr * (1 + cos(pi e / E)) / 2, the first at lr."""
 
-  def __init__(self, learning_rate: float, epochs: int, steps_per_epoch: int):
+  def __init__(self, learning_rate: float, epochs: int, steps_per_epoch: int, lag: int = 1):
     self.learning_rate, self.epochs = float(learning_rate), max(1, int(epochs))
-    self.steps_per_epoch = max(1, int(steps_per_epoch))
+    self.steps_per_epoch, self.lag = max(1, int(steps_per_epoch)), int(lag)
 
   def __call__(self, step):
     epoch = epoch_of(step, self.steps_per_epoch)
-    done = keras.ops.minimum(epoch + 1.0, float(self.epochs)) / self.epochs
+    done = keras.ops.minimum(epoch + float(self.lag), float(self.epochs)) / self.epochs
     return 0.5 * self.learning_rate * (1.0 + keras.ops.cos(math.pi * done))
 
   def get_config(self):
     return {"learning_rate": self.learning_rate, "epochs": self.epochs,
-            "steps_per_epoch": self.steps_per_epoch}
+            "steps_per_epoch": self.steps_per_epoch, "lag": self.lag}
 
 
 def learning_rate_schedule(learning_rate: float, schedule: str, total_steps: int,
@@ -48,8 +50,9 @@ def learning_rate_schedule(learning_rate: float, schedule: str, total_steps: int
     return EpochCosineRestarts(learning_rate, minimum, restart_epochs, mul, steps_per_epoch)
   if schedule == "cosine":
     return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, total_steps))
-  if schedule == "cosine_epochs":
-    return EpochCosine(learning_rate, total_steps // max(1, steps_per_epoch), steps_per_epoch)
+  if schedule in ("cosine_epochs", "cosine_epochs_nb201"):
+    return EpochCosine(learning_rate, total_steps // max(1, steps_per_epoch), steps_per_epoch,
+                       lag=int(schedule == "cosine_epochs"))
   if schedule == "step":
     return EpochStep(learning_rate, total_steps // max(1, steps_per_epoch), steps_per_epoch)
   if schedule == "constant":

@@ -58,12 +58,38 @@ def task_spaces(task_name: str) -> tuple[str, ...]:
   return tuple(dict.fromkeys(found))
 
 
+def training_task(task_name: str, name: str | None) -> str:
+  """The task that trains ``train TASK --arch=NAME``: a table's task hands its own space's
+  architectures to the task that trains them on images (nasbench201's cells: cifar10)."""
+  from nas_tf.registry import TASKS
+  entry = TASKS.get(task_name)
+  if entry is None or entry.trained_by is None:
+    return task_name
+  try:
+    published = find(name or "")
+  except ValueError:
+    return task_name
+  return entry.trained_by if published.space == entry.space else task_name
+
+
+def looked_up_message(command: str, task_name: str, arch: dict[str, Any]) -> str:
+  """Why ``train``/``export`` of a table's child has nothing to do, and what trains it."""
+  from nas_tf.registry import TASKS
+  line = (f"'{command}': {task_name} children are looked up in a table of published results; "
+          f"there is no model to {command}")
+  if TASKS[task_name].trained_by and "arch_str" in arch:
+    return (f"{line}; train this cell on images with: nas-tf train {task_name} "
+            f"--arch='{arch['arch_str']}'")
+  return f"{line} (see 'nas-tf show')"
+
+
 def resolve(task_name: str, name: str, config, workdir: str | None):
   """(entry, its training config, work directory) of ``train TASK --arch=NAME``, ``config``
   already ``configure``d (``arguments.command_config``, before the flags' overrides); a
   ValueError with one line for a bad name, task or config."""
   from nas_tf.registry import TASKS
   entry = find(name)
+  task_name = training_task(task_name, name)
   if task_name not in TASKS:
     raise ValueError(f"unknown task {task_name!r} (known: {', '.join(TASKS)})")
   kinds = task_spaces(task_name)

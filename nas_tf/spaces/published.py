@@ -263,7 +263,34 @@ PUBLISHED = (
 BY_NAME = {entry.name: entry for entry in PUBLISHED}
 
 
+# NAS-Bench-201's training of every cell (AutoDL-Projects configs/nas-benchmark/hyper-opts/
+# 200E.config, xautodl/procedures/): SGD, Nesterov momentum 0.9, decay 5e-4 on every parameter,
+# 0.1 annealed per epoch from the first over 200, batch 256; no cutout, drop-path or aux head.
+NB201_RECIPE = {"epochs": 200, "batch_size": 256, "learning_rate": 0.1,
+                "lr_schedule": "cosine_epochs_nb201", "momentum": 0.9, "nesterov": True,
+                "weight_decay": 5e-4, "drop_path": 0.0, "auxiliary_weight": 0.0, "cutout": 0,
+                "clip_norm": 0.0}
+
+
+def nasbench201_cell(arch_str: str) -> Published:
+  """A NAS-Bench-201 cell given by its ``arch_str``, in the benchmark's network (N=5, C=16)
+  with its training under ``paper``; ValueError with one line for a malformed string."""
+  from nas_tf.spaces.tabular import NB201_OPS, NasBench201Space, nb201_ops
+  try:
+    ops = nb201_ops(arch_str)
+  except ValueError as e:
+    raise ValueError(f"--arch: not a NAS-Bench-201 cell: {e}") from None
+  arch = NasBench201Space().decode([NB201_OPS.index(op) for op in ops])
+  return Published(f"nb201_{arch['id']}", "a NAS-Bench-201 cell (Dong & Yang 2020)",
+                   "its arch string", "nasbench201", "cifar10",
+                   {"layers_per_stage": 5, "channels": 16}, 0.0, 0, "", arch, NB201_RECIPE,
+                   "D-X-Y/AutoDL-Projects configs/nas-benchmark/hyper-opts/200E.config")
+
+
 def find(name: str) -> Published:
+  """A published architecture by name, or a NAS-Bench-201 cell by its arch string."""
+  if name.startswith("|"):
+    return nasbench201_cell(name)
   if name not in BY_NAME:
     import difflib
     close = difflib.get_close_matches(name, BY_NAME, n=1)
