@@ -56,6 +56,10 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.space.same_cell_for_reduction = "auto"  # auto, true or false (one cell for both)
 
   c.controller = config_lib.controller_block()
+  # Zero-cost warm-up (nas_rl.py): the controller first learns from this many of its samples
+  # scored untrained by warm_start (naswot, synflow, ...; '' = off), then trains children.
+  c.controller.warm_start = ""
+  c.controller.warm_start_samples = 100
   # search.strategy=evolution: Real et al. 2019 searched 20k children with P=100, S=25.
   c.evolution = config_lib.evolution_block(population=100, sample_size=25)
   c.guided = config_lib.guided_block()  # search.strategy=guided

@@ -35,6 +35,10 @@ def get_config(preset: str = "auto", task: str = "nasbench201") -> ml_collection
   c.data.dataset = "cifar10"     # cifar10 (cifar10-valid), cifar100 or imagenet16
 
   c.controller = config_lib.controller_block()
+  # Zero-cost warm-up (nas_rl.py): the controller first learns from this many of its samples
+  # scored untrained by warm_start (naswot, synflow, ...; '' = off), then trains children.
+  c.controller.warm_start = ""
+  c.controller.warm_start_samples = 100
   # search.strategy=evolution: the NAS-Bench-201 paper's REA used P=10, S=3.
   c.evolution = config_lib.evolution_block(population=10, sample_size=3)
   # search.strategy=guided: 20 random, then a fit every 3 children (benchmarks/tabular.py,

@@ -112,7 +112,7 @@ _CONTROLLER = {
     "tanh_constant": Range(0.0, zero="off", huge="a large constant is no squashing"),
     "temperature": Range(0.0, zero="off", huge=FLATTEN),
     "batch": _int(huge=LONGER), "steps": _int(0, huge=LONGER),
-    "adam_beta1": FRACTION,
+    "adam_beta1": FRACTION, "warm_start_samples": _int(huge=LONGER),
     "adam_epsilon": _positive(huge="a large epsilon is a sign-free, gradient-scaled step"),
 }
 

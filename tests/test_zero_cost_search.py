@@ -125,3 +125,78 @@ def test_a_warm_start_needs_a_proxy_and_images(table):
   config.evolution.warm_start = "naswat"
   with pytest.raises(ConfigError, match="evolution.warm_start='naswat': one of grad_norm"):
     RegularizedEvolution.from_config(config, prepared(area_config(table)).space)
+
+
+# -- NAS-RL's zero-cost warm-up (controller.warm_start) ----------------------------------------
+
+def warm_rl(table, samples=200, batch_size=8):
+  from nas_tf.strategies.nas_rl import NasRl
+  config = nb201_config(table, strategy="nas_rl", budget="3000s", batch_size=batch_size)
+  config.controller.warm_start, config.controller.warm_start_samples = "naswot", samples
+  task = prepared(config)
+  rl = NasRl.from_config(config, task.space, compiled=False)
+  # A made-up proxy that counts 3x3 convs: the warm-up should teach the controller them.
+  rl.score = lambda arch: {"naswot": float(sum(op == "nor_conv_3x3" for op in arch["ops"]))}
+  return rl, task.space.plan(None)
+
+
+def conv3x3_share(rl, plan) -> float:
+  tokens, _ = rl.controller.sample(plan, 400, [1, 2])
+  return float(np.mean(tokens == 3))  # NB201_OPS[3] == "nor_conv_3x3"
+
+
+def test_rl_warm_up_rewards_each_sample_by_its_rank_and_teaches_the_controller(table):
+  rl, plan = warm_rl(table)
+  assert conv3x3_share(rl, plan) == pytest.approx(0.2, abs=0.05)  # uniform over 5 ops
+  updates, seen = [], []
+  update = rl.reinforce.update
+
+  def spy(plan, tokens, rewards):
+    updates.append((np.array(tokens), list(rewards)))
+    return update(plan, tokens, rewards)
+  rl.reinforce.update = spy
+  rl.propose(plan, 8, [0, 1])
+  assert len(updates) == 25 and rl.warmed  # 200 samples in the search's batches of 8
+  for tokens, rewards in updates:
+    values = [float(np.sum(t == 3)) for t in tokens]
+    first = len(seen)
+    seen += values
+    for k, (value, reward) in enumerate(zip(values, rewards)):
+      # rank among all scored so far, 1/n the worst, n/n the best; ties: earlier above later
+      i = first + k
+      below = sum(v < value or (v == value and j > i) for j, v in enumerate(seen))
+      assert reward == pytest.approx((below + 1) / len(seen))
+  assert conv3x3_share(rl, plan) > 0.6  # measured 0.999 at Adam 0.01
+  # The children's rewards start a fresh baseline.
+  assert float(rl.reinforce.baseline.numpy()) == 0.0
+  assert not bool(rl.reinforce.baseline_ready.numpy())
+
+
+def test_a_resumed_rl_search_does_not_warm_up_again(table):
+  rl, plan = warm_rl(table, samples=16)
+  rl.propose(plan, 8, [0, 1])
+  state = rl.state()
+  again, _ = warm_rl(table, samples=16)
+  again.load_state(state)
+  again.score = None  # scoring anything would fail
+  assert again.propose(plan, 8, [0, 1]).shape == (8, 6)
+
+
+def test_kill_then_resume_equals_an_uninterrupted_warmed_rl_search(tmp_path, table, scored):
+  from nas_tf.runner.loop import Search
+  config = nb201_config(table, strategy="nas_rl", budget="3000s", batch_size=2)
+  config.controller.warm_start, config.controller.warm_start_samples = "naswot", 12
+  whole = str(tmp_path / "whole")
+  Search(config, whole, prepared(config), log=lambda s: None).run()
+  killed = str(tmp_path / "killed")
+  kill_then_resume(config, killed, prepared, at=3)
+  assert records(killed) == records(whole) and len(records(whole)) > 3
+
+
+def test_rl_warm_start_needs_a_proxy(table):
+  from nas_tf.config import ConfigError
+  from nas_tf.strategies.nas_rl import NasRl
+  config = nb201_config(table, strategy="nas_rl", budget="3000s", batch_size=2)
+  config.controller.warm_start = "synflo"
+  with pytest.raises(ConfigError, match="controller.warm_start='synflo': one of grad_norm"):
+    NasRl.from_config(config, prepared(config).space)
