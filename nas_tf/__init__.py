@@ -12,3 +12,12 @@ def search(*args, **kwargs):
     quiet.install_for_api()
   from nas_tf.api import search as run
   return run(*args, **kwargs)
+
+
+def __getattr__(name):
+  """``nas_tf.LayerChoice`` and ``nas_tf.InputChoice`` (``nas_tf.models.choices``), imported
+  on first use: they are Keras layers, and ``import nas_tf`` imports no Keras."""
+  if name in ("LayerChoice", "InputChoice"):
+    from nas_tf.models import choices
+    return getattr(choices, name)
+  raise AttributeError(f"module 'nas_tf' has no attribute {name!r}")

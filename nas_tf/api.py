@@ -146,12 +146,19 @@ def search(task="images", data=None, validation_data=None, *, method: str | None
            config: ml_collections.ConfigDict | None = None,
            overrides: dict[str, Any] | None = None,
            log: Callable[[str], None] = print, verbose: bool = False) -> SearchResult:
-  """Runs (or resumes) a search; ``task`` is a task name or a ``KerasTask`` subclass
-  (``nas_tf.tasks.custom``), ``data`` arrays, a dataset or a source (see the module doc),
+  """Runs (or resumes) a search; ``task`` is a task name, a ``KerasTask`` subclass
+  (``nas_tf.tasks.custom``) or your ``build_model(hp)`` (the images task searching your
+  space, ``nas_tf.spaces.user``), ``data`` arrays, a dataset or a source (see the module doc),
   ``method`` one of ``nas-tf --help``'s methods with its bundled settings at ``preset``,
   ``overrides`` dotted config keys (``{"child.epochs": 2}``), checked as ``--config.KEY``
   is; ``verbose`` keeps TensorFlow's start-up lines and Python warnings (the
   ``nas_tf.search`` facade drops them, as the CLI does)."""
+  if callable(task) and not isinstance(task, type):  # your build_model(hp): your space
+    from nas_tf.spaces.user import build_target
+    if space not in (None, "user"):
+      raise config_lib.ConfigError(f"space={space!r}: a build function is its own space")
+    overrides = {**(overrides or {}), "space.build": build_target(task)}
+    task, space = "images", "user"
   custom = isinstance(task, type)
   name = f"{task.__module__}:{task.__qualname__}" if custom else str(task)
   if not custom and name not in registry.TASKS:

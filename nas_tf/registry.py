@@ -56,6 +56,7 @@ SPACES = {
     "nasbench201": SpaceEntry("nas_tf.spaces.tabular:NasBench201Space",
                               "nas_tf.models.nasbench201"),
     "nasbench_macro": SpaceEntry("nas_tf.spaces.tabular:NasBenchMacroSpace", None),
+    "user": SpaceEntry("nas_tf.spaces.user:UserSpace", "nas_tf.models.user"),  # your Keras
 }
 
 STRATEGIES = {
@@ -83,10 +84,10 @@ STRATEGIES = {
 
 TASKS = {
     "cifar10": TaskEntry("nas_tf.tasks.cifar10:Cifar10Task", space="cnn", finds="CNNs",
-                         kinds=("cnn", "cell", "enas_macro", "nasbench201")),
+                         kinds=("cnn", "cell", "enas_macro", "nasbench201", "user")),
     "images": TaskEntry("nas_tf.tasks.images:ImagesTask", space="cnn",
                         finds="CNNs for your images",
-                        kinds=("cnn", "cell", "enas_macro", "nasbench201")),
+                        kinds=("cnn", "cell", "enas_macro", "nasbench201", "user")),
     "ptb": TaskEntry("nas_tf.tasks.ptb:PtbTask", space="rnn_cell", finds="recurrent cells"),
     "text": TaskEntry("nas_tf.tasks.ptb:TextTask", space="rnn_cell",
                       finds="recurrent cells for your text"),

@@ -249,8 +249,8 @@ def test_space_kind_cell_configs_are_checked():
   c.space.ops = "enas"
   c.space.kind = "tree"
   with pytest.raises(config_lib.ConfigError,
-                     match="space.kind must be one of cnn, cell, enas_macro for the cifar10 "
-                           "task, got 'tree'"):
+                     match="space.kind must be one of cnn, cell, enas_macro, nasbench201, user "
+                           "for the cifar10 task, got 'tree'"):
     config_lib.validate(c)
   c.space.kind = "cell"
   c.search.strategy = "enas"  # ENAS micro

@@ -69,8 +69,8 @@ def imports_of(path: str, module: str) -> set[str]:
       found.add(base)
       found.update(f"{base}.{a.name}" for a in node.names)
   known = modules()
-  if module == "nas_tf":  # the root's one facade, nas_tf.search(), imported when called
-    found.discard("nas_tf.api")
+  if module == "nas_tf":  # the root's facades, imported when used: nas_tf.search(), and
+    found -= {"nas_tf.api", "nas_tf.models", "nas_tf.models.choices"}  # LayerChoice, ...
   return {m for m in found if m in known and m != module}
 
 

@@ -13,7 +13,7 @@ import ml_collections
 from nas_tf import config as config_lib, presets, registry
 
 # Flags that take a value: "--name VALUE" as well as "--name=VALUE".
-VALUE_FLAGS = ("workdir", "child", "arch", "out", "method", "config")
+VALUE_FLAGS = ("workdir", "child", "arch", "out", "method", "config", "space")
 SEARCH_COMMANDS = ("search", "train")
 AFTER_SEARCH = ("train", "export", "show")
 
@@ -92,7 +92,13 @@ def command_config(argv: list[str]):
     if task is not None and task not in registry.TASKS:  # before --config, which needs it
       raise config_lib.ConfigError(f"unknown task {task!r} (known: {', '.join(registry.TASKS)})"
                                    f"{config_lib.suggest(task, registry.TASKS)}")
-    return rest, presets.resolve(task, spec, method)
+    config, build = presets.resolve(task, spec, method), flag_value(argv, "space")
+    if build is not None:  # --space=module:function: your build_model(hp) is the space
+      if config is None or "build" not in config.get("space", {}):
+        raise config_lib.ConfigError(f"--space: task {task!r} builds no model of yours "
+                                     "(cifar10 and images do)")
+      config.space.kind, config.space.build = "user", build
+    return without_flag(rest, "space"), config
   if command in AFTER_SEARCH:
     stored = _stored(flag_value(argv, "workdir"))
     if spec is None:

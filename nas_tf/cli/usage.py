@@ -30,6 +30,7 @@ FLAGS_HELP = """\
 flags:
   --workdir=DIR            the work directory (search: default runs/TASK); rerun to resume
   --method=NAME            search: the method (strategy, space and its authors' settings)
+  --space=MODULE:FUNCTION  search images|cifar10: your build_model(hp) is the space
   --config=PRESET          search, train TASK: a preset of the task's (and method's) config
   --config=FILE[:PRESET]   or a config file of your own (or a bundled one: darts:smoke)
   --config.KEY=VALUE       override any config key, e.g. --config.child.epochs=5

@@ -144,6 +144,15 @@ def _resize(images: np.ndarray, image_size: int) -> np.ndarray:
   return np.stack(out).reshape(len(images), image_size, image_size, images.shape[-1])
 
 
+def _class_ids(labels: np.ndarray) -> np.ndarray:
+  """Labels as class ids: one-hot rows (Keras Tuner's examples' ``to_categorical``) become
+  their class; anything else is flattened and checked below."""
+  if labels.ndim == 2 and labels.shape[1] > 1 and labels.size and \
+      np.all((labels == 0) | (labels == 1)) and np.all(labels.sum(axis=1) == 1):
+    return labels.argmax(axis=1).astype(np.int32)
+  return labels.reshape(-1)
+
+
 def _load_npz(path: str, image_size: int) -> ImageArrays:
   try:
     with np.load(path, allow_pickle=False) as data:
@@ -154,12 +163,12 @@ def _load_npz(path: str, image_size: int) -> ImageArrays:
   if missing:
     raise DataError(f"{path}: missing {', '.join(missing)} (has {', '.join(arrays) or 'none'})")
   x = _resize(_as_images(arrays["x_train"], f"{path}: x_train"), image_size)
-  y = arrays["y_train"].reshape(-1)
+  y = _class_ids(arrays["y_train"])
   def other(split):
     if f"x_{split}" not in arrays or f"y_{split}" not in arrays:
       return x[:0], y[:0]
     return (_resize(_as_images(arrays[f"x_{split}"], f"{path}: x_{split}"), image_size),
-            arrays[f"y_{split}"].reshape(-1))
+            _class_ids(arrays[f"y_{split}"]))
   (xt, yt), (xv, yv) = other("test"), other("val")
   for name, images, labels in (("train", x, y), ("test", xt, yt), ("val", xv, yv)):
     if len(images) != len(labels):

@@ -67,14 +67,8 @@ class RegularizedEvolution(Proposer):
   def from_config(cls, config, space, compiled: bool = True) -> "RegularizedEvolution":
     e = config.evolution
     warm = e.get("warm_start", "")
-    if warm:
-      from nas_tf.config import ConfigError
-      from nas_tf.proxies.measures import PROXIES
-      if warm not in PROXIES or "zero_cost" not in config:
-        raise ConfigError(f"evolution.warm_start={warm!r}: " + (
-            f"one of {', '.join(PROXIES)} (or '' for none)" if warm not in PROXIES else
-            "training-free scores need an image task's networks (cifar10, images, "
-            "nasbench201)"))
+    from nas_tf.strategies.zero_cost import check_warm_start
+    check_warm_start("evolution.warm_start", warm, config)
     return cls(space.token_types, e.population, e.sample_size, warm, space)
 
   def proxies(self) -> list[str]:

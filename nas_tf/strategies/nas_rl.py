@@ -75,15 +75,8 @@ class NasRl(Proposer):
 
   @classmethod
   def from_config(cls, config, space, compiled: bool = True) -> "NasRl":
-    warm = config.controller.get("warm_start", "")
-    if warm:
-      from nas_tf.config import ConfigError
-      from nas_tf.proxies.measures import PROXIES
-      if warm not in PROXIES or "zero_cost" not in config:
-        raise ConfigError(f"controller.warm_start={warm!r}: " + (
-            f"one of {', '.join(PROXIES)} (or '' for none)" if warm not in PROXIES else
-            "training-free scores need an image task's networks (cifar10, images, "
-            "nasbench201)"))
+    from nas_tf.strategies.zero_cost import check_warm_start
+    check_warm_start("controller.warm_start", config.controller.get("warm_start", ""), config)
     return cls(config.controller, config.seed, space.token_types, compiled,
                space.controller_head_bias(), space)
 

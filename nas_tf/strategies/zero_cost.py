@@ -41,6 +41,17 @@ def ranking(proxy: str, rows: Sequence[dict[str, Any]]) -> list[int]:
   return sorted(range(len(rows)), key=lambda k: (-keys[k], k))
 
 
+def check_warm_start(key: str, proxy: str, config) -> None:
+  """A warm start's proxy (AREA's ``evolution.warm_start``, NAS-RL's
+  ``controller.warm_start``): a known one, on a task with networks to score."""
+  from nas_tf.config import ConfigError
+  from nas_tf.proxies.measures import PROXIES
+  if proxy and (proxy not in PROXIES or "zero_cost" not in config):
+    raise ConfigError(f"{key}={proxy!r}: " + (
+        f"one of {', '.join(PROXIES)} (or '' for none)" if proxy not in PROXIES else
+        "training-free scores need an image task's networks (cifar10, images, nasbench201)"))
+
+
 class ZeroCost(Proposer):
   name = "zero_cost"
 

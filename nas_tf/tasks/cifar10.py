@@ -107,7 +107,10 @@ class Cifar10Task(Task):
 
   def compile_model(self, model, c: ml_collections.ConfigDict) -> None:
     from nas_tf.data import pipeline
+    from nas_tf.models.user import user_compiled
     from nas_tf.tasks import training
+    if user_compiled(model):  # your build function's optimizer, loss and metrics
+      return
     per_epoch = pipeline.steps_per_epoch(self.num_examples(), c.batch_size)
     training.compile_classifier(model, c.learning_rate, c.momentum, c.nesterov,
                                 per_epoch * c.epochs, c.lr_schedule, c.jit_compile,
@@ -167,7 +170,9 @@ class Cifar10Task(Task):
     child.load_weights(weights)
     images = keras.Input(self.input_shape, dtype="uint8", name="images")
     x = Standardize(*self.stats, name="standardize")(images)
-    probabilities = keras.layers.Softmax(name="probabilities")(child(x))
+    from nas_tf.models.user import outputs_probabilities
+    head = keras.layers.Identity if outputs_probabilities(child) else keras.layers.Softmax
+    probabilities = head(name="probabilities")(child(x))
     model = keras.Model(images, probabilities, name="nas_tf_cnn")
     return {"model": (model, tf.TensorSpec([None, *self.input_shape], tf.uint8,
                                             name="images"),

@@ -1,0 +1,86 @@
+"""``nas_tf.LayerChoice`` and ``nas_tf.InputChoice``: structural decisions in your
+``build_model(hp)`` (NNI's names and meaning), usable in the functional API and in
+subclassed models.
+
+In a child each is its choice and nothing else: ``LayerChoice([...])`` returns the chosen
+candidate layer itself, so the model (and its SavedModel) holds no trace of the others;
+``InputChoice(n, n_chosen)`` returns a layer that reduces the chosen inputs of the list it
+is called on. The decisions join the space like ``hp`` calls (``spaces/user.py``): a
+LayerChoice's values are its candidates' labels (a dict's keys, else the layers' class names,
+numbered where they repeat), an InputChoice's the chosen indices ("0", "1", or "0,2" for
+two).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Sequence
+
+import keras
+
+from nas_tf.spaces.user import SpaceError, current
+
+REDUCTIONS = ("sum", "mean", "concat")
+
+
+def candidate_labels(candidates) -> tuple[list[str], list]:
+  """(labels, layers) of a LayerChoice's candidates."""
+  if isinstance(candidates, dict):
+    return [str(k) for k in candidates], list(candidates.values())
+  layers = list(candidates)
+  names = [type(layer).__name__ for layer in layers]
+  labels = [f"{n}_{names[:i].count(n) + 1}" if names.count(n) > 1 else n
+            for i, n in enumerate(names)]
+  return labels, layers
+
+
+class LayerChoice:
+  """One of ``candidates`` (Keras layers, or a dict label -> layer), chosen by the search."""
+
+  def __new__(cls, candidates, name: str):
+    labels, layers = candidate_labels(candidates)
+    if len(layers) < 1 or not all(isinstance(layer, keras.layers.Layer) for layer in layers):
+      raise SpaceError(f"LayerChoice {name!r}: candidates must be Keras layers")
+    return layers[labels.index(current()._decide(name, labels))]
+
+
+class InputChoice:
+  """``n_chosen`` of the ``n_candidates`` tensors it is called on, reduced by ``reduction``."""
+
+  def __new__(cls, n_candidates: int, n_chosen: int = 1, name: str | None = None,
+              reduction: str = "sum"):
+    if not 1 <= n_chosen <= n_candidates or reduction not in REDUCTIONS:
+      raise SpaceError(f"InputChoice {name!r}: needs 1 <= n_chosen <= n_candidates and "
+                       f"reduction in {', '.join(REDUCTIONS)}")
+    combos = [",".join(map(str, c))
+              for c in itertools.combinations(range(n_candidates), n_chosen)]
+    chosen = current()._decide(name, combos)
+    return ChosenInputs([int(i) for i in chosen.split(",")], n_candidates, reduction,
+                        name=name)
+
+
+class ChosenInputs(keras.layers.Layer):
+  """The chosen tensors of a list, summed, averaged or concatenated."""
+
+  def __init__(self, indices: Sequence[int], n_candidates: int, reduction: str = "sum",
+               **kwargs):
+    super().__init__(**kwargs)
+    self.indices, self.n_candidates, self.reduction = list(indices), n_candidates, reduction
+
+  def call(self, inputs):
+    if len(inputs) != self.n_candidates:
+      raise ValueError(f"{self.name}: called on {len(inputs)} tensors, declared "
+                       f"{self.n_candidates} candidates")
+    picked = [inputs[i] for i in self.indices]
+    if len(picked) == 1:
+      return picked[0]
+    if self.reduction == "concat":
+      return keras.ops.concatenate(picked, axis=-1)
+    total = picked[0]
+    for x in picked[1:]:
+      total = total + x
+    return total / len(picked) if self.reduction == "mean" else total
+
+  def get_config(self):
+    return {**super().get_config(), "indices": self.indices,
+            "n_candidates": self.n_candidates, "reduction": self.reduction}

@@ -1,0 +1,65 @@
+"""The model of an architecture of your own space (``spaces/user.py``): your
+``build_model(hp)`` called with that architecture's values.
+
+A model you compiled trains with your optimizer, loss and metrics; the image tasks feed
+integer labels, so a categorical cross-entropy (one-hot labels) becomes its sparse twin,
+the same loss. A model you did not compile trains with the task's recipe, which expects
+logits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from nas_tf.spaces.user import HyperParameters, SpaceError, building, load_build
+
+SPARSE = {"categorical_crossentropy": "sparse_categorical_crossentropy",
+          "categorical_accuracy": "sparse_categorical_accuracy"}
+
+
+def user_compiled(model) -> bool:
+  """Whether the build function compiled the model (then the task leaves it so)."""
+  return bool(getattr(model, "compiled", False)) and model.optimizer is not None
+
+
+def outputs_probabilities(model) -> bool:
+  """Whether the model ends in a softmax (Keras Tuner's examples do): served as it is."""
+  last = model.layers[-1] if getattr(model, "layers", None) else None
+  activation = getattr(last, "activation", None)
+  return isinstance(last, keras.layers.Softmax) or getattr(activation, "__name__", "") == "softmax"
+
+
+def _sparse(loss):
+  if isinstance(loss, str):
+    return SPARSE.get(loss, loss)
+  if isinstance(loss, keras.losses.CategoricalCrossentropy):
+    config = loss.get_config()
+    return keras.losses.SparseCategoricalCrossentropy(
+        from_logits=config.get("from_logits", False))
+  return loss
+
+
+def _for_integer_labels(model) -> None:
+  args = dict(getattr(getattr(model, "_compile_config", None), "config", None) or {})
+  loss, metrics = args.get("loss"), args.get("metrics")
+  sparse_loss = _sparse(loss)
+  sparse_metrics = [SPARSE.get(m, m) if isinstance(m, str) else m for m in metrics or []]
+  if sparse_loss is not loss or sparse_metrics != list(metrics or []):
+    args.update(optimizer=model.optimizer, loss=sparse_loss, metrics=sparse_metrics or None)
+    model.compile(**args)
+
+
+def build_classifier(arch: dict[str, Any], input_shape=(32, 32, 3), num_classes: int = 10,
+                     weight_decay: float = 0.0, width: float = 1.0) -> keras.Model:
+  """``build_model(hp)`` of ``arch``'s values, built for ``input_shape``."""
+  with building(HyperParameters(arch["values"])) as hp:
+    model = load_build(arch["build"])(hp)
+  if not isinstance(model, keras.Model):
+    raise SpaceError(f"{arch['build']} returned {type(model).__name__}, not a Keras model")
+  if not model.built or not model.weights:  # a Sequential without Input, a subclassed model
+    model(keras.ops.zeros((1, *input_shape)))  # (build() alone leaves a subclass's unmade)
+  if user_compiled(model):
+    _for_integer_labels(model)
+  return model

@@ -1,0 +1,96 @@
+"""Build functions for tests/test_user_space.py: Keras Tuner's getting-started guide
+(keras-team/keras-io guides/keras_tuner/getting_started.py) with only its import changed, and
+small spaces with known answers."""
+
+from tensorflow import keras
+from tensorflow.keras import layers
+
+
+def guide_first(hp):
+  # The guide's first build_model: one hp.Int.
+  model = keras.Sequential()
+  model.add(layers.Flatten())
+  model.add(
+      layers.Dense(
+          # Define the hyperparameter.
+          units=hp.Int("units", min_value=32, max_value=512, step=32),
+          activation="relu",
+      )
+  )
+  model.add(layers.Dense(10, activation="softmax"))
+  model.compile(
+      optimizer="adam",
+      loss="categorical_crossentropy",
+      metrics=["accuracy"],
+  )
+  return model
+
+
+def guide_layers(hp):
+  # The guide's conditional build_model (units_i per layer), its learning rate a stepped
+  # hp.Float: the guide's continuous hp.Float("lr", 1e-4, 1e-2, sampling="log") is refused.
+  model = keras.Sequential()
+  model.add(layers.Flatten())
+  # Tune the number of layers.
+  for i in range(hp.Int("num_layers", 1, 3)):
+    model.add(
+        layers.Dense(
+            # Tune number of units separately.
+            units=hp.Int(f"units_{i}", min_value=32, max_value=512, step=32),
+            activation=hp.Choice("activation", ["relu", "tanh"]),
+        )
+    )
+  if hp.Boolean("dropout"):
+    model.add(layers.Dropout(rate=0.25))
+  model.add(layers.Dense(10, activation="softmax"))
+  learning_rate = hp.Float("lr", min_value=1e-4, max_value=1e-2, step=10, sampling="log")
+  model.compile(
+      optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+      loss="categorical_crossentropy",
+      metrics=["accuracy"],
+  )
+  return model
+
+
+def guide_continuous(hp):
+  learning_rate = hp.Float("lr", min_value=1e-4, max_value=1e-2, sampling="log")
+  return guide_first(hp)
+
+
+def fails_at_64(hp):
+  # A build that raises for one of its choices: those children fail, the search goes on.
+  units = hp.Choice("units", [16, 64])
+  if units == 64:
+    raise ValueError("64 units are not supported here")
+  model = keras.Sequential([layers.Flatten(), layers.Dense(units, activation="relu"),
+                            layers.Dense(10)])
+  return model  # not compiled: the task's recipe trains its logits
+
+
+def choices(hp):
+  # A LayerChoice of three ops and an InputChoice of two of three tensors, functional API.
+  import nas_tf
+  inputs = keras.Input((8, 8, 4))
+  b0 = layers.Conv2D(4, 1, name="b0")(inputs)
+  b1 = nas_tf.LayerChoice({"conv3": layers.Conv2D(4, 3, padding="same"),
+                           "conv5": layers.Conv2D(4, 5, padding="same"),
+                           "pool": layers.MaxPooling2D(3, 1, padding="same")}, name="op")(b0)
+  merged = nas_tf.InputChoice(3, n_chosen=2, name="inputs")([inputs, b0, b1])
+  outputs = layers.Dense(3)(layers.GlobalAveragePooling2D()(merged))
+  return keras.Model(inputs, outputs)
+
+
+class _Subclassed(keras.Model):
+  def __init__(self):
+    super().__init__()
+    import nas_tf
+    self.flatten = layers.Flatten()
+    self.hidden = nas_tf.LayerChoice([layers.Dense(8), layers.Dense(16)], name="width")
+    self.head = layers.Dense(3)
+
+  def call(self, x):
+    return self.head(self.hidden(self.flatten(x)))
+
+
+def subclassed(hp):
+  return _Subclassed()
