@@ -91,7 +91,7 @@ def tiny_data(n=60, classes=10, seed=0):
   return x, y
 
 
-@pytest.mark.parametrize("strategy", ["random", "evolution", "nas_rl"])
+@pytest.mark.parametrize("strategy", ["random", "evolution", "nas_rl", "local", "guided"])
 def test_the_guides_build_function_is_searched_by_each_strategy(tmp_path, strategy):
   import nas_tf
   from user_spaces import guide_first
