@@ -49,6 +49,8 @@ TINY = [
      "--config.zero_cost.samples=3 --config.zero_cost.naswot_batch_size=16"),
     (("nasbench201",), "evolution", "--config.zero_cost.naswot_batch_size=16 "
      "--config.evolution.population=3 --config.evolution.sample_size=2"),
+    (("nasbench201",), "", "--config.zero_cost.naswot_batch_size=16 "
+     "--config.controller.warm_start_samples=4"),
     (("cifar10", "images"), "enas_micro",
      f"--config.enas.epochs=1 --config.enas.controller.steps=2 --config.enas.derive_samples=2 "
      f"--config.space.num_blocks=2 {_IMAGES}"),
