@@ -166,3 +166,9 @@ def test_choices_outside_a_build_say_so_in_one_line():
   import nas_tf
   with pytest.raises(SpaceError, match="inside a build_model"):
     nas_tf.LayerChoice([keras.layers.Dense(2)], name="x")
+
+
+def test_a_build_function_nas_tf_cannot_import_by_name_is_refused():
+  from nas_tf.spaces.user import build_target
+  with pytest.raises(SpaceError, match="defined at a module's top level"):
+    build_target(lambda hp: None)

@@ -145,7 +145,8 @@ def load_build(target) -> Callable:
   import importlib
   import os
   import sys
-  if os.path.exists(os.path.join(os.getcwd(), *module.split(".")[:1]) + ".py") and \
+  top = os.path.join(os.getcwd(), module.split(".")[0])
+  if (os.path.exists(top + ".py") or os.path.isdir(top)) and \
       os.getcwd() not in sys.path:  # my_module.py in this folder, as `python -m` finds it
     sys.path.insert(0, os.getcwd())
   try:
@@ -163,6 +164,9 @@ def load_build(target) -> Callable:
 
 def build_target(build: Callable) -> str:
   """``"module:function"`` of a build function (how the config names it)."""
+  if "<" in build.__qualname__:  # a lambda or a function defined inside another
+    raise SpaceError(f"{build.__qualname__}: a build function must be defined at a module's "
+                     "top level (nas-tf imports it by name)")
   return f"{build.__module__}:{build.__qualname__}"
 
 
