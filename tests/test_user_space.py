@@ -172,3 +172,13 @@ def test_a_build_function_nas_tf_cannot_import_by_name_is_refused():
   from nas_tf.spaces.user import build_target
   with pytest.raises(SpaceError, match="defined at a module's top level"):
     build_target(lambda hp: None)
+
+
+def test_training_free_scores_of_a_user_space_are_refused_in_one_line(tmp_path):
+  from conftest import run_cli
+  out = run_cli("search", "cifar10", "--method=zero_cost", "--space=user_spaces:guide_first",
+                "--config=smoke", "--config.data.source=synthetic", f"--workdir={tmp_path}/w",
+                cwd=os.path.dirname(os.path.abspath(__file__)))
+  assert out.returncode == 2, out.stderr
+  assert "--method=zero_cost: training-free scores of your own space" in out.stderr
+  assert len(out.stderr.strip().splitlines()) == 1
