@@ -84,9 +84,10 @@ def command_config(argv: list[str]):
   if command == "train" and arch and task in registry.TASKS:
     from nas_tf.products import zoo
     task = zoo.training_task(task, arch)
-    config = presets.resolve(task, spec, name=_published_config(task, arch))
-    if config is not None and _published_config(task, arch):  # its final.* first, so flags
-      config = zoo.configure(config, zoo.find(arch))           # override them
+    name = _published_config(task, arch)
+    config = presets.resolve(task, spec, name=name)
+    if config is not None and name:  # its final.* first, so flags override them
+      config = zoo.configure(config, zoo.find(arch))
     return rest, config
   if command in ("search", "score"):
     if task is not None and task not in registry.TASKS:  # before --config, which needs it
