@@ -43,6 +43,9 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   c.space.kind = "cnn"           # cnn: NAS-RL's macro CNN; cell: normal + reduction cells;
   # user: your build_model(hp), named by space.build = "module:function" (docs/your-space.md)
   c.space.build = ""
+  # Its decisions (JSON), found when the search starts and kept here: resume, show, train and
+  # worker processes then use the same list without calling build_model again.
+  c.space.decisions = ""
   # enas_macro: ENAS's macro space (enas.num_layers etc.), what ENAS searches by default
   c.space.filter_heights = (1, 3, 5, 7)
   c.space.filter_widths = (1, 3, 5, 7)

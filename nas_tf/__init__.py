@@ -15,9 +15,10 @@ def search(*args, **kwargs):
 
 
 def __getattr__(name):
-  """``nas_tf.LayerChoice`` and ``nas_tf.InputChoice`` (``nas_tf.models.choices``), imported
-  on first use: they are Keras layers, and ``import nas_tf`` imports no Keras."""
-  if name in ("LayerChoice", "InputChoice"):
+  """``nas_tf.LayerChoice``, ``nas_tf.InputChoice`` and ``nas_tf.cell_op``
+  (``nas_tf.models.choices``), imported on first use: they are Keras layers, and
+  ``import nas_tf`` imports no Keras."""
+  if name in ("LayerChoice", "InputChoice", "cell_op"):
     from nas_tf.models import choices
     return getattr(choices, name)
   raise AttributeError(f"module 'nas_tf' has no attribute {name!r}")

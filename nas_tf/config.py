@@ -158,12 +158,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.search.get("async_updates"):
       raise ConfigError("search.async_updates: pnas runs synchronously (a round's cells are "
                         "picked once the previous round is done)")
-  if config.search.strategy == "darts" and kind == "cell":
+  if config.search.strategy == "darts" and kind in ("cell", "user"):
     _require(config, *(f"darts.{k}" for k in (
         "epochs", "layers_per_stage", "channels", "batch_size", "learning_rate", "order",
         "arch_learning_rate", "learning_rate_min", "momentum", "weight_decay", "clip_norm",
         "arch_weight_decay")))
-    if space.same_cell_for_reduction or space.cell_output != "all":
+    if kind == "cell" and (space.same_cell_for_reduction or space.cell_output != "all"):
       raise ConfigError("darts searches a normal and a reduction cell whose output is all "
                         "nodes: leave space.same_cell_for_reduction and space.cell_output "
                         "at auto")

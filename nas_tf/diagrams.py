@@ -1,4 +1,5 @@
-"""Architecture pictures (``nas-tf show``): PNG and SVG from matplotlib, no system graphviz.
+"""Architecture pictures (``nas-tf show``): PNG and SVG from matplotlib, no system graphviz;
+and DARTS' softmax(alpha) for TensorBoard, as heat maps and tables.
 
 Each space gives its architecture's picture as a ``Graph`` (boxes and arrows); this module
 draws it. A CNN is drawn bottom-up from the image: one box per layer with kernel, filters and stride,
@@ -97,3 +98,28 @@ def draw_front(rows, front, metric: str, cost: str, title: str = "", budget=None
   fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight")
   plt.close(fig)
   return buffer.getvalue()
+
+
+def heat_maps(maps: dict[str, Any], rows: list[str], columns: list[str]) -> bytes:
+  """PNG of matrices side by side (title -> [rows, columns] array), one colour bar each:
+  DARTS' softmax(alpha) per cell kind, edges by ops."""
+  figure, axes = plt.subplots(1, len(maps), figsize=(5.5 * len(maps), 0.3 * len(rows) + 1.8),
+                              squeeze=False)
+  for ax, (title, values) in zip(axes[0], maps.items()):
+    image = ax.imshow(values, cmap="viridis", aspect="auto")  # auto range: early alphas differ little
+    ax.set_title(title)
+    ax.set_xticks(range(len(columns)), columns, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(rows)), rows, fontsize=7)
+    figure.colorbar(image, ax=ax, fraction=0.046)
+  figure.tight_layout()
+  buffer = io.BytesIO()
+  figure.savefig(buffer, format="png", dpi=80)
+  plt.close(figure)
+  return buffer.getvalue()
+
+
+def alpha_table(corner: str, rows, columns, values) -> str:
+  """Markdown: one row of softmax(alpha) per edge (or decision), one column per candidate."""
+  header = f"| {corner} | " + " | ".join(columns) + " |\n|" + " --- |" * (len(columns) + 1)
+  return "\n".join([header, *(f"| {row} | " + " | ".join(f"{x:.3f}" for x in w) + " |"
+                              for row, w in zip(rows, values))])

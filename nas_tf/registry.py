@@ -29,6 +29,8 @@ class StrategyEntry:
   label: str   # for messages
   # task -> the space it searches there; None: the task's own space.
   spaces: dict[str, str] | None = None
+  # space -> its own implementation where the space needs one (DARTS over your own space).
+  by_space: dict[str, str] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +76,9 @@ STRATEGIES = {
     "pnas": StrategyEntry("nas_tf.strategies.pnas:Pnas", "proposer", "PNAS",
                           spaces={"cifar10:cell": "cell", "images:cell": "cell"}),
     "darts": StrategyEntry("nas_tf.strategies.darts:Darts", "one_shot", "DARTS",
-                           spaces={"cifar10:cell": "cell", "images:cell": "cell"}),
+                           spaces={"cifar10:cell": "cell", "images:cell": "cell",
+                                   "cifar10:user": "user", "images:user": "user"},
+                           by_space={"user": "nas_tf.strategies.darts_user:UserDarts"}),
     "enas": StrategyEntry("nas_tf.strategies.enas:Enas", "one_shot", "ENAS",
                           spaces={"cifar10": "enas_macro", "cifar10:enas_macro": "enas_macro",
                                   "cifar10:cell": "cell", "images": "enas_macro",
@@ -232,8 +236,10 @@ def build_space(config):
   return space_class(name).from_config(config)
 
 
-def strategy_class(name: str):
-  return load(_lookup(STRATEGIES, name, "strategy").target)
+def strategy_class(name: str, space: str | None = None):
+  """The strategy's class; for ``space``, the class that searches that space."""
+  entry = _lookup(STRATEGIES, name, "strategy")
+  return load((entry.by_space or {}).get(space, entry.target))
 
 
 def task_class(name: str):

@@ -188,7 +188,7 @@ def test_unknown_names_say_what_is_known():
   assert registry.space_name("darts", "ptb") is None
   assert registry.no_space_message("darts", "ptb") == (
       "search.strategy=darts: DARTS does not search ptb; it searches cifar10, images with "
-      "space.kind=cell (--method=darts sets both)")
+      "space.kind=cell or user (--method=darts sets both)")
 
 
 def test_the_top_level_holds_the_core_and_every_group_has_its_package():

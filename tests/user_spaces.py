@@ -94,3 +94,37 @@ class _Subclassed(keras.Model):
 
 def subclassed(hp):
   return _Subclassed()
+
+
+def tiny_cell(hp):
+  # A one-node DARTS-like cell for one-shot searches: two edges (a LayerChoice each) into a
+  # node that keeps one; a dropout that does not change shapes (held under DARTS).
+  import nas_tf
+  inputs = keras.Input((None, None, 3))
+  s0 = layers.Conv2D(4, 1, name="s0")(inputs)
+  s1 = layers.Conv2D(4, 3, padding="same", name="s1")(inputs)
+  edges = [nas_tf.LayerChoice({"none": layers.Lambda(lambda t: 0.0 * t),
+                               "conv": layers.Conv2D(4, 3, padding="same"),
+                               "pool": layers.AveragePooling2D(3, 1, padding="same")},
+                              name=f"e{j}")(s) for j, s in enumerate([s0, s1])]
+  node = nas_tf.InputChoice(2, n_chosen=1, name="node")(edges)
+  if hp.Boolean("dropout"):
+    node = layers.Dropout(0.1)(node)
+  return keras.Model(inputs, layers.Dense(10)(layers.GlobalAveragePooling2D()(node)))
+
+
+def width_and_choice(hp):
+  # An hp value that changes weight shapes next to a LayerChoice: one-shot search refuses it.
+  import nas_tf
+  inputs = keras.Input((8, 8, 3))
+  x = layers.Conv2D(hp.Choice("width", [4, 8]), 1)(inputs)
+  x = nas_tf.LayerChoice([layers.ReLU(), layers.Activation("tanh")], name="act")(x)
+  return keras.Model(inputs, layers.Dense(10)(layers.Flatten()(x)))
+
+
+def mismatched_candidates(hp):
+  # A LayerChoice whose candidates give different shapes: a one-shot search cannot sum them.
+  import nas_tf
+  inputs = keras.Input((8, 8, 3))
+  x = nas_tf.LayerChoice([layers.Conv2D(4, 1), layers.Conv2D(8, 1)], name="width")(inputs)
+  return keras.Model(inputs, layers.Dense(10)(layers.Flatten()(x)))

@@ -18,7 +18,8 @@ from typing import Sequence
 
 import keras
 
-from nas_tf.spaces.user import SpaceError, current
+from nas_tf.models.cell_ops import apply_op, relu_conv_bn
+from nas_tf.spaces.user import SpaceError, current, relaxing
 
 REDUCTIONS = ("sum", "mean", "concat")
 
@@ -41,7 +42,11 @@ class LayerChoice:
     labels, layers = candidate_labels(candidates)
     if len(layers) < 1 or not all(isinstance(layer, keras.layers.Layer) for layer in layers):
       raise SpaceError(f"LayerChoice {name!r}: candidates must be Keras layers")
-    return layers[labels.index(current()._decide(name, labels))]
+    hp = current()
+    chosen = hp._decide(name, labels)
+    if hp.relax is not None:  # one-shot search: every candidate, mixed or switched
+      return hp.relax.layer_choice(name, labels, layers)
+    return layers[labels.index(chosen)]
 
 
 class InputChoice:
@@ -54,7 +59,10 @@ class InputChoice:
                        f"reduction in {', '.join(REDUCTIONS)}")
     combos = [",".join(map(str, c))
               for c in itertools.combinations(range(n_candidates), n_chosen)]
-    chosen = current()._decide(name, combos)
+    hp = current()
+    chosen = hp._decide(name, combos)
+    if hp.relax is not None:
+      return hp.relax.input_choice(name, combos, n_candidates, reduction)
     return ChosenInputs([int(i) for i in chosen.split(",")], n_candidates, reduction,
                         name=name)
 
@@ -84,3 +92,46 @@ class ChosenInputs(keras.layers.Layer):
   def get_config(self):
     return {**super().get_config(), "indices": self.indices,
             "n_candidates": self.n_candidates, "reduction": self.reduction}
+
+
+CELL_OPS = ("none", "skip_connect", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3",
+            "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5", "conv_1x1")
+
+
+def cell_op(op: str, filters: int, stride: int = 1, affine: bool | None = None) -> "CellOp":
+  """A cell op of DARTS' vocabulary as one Keras layer (quark0/darts ``operations.py``,
+  built by ``cell_ops.apply_op``), for LayerChoice candidates; ``conv_1x1`` is DARTS'
+  ReLU-conv1x1-BN, its cells' preprocessing. ``affine`` (default: whether a one-shot search
+  is building its supernet) leaves out the batch norms' scale and shift and adds one after
+  each pool, as in DARTS' search network; a child has them, as DARTS' final network."""
+  if op not in CELL_OPS:
+    raise SpaceError(f"nas_tf.cell_op: unknown op {op!r} (known: {', '.join(CELL_OPS)})")
+  return CellOp(op, int(filters), int(stride), relaxing() if affine is None else not affine)
+
+
+class CellOp(keras.layers.Layer):
+  """``op`` at ``stride`` with ``filters`` output channels; its layers are made when it is
+  first called (their shapes need the input's)."""
+
+  def __init__(self, op: str, filters: int, stride: int = 1, search: bool = False, **kwargs):
+    super().__init__(**kwargs)
+    self.op, self.filters, self.stride, self.search = op, filters, stride, search
+
+  def build(self, input_shape):
+    x = keras.Input(tuple(input_shape[1:]))
+    if self.op == "conv_1x1":
+      y = relu_conv_bn(x, self.filters, self.op, 0.0, affine=not self.search, strides=self.stride)
+    else:
+      y = apply_op(self.op, x, self.filters, self.stride, self.op, 0.0, search=self.search)
+    self.network = keras.Model(x, y, name=self.op)
+
+  def call(self, x, training=None):
+    return self.network(x, training=training)
+
+  def compute_output_shape(self, input_shape):
+    rows, columns = (None if s is None else -(-s // self.stride) for s in input_shape[1:3])
+    return (input_shape[0], rows, columns, self.filters)
+
+  def get_config(self):
+    return {**super().get_config(), "op": self.op, "filters": self.filters,
+            "stride": self.stride, "search": self.search}

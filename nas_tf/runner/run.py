@@ -55,7 +55,7 @@ class OneShotSearch:
     self.config, self.task, self.log, self.workdir = config, task, log, workdir
     if not task.prepared:
       task.prepare()
-    self.strategy = registry.strategy_class(config.search.strategy).from_config(
+    self.strategy = registry.strategy_class(config.search.strategy, task.space.name).from_config(
         config, task.space, task)
     self.journal = Journal(workdir, task, self.strategy.num_derived, config.search.keep_weights,
                            log, after_child)

@@ -16,6 +16,7 @@ This module imports neither TensorFlow nor Keras; the build function does.
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -62,10 +63,14 @@ class HyperParameters:
   architecture being built (``values``), or, for a decision it does not set, the default
   (Keras Tuner's: ``default``, else the first value). Calls are recorded in ``space``."""
 
-  def __init__(self, values: dict[str, Any] | None = None, draw: Callable | None = None):
+  def __init__(self, values: dict[str, Any] | None = None, draw: Callable | None = None,
+               relax=None):
     self.values: dict[str, Any] = dict(values or {})
     self.space: dict[str, list] = {}  # decision -> its values, in the order first asked
     self._draw = draw  # probing: a new decision's value drawn from its values
+    # One-shot search (``models/relaxed.py``): LayerChoice and InputChoice become mixtures or
+    # switches over all their candidates, made by this object.
+    self.relax = relax
 
   def _decide(self, name: str, values: Sequence, default=None):
     if not isinstance(name, str) or not name:
@@ -125,6 +130,12 @@ def building(hp: HyperParameters) -> Iterator[HyperParameters]:
     yield hp
   finally:
     _BUILDING.pop()
+
+
+def relaxing() -> bool:
+  """Whether a one-shot search's supernet is being built (``nas_tf.cell_op``'s batch norms
+  then leave out scale and shift, as DARTS' search network's)."""
+  return bool(_BUILDING) and _BUILDING[-1].relax is not None
 
 
 def current() -> HyperParameters:
@@ -219,7 +230,11 @@ class UserSpace(SearchSpace):
     if not build:
       raise SpaceError("space.kind=user needs space.build='module:function' (your "
                        "build_model(hp))")
-    return cls(build, seed=config.get("seed", 0))
+    found = config.space.get("decisions", "")
+    space = cls(build, json.loads(found) if found else None, seed=config.get("seed", 0))
+    if not found and "decisions" in config.space:  # kept with the search's config
+      config.space.decisions = json.dumps(space.decisions)
+    return space
 
   def plan(self, depth: int | None = None) -> Plan:
     return tuple(Choice(token_type) for token_type in self.vocab)

@@ -15,13 +15,14 @@ Both are one ``tf.function`` with a fixed input signature: traced once for the w
 search (``traces`` counts it). Each epoch ends with a checkpoint (w, BN statistics, alpha,
 momentum, Adam's slots; the data order is a function of the epoch) and TensorBoard logs of
 softmax(alpha) and the derived genotype: per node, the two incoming edges whose strongest
-non-``none`` op weighs most, with that op (a cell of the shared cell space).
+non-``none`` op weighs most, with that op (a cell of the shared cell space). Your own
+LayerChoice and InputChoice decisions are relaxed the same way (``darts_user.py``, the
+registry's class for that space).
 """
 
 from __future__ import annotations
 
 import functools
-import io
 import math
 import time
 from typing import Any
@@ -46,21 +47,9 @@ class Darts(OneShot):
 
   def __init__(self, config, space, task):
     d = self.settings = config.darts
-    if getattr(space, "name", "") != "cell" or space.same_cell_for_reduction \
-        or space.cell_output != "all":
-      raise ValueError("darts searches the cell space with a normal and a reduction cell and "
-                       "the output of all nodes (space.same_cell_for_reduction and "
-                       "space.cell_output: auto)")
     self.config, self.space, self.task = config, space, task
-    self.ops, self.nodes = space.ops, space.num_blocks
     keras.utils.set_random_seed(config.seed)
-    self.model = supernet.build_supernet(self.ops, self.nodes, task.input_shape,
-                                         task.num_classes, d.channels, d.layers_per_stage)
-    shape = (1, supernet.num_edges(self.nodes), len(self.ops))
-    rng = np.random.default_rng([config.seed, 7])
-    # DARTS' initialization: 1e-3 * N(0, 1).
-    self.alphas = [tf.Variable(1e-3 * rng.standard_normal(shape), dtype=tf.float32,
-                               name=f"alpha_{kind}") for kind in KINDS]
+    self.model, self.alphas = self._supernet()
     self.weights = list(self.model.trainable_variables)
     self.momentum = [tf.Variable(tf.zeros_like(w), trainable=False) for w in self.weights]
     self.learning_rate = tf.Variable(d.learning_rate, dtype=tf.float32, trainable=False)
@@ -89,11 +78,37 @@ class Darts(OneShot):
   def from_config(cls, config, space, task) -> "Darts":
     return cls(config, space, task)
 
+  def _supernet(self) -> tuple[keras.Model, list[tf.Variable]]:
+    """The search network and its alphas: DARTS' cells, one alpha [1, edges, ops] per kind."""
+    space, d = self.space, self.settings
+    if getattr(space, "name", "") != "cell" or space.same_cell_for_reduction \
+        or space.cell_output != "all":
+      raise ValueError("darts searches the cell space with a normal and a reduction cell and "
+                       "the output of all nodes (space.same_cell_for_reduction and "
+                       "space.cell_output: auto)")
+    self.ops, self.nodes = space.ops, space.num_blocks
+    model = supernet.build_supernet(self.ops, self.nodes, self.task.input_shape,
+                                    self.task.num_classes, d.channels, d.layers_per_stage)
+    shape = (1, supernet.num_edges(self.nodes), len(self.ops))
+    rng = np.random.default_rng([self.config.seed, 7])
+    # DARTS' initialization: 1e-3 * N(0, 1).
+    return model, [tf.Variable(1e-3 * rng.standard_normal(shape), dtype=tf.float32,
+                               name=f"alpha_{kind}") for kind in KINDS]
+
   # -- the compute ---------------------------------------------------------------------------
+  probabilities = False  # whether ``forward`` ends in a softmax (a user's model may)
+
+  def forward(self, images, training: bool = True):
+    """The supernet's logits (or, ``probabilities``, class probabilities)."""
+    return self.model([images, self.alphas[0], self.alphas[1]], training=training)
+
   def loss(self, images, labels, training: bool = True):
-    logits = self.model([images, self.alphas[0], self.alphas[1]], training=training)
-    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-    return loss, logits
+    outputs = self.forward(images, training=training)
+    if self.probabilities:
+      losses = keras.losses.sparse_categorical_crossentropy(labels, outputs)
+    else:
+      losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, outputs)
+    return tf.reduce_mean(losses), outputs
 
   def _pass_fn(self, wrt: str, images, labels):
     """The training-mode loss on a batch, its logits and its gradients towards ``wrt``:
@@ -184,9 +199,7 @@ class Darts(OneShot):
     if state["epoch"]:
       ctx.log(f"resuming DARTS after epoch {state['epoch']}/{d.epochs}")
     ctx.log(f"search {self.task.name} (darts, order {d.order}): {d.epochs} epochs, "
-            f"{3 * d.layers_per_stage + 2} cells of "
-            f"{supernet.num_edges(self.nodes)} mixed edges x {len(self.ops)} ops, "
-            f"{d.channels} channels, batch {d.batch_size}, {self.task.data_summary} (w on the "
+            f"{self._network_summary()}, batch {d.batch_size}, {self.task.data_summary} (w on the "
             f"first half of train + validation, alpha on the second), work directory "
             f"{ctx.workdir}")
     while state["epoch"] < d.epochs:
@@ -214,11 +227,27 @@ class Darts(OneShot):
                       correct / max(seen, 1), time.perf_counter() - started)
       ctx.epoch_done(epoch)
 
+  def _network_summary(self) -> str:
+    d = self.settings
+    return (f"{3 * d.layers_per_stage + 2} cells of {supernet.num_edges(self.nodes)} mixed "
+            f"edges x {len(self.ops)} ops, {d.channels} channels")
+
+  def _describe(self, weights) -> tuple[str, str]:
+    """The architecture ``weights`` derive: in full (TensorBoard) and in a few words."""
+    genotype = self.genotype(weights)
+    normal = "; ".join(f"{op1}({a})+{op2}({b})" for a, op1, b, op2 in genotype["normal"])
+    return self.space.describe({**genotype, "cell_output": "all"}), f"normal cell {normal}"
+
+  def _alpha_tables(self, weights) -> dict[str, str]:
+    from nas_tf.diagrams import alpha_table
+    return {f"alpha_{kind}": alpha_table("edge", self._edge_names(), self.ops, w)
+            for kind, w in weights.items()}
+
   def _log_epoch(self, ctx, epoch: int, loss: float, val_loss: float, accuracy: float,
                  seconds: float) -> None:
     weights = self.alpha_weights()
-    genotype = self.genotype(weights)
-    text = self.space.describe({**genotype, "cell_output": "all"})
+    text, short = self._describe(weights)
+    picture = self._alpha_picture(weights)
     with ctx.journal.writer.as_default(step=epoch + 1):
       tf.summary.scalar("darts/train_loss", loss)
       tf.summary.scalar("darts/alpha_loss", val_loss)
@@ -226,54 +255,29 @@ class Darts(OneShot):
       tf.summary.scalar("darts/epoch_seconds", seconds)
       tf.summary.scalar("darts/learning_rate", float(self.learning_rate.numpy()))
       tf.summary.text("darts/genotype", f"```\n{text}\n```")
-      for kind, w in weights.items():
-        tf.summary.text(f"darts/alpha_{kind}", self._alpha_table(w))
-      tf.summary.image("darts/alpha", self._alpha_picture(weights)[None])
+      for tag, table in self._alpha_tables(weights).items():
+        tf.summary.text(f"darts/{tag}", table)
+      if picture is not None:
+        tf.summary.image("darts/alpha", picture[None])
     ctx.journal.writer.flush()
-    normal = "; ".join(f"{op1}({a})+{op2}({b})"
-                       for a, op1, b, op2 in genotype["normal"])
     ctx.log(f"[darts epoch {epoch + 1}/{self.settings.epochs}] train loss {loss:.4f}, "
-            f"accuracy {accuracy:.4f}, alpha loss {val_loss:.4f} | normal cell {normal} | "
+            f"accuracy {accuracy:.4f}, alpha loss {val_loss:.4f} | {short} | "
             f"{seconds:.1f}s | {self.traces} trace(s)")
 
-  def _alpha_table(self, weights: np.ndarray) -> str:
-    header = "| edge | " + " | ".join(self.ops) + " |\n|" + " --- |" * (len(self.ops) + 1)
-    rows = []
-    for node in range(self.nodes):
-      for j in range(2 + node):
-        w = weights[supernet.edge_offset(node) + j]
-        rows.append(f"| {self._edge_name(node, j)} | " + " | ".join(f"{x:.3f}" for x in w)
-                    + " |")
-    return "\n".join([header, *rows])
+  def _edge_names(self) -> list[str]:
+    return [f"{('h[c-2]', 'h[c-1]')[j] if j < 2 else f'n{j - 2}'}->n{node}"
+            for node in range(self.nodes) for j in range(2 + node)]  # edge_offset's order
 
-  @staticmethod
-  def _edge_name(node: int, source: int) -> str:
-    return f"{('h[c-2]', 'h[c-1]')[source] if source < 2 else f'n{source - 2}'}->n{node}"
-
-  def _alpha_picture(self, weights: dict[str, np.ndarray]) -> tf.Tensor:
+  def _alpha_picture(self, weights: dict[str, np.ndarray]) -> tf.Tensor | None:
     """softmax(alpha) of both cells as heat maps (edges x ops), an RGBA image tensor."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    edges = [self._edge_name(n, j) for n in range(self.nodes) for j in range(2 + n)]
-    figure, axes = plt.subplots(1, 2, figsize=(11, 0.3 * len(edges) + 1.8))
-    for ax, (kind, w) in zip(axes, weights.items()):
-      image = ax.imshow(w, cmap="viridis", aspect="auto")  # auto range: early alphas differ little
-      ax.set_title(f"{kind} cell: softmax(alpha)")
-      ax.set_xticks(range(len(self.ops)), self.ops, rotation=60, ha="right", fontsize=7)
-      ax.set_yticks(range(len(edges)), edges, fontsize=7)
-      figure.colorbar(image, ax=ax, fraction=0.046)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80)
-    plt.close(figure)
-    return tf.image.decode_png(buffer.getvalue(), channels=4)
+    from nas_tf.diagrams import heat_maps
+    png = heat_maps({f"{kind} cell: softmax(alpha)": w for kind, w in weights.items()},
+                    self._edge_names(), list(self.ops))
+    return tf.image.decode_png(png, channels=4)
 
   # -- derivation ----------------------------------------------------------------------------
   def derive(self, ctx) -> list[dict[str, Any]]:
-    genotype = self.genotype()
-    tokens = self.space.encode(genotype)
-    return [self.space.decode(tokens)]
+    return [self.space.decode(self.space.encode(self.genotype()))]
 
   def evaluate(self, ctx, arch: dict[str, Any]) -> dict[str, Any]:
     """The supernet's accuracy (alpha-weighted, BN moving statistics) on the second half of
@@ -288,3 +292,4 @@ class Darts(OneShot):
     alphas = {kind: np.round(w, 5).tolist() for kind, w in self.alpha_weights().items()}
     return {self.task.metric: accuracy, "reward": accuracy, "derived": True,
             "alpha_softmax": alphas}
+
