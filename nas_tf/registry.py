@@ -58,7 +58,8 @@ SPACES = {
     "nasbench201": SpaceEntry("nas_tf.spaces.tabular:NasBench201Space",
                               "nas_tf.models.nasbench201"),
     "nasbench_macro": SpaceEntry("nas_tf.spaces.tabular:NasBenchMacroSpace", None),
-    "user": SpaceEntry("nas_tf.spaces.user:UserSpace", "nas_tf.models.user"),  # your Keras
+    "user": SpaceEntry("nas_tf.spaces.user:UserSpace", "nas_tf.models.user",  # your Keras
+                       "nas_tf.models.switched"),
 }
 
 STRATEGIES = {
@@ -83,7 +84,9 @@ STRATEGIES = {
                           spaces={"cifar10": "enas_macro", "cifar10:enas_macro": "enas_macro",
                                   "cifar10:cell": "cell", "images": "enas_macro",
                                   "images:enas_macro": "enas_macro", "images:cell": "cell",
-                                  "ptb": "enas_rnn", "text": "enas_rnn"}),
+                                  "cifar10:user": "user", "images:user": "user",
+                                  "ptb": "enas_rnn", "text": "enas_rnn"},
+                          by_space={"user": "nas_tf.strategies.enas_user:UserEnas"}),
 }
 
 TASKS = {

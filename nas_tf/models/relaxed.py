@@ -1,5 +1,9 @@
-"""Your ``nas_tf.LayerChoice`` and ``InputChoice`` decisions relaxed for DARTS: the supernet
-your ``build_model(hp)`` builds when every decision is a softmax-weighted mixture.
+"""Your ``nas_tf.LayerChoice`` and ``InputChoice`` decisions relaxed for one-shot search:
+the supernet your ``build_model(hp)`` builds when every decision is a softmax-weighted
+mixture (DARTS), or a switch over candidates whose weights every child shares (ENAS,
+``models/switched.py``).
+
+DARTS:
 
 - A LayerChoice becomes ``MixedLayer``: all its candidates, their outputs summed with the
   weights softmax(alpha) of the decision's alpha (one vector per decision name, so the
@@ -18,6 +22,7 @@ subclassed model's InputChoices mix with their own alpha.
 
 alpha starts at 1e-3 x N(0, 1), DARTS' initialization. The variables live outside the
 model's weights (``Relaxation.alphas``), so the search's optimizers see them apart.
+ENAS's switches: ``models/switched.py``.
 """
 
 from __future__ import annotations
@@ -107,14 +112,19 @@ class MixedLayer(keras.layers.Layer):
     self.candidates, self.decision, self._alpha = list(candidates), decision, alpha
 
   def call(self, x, training=None):
-    outputs = [layer(x, training=training) for layer in self.candidates]
-    shapes = {tuple(o.shape[1:]) for o in outputs}
-    if len(shapes) > 1:
-      raise SpaceError(f"LayerChoice {self.decision!r}: its candidates' outputs differ in "
-                       f"shape ({', '.join(map(str, sorted(shapes, key=str)))}); a one-shot "
-                       "search sums them, so they must agree")
+    outputs = _same_shapes(self.decision, [layer(x, training=training)
+                                           for layer in self.candidates])
     weights = tf.unstack(tf.nn.softmax(self._alpha.variable))
     return tf.add_n([tf.cast(w, o.dtype) * o for w, o in zip(weights, outputs)])
+
+
+def _same_shapes(decision: str, outputs: list) -> list:
+  shapes = {tuple(o.shape[1:]) for o in outputs}
+  if len(shapes) > 1:
+    raise SpaceError(f"LayerChoice {decision!r}: its candidates' outputs differ in shape "
+                     f"({', '.join(map(str, sorted(shapes, key=str)))}); a one-shot search "
+                     "mixes or switches them, so they must agree")
+  return outputs
 
 
 class MixedInputs(keras.layers.Layer):
@@ -160,10 +170,12 @@ class MixedInputs(keras.layers.Layer):
 
 
 def build_supernet(build, values: dict[str, Any] | None = None, seed: int = 0,
-                   input_shape=(32, 32, 3)) -> tuple[keras.Model, Relaxation, HyperParameters]:
-  """Your ``build(hp)`` with every LayerChoice and InputChoice relaxed and the ``hp``
-  decisions at ``values`` (else their defaults): (model, its relaxation, the hp it got)."""
-  relaxation = Relaxation(seed)
+                   input_shape=(32, 32, 3), relaxation: Relaxation | None = None,
+                   ) -> tuple[keras.Model, Relaxation, HyperParameters]:
+  """Your ``build(hp)`` with every LayerChoice and InputChoice relaxed by ``relaxation``
+  (default: DARTS' mixtures) and the ``hp`` decisions at ``values`` (else their defaults):
+  (model, its relaxation, the hp it got)."""
+  relaxation = relaxation or Relaxation(seed)
   with building(HyperParameters(values, relax=relaxation)) as hp:
     model = load_build(build)(hp)
   if not isinstance(model, keras.Model):
@@ -186,10 +198,12 @@ def held_decisions(build, decisions: dict[str, list], relaxation: Relaxation,
     if name in relaxation.values or name not in hp.values or len(values) < 2:
       continue
     for value in (v for v in values if v != hp.values[name]):
-      other = build_supernet(build, {**hp.values, name: value}, input_shape=input_shape)[0]
+      other = build_supernet(build, {**hp.values, name: value}, input_shape=input_shape,
+                             relaxation=type(relaxation)())[0]
       if [tuple(w.shape) for w in other.weights] != shapes:
         raise SpaceError(f"{method}: hp decision {name!r} changes the network's shapes "
                          f"(value {value!r}); one-shot search shares one set of weights: fix "
                          "it (hp.Fixed) or search it with a multi-trial method")
     held[name] = hp.values[name]
   return held
+

@@ -248,6 +248,13 @@ class UserSpace(SearchSpace):
   def encode(self, arch: dict[str, Any]) -> list[int]:
     return [self.decisions[name].index(arch["values"][name]) for name in self.decisions]
 
+  def tensor_specs(self) -> list[tuple[tuple[int, ...], str]]:
+    """One int32 per decision: ENAS's switched supernet's inputs (``models/switched.py``)."""
+    return [((), "int32")] * len(self.decisions)
+
+  def as_tensors(self, arch: dict[str, Any]) -> list[np.ndarray]:
+    return [np.int32(t) for t in self.encode(arch)]
+
   @staticmethod
   def describe(arch: dict[str, Any]) -> str:
     return "\n".join([arch["build"], *(f"{k} = {v!r}" for k, v in arch["values"].items())])
