@@ -174,11 +174,50 @@ def test_a_build_function_nas_tf_cannot_import_by_name_is_refused():
     build_target(lambda hp: None)
 
 
-def test_training_free_scores_of_a_user_space_are_refused_in_one_line(tmp_path):
+def test_naswot_reads_layers_that_end_in_a_relu():
+  # A Dense(3, activation="relu") on the identity: its codes are the inputs' signs, as the
+  # three-unit ReLU layer of test_zero_cost.py (K = [[3,1,1],[1,3,1],[1,1,3]], det 20).
+  import math
+  import keras
+  from nas_tf.proxies import measures
+  model = keras.Sequential([keras.Input((3,)),
+                            keras.layers.Dense(3, activation="relu", kernel_initializer="identity"),
+                            keras.layers.Dense(1)])
+  x = np.array([[1.0, -1.0, 2.0], [1.0, 1.0, -1.0], [-1.0, -1.0, -1.0]], np.float32)
+  assert measures.naswot(model, x) == pytest.approx(math.log(20.0), rel=1e-9)
+  with pytest.raises(ValueError, match="and this one has none"):
+    measures.naswot(keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)]), x)
+
+
+def test_proxies_read_your_model_as_logits():
+  # The guide's model ends in a softmax; the proxies' view is the same network without it.
+  import keras
+  from nas_tf.models.user import build_classifier, proxy_view
+  model = build_classifier({"build": "user_spaces:guide_first", "values": {"units": 64}},
+                           (28, 28, 1))
+  view = proxy_view(model)
+  x = np.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")
+  np.testing.assert_allclose(keras.ops.softmax(view(x)).numpy(), model(x).numpy(), atol=1e-6)
+  assert not np.allclose(view(x).numpy(), model(x).numpy())
+  subclassed = build_classifier({"build": "user_spaces:subclassed", "values": {"width": "Dense_1"}},
+                                (28, 28, 1))
+  with pytest.raises(SpaceError, match="returns a subclassed model"):
+    proxy_view(subclassed)
+
+
+def test_training_free_search_scores_your_space_and_trains_the_best(tmp_path):
   from conftest import run_cli
   out = run_cli("search", "cifar10", "--method=zero_cost", "--space=user_spaces:guide_first",
-                "--config=smoke", "--config.data.source=synthetic", f"--workdir={tmp_path}/w",
-                cwd=os.path.dirname(os.path.abspath(__file__)))
-  assert out.returncode == 2, out.stderr
-  assert "--method=zero_cost: training-free scores of your own space" in out.stderr
-  assert len(out.stderr.strip().splitlines()) == 1
+                "--config=smoke", "--config.data.source=synthetic",
+                "--config.zero_cost.samples=4", "--config.zero_cost.train_top=1",
+                "--config.zero_cost.naswot_batch_size=16", "--config.child.epochs=1",
+                f"--workdir={tmp_path}/w", cwd=os.path.dirname(os.path.abspath(__file__)))
+  assert out.returncode == 0, out.stderr[-2000:]
+  scores = [json.loads(line) for line in open(f"{tmp_path}/w/scores.jsonl")]
+  rows = [json.loads(line) for line in open(f"{tmp_path}/w/children.jsonl")]
+  assert len(scores) == 4 and len(rows) == 1 and rows[0]["status"] == "ok"
+  best = max(scores, key=lambda r: r["naswot"])
+  assert rows[0]["id"] == best["id"]
+  # More hidden units, more ReLU codes: NASWOT ranks the widths in order here.
+  units = {r["id"]: 32 * (r["tokens"][0] + 1) for r in scores}
+  assert sorted(scores, key=lambda r: r["naswot"]) == sorted(scores, key=lambda r: units[r["id"]])

@@ -63,3 +63,25 @@ def build_classifier(arch: dict[str, Any], input_shape=(32, 32, 3), num_classes:
   if user_compiled(model):
     _for_integer_labels(model)
   return model
+
+
+def proxy_view(model: keras.Model) -> keras.Model:
+  """Your model as training-free proxies read it: its functional graph, ending in logits (a
+  final softmax left out, as the authors' networks end; the same weights)."""
+  if not getattr(model, "inputs", None):
+    raise SpaceError("training-free scores read a functional or Sequential model's layers; "
+                     "your build function returns a subclassed model")
+  if not outputs_probabilities(model):
+    return model
+  last = model.layers[-1]
+
+  def clone(layer):
+    if layer is last and isinstance(layer, keras.layers.Softmax):
+      return keras.layers.Identity(name=layer.name)
+    config = layer.get_config()
+    if layer is last:
+      config["activation"] = "linear"
+    return layer.__class__.from_config(config)
+  twin = keras.models.clone_model(model, clone_function=clone)
+  twin.set_weights(model.get_weights())
+  return twin

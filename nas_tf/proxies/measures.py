@@ -180,8 +180,17 @@ def _float64_twin(model, keep_batch_norm) -> keras.Model:
   return twin
 
 
-def relu_layers(model: keras.Model) -> list[keras.layers.ReLU]:
-  return [layer for layer in _layers(model) if isinstance(layer, keras.layers.ReLU)]
+def relu_layers(model: keras.Model) -> list[keras.layers.Layer]:
+  """ReLU layers, and layers that end in a ReLU (``activation="relu"``: your models')."""
+  return [layer for layer in _layers(model) if isinstance(layer, keras.layers.ReLU)
+          or getattr(layer, "activation", None) is keras.activations.relu]
+
+
+def _code(layer: keras.layers.Layer):
+  """The tensor whose signs are the layer's binary code: a ReLU layer's input (NASWOT's
+  hooks read module inputs), a layer's own output where the ReLU ends it (> 0 where the
+  input to its ReLU is)."""
+  return layer.input if isinstance(layer, keras.layers.ReLU) else layer.output
 
 
 def naswot(model, images, labels=None,
@@ -190,7 +199,10 @@ def naswot(model, images, labels=None,
   every module whose type name contains 'ReLU', which in NAS-Bench-201's network is each
   ReLU and also each ReLUConvBN around one: those inputs count twice."""
   layers = relu_layers(model)
-  probe = keras.Model(model.inputs[0], [layer.input for layer in layers])
+  if not getattr(model, "inputs", None) or not layers:
+    raise ValueError("naswot reads the ReLUs of a functional or Sequential model"
+                     + ("" if layers else ", and this one has none"))
+  probe = keras.Model(model.inputs[0], [_code(layer) for layer in layers])
   codes = probe(images, training=True)
   n = int(images.shape[0])
   kernel = np.zeros((n, n))

@@ -41,21 +41,11 @@ def ranking(proxy: str, rows: Sequence[dict[str, Any]]) -> list[int]:
   return sorted(range(len(rows)), key=lambda k: (-keys[k], k))
 
 
-def refuse_user_space(what: str, config, proxy: str = "x") -> None:
-  """Training-free scores need the proxies' view of a network (its ReLUs, its logits), which
-  nas-tf has for its own spaces, not yet for a build function's."""
-  if proxy and config.get("space", {}).get("kind") == "user":
-    from nas_tf.config import ConfigError
-    raise ConfigError(f"{what}: training-free scores of your own space (space.kind=user) are "
-                      "not supported yet; use random, evolution, nas_rl, local or guided")
-
-
 def check_warm_start(key: str, proxy: str, config) -> None:
   """A warm start's proxy (AREA's ``evolution.warm_start``, NAS-RL's
   ``controller.warm_start``): a known one, on a task with networks to score."""
   from nas_tf.config import ConfigError
   from nas_tf.proxies.measures import PROXIES
-  refuse_user_space(key, config, proxy)
   if proxy and (proxy not in PROXIES or "zero_cost" not in config):
     raise ConfigError(f"{key}={proxy!r}: " + (
         f"one of {', '.join(PROXIES)} (or '' for none)" if proxy not in PROXIES else
@@ -79,7 +69,6 @@ class ZeroCost(Proposer):
   @classmethod
   def from_config(cls, config, space, compiled: bool = True) -> "ZeroCost":
     z = config.zero_cost
-    refuse_user_space("--method=zero_cost", config)
     return cls(space, z.proxy, z.samples, z.train_top)
 
   def reset(self, seed: int) -> None:

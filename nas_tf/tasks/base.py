@@ -100,8 +100,10 @@ class Task:
 
   def proxy_network(self, arch: dict[str, Any], family: str):
     """A Keras classifier of ``arch`` to score, as the code of ``family``'s paper built it
-    ("zero_cost": zero-cost-nas, "naswot": NASWOT); by default the child's network."""
-    return self.build_model(arch)
+    ("zero_cost": zero-cost-nas, "naswot": NASWOT); by default the child's network (your
+    space's: its logits, ``models.user.proxy_view``)."""
+    model, view = self.build_model(arch), getattr(self.models(arch), "proxy_view", None)
+    return view(model) if view else model
 
   def proxy_options(self, proxy: str) -> dict[str, Any]:
     """What the authors' copy of the network implies for ``proxy`` (nas_tf.proxies.measures
