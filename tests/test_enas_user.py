@@ -103,3 +103,23 @@ def test_enas_refuses_what_it_cannot_switch(tmp_path):
     run_search(enas_config(**{"space.build": "user_spaces:width_and_choice"}), str(tmp_path / "a"))
   with pytest.raises(SpaceError, match=r"^enas: .*guide_first has no nas_tf.LayerChoice"):
     run_search(enas_config(**{"space.build": "user_spaces:guide_first"}), str(tmp_path / "b"))
+
+
+def test_cell_ops_are_the_childs_own_under_enas_and_darts_search_ops_under_darts():
+  from nas_tf.models import choices
+  from nas_tf.models.user import build_classifier
+
+  def ops(model):
+    return [c for layer in model.layers for c in getattr(layer, "candidates", [layer])
+            if isinstance(c, choices.CellOp)]
+  darts, _, _ = relaxed.build_supernet("user_spaces:cell_ops", input_shape=(8, 8, 4))
+  enas, _, _ = relaxed.build_supernet("user_spaces:cell_ops", input_shape=(8, 8, 4),
+                                      relaxation=switched.SwitchRelaxation())
+  child = build_classifier({"build": "user_spaces:cell_ops", "values": {"op": "sep"}},
+                           (8, 8, 4))
+  assert [op.search for op in ops(darts)] == [True, True]
+  assert [op.search for op in ops(enas)] == [False, False] == [op.search for op in ops(child)] * 2
+  # The search ops: batch norms without scale and shift, one after the pool.
+  assert len(ops(darts)[1].network.weights) == 2 and not ops(enas)[1].network.weights
+  trainable = [sum(int(np.prod(w.shape)) for w in m.trainable_weights) for m in (darts, enas)]
+  assert trainable[1] == trainable[0] + 2 * 2 * 4  # the sep conv's two BNs' gamma and beta

@@ -128,3 +128,13 @@ def mismatched_candidates(hp):
   inputs = keras.Input((8, 8, 3))
   x = nas_tf.LayerChoice([layers.Conv2D(4, 1), layers.Conv2D(8, 1)], name="width")(inputs)
   return keras.Model(inputs, layers.Dense(10)(layers.Flatten()(x)))
+
+
+def cell_ops(hp):
+  # nas_tf.cell_op candidates: DARTS' search-network ops in DARTS' supernet, the child's
+  # own ops everywhere else.
+  import nas_tf
+  inputs = keras.Input((8, 8, 4))
+  x = nas_tf.LayerChoice({"sep": nas_tf.cell_op("sep_conv_3x3", 4),
+                          "pool": nas_tf.cell_op("avg_pool_3x3", 4)}, name="op")(inputs)
+  return keras.Model(inputs, layers.Dense(10)(layers.GlobalAveragePooling2D()(x)))

@@ -49,6 +49,8 @@ class Relaxation:
   """What LayerChoice and InputChoice return while the supernet is built; keeps their
   alphas and what derivation needs."""
 
+  search_ops = True  # nas_tf.cell_op as in DARTS' search network
+
   def __init__(self, seed: int = 0):
     self.rng = np.random.default_rng([seed, 7])
     self.alphas: dict[str, tf.Variable] = {}   # decision -> alpha, in creation order

@@ -25,6 +25,8 @@ from nas_tf.models.relaxed import MixedInputs, Relaxation, _same_shapes, build_s
 class SwitchRelaxation(Relaxation):
   """What LayerChoice and InputChoice return while the switched supernet is built."""
 
+  search_ops = False  # nas_tf.cell_op as in the children: the supernet runs their ops
+
   def __init__(self, seed: int = 0):
     super().__init__(seed)
     self.indices: dict[str, Any] = {}  # decision -> the running architecture's index

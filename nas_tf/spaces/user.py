@@ -133,9 +133,10 @@ def building(hp: HyperParameters) -> Iterator[HyperParameters]:
 
 
 def relaxing() -> bool:
-  """Whether a one-shot search's supernet is being built (``nas_tf.cell_op``'s batch norms
-  then leave out scale and shift, as DARTS' search network's)."""
-  return bool(_BUILDING) and _BUILDING[-1].relax is not None
+  """Whether DARTS' supernet of mixtures is being built (``nas_tf.cell_op``'s batch norms
+  then leave out scale and shift, as DARTS' search network's; ENAS's switched supernet
+  runs the children's own ops)."""
+  return bool(_BUILDING) and getattr(_BUILDING[-1].relax, "search_ops", False)
 
 
 def current() -> HyperParameters:
