@@ -216,6 +216,7 @@ def test_training_free_search_scores_your_space_and_trains_the_best(tmp_path):
   scores = [json.loads(line) for line in open(f"{tmp_path}/w/scores.jsonl")]
   rows = [json.loads(line) for line in open(f"{tmp_path}/w/children.jsonl")]
   assert len(scores) == 4 and len(rows) == 1 and rows[0]["status"] == "ok"
+  assert "[child 1/1]" in out.stdout  # the progress counts the k it trains
   best = max(scores, key=lambda r: r["naswot"])
   assert rows[0]["id"] == best["id"]
   # More hidden units, more ReLU codes: NASWOT ranks the widths in order here.

@@ -62,7 +62,7 @@ class Search:
                                                                     self.compiled)
     self.strategy.log = log
     if s.num_children > (self.strategy.max_children() or s.num_children):  # zero_cost's k
-      s.num_children = self.strategy.max_children()
+      s.num_children = self.journal.total_children = self.strategy.max_children()
     if getattr(self.strategy, "proxies", list)():  # untrained networks' scores (zero_cost, AREA)
       self.strategy.score = search_scores(config, task, workdir, self.strategy.proxies())
     self.journal.show_reward = self.strategy.uses_reward_scale
