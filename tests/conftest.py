@@ -201,6 +201,27 @@ def kill_then_resume(config, workdir, make_task, at: int) -> None:
   Search(config, workdir, make_task(config), log=lambda s: None).run()
 
 
+def one_shot_search(config, workdir, **hooks):
+  """(search, outcome) of a one-shot search of the cifar10 task (DARTS, ENAS) in ``workdir``."""
+  from nas_tf.runner.run import OneShotSearch
+  from nas_tf.tasks.cifar10 import Cifar10Task
+  search = OneShotSearch(config, workdir, Cifar10Task(config), log=lambda _: None, **hooks)
+  return search, search.run()
+
+
+def killed_after_first_epoch(config, workdir):
+  """A one-shot search killed (KeyboardInterrupt) after its first epoch, then resumed to its
+  end in the same work directory: the resumed (search, outcome)."""
+  import pytest
+
+  def kill(epoch):
+    if epoch == 0:
+      raise KeyboardInterrupt
+  with pytest.raises(KeyboardInterrupt):
+    one_shot_search(config, workdir, after_epoch=kill)
+  return one_shot_search(config, workdir)
+
+
 def controller_state(search):
   """Every number of a nas_rl search's controller: weights, Adam slots, baseline."""
   return ([v.numpy() for v in search.strategy.controller.weights]

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 import darts_reference
-from conftest import tiny_cifar_config
+from conftest import killed_after_first_epoch, one_shot_search, tiny_cifar_config
 from nas_tf import config as config_lib
 from nas_tf.models import choices, darts as supernet, relaxed
 from nas_tf.models.cell import cell_positions
@@ -214,19 +214,8 @@ def make_darts(config):
   return registry.strategy_class("darts", task.space.name).from_config(config, task.space, task)
 
 
-class Crash(BaseException):
-  pass
-
-
-def run_search(config, workdir, **hooks):
-  from nas_tf.runner.run import OneShotSearch
-  from nas_tf.tasks.cifar10 import Cifar10Task
-  search = OneShotSearch(config, workdir, Cifar10Task(config), log=lambda _: None, **hooks)
-  return search, search.run()
-
-
 def test_a_search_of_your_cell_traces_once_derives_it_and_resumes_exactly(tmp_path):
-  full, result = run_search(user_config(), str(tmp_path / "full"))
+  full, result = one_shot_search(user_config(), str(tmp_path / "full"))
   darts = full.strategy
   assert darts.traces == 1 and darts.steps == 6  # 2 epochs of 3 steps: 48 images a half
   assert darts.held == {"dropout": False}
@@ -239,12 +228,7 @@ def test_a_search_of_your_cell_traces_once_derives_it_and_resumes_exactly(tmp_pa
   assert set(row["alpha_softmax"]) == {"e0", "e1"}
   assert result.best["id"] == row["id"]
 
-  def crash_after(epoch):
-    if epoch == 0:
-      raise Crash()
-  with pytest.raises(Crash):
-    run_search(user_config(), str(tmp_path / "killed"), after_epoch=crash_after)
-  resumed, _ = run_search(user_config(), str(tmp_path / "killed"))
+  resumed, _ = killed_after_first_epoch(user_config(), str(tmp_path / "killed"))
   assert resumed.strategy.steps == 3  # only the second epoch
   for a, b in zip(resumed.strategy.alphas + resumed.strategy.weights,
                   darts.alphas + darts.weights):

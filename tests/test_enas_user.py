@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import tiny_cifar_config
+from conftest import killed_after_first_epoch, one_shot_search, tiny_cifar_config
 from nas_tf import config as config_lib
 from nas_tf.models import relaxed, switched
 from nas_tf.spaces.user import SpaceError, UserSpace
@@ -53,19 +53,8 @@ def enas_config(**overrides):
   return c
 
 
-class Crash(BaseException):
-  pass
-
-
-def run_search(config, workdir, **hooks):
-  from nas_tf.runner.run import OneShotSearch
-  from nas_tf.tasks.cifar10 import Cifar10Task
-  search = OneShotSearch(config, workdir, Cifar10Task(config), log=lambda _: None, **hooks)
-  return search, search.run()
-
-
 def test_a_search_of_your_space_traces_once_trains_paths_and_resumes_exactly(tmp_path):
-  full, result = run_search(enas_config(), str(tmp_path / "full"))
+  full, result = one_shot_search(enas_config(), str(tmp_path / "full"))
   enas = full.strategy
   assert enas.traces == 1 and enas.held == {"dropout": False}
   # The controller sees the switched decisions; dropout has one value, its held one.
@@ -87,12 +76,7 @@ def test_a_search_of_your_space_traces_once_trains_paths_and_resumes_exactly(tmp
   taken, not_taken = tape.gradient(loss, [convs["e0"], convs["e1"]])
   assert float(tf.reduce_max(tf.abs(taken))) > 0 and not_taken is None
 
-  def crash_after(epoch):
-    if epoch == 0:
-      raise Crash()
-  with pytest.raises(Crash):
-    run_search(enas_config(), str(tmp_path / "killed"), after_epoch=crash_after)
-  resumed, _ = run_search(enas_config(), str(tmp_path / "killed"))
+  resumed, _ = killed_after_first_epoch(enas_config(), str(tmp_path / "killed"))
   killed_rows = [json.loads(line) for line in open(tmp_path / "killed" / "children.jsonl")]
   assert [r["arch"] for r in killed_rows] == [r["arch"] for r in rows]
   assert [r["val_accuracy"] for r in killed_rows] == [r["val_accuracy"] for r in rows]
@@ -100,9 +84,9 @@ def test_a_search_of_your_space_traces_once_trains_paths_and_resumes_exactly(tmp
 
 def test_enas_refuses_what_it_cannot_switch(tmp_path):
   with pytest.raises(SpaceError, match=r"^enas: hp decision 'width' changes the network's"):
-    run_search(enas_config(**{"space.build": "user_spaces:width_and_choice"}), str(tmp_path / "a"))
+    one_shot_search(enas_config(**{"space.build": "user_spaces:width_and_choice"}), str(tmp_path / "a"))
   with pytest.raises(SpaceError, match=r"^enas: .*guide_first has no nas_tf.LayerChoice"):
-    run_search(enas_config(**{"space.build": "user_spaces:guide_first"}), str(tmp_path / "b"))
+    one_shot_search(enas_config(**{"space.build": "user_spaces:guide_first"}), str(tmp_path / "b"))
 
 
 def test_cell_ops_are_the_childs_own_under_enas_and_darts_search_ops_under_darts():
