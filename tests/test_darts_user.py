@@ -24,7 +24,8 @@ from test_docs import blocks
 @pytest.fixture()
 def darts_cell(tmp_path, monkeypatch):
   """docs/your-space.md's darts_cell.py, as the page writes it, at a test's size."""
-  code = next(c for _, info, c in blocks("docs/your-space.md") if info.strip() == "file=darts_cell.py")
+  code = next(c for _, info, c in blocks("docs/your-space.md")
+              if info.strip() == "file=darts_cell.py")
   (tmp_path / "darts_cell.py").write_text(code)
   monkeypatch.syspath_prepend(str(tmp_path))
   sys.modules.pop("darts_cell", None)

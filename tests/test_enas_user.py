@@ -84,7 +84,8 @@ def test_a_search_of_your_space_traces_once_trains_paths_and_resumes_exactly(tmp
 
 def test_enas_refuses_what_it_cannot_switch(tmp_path):
   with pytest.raises(SpaceError, match=r"^enas: hp decision 'width' changes the network's"):
-    one_shot_search(enas_config(**{"space.build": "user_spaces:width_and_choice"}), str(tmp_path / "a"))
+    one_shot_search(enas_config(**{"space.build": "user_spaces:width_and_choice"}),
+                    str(tmp_path / "a"))
   with pytest.raises(SpaceError, match=r"^enas: .*guide_first has no nas_tf.LayerChoice"):
     one_shot_search(enas_config(**{"space.build": "user_spaces:guide_first"}), str(tmp_path / "b"))
 
@@ -107,3 +108,56 @@ def test_cell_ops_are_the_childs_own_under_enas_and_darts_search_ops_under_darts
   assert len(ops(darts)[1].network.weights) == 2 and not ops(enas)[1].network.weights
   trainable = [sum(int(np.prod(w.shape)) for w in m.trainable_weights) for m in (darts, enas)]
   assert trainable[1] == trainable[0] + 2 * 2 * 4  # the sep conv's two BNs' gamma and beta
+
+
+def test_the_switched_supernet_equals_each_stand_alone_child(tmp_path, monkeypatch):
+  # docs/your-space.md's my_cell, as the page writes it: for every architecture, the shared
+  # weights of its path loaded into its own model (your build function at its values) give
+  # the same logits and the same gradients, eager and traced (ENAS's step is traced).
+  import importlib
+  import sys
+  from test_docs import blocks
+  code = next(c for _, info, c in blocks("docs/your-space.md") if info.strip() == "file=my_cell.py")
+  (tmp_path / "my_cell.py").write_text(code)
+  monkeypatch.syspath_prepend(str(tmp_path))
+  sys.modules.pop("my_cell", None)
+  importlib.import_module("my_cell")
+  from nas_tf.models.user import build_classifier
+  space = UserSpace("my_cell:build_model")
+  keras.utils.set_random_seed(0)
+  model, relaxation, _ = relaxed.build_supernet(space.build_fn,
+                                                relaxation=switched.SwitchRelaxation())
+  supernet = switched.SwitchedSupernet(model, relaxation, space, (32, 32, 3))
+  stem, head = [layer for layer in model.layers if isinstance(layer, (keras.layers.Conv2D,
+                                                                      keras.layers.Dense))]
+  switches = {layer.decision: layer for layer in model.layers
+              if isinstance(layer, switched.SwitchLayer)}
+  rng = np.random.default_rng(1)
+  images = tf.constant(rng.normal(size=(2, 32, 32, 3)), tf.float32)
+
+  def logits_and_grads(network, variables, *indices):
+    with tf.GradientTape() as tape:
+      logits = network(images, *indices, training=True)
+      loss = tf.reduce_sum(logits * tf.range(1.0, 11.0))
+    return logits, tape.gradient(loss, variables)
+  for tokens in [[0, 0, 0, 0], [0, 1, 1, 2], [0, 2, 0, 1], [0, 1, 1, 0]]:  # input_0 has one value
+    arch = space.decode(tokens)
+    path = [switches[name].candidates[space.decisions[name].index(arch["values"][name])]
+            for name in ("op_0", "op_1")]
+    child = build_classifier(arch, (32, 32, 3))
+    theirs = [layer for layer in (stem, *path, head) if layer.weights]  # a pool has none
+    mine = [layer for layer in child.layers if layer.weights]
+    assert [type(a) for a in mine] == [type(b) for b in theirs]
+    for source, layer in zip(theirs, mine):
+      layer.set_weights(source.get_weights())
+    variables = [v for layer in theirs for v in layer.trainable_weights]
+    expected, grads = logits_and_grads(lambda x, training: child(x, training=training),
+                                       child.trainable_weights)
+    # (The traced function closes over the variables: passed in, they would be copies.)
+    traced = tf.function(lambda *indices: logits_and_grads(supernet, variables, *indices),
+                         autograph=False)
+    for logits, shared in (logits_and_grads(supernet, variables, *space.as_tensors(arch)),
+                           traced(*space.as_tensors(arch))):
+      np.testing.assert_allclose(logits.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
+      for a, b in zip(shared, grads):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
