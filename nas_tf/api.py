@@ -128,7 +128,9 @@ def _settings(method, space, strategy, time_budget, overrides) -> dict[str, Any]
     entry = registry.METHODS[method]
     said += [(f"method={method!r} (strategy {entry.strategy!r})", "search.strategy",
               entry.strategy),
-             (f"method={method!r} (space {entry.kind!r})", "space.kind", entry.kind)]
+             # A build function is its own space, whatever the method's usual one.
+             (f"method={method!r} (space {entry.kind!r})", "space.kind",
+              None if space == "user" else entry.kind)]
   first: dict[str, tuple[str, Any]] = {}
   for who, key, value in said:
     if value is None:

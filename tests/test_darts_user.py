@@ -237,3 +237,18 @@ def test_a_search_of_your_cell_traces_once_derives_it_and_resumes_exactly(tmp_pa
   resumed_row = json.loads(open(tmp_path / "killed" / "children.jsonl").readline())
   for key in ("id", "arch", "val_accuracy", "alpha_softmax"):
     assert resumed_row[key] == row[key]
+
+
+def test_python_api_searches_a_build_function_with_darts(tmp_path):
+  # nas_tf.search(build_model, method="darts"): the build function is the space, whatever
+  # the method's usual one (the cell space).
+  import nas_tf
+  from user_spaces import tiny_cell
+  rng = np.random.default_rng(0)
+  x, y = rng.integers(0, 255, (64, 32, 32, 3)).astype("uint8"), rng.integers(0, 10, 64)
+  result = nas_tf.search(tiny_cell, data=(x, y), validation_data=(x[:32], y[:32]),
+                         method="darts", preset="smoke", workdir=str(tmp_path),
+                         overrides={"darts.epochs": 1}, log=lambda _: None)
+  values = result.best["arch"]["values"]
+  assert set(values) == {"e0", "e1", "node", "dropout"} and "none" not in values.values()
+  assert result.config.search.strategy == "darts" and result.config.space.kind == "user"

@@ -199,9 +199,10 @@ def naswot(model, images, labels=None,
   every module whose type name contains 'ReLU', which in NAS-Bench-201's network is each
   ReLU and also each ReLUConvBN around one: those inputs count twice."""
   layers = relu_layers(model)
-  if not getattr(model, "inputs", None) or not layers:
-    raise ValueError("naswot reads the ReLUs of a functional or Sequential model"
-                     + ("" if layers else ", and this one has none"))
+  if not getattr(model, "inputs", None):
+    raise ValueError("naswot reads the ReLUs of a functional or Sequential model")
+  if not layers:
+    return float("nan")  # no binary codes: undefined (log|0| = -inf)
   probe = keras.Model(model.inputs[0], [_code(layer) for layer in layers])
   codes = probe(images, training=True)
   n = int(images.shape[0])

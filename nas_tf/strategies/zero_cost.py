@@ -100,6 +100,12 @@ class ZeroCost(Proposer):
         rows.append(self.score(self.space.decode(t, self.depth)))
         if k % max(1, len(tokens) // 10) == 0 or k == len(tokens):
           self.log(f"scored {k}/{len(tokens)} candidates untrained ({self.proxy})")
+      if not any(math.isfinite(r.get(p) or math.nan) for r in rows
+                 for p in proxies_of(self.proxy)):
+        from nas_tf.config import ConfigError
+        raise ConfigError(f"zero_cost.proxy={self.proxy}: no candidate has a score "
+                          f"(naswot needs ReLUs, jacob_cov a non-degenerate Jacobian): "
+                          "choose another proxy")
       order = ranking(self.proxy, rows)
       self.ranked = [tokens[k] for k in order]  # all of them: a larger k extends the search
       best = rows[order[0]]
