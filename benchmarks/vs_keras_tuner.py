@@ -18,6 +18,10 @@ epochs (its ``max_epochs``), the others ``--epochs``.
 
     python benchmarks/vs_keras_tuner.py [--data=PATH] [--budget=120] [--seeds=0,1,2]
         [--epochs=2] [--tools=nas-tf:evolution,nas-tf:nas_rl,kt:random,kt:bayesian,kt:hyperband]
+    # nas-tf's children trained as long as Hyperband's longest (its max_epochs):
+    python benchmarks/vs_keras_tuner.py --tools=nas-tf:evolution:4,kt:hyperband
+
+A tool ``nas-tf:STRATEGY:E`` trains its children E epochs instead of ``--epochs``.
 
 Needs keras-tuner (requirements-test.txt); one process, run on an idle machine.
 """
@@ -132,11 +136,11 @@ def main():
     rows = {}
     for seed in [int(s) for s in args.seeds.split(",")]:
       for tool in args.tools.split(","):
-        kind, _, name = tool.partition(":")
+        kind, name, epochs = (tool.split(":") + [str(args.epochs)])[:3]
         run = run_nas_tf if kind == "nas-tf" else run_keras_tuner
-        out = os.path.join(folder, f"{kind}-{name}-{seed}")
+        out = os.path.join(folder, f"{kind}-{name}-{epochs}-{seed}")
         os.makedirs(out)
-        row = run(name, build, train, val, test, args.budget, args.epochs, seed, out)
+        row = run(name, build, train, val, test, args.budget, int(epochs), seed, out)
         rows.setdefault(tool, []).append(row)
         print(f"{tool:<20} {seed:>4} {row[0]:>9.4f} {row[1]:>7.4f} {row[2]:>8.1f} "
               f"{row[3]:>9d}", flush=True)
