@@ -52,7 +52,7 @@ BAD_INPUTS = [
      "/no/such/cifar.tar.gz: no such file"),
     ([*PTB, "--config.search.strategy=darts"],
      "search.strategy=darts: DARTS does not search ptb; it searches cifar10, images with "
-     "space.kind=cell (--method=darts sets both)"),
+     "space.kind=cell or user (--method=darts sets both)"),
     (["search", "ptb", "--method=pnas"],
      "--method=pnas: not offered for the ptb task (it searches cifar10, images)"),
     (["search", "cifar10", "--method=dart"], "--method: unknown method 'dart' (known: nas_rl"),

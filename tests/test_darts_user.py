@@ -76,8 +76,9 @@ def test_the_docs_darts_cell_is_the_built_in_darts_network(darts_cell, monkeypat
   # The target: with the same weights and alpha, the same logits, alpha gradients and
   # weight gradients as models/darts_network.py (the built-in DARTS supernet) on one batch,
   # and the same derived genotype. Every DARTS op, both cell kinds, a cell after a reduction
-  # (its factorized h[c-2]); 3 nodes and 4 channels keep it quick (the docs: 4 and 16).
-  nodes, per_stage, ops = 3, 1, OP_SETS["darts"]
+  # (its factorized h[c-2]); 2 nodes (the second picks 2 of 3 edges) and 4 channels keep it
+  # quick (the docs: 4 and 16).
+  nodes, per_stage, ops = 2, 1, OP_SETS["darts"]
   assert tuple(darts_cell.OPS) == ops
   monkeypatch.setattr(darts_cell, "NODES", nodes)
   monkeypatch.setattr(darts_cell, "CHANNELS", 4)

@@ -154,7 +154,9 @@ def test_shrink_appends_overrides_before_comments():
 
 
 # The method pages run in tests/test_docs_methods.py: the two files share CI's two workers.
-METHOD_PAGES = [f"docs/{name}.md" for name in ("nas-rl", "enas", "pnas", "baselines")]
+# Run by tests/test_docs_methods.py: the method pages, and your-space.md (the longest page).
+METHOD_PAGES = [f"docs/{name}.md" for name in ("nas-rl", "enas", "pnas", "baselines",
+                                                "your-space")]
 needs_data = pytest.mark.skipif(not all(map(os.path.exists, SHARED_DATA)),
                                 reason="../shared/data absent")
 

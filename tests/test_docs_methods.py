@@ -1,5 +1,5 @@
-"""The method pages' commands, run as tests/test_docs.py runs the others (a file of its own so
-that CI's two test processes share the pages)."""
+"""The method pages' commands (and your-space.md's), run as tests/test_docs.py runs the
+others (a file of its own so that CI's two test processes share the pages)."""
 
 import pytest
 
