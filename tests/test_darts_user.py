@@ -84,9 +84,13 @@ def test_the_docs_darts_cell_is_the_built_in_darts_network(darts_cell, monkeypat
   monkeypatch.setattr(darts_cell, "CHANNELS", 4)
   monkeypatch.setattr(darts_cell, "CELLS_PER_STAGE", per_stage)
   keras.backend.clear_session()  # layer names numbered from 0: creation order
-  # A fixed draw of weights: at another, float32 round-off (1e-6 in the logits) may put a
-  # ReLU input on the other side of zero and move a few gradients by a kink's jump.
   keras.utils.set_random_seed(0)
+  # A smooth ReLU in both networks (Keras' ReLU layers and darts_network call tf.nn.relu):
+  # with the kink, float32 round-off (1e-6 in the logits) puts a ReLU input on the other
+  # side of zero now and then, and a few gradients jump (up to 15% in one layer, seen).
+  relu = tf.nn.relu
+  monkeypatch.setattr(tf.nn, "relu", lambda x, name=None: tf.nn.softplus(4.0 * x) / 4.0)
+  assert relu is not tf.nn.relu
   model, relaxation, _ = relaxed.build_supernet(darts_cell.build_model)
   reference = darts_reference.build_supernet(ops, nodes, (32, 32, 3), 10, 4, per_stage)
   network = supernet.build_supernet(ops, nodes, (32, 32, 3), 10, 4, per_stage)
