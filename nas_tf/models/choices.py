@@ -67,6 +67,19 @@ class InputChoice:
                         name=name)
 
 
+def reduce_inputs(picked: list, reduction: str):
+  """The tensors ``picked`` summed, averaged or concatenated (an InputChoice's reduction, in a
+  child and in a one-shot supernet)."""
+  if len(picked) == 1:
+    return picked[0]
+  if reduction == "concat":
+    return keras.ops.concatenate(picked, axis=-1)
+  total = picked[0]
+  for x in picked[1:]:
+    total = total + x
+  return total / len(picked) if reduction == "mean" else total
+
+
 class ChosenInputs(keras.layers.Layer):
   """The chosen tensors of a list, summed, averaged or concatenated."""
 
@@ -79,15 +92,7 @@ class ChosenInputs(keras.layers.Layer):
     if len(inputs) != self.n_candidates:
       raise ValueError(f"{self.name}: called on {len(inputs)} tensors, declared "
                        f"{self.n_candidates} candidates")
-    picked = [inputs[i] for i in self.indices]
-    if len(picked) == 1:
-      return picked[0]
-    if self.reduction == "concat":
-      return keras.ops.concatenate(picked, axis=-1)
-    total = picked[0]
-    for x in picked[1:]:
-      total = total + x
-    return total / len(picked) if self.reduction == "mean" else total
+    return reduce_inputs([inputs[i] for i in self.indices], self.reduction)
 
   def get_config(self):
     return {**super().get_config(), "indices": self.indices,

@@ -33,7 +33,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nas_tf.spaces.user import HyperParameters, SpaceError, building, load_build
+from nas_tf.models.choices import reduce_inputs
+from nas_tf.models.user import call_build
+from nas_tf.spaces.user import HyperParameters, SpaceError
 
 NONE = "none"
 
@@ -152,12 +154,7 @@ class MixedInputs(keras.layers.Layer):
     return super().__call__(inputs, *args, **kwargs)
 
   def _reduce(self, picked):
-    if len(picked) == 1:
-      return picked[0]
-    if self.reduction == "concat":
-      return tf.concat(picked, axis=-1)
-    total = tf.add_n(picked)
-    return total / len(picked) if self.reduction == "mean" else total
+    return reduce_inputs(picked, self.reduction)
 
   def call(self, inputs):
     inputs = list(inputs)
@@ -178,13 +175,8 @@ def build_supernet(build, values: dict[str, Any] | None = None, seed: int = 0,
   (default: DARTS' mixtures) and the ``hp`` decisions at ``values`` (else their defaults):
   (model, its relaxation, the hp it got)."""
   relaxation = relaxation or Relaxation(seed)
-  with building(HyperParameters(values, relax=relaxation)) as hp:
-    model = load_build(build)(hp)
-  if not isinstance(model, keras.Model):
-    raise SpaceError(f"{build} returned {type(model).__name__}, not a Keras model")
-  if not model.built or not model.weights:
-    model(tf.zeros((1, *input_shape)))
-  return model, relaxation, hp
+  hp = HyperParameters(values, relax=relaxation)
+  return call_build(build, hp, input_shape), relaxation, hp
 
 
 def held_decisions(build, decisions: dict[str, list], relaxation: Relaxation,

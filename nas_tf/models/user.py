@@ -51,15 +51,23 @@ def _for_integer_labels(model) -> None:
     model.compile(**args)
 
 
+def call_build(build, hp: HyperParameters, input_shape) -> keras.Model:
+  """``build(hp)`` (a function or "module:function") under ``hp``, its model built for
+  ``input_shape``: a child's (``build_classifier``) or a one-shot supernet's
+  (``models/relaxed.py``)."""
+  with building(hp):
+    model = load_build(build)(hp)
+  if not isinstance(model, keras.Model):
+    raise SpaceError(f"{build} returned {type(model).__name__}, not a Keras model")
+  if not model.built or not model.weights:  # a Sequential without Input, a subclassed model
+    model(keras.ops.zeros((1, *input_shape)))  # (build() alone leaves a subclass's unmade)
+  return model
+
+
 def build_classifier(arch: dict[str, Any], input_shape=(32, 32, 3), num_classes: int = 10,
                      weight_decay: float = 0.0, width: float = 1.0) -> keras.Model:
   """``build_model(hp)`` of ``arch``'s values, built for ``input_shape``."""
-  with building(HyperParameters(arch["values"])) as hp:
-    model = load_build(arch["build"])(hp)
-  if not isinstance(model, keras.Model):
-    raise SpaceError(f"{arch['build']} returned {type(model).__name__}, not a Keras model")
-  if not model.built or not model.weights:  # a Sequential without Input, a subclassed model
-    model(keras.ops.zeros((1, *input_shape)))  # (build() alone leaves a subclass's unmade)
+  model = call_build(arch["build"], HyperParameters(arch["values"]), input_shape)
   if user_compiled(model):
     _for_integer_labels(model)
   return model
