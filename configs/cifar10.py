@@ -170,6 +170,11 @@ def get_config(preset: str = "auto") -> ml_collections.ConfigDict:
   # "auto": composed where the supernet composes and there is no GPU (it starts in seconds:
   # strategies/enas.py), else traced.
   c.enas.step = "auto"
+  # Batch norm when the controller's reward is scored: "batch" statistics (training mode,
+  # dropout included: ENAS micro, micro_child.py lines 244 and 804), "moving" averages (ENAS
+  # macro, general_child.py build_valid_rl), or "auto": the supernet's paper (your own
+  # space: moving).
+  c.enas.reward_statistics = "auto"
   # ENAS's controller as the macro script sets it: a 64-unit LSTM, +-0.1 init, Adam 1e-3,
   # logits 1.5 * tanh(logits), links sampled from ENAS's two logits with a KL penalty
   # (weight 0.8) toward a 0.4 link rate, the entropy bonus on the reward, the baseline moved

@@ -47,8 +47,7 @@ def suggest(name, known) -> str:
 
 def _one_of(config, key: str, choices, default=None) -> None:
   """ConfigError unless ``key`` (``default`` when absent) is one of ``choices``."""
-  value = value_at(config, key)
-  value = default if value is None else value
+  value = default if value_at(config, key) is None else value_at(config, key)
   if value not in choices:
     raise ConfigError(f"{key} must be one of {', '.join(map(str, choices))}, got {value!r}"
                       f"{suggest(value, choices)}")
@@ -173,6 +172,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
                                                 "steps", "temperature", "tanh_constant",
                                                 "skip_weight", "skip_target")))
     _one_of(config, "enas.step", ("auto", "traced", "composed"), "auto")
+    _one_of(config, "enas.reward_statistics", ("auto", "batch", "moving"), "auto")
   for block in ("darts", "enas"):  # cosine schedules from learning_rate down to the minimum
     low = value_at(config, f"{block}.learning_rate_min")
     high = value_at(config, f"{block}.learning_rate")

@@ -475,3 +475,17 @@ def test_a_found_enas_cell_trains_under_a_nas_rl_config():
   metrics = task.train_child(arch, seed=0)
   assert metrics["formula"].endswith("h = mean(n2)")
   assert 1 < metrics["val_perplexity"] < SYNTHETIC_VOCAB
+
+
+def test_enas_reward_statistics_overrides_the_supernets_rule(tmp_path):
+  with pytest.raises(ConfigError, match=r"enas.reward_statistics must be one of auto, batch, "
+                                        r"moving, got 'train'"):
+    config = micro_config(**{"enas.reward_statistics": "train"})
+    OneShotSearch(config, str(tmp_path), Cifar10Task(config), log=lambda _: None)
+  rules = {}
+  for setting in ("auto", "moving"):
+    config = micro_config(**{"enas.reward_statistics": setting})
+    search = OneShotSearch(config, str(tmp_path / setting), Cifar10Task(config),
+                           log=lambda _: None)
+    rules[setting] = search.strategy.supernet.scores_with_batch_statistics
+  assert rules == {"auto": True, "moving": False}  # micro's own rule: batch statistics

@@ -138,3 +138,50 @@ def cell_ops(hp):
   x = nas_tf.LayerChoice({"sep": nas_tf.cell_op("sep_conv_3x3", 4),
                           "pool": nas_tf.cell_op("avg_pool_3x3", 4)}, name="op")(inputs)
   return keras.Model(inputs, layers.Dense(10)(layers.GlobalAveragePooling2D()(x)))
+
+
+# ENAS micro's supernet network (nas_tf/models/enas_micro.py) at the test's size, written
+# with LayerChoice and InputChoice where the two spaces coincide: every block reads the
+# cell's two inputs, so each cell's output (ENAS's loose ends) is all its blocks. The ops
+# are the built-in's own layers (SharedOp) under the built-in's layer names, so its weights
+# copy over by name.
+ENAS_MICRO = {"ops": ("identity", "sep_conv_3x3", "avg_pool_3x3"), "num_blocks": 2,
+              "channels": 4, "layers_per_stage": 1}
+
+
+def enas_micro_cells(hp):
+  import nas_tf
+  from nas_tf.models.cell import cell_positions
+  from nas_tf.models.layers import batch_norm
+  from nas_tf.models.shared_ops import SharedOp
+
+  class StridedOp(SharedOp):  # in a reduction cell the ops read the inputs at stride 2
+    def __init__(self, kind, channels, reduction, **kwargs):
+      super().__init__(kind, channels, reduction, **kwargs)
+      self.stride = 2 if reduction else 1
+
+    def call(self, x, training=False):
+      return super().call(x, stride=self.stride, training=training)
+
+  s = ENAS_MICRO
+  images = keras.Input((32, 32, 3))
+  stem = layers.Conv2D(3 * s["channels"], 3, padding="same", use_bias=False, name="stem_conv")
+  prev_prev = prev = batch_norm("stem_bn")(stem(images))
+  reduced = False  # whether the cell before was a reduction (h[c-2] is then twice h[c-1])
+  for name, kind, reduction, filters in cell_positions(s["layers_per_stage"], s["channels"]):
+    pre0 = SharedOp("identity" if reduced else "relu_conv_bn", filters, True,
+                    name=f"{name}_pre0")
+    inputs = [pre0(prev_prev, stride=2 if reduced else 1),
+              SharedOp("relu_conv_bn", filters, name=f"{name}_pre1")(prev)]
+    blocks = []
+    for i in range(s["num_blocks"]):
+      slots = []
+      for slot in range(2):
+        x = nas_tf.InputChoice(2, name=f"{kind}_b{i}_{slot}_in")(inputs)
+        slots.append(nas_tf.LayerChoice(
+            {op: StridedOp(op, filters, reduction, name=f"{name}_b{i}_{slot}_{op}")
+             for op in s["ops"]}, name=f"{kind}_b{i}_{slot}_op")(x))
+      blocks.append(layers.Add()(slots))
+    prev_prev, prev, reduced = prev, layers.Concatenate()(blocks), reduction
+  pooled = layers.GlobalAveragePooling2D(name="pool")(prev)
+  return keras.Model(images, layers.Dense(10, name="logits")(pooled))

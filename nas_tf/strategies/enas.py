@@ -48,6 +48,9 @@ class Enas(OneShot):
     except ValueError as e:  # e.g. an op the supernet lacks
       raise ConfigError(str(e)) from None
     self.params = lambda arch: models.child_params(self.supernet, arch)
+    statistics = e.get("reward_statistics", "auto")
+    if statistics != "auto":  # the reward's batch norm (tasks/cifar10.py shared_eval_step)
+      self.supernet.scores_with_batch_statistics = statistics == "batch"
     self._val = None
     self._traces = 0  # how often the shared-weights training step was traced
     self.composed = self._composes(e.get("step", "auto"))
