@@ -17,9 +17,14 @@
    "cifar10": ``c10_200_test_acc_trainval``), mean +- std. Scores are computed once per cell and reused across runs, and
    the cells are drawn from those scored (a uniform sample of the space), where the authors
    re-initialize and re-score each network per run over all 15,625.
+5. NAS-RL with and without Abdelfattah et al.'s warm-up (section 5; ``controller.warm_start``):
+   the ``small`` preset's REINFORCE on NAS-Bench-201's protocol, 12,000 simulated seconds,
+   the same seeds, the warm-up's NASWOT scores looked up; it needs every cell's NASWOT (the
+   warm-up may sample any), so it runs once ``--scores`` hold all 15,625.
 
     python benchmarks/zero_cost.py --images=PATH/cifar-10-python.tar.gz [--cells=1000]
-        [--scores=nb201_scores.jsonl] [--runs=500] [--table=PATH]
+        [--scores=nb201_scores.jsonl] [--runs=500] [--rl_runs=500] [--table=PATH]
+        [--warm_start_samples=100,...] [--rl_oracle]
 """
 
 from __future__ import annotations
@@ -46,6 +51,10 @@ flags.DEFINE_list("scores", ["nb201_scores.jsonl"], "the scores (nas-tf score's 
 flags.DEFINE_string("table", os.path.join(ROOT, "nas_tf", "data", "tables",
                                           "nasbench201.csv.gz"), "NAS-Bench-201's CSV.")
 flags.DEFINE_integer("runs", 500, "NASWOT search runs per N.")
+flags.DEFINE_integer("rl_runs", 500, "NAS-RL runs with and without the NASWOT warm-up.")
+flags.DEFINE_list("warm_start_samples", ["100"], "NAS-RL warm-ups to compare (0: none).")
+flags.DEFINE_bool("rl_oracle", False, "warm NAS-RL up on the cells' accuracy instead of NASWOT "
+                  "(c10_200_test_acc_trainval; every cell known): the most a warm-up can teach.")
 FLAGS = flags.FLAGS
 
 # The authors' notebook over all 15,625 cells, CIFAR-10: |Spearman| and the vote's pairwise
@@ -57,6 +66,7 @@ PUBLISHED_VOTE = 0.817
 PUBLISHED_NASWOT = {10: (92.44, 1.13), 100: (92.81, 0.99), 1000: (92.96, 0.81)}
 PUBLISHED_AREA = (91.20, 0.27)  # Mellor et al.: AREA's 200-epoch validation accuracy, CIFAR-10
 PUBLISHED_REA = ((91.19, 0.31), (93.92, 0.30))  # NAS-Bench-201 paper, Table 5: val, test
+PUBLISHED_REINFORCE = ((91.09, 0.37), (93.85, 0.37))  # the same table
 PROXIES = ("grad_norm", "snip", "grasp", "fisher", "jacob_cov", "synflow", "naswot")
 
 
@@ -92,7 +102,6 @@ def vote_accuracy(values: dict[str, np.ndarray], accuracy: np.ndarray) -> float:
 
 
 def main(argv):
-  from nas_tf.strategies.pnas import spearman
   if FLAGS.cells:
     subprocess.run([sys.executable, "-m", "nas_tf", "score", "nasbench201",
                     f"--random={FLAGS.cells}", "--seed=0", f"--out={FLAGS.scores[-1]}",
@@ -105,18 +114,23 @@ def main(argv):
         merged.setdefault(row["id"], {}).update(row)
   rows = [r for r in merged.values() if all(p in r for p in (*PROXIES, "params"))]
   scored = [r for r in merged.values() if "naswot" in r]  # the NASWOT search needs only it
+  print(f"{len(rows)} NAS-Bench-201 cells scored with every proxy; {len(scored)} with NASWOT\n")
+  if rows:
+    correlations(rows)
+  if scored:
+    naswot_search(scored, FLAGS.runs)
+    area(scored, FLAGS.runs)
+  nas_rl_warm_up({r["arch_str"]: r["naswot"] for r in scored}, FLAGS.rl_runs)
+
+
+def correlations(rows: list[dict]) -> None:
+  from nas_tf.strategies.pnas import spearman
   accuracy_of = table(FLAGS.table, "c10valid200_test_acc")
   accuracy = np.array([accuracy_of[r["arch_str"]] for r in rows])
-  # search.py's: its space is built for "cifar10" (not cifar10-valid, as score_networks.py's),
-  # so the chosen cell's test accuracy is after training on the whole training set.
-  trainval_of = table(FLAGS.table, "c10_200_test_acc_trainval")
-  trainval = np.array([trainval_of[r["arch_str"]] for r in scored])
   values = {p: np.array([np.nan if r.get(p) is None else r[p] for r in rows], np.float64)
             for p in (*PROXIES, "params")}
   values["flops"] = np.array([cell_macs(r["arch_str"]) for r in rows], np.float64)
-  seconds = np.array([r["seconds"] for r in rows])
-  print(f"{len(rows)} NAS-Bench-201 cells scored with every proxy, {seconds.mean():.2f} s per "
-        f"cell on this CPU; {len(scored)} with NASWOT\n")
+  print(f"{np.mean([r['seconds'] for r in rows]):.2f} s per cell on this CPU")
   print("| proxy | abs Spearman here | authors' notebook (15,625 cells) | difference |")
   print("| --- | --- | --- | --- |")
   for p in (*PROXIES, "params", "flops"):
@@ -130,17 +144,23 @@ def main(argv):
                         ("synflow", "jacob_cov", "snip")}, accuracy)
   print(f"| vote (pairwise accuracy) | {vote:.3f} | {PUBLISHED_VOTE} | "
         f"{vote - PUBLISHED_VOTE:+.3f} |\n")
+
+
+def naswot_search(scored: list[dict], runs: int) -> None:
+  # search.py's: its space is built for "cifar10" (not cifar10-valid, as score_networks.py's),
+  # so the chosen cell's test accuracy is after training on the whole training set.
+  trainval_of = table(FLAGS.table, "c10_200_test_acc_trainval")
+  trainval = np.array([trainval_of[r["arch_str"]] for r in scored])
   rng = np.random.default_rng(0)
   naswot = np.array([-np.inf if r["naswot"] is None else r["naswot"] for r in scored])
-  print(f"NASWOT search, {FLAGS.runs} runs over the {len(scored)} scored cells (test accuracy "
+  print(f"NASWOT search, {runs} runs over the {len(scored)} scored cells (test accuracy "
         "after training on train+valid, c10_200_test_acc_trainval)")
   print("| N | test accuracy here | Mellor et al. Table 2 |")
   print("| --- | --- | --- |")
   for n, (mean, std) in PUBLISHED_NASWOT.items():
     picks = [trainval[idx[np.argmax(naswot[idx])]]
-             for idx in (rng.integers(0, len(scored), n) for _ in range(FLAGS.runs))]
+             for idx in (rng.integers(0, len(scored), n) for _ in range(runs))]
     print(f"| {n} | {np.mean(picks):.2f} +- {np.std(picks):.2f} | {mean} +- {std} |")
-  area(scored, FLAGS.runs)
 
 
 def area(scored: list[dict], runs: int) -> None:
@@ -181,6 +201,49 @@ def area(scored: list[dict], runs: int) -> None:
     print(f"| {name} | {np.mean(val):.2f} +- {np.std(val):.2f} | {np.mean(test):.2f} +- "
           f"{np.std(test):.2f} | {ref[0]} +- {ref[1]} |")
 
+
+def nas_rl_warm_up(naswot_of: dict[str, float | None], runs: int) -> None:
+  from nas_tf import registry
+  from nas_tf.presets import bundled
+  from nas_tf.runner.tabular import chosen, simulate
+  config = bundled("nasbench201", "nasbench201", "small", "nas_rl")
+  config.zero_cost.images = FLAGS.images  # checked by the warm-up's settings, never read here
+  task = registry.task_class("nasbench201")(config)
+  task.prepare()
+  if FLAGS.rl_oracle:  # a proxy that is the accuracy: what a warm-up can teach at best
+    naswot_of = table(FLAGS.table, "c10_200_test_acc_trainval")
+  s, c = config.search, config.controller
+  print(f"\nNAS-RL with and without the warm-up on {'the accuracy' if FLAGS.rl_oracle else 'NASWOT'}"
+        f", {runs} runs each, {s.time_budget} simulated (200-epoch accuracy of the chosen cell, "
+        "%; distinct cells among the children; mean validation accuracy of the first 10)")
+  if len(naswot_of) < len(task.table):
+    print(f"skipped: NASWOT of {len(naswot_of)} of the {len(task.table)} cells (the warm-up "
+          "may sample any)")
+    return
+  (v, dv), (t, dt) = PUBLISHED_REINFORCE
+  print(f"| warm-up samples | validation | test | children | distinct | first 10 |")
+  print("| --- | --- | --- | --- | --- | --- |")
+  print(f"| paper: REINFORCE | {v} +- {dv} | {t} +- {dt} | | | |")
+  for samples in [0, *map(int, FLAGS.warm_start_samples)]:
+    c.warm_start, c.warm_start_samples = ("naswot", samples) if samples else ("", 100)
+    strategy = registry.strategy_class("nas_rl").from_config(config, task.space, True)
+    strategy.score = lambda arch: {"naswot": naswot_of[arch["arch_str"]]}
+    strategy.log = lambda line: None
+    val, test, children, distinct, first = [], [], [], [], []
+    for seed in range(runs):
+      strategy.reset(seed)
+      rows = simulate(strategy, task, seed, s.batch_size, 100_000, s.time_budget,
+                      s.failure_reward, s.budget_rule)
+      pick = chosen(rows, task.objective.rank_key)
+      val.append(100 * pick["final_val_accuracy"])
+      test.append(100 * pick["final_test_accuracy"])
+      children.append(len(rows))
+      distinct.append(len({r["id"] for r in rows}))
+      first.append(100 * np.mean([r["final_val_accuracy"] for r in rows[:10]
+                                  if r["status"] == "ok"]))
+    print(f"| {samples} | {np.mean(val):.2f} +- {np.std(val):.2f} | {np.mean(test):.2f} +- "
+          f"{np.std(test):.2f} | {np.mean(children):.1f} | {np.mean(distinct):.1f} | "
+          f"{np.mean(first):.2f} |")
 
 if __name__ == "__main__":
   app.run(main)

@@ -38,3 +38,19 @@ def test_the_benchmark_recovers_known_correlations_and_picks(tmp_path):
   best = max(float(r["c10_200_test_acc_trainval"]) for r in rows)
   assert cell("1000", 2).strip() == f"{best:.2f} +- 0.00"  # 1,000 draws of 40 hold the best
   assert "| AREA (NASWOT) |" in out.stdout and "| REA |" in out.stdout
+  # NAS-RL's warm-up may sample any cell: 40 scored are not enough.
+  assert "skipped: NASWOT of 40 of the 15625 cells" in out.stdout
+
+
+def test_a_warm_up_on_the_accuracy_itself_starts_nas_rl_on_better_cells():
+  # --rl_oracle: the warm-up's proxy is the table's accuracy (every cell known). After 100
+  # warm-up samples the controller's first children are better cells than a cold one's.
+  out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "zero_cost.py"),
+                        "--cells=0", f"--scores={os.devnull}", "--runs=1", "--rl_runs=2",
+                        "--rl_oracle", "--warm_start_samples=100"],
+                       capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+  assert out.returncode == 0, out.stderr[-2000:]
+  first_ten = {line.split("|")[1].strip(): float(line.split("|")[6])
+               for line in out.stdout.splitlines() if line.startswith(("| 0 |", "| 100 |"))}
+  assert first_ten["100"] > first_ten["0"] + 2.0, first_ten
