@@ -209,8 +209,11 @@ def naswot(model, images, labels=None,
   kernel = np.zeros((n, n))
   for layer, code in zip(layers, codes if isinstance(codes, (list, tuple)) else [codes]):
     active = tf.cast(tf.reshape(code, (n, -1)) > 0, tf.float32)
-    agree = (tf.matmul(active, active, transpose_b=True)
-             + tf.matmul(1.0 - active, 1.0 - active, transpose_b=True)).numpy()
+    # Units where two images agree, c c^T + (1 - c)(1 - c)^T, from one product: 2 c c^T
+    # minus each image's active count, plus the units. Integers below 2^24: exact in float32.
+    both = 2.0 * tf.matmul(active, active, transpose_b=True).numpy().astype(np.float64)
+    count = tf.reduce_sum(active, axis=1).numpy().astype(np.float64)
+    agree = both - count[:, None] - count[None, :] + active.shape[1]
     kernel += times_counted(layer) * agree
   return naswot_score(kernel)
 
