@@ -192,6 +192,39 @@ def test_minibatches_are_augmented_normalized_and_seeded():
     minibatch(images, labels, 30, 0, stats)
 
 
+def test_naswot_scores_un_augmented_images_and_the_zero_cost_proxies_augmented_ones(
+    monkeypatch):
+  # NASWOT's scripts run --augtype none (nas-without-training scorehook.sh; datasets/data.py
+  # drops the crop and the flip); zero-cost-nas's loader crops and flips (foresight/dataset.py).
+  from nas_tf.proxies import score
+  images = RNG.integers(0, 256, size=(20, 8, 8, 3)).astype(np.uint8)
+  stats = ([100.0, 110.0, 120.0], [50.0, 60.0, 70.0])
+  seen = {}
+  for proxy in ("naswot", "grad_norm"):  # the minibatch each proxy is given
+    monkeypatch.setitem(score.MEASURES, proxy,
+                        lambda model, x, *args, proxy=proxy, **kwargs: seen.setdefault(proxy, x)
+                        is None)
+
+  class Task:
+    def proxy_data(self, family):
+      return images, np.arange(20) % 10, stats
+
+    def proxy_network(self, arch, family):
+      inputs = keras.Input((8, 8, 3))
+      return keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
+
+    def proxy_options(self, proxy):
+      return {}
+  score.Scorer(Task(), ["naswot", "grad_norm"], "keras", 0, batch_size=6,
+               naswot_batch_size=6).score({"id": "a"})
+  normalized = [(images[k] - np.array(stats[0])) / np.array(stats[1]) for k in range(20)]
+
+  def originals(batch):
+    return sum(any(np.allclose(image, n, atol=1e-5) for n in normalized) for image in batch)
+  assert originals(seen["naswot"]) == 6
+  assert originals(seen["grad_norm"]) < 6  # crops and flips of them
+
+
 def test_unknown_proxies_are_named():
   assert parse_proxies("naswot, synflow") == ["naswot", "synflow"]
   with pytest.raises(ValueError, match="unknown proxy 'synflw'"):

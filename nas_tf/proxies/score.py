@@ -1,11 +1,12 @@
 """Scoring architectures untrained, as the authors' scripts feed their proxies.
 
-- The minibatch: random training images with the training augmentation (a 4-pixel-padded
-  random crop and a horizontal flip), normalized as the task says (``task.proxy_data``: an
-  image task as its children see them, a table as each paper's data loader). zero-cost-nas
-  draws a new minibatch of 64 for every network (``nasbench2_pred.py``: ``iter`` of a
-  shuffling loader per network); NASWOT reseeds before every network, so all of them see
-  the same 128 images (``score_networks.py``).
+- The minibatch: random training images, normalized as the task says (``task.proxy_data``:
+  an image task as its children see them, a table as each paper's data loader).
+  zero-cost-nas draws a new minibatch of 64 for every network (``nasbench2_pred.py``: ``iter``
+  of a shuffling loader per network), with the training augmentation (a 4-pixel-padded random
+  crop and a horizontal flip: ``foresight/dataset.py``); NASWOT reseeds before every
+  network, so all of them see the same 128 images, un-augmented (its scripts' ``--augtype
+  none`` drops the crop and the flip: ``datasets/data.py``, ``scorehook.sh``).
 - The network: the task's (``task.proxy_network(arch, family)``, ``family`` "zero_cost" or
   "naswot": the copy each paper's code scored; ``task.proxy_options(proxy)``, what that
   copy implies for a proxy), initialized as ``zero_cost.init`` says, from a
@@ -46,9 +47,10 @@ def arch_seed(seed: int, arch_id: str) -> int:
 
 
 def minibatch(images: np.ndarray, labels: np.ndarray, size: int, seed: int,
-              stats: tuple[Sequence[float], Sequence[float]]) -> tuple[np.ndarray, np.ndarray]:
-  """``size`` random training images, augmented (pad 4, random crop, random flip) and
-  normalized by ``stats`` (per-channel mean and std, pixel units)."""
+              stats: tuple[Sequence[float], Sequence[float]],
+              augment: bool = True) -> tuple[np.ndarray, np.ndarray]:
+  """``size`` random training images, augmented (pad 4, random crop, random flip) unless
+  not ``augment``, and normalized by ``stats`` (per-channel mean and std, pixel units)."""
   if size > len(labels):
     raise ValueError(f"a minibatch of {size} needs at least {size} training images, the task "
                      f"has {len(labels)}")
@@ -59,7 +61,7 @@ def minibatch(images: np.ndarray, labels: np.ndarray, size: int, seed: int,
   padded = np.pad(batch, ((0, 0), (4, 4), (4, 4), (0, 0)))
   rows, cols = rng.integers(0, 9, size), rng.integers(0, 9, size)
   flips = rng.random(size) < 0.5
-  for k in range(size):
+  for k in range(size if augment else 0):
     crop = padded[k, rows[k]:rows[k] + height, cols[k]:cols[k] + width]
     batch[k] = crop[:, ::-1] if flips[k] else crop
   mean, std = (np.asarray(s, np.float32) for s in stats)
@@ -98,7 +100,7 @@ class Scorer:
         if self._naswot_batch is None:
           images, labels, stats = self.data["naswot"]
           self._naswot_batch = minibatch(images, labels, self.naswot_batch_size, self.seed,
-                                         stats)
+                                         stats, augment=False)
         model = self._network(arch, "naswot")
         values[proxy] = MEASURES[proxy](model, self._naswot_batch[0],
                                         **self.task.proxy_options(proxy))
