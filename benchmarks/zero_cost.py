@@ -163,10 +163,29 @@ def naswot_search(scored: list[dict], runs: int) -> None:
     print(f"| {n} | {np.mean(picks):.2f} +- {np.std(picks):.2f} | {mean} +- {std} |")
 
 
+def searches(strategy, task, s, runs: int) -> dict[str, np.ndarray]:
+  """Per run (seeds 0..runs-1, NAS-Bench-201's protocol in ``s``): the chosen cell's 200-epoch
+  validation and test accuracy (%), the children, the distinct cells among them and the first
+  ten's mean validation accuracy (%)."""
+  from nas_tf.runner.tabular import chosen, simulate
+  found = {k: [] for k in ("val", "test", "children", "distinct", "first")}
+  for seed in range(runs):
+    strategy.reset(seed)
+    rows = simulate(strategy, task, seed, s.batch_size, 100_000, s.time_budget,
+                    s.failure_reward, s.budget_rule)
+    pick = chosen(rows, task.objective.rank_key)
+    found["val"].append(100 * pick["final_val_accuracy"])
+    found["test"].append(100 * pick["final_test_accuracy"])
+    found["children"].append(len(rows))
+    found["distinct"].append(len({r["id"] for r in rows}))
+    found["first"].append(100 * np.mean([r["final_val_accuracy"] for r in rows[:10]
+                                         if r["status"] == "ok"]))
+  return {k: np.array(v) for k, v in found.items()}
+
+
 def area(scored: list[dict], runs: int) -> None:
   from nas_tf import registry
   from nas_tf.presets import bundled
-  from nas_tf.runner.tabular import chosen, simulate
   from nas_tf.spaces.tabular import NB201_OPS, nb201_ops
   from nas_tf.strategies.evolution import RegularizedEvolution
   config = bundled("nasbench201", "nasbench201", "small", "evolution")
@@ -189,14 +208,8 @@ def area(scored: list[dict], runs: int) -> None:
   print("| method | validation | test | published validation |")
   print("| --- | --- | --- | --- |")
   for name, strategy in strategies.items():
-    val, test = [], []
-    for seed in range(runs):
-      strategy.reset(seed)
-      rows = simulate(strategy, task, seed, s.batch_size, 100_000, s.time_budget,
-                      s.failure_reward, s.budget_rule)
-      pick = chosen(rows, task.objective.rank_key)
-      val.append(100 * pick["final_val_accuracy"])
-      test.append(100 * pick["final_test_accuracy"])
+    found = searches(strategy, task, s, runs)
+    val, test = found["val"], found["test"]
     ref = PUBLISHED_AREA if name.startswith("AREA") else PUBLISHED_REA[0]
     print(f"| {name} | {np.mean(val):.2f} +- {np.std(val):.2f} | {np.mean(test):.2f} +- "
           f"{np.std(test):.2f} | {ref[0]} +- {ref[1]} |")
@@ -205,7 +218,6 @@ def area(scored: list[dict], runs: int) -> None:
 def nas_rl_warm_up(naswot_of: dict[str, float | None], runs: int) -> None:
   from nas_tf import registry
   from nas_tf.presets import bundled
-  from nas_tf.runner.tabular import chosen, simulate
   config = bundled("nasbench201", "nasbench201", "small", "nas_rl")
   config.zero_cost.images = FLAGS.images  # checked by the warm-up's settings, never read here
   task = registry.task_class("nasbench201")(config)
@@ -229,21 +241,11 @@ def nas_rl_warm_up(naswot_of: dict[str, float | None], runs: int) -> None:
     strategy = registry.strategy_class("nas_rl").from_config(config, task.space, True)
     strategy.score = lambda arch: {"naswot": naswot_of[arch["arch_str"]]}
     strategy.log = lambda line: None
-    val, test, children, distinct, first = [], [], [], [], []
-    for seed in range(runs):
-      strategy.reset(seed)
-      rows = simulate(strategy, task, seed, s.batch_size, 100_000, s.time_budget,
-                      s.failure_reward, s.budget_rule)
-      pick = chosen(rows, task.objective.rank_key)
-      val.append(100 * pick["final_val_accuracy"])
-      test.append(100 * pick["final_test_accuracy"])
-      children.append(len(rows))
-      distinct.append(len({r["id"] for r in rows}))
-      first.append(100 * np.mean([r["final_val_accuracy"] for r in rows[:10]
-                                  if r["status"] == "ok"]))
+    found = searches(strategy, task, s, runs)
+    val, test = found["val"], found["test"]
     print(f"| {samples} | {np.mean(val):.2f} +- {np.std(val):.2f} | {np.mean(test):.2f} +- "
-          f"{np.std(test):.2f} | {np.mean(children):.1f} | {np.mean(distinct):.1f} | "
-          f"{np.mean(first):.2f} |")
+          f"{np.std(test):.2f} | {np.mean(found['children']):.1f} | "
+          f"{np.mean(found['distinct']):.1f} | {np.mean(found['first']):.2f} |")
 
 if __name__ == "__main__":
   app.run(main)
