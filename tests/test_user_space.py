@@ -222,3 +222,36 @@ def test_training_free_search_scores_your_space_and_trains_the_best(tmp_path):
   # More hidden units, more ReLU codes: NASWOT ranks the widths in order here.
   units = {r["id"]: 32 * (r["tokens"][0] + 1) for r in scores}
   assert sorted(scores, key=lambda r: r["naswot"]) == sorted(scores, key=lambda r: units[r["id"]])
+
+
+def test_mutations_and_neighbours_change_only_what_the_build_reads():
+  # Keras Tuner's guide builds units_1 and units_2 only with 2 and 3 layers: with one layer,
+  # changing them would train the parent's network again. Evolution's mutations and local
+  # search's neighbours leave them alone there, and change them with three layers.
+  from nas_tf.spaces.base import token_slots
+  from nas_tf.strategies.evolution import RegularizedEvolution
+  from nas_tf.strategies.local_search import LocalSearch
+  space = UserSpace("user_spaces:guide_layers")
+  names, plan = list(space.decisions), space.plan()
+  assert space.conditional is True
+  one_layer = [0] * len(names)  # num_layers 1, units 32, relu, no dropout, lr 1e-4
+  three = list(one_layer)
+  three[names.index("num_layers")] = 2
+  assert space.live(one_layer) == [n not in ("units_1", "units_2") for n in names]
+  assert all(space.live(three))
+  evolution = RegularizedEvolution(space.token_types, 4, 2, space=space)
+  rng = np.random.default_rng(0)
+  for parent, dead in ((one_layer, {"units_1", "units_2"}), (three, set())):
+    changed = {names[int(np.flatnonzero(evolution.mutate(parent, plan, rng) != parent)[0])]
+               for _ in range(300)}
+    assert changed == set(names) - dead
+  local = LocalSearch(space.token_types, space)
+  local._move(one_layer, 0.5, plan)
+  moved = {names[i] for t in local.queue for i in np.flatnonzero(np.array(t) != one_layer)}
+  assert moved == set(names) - {"units_1", "units_2"}
+  slots = token_slots(plan, space.token_types)
+  assert len(local.queue) == sum(n - 1 for n, name in zip(slots, names)
+                                 if name not in ("units_1", "units_2"))
+  # Where no build leaves a decision unread, no child is built to find out.
+  assert UserSpace("user_spaces:guide_first").conditional is False
+  assert UserSpace("user_spaces:guide_first").live([3]) is None

@@ -71,6 +71,13 @@ def plan_length(plan: Sequence[Decision]) -> int:
   return sum(decision_width(d) for d in plan)
 
 
+def live_slots(space, tokens: Sequence[int], slots: Sequence[int]) -> list[int]:
+  """``slots`` with one value at the positions the network of ``tokens`` does not depend on
+  (``SearchSpace.live``): changing those would build the same network again."""
+  live = space.live(tokens) if space is not None else None
+  return list(slots) if live is None else [n if alive else 1 for n, alive in zip(slots, live)]
+
+
 def token_slots(plan: Sequence[Decision], token_types: dict[str, int]) -> list[int]:
   """The number of values each token position of ``plan`` can take."""
   slots = []
@@ -136,6 +143,10 @@ class SearchSpace:
 
   def encode(self, arch: dict[str, Any]) -> list[int]:
     return [int(t) for t in arch["tokens"]]
+
+  def live(self, tokens: Sequence[int]) -> list[bool] | None:
+    """Per token, whether the network of ``tokens`` depends on it (None: on every one)."""
+    return None
 
   @staticmethod
   def describe(arch: dict[str, Any]) -> str:

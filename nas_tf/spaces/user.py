@@ -182,21 +182,31 @@ def build_target(build: Callable) -> str:
   return f"{build.__module__}:{build.__qualname__}"
 
 
-def discover(build: Callable, seed: int = 0) -> dict[str, list]:
+def read_by(build: Callable, hp: HyperParameters) -> str:
+  """Runs ``build(hp)``, whose calls record the decisions it reads in ``hp.space``; returns
+  the error of a build that fails for these values ("" when it succeeds)."""
+  try:
+    with building(hp):
+      build(hp)
+  except SpaceError:
+    raise
+  except Exception as e:  # a build that fails for some values: those children will fail
+    return f"{type(e).__name__}: {e}"
+  return ""
+
+
+def discover(build: Callable, seed: int = 0, reads: list | None = None) -> dict[str, list]:
   """Every decision ``build`` declares, with its values: the union over calls with random
-  values, until PROBES_WITHOUT_NEW calls in a row find nothing new."""
+  values, until PROBES_WITHOUT_NEW calls in a row find nothing new. ``reads`` collects the
+  decisions each call read."""
   rng = np.random.default_rng(seed)
   found: dict[str, list] = {}
   quiet, failure = 0, ""
   for probe in range(MAX_PROBES):
     hp = HyperParameters(draw=lambda n: int(rng.integers(n)) if probe else 0)
-    try:
-      with building(hp):
-        build(hp)
-    except SpaceError:
-      raise
-    except Exception as e:  # a build that fails for some values: those children will fail
-      failure = f"{type(e).__name__}: {e}"
+    failure = read_by(build, hp) or failure
+    if reads is not None:
+      reads.append(set(hp.space))
     new = [name for name in hp.space if name not in found]
     for name in hp.space:
       if name in found and found[name] != hp.space[name]:
@@ -222,8 +232,12 @@ class UserSpace(SearchSpace):
   def __init__(self, build, decisions: dict[str, list] | None = None, seed: int = 0):
     self.build_fn = load_build(build)
     self.build = build if isinstance(build, str) else build_target(build)
-    self.decisions = dict(decisions or discover(self.build_fn, seed))
+    reads: list[set] = []
+    self.decisions = dict(decisions or discover(self.build_fn, seed, reads))
     self.vocab = {f"hp:{name}": tuple(values) for name, values in self.decisions.items()}
+    # Whether some build leaves a decision unread (None: not known, decisions given).
+    self.conditional = (any(r != set(self.decisions) for r in reads) if reads else None)
+    self._live: dict[tuple[int, ...], list[bool]] = {}
 
   @classmethod
   def from_config(cls, config) -> "UserSpace":
@@ -248,6 +262,18 @@ class UserSpace(SearchSpace):
 
   def encode(self, arch: dict[str, Any]) -> list[int]:
     return [self.decisions[name].index(arch["values"][name]) for name in self.decisions]
+
+  def live(self, tokens: Sequence[int]) -> list[bool] | None:
+    """The decisions the build of ``tokens`` reads (found by building it once; None where
+    every discovery build read them all)."""
+    if self.conditional is False:
+      return None
+    key = tuple(int(t) for t in tokens)
+    if key not in self._live:
+      hp = HyperParameters(self.decode(key)["values"])
+      read_by(self.build_fn, hp)
+      self._live[key] = [name in hp.space for name in self.decisions]
+    return self._live[key]
 
   def tensor_specs(self) -> list[tuple[tuple[int, ...], str]]:
     """One int32 per decision: ENAS's switched supernet's inputs (``models/switched.py``)."""

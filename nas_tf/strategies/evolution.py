@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from nas_tf.spaces.base import Plan, decision_width, token_slots
+from nas_tf.spaces.base import Plan, decision_width, live_slots, token_slots
 from nas_tf.strategies.base import Proposer
 from nas_tf.strategies.random_search import RandomSearch
 
@@ -103,7 +103,8 @@ class RegularizedEvolution(Proposer):
     return [candidates[k] for k in ranking(self.warm_start, rows)[:self.population_size]]
 
   def mutate(self, tokens: Sequence[int], plan: Plan, rng: np.random.Generator) -> np.ndarray:
-    return mutate(tokens, token_slots(plan, self.token_types), rng)
+    return mutate(tokens, live_slots(self.space, tokens, token_slots(plan, self.token_types)),
+                  rng)
 
   def _adapt(self, member: dict[str, Any], plan: Plan, rng: np.random.Generator) -> np.ndarray:
     """A member's tokens for ``plan``: its own when sampled from the same plan; else the

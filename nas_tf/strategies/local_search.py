@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from nas_tf.spaces.base import Plan, token_slots
+from nas_tf.spaces.base import Plan, live_slots, token_slots
 from nas_tf.strategies.base import Proposer
 from nas_tf.strategies.evolution import plan_key
 from nas_tf.strategies.random_search import RandomSearch
@@ -41,14 +41,14 @@ def neighbours(tokens: Sequence[int], slots: Sequence[int]) -> list[list[int]]:
 class LocalSearch(Proposer):
   name = "local"
 
-  def __init__(self, token_types: dict[str, int]):
-    self.token_types = dict(token_types)
+  def __init__(self, token_types: dict[str, int], space=None):
+    self.token_types, self.space = dict(token_types), space
     self.random = RandomSearch(token_types)
     self.reset(0)
 
   @classmethod
   def from_config(cls, config, space, compiled: bool = True) -> "LocalSearch":
-    return cls(space.token_types)
+    return cls(space.token_types, space)
 
   def reset(self, seed: int) -> None:
     self.plan = ""                       # the plan the climb is on
@@ -75,7 +75,8 @@ class LocalSearch(Proposer):
   def _move(self, tokens: list[int], reward: float, plan: Plan) -> None:
     """The climb's centre becomes ``tokens``: its neighbours, in this climb's random order."""
     self.centre = {"tokens": tokens, "reward": reward}
-    candidates = neighbours(tokens, token_slots(plan, self.token_types))
+    candidates = neighbours(tokens, live_slots(self.space, tokens,
+                                               token_slots(plan, self.token_types)))
     order = np.random.default_rng([self.salt, *tokens]).permutation(len(candidates))
     self.queue = [candidates[i] for i in order]
 
