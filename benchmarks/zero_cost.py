@@ -50,7 +50,7 @@ flags.DEFINE_list("scores", ["nb201_scores.jsonl"], "the scores (nas-tf score's 
                   "several files merge by cell, a later file's values first.")
 flags.DEFINE_string("table", os.path.join(ROOT, "nas_tf", "data", "tables",
                                           "nasbench201.csv.gz"), "NAS-Bench-201's CSV.")
-flags.DEFINE_integer("runs", 500, "NASWOT search runs per N.")
+flags.DEFINE_integer("runs", 500, "NASWOT search and AREA runs (0: neither).")
 flags.DEFINE_integer("rl_runs", 500, "NAS-RL runs with and without the NASWOT warm-up.")
 flags.DEFINE_list("warm_start_samples", ["100"], "NAS-RL warm-ups to compare (0: none).")
 flags.DEFINE_bool("rl_oracle", False, "warm NAS-RL up on the cells' accuracy instead of NASWOT "
@@ -117,7 +117,7 @@ def main(argv):
   print(f"{len(rows)} NAS-Bench-201 cells scored with every proxy; {len(scored)} with NASWOT\n")
   if rows:
     correlations(rows)
-  if scored:
+  if scored and FLAGS.runs:  # --runs=0: the NAS-RL section alone
     naswot_search(scored, FLAGS.runs)
     area(scored, FLAGS.runs)
   nas_rl_warm_up({r["arch_str"]: r["naswot"] for r in scored}, FLAGS.rl_runs)
