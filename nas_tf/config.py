@@ -47,7 +47,7 @@ def suggest(name, known) -> str:
 
 def _one_of(config, key: str, choices, default=None) -> None:
   """ConfigError unless ``key`` (``default`` when absent) is one of ``choices``."""
-  value = default if value_at(config, key) is None else value_at(config, key)
+  value = default if (value := value_at(config, key)) is None else value
   if value not in choices:
     raise ConfigError(f"{key} must be one of {', '.join(map(str, choices))}, got {value!r}"
                       f"{suggest(value, choices)}")

@@ -57,13 +57,14 @@ def minibatch(images: np.ndarray, labels: np.ndarray, size: int, seed: int,
   rng = np.random.default_rng(seed)
   picked = rng.choice(len(labels), size, replace=False)
   batch = images[picked].astype(np.float32)
-  height, width = batch.shape[1:3]
-  padded = np.pad(batch, ((0, 0), (4, 4), (4, 4), (0, 0)))
-  rows, cols = rng.integers(0, 9, size), rng.integers(0, 9, size)
-  flips = rng.random(size) < 0.5
-  for k in range(size if augment else 0):
-    crop = padded[k, rows[k]:rows[k] + height, cols[k]:cols[k] + width]
-    batch[k] = crop[:, ::-1] if flips[k] else crop
+  if augment:
+    height, width = batch.shape[1:3]
+    padded = np.pad(batch, ((0, 0), (4, 4), (4, 4), (0, 0)))
+    rows, cols = rng.integers(0, 9, size), rng.integers(0, 9, size)
+    flips = rng.random(size) < 0.5
+    for k in range(size):
+      crop = padded[k, rows[k]:rows[k] + height, cols[k]:cols[k] + width]
+      batch[k] = crop[:, ::-1] if flips[k] else crop
   mean, std = (np.asarray(s, np.float32) for s in stats)
   return (batch - mean) / std, labels[picked].astype(np.int32)
 
