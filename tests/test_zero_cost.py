@@ -7,7 +7,10 @@ BayesWatch/nas-without-training's hooks on D-X-Y's TinyNetwork, PyTorch 2.13 on 
 nas-tf on the same weights and minibatch, copied into the Keras network, for three cells:
 grad_norm, snip, jacob_cov equal to relative 3e-5, grasp and fisher 1e-4 (float32 round-off
 through 17 cells), synflow to 3e-16 (float64), NASWOT's log-determinant to 2e-5 absolute
-(of about 1,500). PyTorch is not a test dependency; docs/zero_cost.md has the table.
+(of about 1,500). PyTorch is not a test dependency; docs/zero_cost.md has the table. Those
+cells had no constant channel; where one is (a biased conv of a dead node's zeros), PyTorch on
+a CPU leaves round-off of 2e-6 after its batch norm, its CUDA kernel (the authors' runs)
+exact zeros, which nas-tf follows (the two tests on constant channels below).
 """
 
 import math
@@ -161,6 +164,46 @@ def test_the_zero_cost_network_trades_cell_batch_norm_scales_for_conv_biases():
   per_stage = 5 * convs_per_cell
   delta = per_stage * (16 + 32 + 64)
   assert count(build_network(arch, variant="zero_cost")) == count(build_network(arch)) - delta
+
+
+def test_a_constant_channel_normalizes_to_exact_zeros_as_on_the_authors_gpu():
+  # PyTorch's CUDA batch norm (batch_norm_collect_statistics_kernel, Welford) keeps a constant
+  # channel's mean exact: x - mean is 0. TensorFlow's fused kernel leaves round-off there.
+  from nas_tf.models.layers import ExactMeanBatchNorm, FusedBatchNorm
+  x = RNG.normal(size=(8, 6, 6, 3)).astype(np.float32)
+  x[..., 1] = np.float32(0.08331)  # a biased conv of zeros
+  exact, fused = (kind(momentum=0.9, epsilon=1e-5, center=False, scale=False)
+                  for kind in (ExactMeanBatchNorm, FusedBatchNorm))
+  y = exact(x, training=True).numpy()
+  assert np.count_nonzero(y[..., 1]) == 0
+  mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+  by_hand = (x - mean) / np.sqrt(var + 1e-5)
+  np.testing.assert_allclose(y[..., [0, 2]], by_hand[..., [0, 2]], atol=1e-5)
+  fused(x, training=True)
+  for a, b in zip(exact.non_trainable_weights, fused.non_trainable_weights):  # moving stats
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(exact(x, training=False).numpy(),
+                             fused(x, training=False).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_a_dead_cell_scores_only_its_classifier_as_on_the_authors_gpu():
+  # No path reaches the cell's output, and its second node is a biased conv of the first's
+  # zeros: a constant channel. Normalized to exact zeros, the classifier reads zeros, its
+  # logits are its bias and the last ReLU passes no gradient. So grad_norm and snip are 0
+  # and fisher is the classifier's own term: 0.5 * mean over images of (b_c * dL/dlogit_c)^2
+  # per class, times the 64 weights of each class's row (with the round-off passed on, fisher
+  # was 1e9 here; the authors' GPU gives the classifier's term).
+  arch = "|none~0|+|none~0|nor_conv_1x1~1|+|none~0|skip_connect~1|nor_conv_1x1~2|"
+  model = init_lib.pytorch_default(build_network(arch, variant="zero_cost"), seed=0)
+  images = RNG.normal(size=(16, 32, 32, 3)).astype(np.float32)
+  labels = RNG.integers(0, 10, 16)
+  bias = model.get_layer("logits").bias.numpy().astype(np.float64)
+  p = softmax(np.tile(bias, (16, 1)))
+  p[np.arange(16), labels] -= 1.0
+  by_hand = 64 * np.sum(0.5 * np.mean((bias * p / 16) ** 2, axis=0))
+  assert measures.fisher(model, images, labels) == pytest.approx(by_hand, rel=1e-5)
+  assert measures.grad_norm(model, images, labels) == 0.0
+  assert measures.snip(model, images, labels) == 0.0
 
 
 def test_naswot_counts_relu_conv_bn_inputs_twice_and_the_last_relu_once():

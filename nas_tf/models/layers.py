@@ -95,12 +95,12 @@ def factorized_halves(x, kernel_a, kernel_b) -> list:
           for y, kernel in ((x, kernel_a), (shifted, kernel_b))]
 
 
-def batch_norm(name: str, affine: bool = True,
-               epsilon: float = BN_EPSILON) -> keras.layers.BatchNormalization:
+def batch_norm(name: str, affine: bool = True, epsilon: float = BN_EPSILON,
+               exact_mean: bool = False) -> keras.layers.BatchNormalization:
   """``affine=False``: no learned scale and shift (DARTS' search network, whose ops are
-  weighted by the architecture instead)."""
-  return FusedBatchNorm(momentum=BN_MOMENTUM, epsilon=epsilon, center=affine, scale=affine,
-                        name=name)
+  weighted by the architecture instead). ``exact_mean``: ``ExactMeanBatchNorm``."""
+  kind = ExactMeanBatchNorm if exact_mean else FusedBatchNorm
+  return kind(momentum=BN_MOMENTUM, epsilon=epsilon, center=affine, scale=affine, name=name)
 
 
 def fused_batch_norm(x, scale, offset, moving_mean, moving_variance, epsilon: float,
@@ -151,6 +151,38 @@ class FusedBatchNorm(keras.layers.BatchNormalization):
     offset = self.beta if self.center else tf.zeros([channels])
     y = fused_batch_norm(x, scale, offset, self.moving_mean, self.moving_variance,
                          self.epsilon, self.momentum, training and self.trainable)
+    return tf.cast(y, self.compute_dtype)
+
+
+@keras.saving.register_keras_serializable(package="nas_tf")
+class ExactMeanBatchNorm(FusedBatchNorm):
+  """In training, a batch norm whose batch mean is summed in float64: exact where a channel
+  is constant, which then normalizes to exact zeros, as on the GPU the zero-cost proxies'
+  authors ran (PyTorch's CUDA kernel, ``batch_norm_collect_statistics_kernel``: Welford's
+  running mean stays the constant and the variance 0). TensorFlow's fused kernel leaves
+  round-off there (0.015 of one sign for a channel of 0.0833 at [64, 32, 32]), which the
+  next ReLU passes on: in NAS-Bench-201's zero-cost network a biased conv of a dead node's
+  zeros is such a channel, and fisher of a dead cell came out 1e9 instead of 4e-5. The
+  moving statistics move as the fused kernel moves them (the unbiased batch variance)."""
+
+  def call(self, inputs, training=None, mask=None, output_scale=None):
+    if training is not True or not self.trainable or mask is not None \
+        or output_scale is not None or len(inputs.shape) != 4:
+      return super().call(inputs, training=training, mask=mask, output_scale=output_scale)
+    import tensorflow as tf
+    x = tf.cast(inputs, "float32")
+    mean = tf.cast(tf.reduce_mean(tf.cast(x, "float64"), axis=[0, 1, 2]), "float32")
+    centered = x - mean
+    variance = tf.reduce_mean(tf.square(centered), axis=[0, 1, 2])
+    y = centered * tf.math.rsqrt(variance + self.epsilon)
+    if self.scale:
+      y = y * self.gamma
+    if self.center:
+      y = y + self.beta
+    count = tf.cast(tf.size(x) // x.shape[-1], "float32")
+    unbiased = variance * count / tf.maximum(count - 1.0, 1.0)
+    for moving, batch in ((self.moving_mean, mean), (self.moving_variance, unbiased)):
+      moving.assign(self.momentum * moving + (1.0 - self.momentum) * batch)
     return tf.cast(y, self.compute_dtype)
 
 

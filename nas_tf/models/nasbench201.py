@@ -14,7 +14,9 @@ would pad only the bottom and right, and read other pixels.
 (``foresight/models/nasbench2_ops.py``): the cells' convs have a bias and their batch norms
 no scale or shift (``bias=not affine``, ``affine=False``). Trained, it computes what the
 benchmark's does (a bias before a batch norm cancels); only synflow, which leaves the batch
-norms out, sees the biases.
+norms out, sees the biases. Its batch norms are ``ExactMeanBatchNorm``: a biased conv of a
+dead node's zeros is a constant channel, which the authors' GPU normalized to exact zeros, so
+the ReLU after it passes no gradient (tests/test_zero_cost.py's dead cell).
 
 ``build_classifier`` is the network ``nas-tf train`` and a ``space.kind=nasbench201`` search
 train on real images: the benchmark's, with weight decay on every parameter (batch norms'
@@ -32,42 +34,45 @@ from nas_tf.models.layers import batch_norm, decay
 from nas_tf.spaces.tabular import NB201_EDGES, NB201_OPS, nb201_ops
 
 
-def _relu_conv_bn(x, filters: int, kernel: int, stride: int, name: str, affine: bool = True):
+def _relu_conv_bn(x, filters: int, kernel: int, stride: int, name: str, affine: bool = True,
+                  exact: bool = False):
   x = keras.layers.ReLU(name=f"{name}_relu")(x)
   if stride == 2:  # PyTorch's symmetric padding
     x = keras.layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
   x = keras.layers.Conv2D(filters, kernel, strides=stride, use_bias=not affine,
                           padding="valid" if stride == 2 else "same", name=f"{name}_conv")(x)
-  return batch_norm(f"{name}_bn", affine=affine)(x)
+  return batch_norm(f"{name}_bn", affine=affine, exact_mean=exact)(x)
 
 
-def _op(op: str, x, channels: int, name: str, affine: bool = True):
+def _op(op: str, x, channels: int, name: str, affine: bool = True, exact: bool = False):
   if op == "skip_connect":
     return x
   if op in ("nor_conv_1x1", "nor_conv_3x3"):
-    return _relu_conv_bn(x, channels, 1 if op == "nor_conv_1x1" else 3, 1, name, affine)
+    return _relu_conv_bn(x, channels, 1 if op == "nor_conv_1x1" else 3, 1, name, affine, exact)
   if op == "avg_pool_3x3":
     return keras.layers.AveragePooling2D(3, 1, padding="same", name=name)(x)
   raise ValueError(f"NAS-Bench-201 op {op!r} is not one of {', '.join(NB201_OPS)}")
 
 
-def _cell(x, ops: Sequence[str], channels: int, name: str, affine: bool = True):
+def _cell(x, ops: Sequence[str], channels: int, name: str, affine: bool = True,
+          exact: bool = False):
   """A node sums its edges, a none edge's zeros included: PyTorch computes x * 0 there, so
   the ops of a node that reaches the output only through none edges are still part of the
   network (their parameters counted, their ReLUs seen by NASWOT), as in the authors' code."""
   nodes = [x]
   for j in range(1, 4):
     terms = [keras.layers.Rescaling(0.0, name=f"{name}_e{j}{i}_none")(nodes[i])
-             if op == "none" else _op(op, nodes[i], channels, f"{name}_e{j}{i}_{op}", affine)
+             if op == "none" else _op(op, nodes[i], channels, f"{name}_e{j}{i}_{op}", affine,
+                                      exact)
              for (jj, i), op in zip(NB201_EDGES, ops) if jj == j]
     nodes.append(terms[0] if len(terms) == 1 else keras.layers.Add(name=f"{name}_n{j}")(terms))
   return nodes[-1]
 
 
-def _residual_block(x, filters: int, name: str):
+def _residual_block(x, filters: int, name: str, exact: bool = False):
   """ResNetBasicblock(stride 2): two ReLU-conv-BN, plus a 2x2 average pool and 1x1 conv."""
-  y = _relu_conv_bn(x, filters, 3, 2, f"{name}_a")
-  y = _relu_conv_bn(y, filters, 3, 1, f"{name}_b")
+  y = _relu_conv_bn(x, filters, 3, 2, f"{name}_a", exact=exact)
+  y = _relu_conv_bn(y, filters, 3, 1, f"{name}_b", exact=exact)
   shortcut = keras.layers.AveragePooling2D(2, 2, padding="valid", name=f"{name}_pool")(x)
   shortcut = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_down")(shortcut)
   return keras.layers.Add(name=f"{name}_add")([shortcut, y])
@@ -82,17 +87,17 @@ def build_network(arch: str | dict, num_classes: int = 10, channels: int = 16,
     raise ValueError(f"variant {variant!r}: 'benchmark' or 'zero_cost'")
   arch_str = arch["arch_str"] if isinstance(arch, dict) else arch
   ops = nb201_ops(arch_str)
-  affine = variant == "benchmark"
+  affine, exact = variant == "benchmark", variant == "zero_cost"
   inputs = keras.Input(input_shape, name="images")
   x = keras.layers.Conv2D(channels, 3, padding="same", use_bias=False, name="stem_conv")(inputs)
-  x = batch_norm("stem_bn")(x)
+  x = batch_norm("stem_bn", exact_mean=exact)(x)
   for stage in range(3):
     width = channels * 2 ** stage
     if stage:
-      x = _residual_block(x, width, f"reduce{stage}")
+      x = _residual_block(x, width, f"reduce{stage}", exact)
     for k in range(cells_per_stage):
-      x = _cell(x, ops, width, f"s{stage}c{k}", affine)
-  x = keras.layers.ReLU(name="last_relu")(batch_norm("last_bn")(x))
+      x = _cell(x, ops, width, f"s{stage}c{k}", affine, exact)
+  x = keras.layers.ReLU(name="last_relu")(batch_norm("last_bn", exact_mean=exact)(x))
   x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
   logits = keras.layers.Dense(num_classes, name="logits")(x)
   return keras.Model(inputs, logits, name=name or "nasbench201")
