@@ -162,8 +162,11 @@ class ExactMeanBatchNorm(FusedBatchNorm):
   running mean stays the constant and the variance 0). TensorFlow's fused kernel leaves
   round-off there (0.015 of one sign for a channel of 0.0833 at [64, 32, 32]), which the
   next ReLU passes on: in NAS-Bench-201's zero-cost network a biased conv of a dead node's
-  zeros is such a channel, and fisher of a dead cell came out 1e9 instead of 4e-5. The
-  moving statistics move as the fused kernel moves them (the unbiased batch variance)."""
+  zeros is such a channel, and fisher of a dead cell came out 1e9 instead of 4e-5.
+
+  The fused kernel then normalizes the centred input: a batch norm ignores a per-channel
+  shift, so its output and gradient are the same, and held fixed the exact mean needs no
+  gradient of its own (one fused op each way, as ``FusedBatchNorm``)."""
 
   def call(self, inputs, training=None, mask=None, output_scale=None):
     if training is not True or not self.trainable or mask is not None \
@@ -171,19 +174,11 @@ class ExactMeanBatchNorm(FusedBatchNorm):
       return super().call(inputs, training=training, mask=mask, output_scale=output_scale)
     import tensorflow as tf
     x = tf.cast(inputs, "float32")
-    mean = tf.cast(tf.reduce_mean(tf.cast(x, "float64"), axis=[0, 1, 2]), "float32")
-    centered = x - mean
-    variance = tf.reduce_mean(tf.square(centered), axis=[0, 1, 2])
-    y = centered * tf.math.rsqrt(variance + self.epsilon)
-    if self.scale:
-      y = y * self.gamma
-    if self.center:
-      y = y + self.beta
-    count = tf.cast(tf.size(x) // x.shape[-1], "float32")
-    unbiased = variance * count / tf.maximum(count - 1.0, 1.0)
-    for moving, batch in ((self.moving_mean, mean), (self.moving_variance, unbiased)):
-      moving.assign(self.momentum * moving + (1.0 - self.momentum) * batch)
-    return tf.cast(y, self.compute_dtype)
+    mean = tf.stop_gradient(tf.cast(
+        tf.reduce_mean(tf.cast(x, "float64"), axis=[0, 1, 2]), "float32"))
+    y = super().call(x - mean, training=True)
+    self.moving_mean.assign_add((1.0 - self.momentum) * mean)  # the shift taken out
+    return y
 
 
 @keras.saving.register_keras_serializable(package="nas_tf")
