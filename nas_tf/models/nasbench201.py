@@ -44,26 +44,25 @@ def _relu_conv_bn(x, filters: int, kernel: int, stride: int, name: str, affine: 
   return batch_norm(f"{name}_bn", affine=affine, exact_mean=exact)(x)
 
 
-def _op(op: str, x, channels: int, name: str, affine: bool = True, exact: bool = False):
+def _op(op: str, x, channels: int, name: str, zero_cost: bool = False):
   if op == "skip_connect":
     return x
   if op in ("nor_conv_1x1", "nor_conv_3x3"):
-    return _relu_conv_bn(x, channels, 1 if op == "nor_conv_1x1" else 3, 1, name, affine, exact)
+    return _relu_conv_bn(x, channels, 1 if op == "nor_conv_1x1" else 3, 1, name,
+                         affine=not zero_cost, exact=zero_cost)
   if op == "avg_pool_3x3":
     return keras.layers.AveragePooling2D(3, 1, padding="same", name=name)(x)
   raise ValueError(f"NAS-Bench-201 op {op!r} is not one of {', '.join(NB201_OPS)}")
 
 
-def _cell(x, ops: Sequence[str], channels: int, name: str, affine: bool = True,
-          exact: bool = False):
+def _cell(x, ops: Sequence[str], channels: int, name: str, zero_cost: bool = False):
   """A node sums its edges, a none edge's zeros included: PyTorch computes x * 0 there, so
   the ops of a node that reaches the output only through none edges are still part of the
   network (their parameters counted, their ReLUs seen by NASWOT), as in the authors' code."""
   nodes = [x]
   for j in range(1, 4):
     terms = [keras.layers.Rescaling(0.0, name=f"{name}_e{j}{i}_none")(nodes[i])
-             if op == "none" else _op(op, nodes[i], channels, f"{name}_e{j}{i}_{op}", affine,
-                                      exact)
+             if op == "none" else _op(op, nodes[i], channels, f"{name}_e{j}{i}_{op}", zero_cost)
              for (jj, i), op in zip(NB201_EDGES, ops) if jj == j]
     nodes.append(terms[0] if len(terms) == 1 else keras.layers.Add(name=f"{name}_n{j}")(terms))
   return nodes[-1]
@@ -87,7 +86,7 @@ def build_network(arch: str | dict, num_classes: int = 10, channels: int = 16,
     raise ValueError(f"variant {variant!r}: 'benchmark' or 'zero_cost'")
   arch_str = arch["arch_str"] if isinstance(arch, dict) else arch
   ops = nb201_ops(arch_str)
-  affine, exact = variant == "benchmark", variant == "zero_cost"
+  exact = variant == "zero_cost"
   inputs = keras.Input(input_shape, name="images")
   x = keras.layers.Conv2D(channels, 3, padding="same", use_bias=False, name="stem_conv")(inputs)
   x = batch_norm("stem_bn", exact_mean=exact)(x)
@@ -96,7 +95,7 @@ def build_network(arch: str | dict, num_classes: int = 10, channels: int = 16,
     if stage:
       x = _residual_block(x, width, f"reduce{stage}", exact)
     for k in range(cells_per_stage):
-      x = _cell(x, ops, width, f"s{stage}c{k}", affine, exact)
+      x = _cell(x, ops, width, f"s{stage}c{k}", exact)
   x = keras.layers.ReLU(name="last_relu")(batch_norm("last_bn", exact_mean=exact)(x))
   x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
   logits = keras.layers.Dense(num_classes, name="logits")(x)
